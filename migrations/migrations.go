@@ -1,0 +1,87 @@
+// Package migrations embeds PulseStream's versioned SQL (postgres/ and
+// clickhouse/) and applies it with pressly/goose, a well-kept migration
+// library, so no hand-written runner decides what has been applied. Up is
+// idempotent; Version reports the applied version of each database.
+package migrations
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/database"
+)
+
+//go:embed postgres/*.sql clickhouse/*.sql
+var files embed.FS
+
+// Target is one database kind with its migrations.
+type Target struct {
+	Name    string
+	Dialect database.Dialect
+	dir     string
+}
+
+// The two migrated databases.
+var (
+	Postgres   = Target{Name: "postgres", Dialect: database.DialectPostgres, dir: "postgres"}
+	ClickHouse = Target{Name: "clickhouse", Dialect: database.DialectClickHouse, dir: "clickhouse"}
+)
+
+// FS returns the target's SQL files.
+func (t Target) FS() fs.FS {
+	sub, err := fs.Sub(files, t.dir)
+	if err != nil {
+		panic(err) // the directory is embedded at build time; unreachable
+	}
+	return sub
+}
+
+func (t Target) provider(db *sql.DB) (*goose.Provider, error) {
+	p, err := goose.NewProvider(t.Dialect, db, t.FS())
+	if err != nil {
+		return nil, fmt.Errorf("%s migrations: %w", t.Name, err)
+	}
+	return p, nil
+}
+
+// Up applies every pending migration and returns the resulting version.
+func Up(ctx context.Context, db *sql.DB, t Target) (int64, error) {
+	p, err := t.provider(db)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return 0, fmt.Errorf("%s migrate up: %w", t.Name, err)
+	}
+	return p.GetDBVersion(ctx)
+}
+
+// Version returns the applied version (0 when nothing is applied).
+func Version(ctx context.Context, db *sql.DB, t Target) (int64, error) {
+	p, err := t.provider(db)
+	if err != nil {
+		return 0, err
+	}
+	v, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("%s version: %w", t.Name, err)
+	}
+	return v, nil
+}
+
+// Latest is the highest version embedded for the target.
+func Latest(db *sql.DB, t Target) (int64, error) {
+	p, err := t.provider(db)
+	if err != nil {
+		return 0, err
+	}
+	srcs := p.ListSources()
+	if len(srcs) == 0 {
+		return 0, nil
+	}
+	return srcs[len(srcs)-1].Version, nil
+}

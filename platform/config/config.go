@@ -1,0 +1,69 @@
+// Package config parses PulseStream settings from flags and PULSESTREAM_*
+// environment variables, using peterbourgon/ff (flags and env vars from one
+// definition, so the two cannot drift). A flag named kafka-brokers is also read
+// from PULSESTREAM_KAFKA_BROKERS; an explicit flag wins over the environment.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/peterbourgon/ff/v3"
+)
+
+// EnvPrefix is the prefix of every environment variable PulseStream reads.
+const EnvPrefix = "PULSESTREAM"
+
+// Registrar is a component config that defines its own flags.
+type Registrar interface{ RegisterFlags(fs *flag.FlagSet) }
+
+// Validator is a component config that checks itself, naming the bad setting.
+type Validator interface{ Validate() error }
+
+// Parse registers the flags of every component, fills them from args and the
+// environment, and validates each one. Errors name the setting.
+func Parse(name string, args []string, components ...any) (*flag.FlagSet, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	for _, c := range components {
+		if r, ok := c.(Registrar); ok {
+			r.RegisterFlags(fs)
+		}
+	}
+	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix(EnvPrefix)); err != nil {
+		return fs, err
+	}
+	var errs []error
+	for _, c := range components {
+		if v, ok := c.(Validator); ok {
+			if err := v.Validate(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return fs, errors.Join(errs...)
+}
+
+// EnvName is the environment variable that sets the flag name.
+func EnvName(flagName string) string {
+	return EnvPrefix + "_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(flagName))
+}
+
+// Settings lists the environment variable of every flag in fs, sorted.
+func Settings(fs *flag.FlagSet) []string {
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, EnvName(f.Name)) })
+	return names
+}
+
+// Exit prints a configuration error the way every service reports it and
+// returns the process exit code (2 for usage errors).
+func Exit(name string, err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "%s: invalid configuration: %v\n", name, err)
+	return 2
+}

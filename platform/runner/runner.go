@@ -1,0 +1,99 @@
+// Package runner runs a process's actors (servers, consumers) in one
+// oklog/run group with a signal actor. On SIGINT/SIGTERM it first fails
+// readiness, waits the shutdown delay so load balancers notice, and only then
+// interrupts the actors, which drain and stop.
+package runner
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/oklog/run"
+)
+
+// Config holds the shutdown timing.
+type Config struct {
+	ShutdownDelay time.Duration
+}
+
+// RegisterFlags defines shutdown-delay.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", 0, "time between failing /readyz and stopping the servers on SIGTERM")
+}
+
+// Validate names a bad shutdown setting.
+func (c *Config) Validate() error {
+	if c.ShutdownDelay < 0 {
+		return fmt.Errorf("shutdown-delay: must not be negative, got %s", c.ShutdownDelay)
+	}
+	return nil
+}
+
+// Group is a run group with a signal actor added by Run.
+type Group struct {
+	g      run.Group
+	cfg    Config
+	logger *slog.Logger
+	onStop []func()
+}
+
+// New returns an empty group.
+func New(cfg Config, logger *slog.Logger) *Group { return &Group{cfg: cfg, logger: logger} }
+
+// Add registers an actor: execute blocks until done, interrupt makes it return.
+func (g *Group) Add(execute func() error, interrupt func(error)) { g.g.Add(execute, interrupt) }
+
+// AddContext registers an actor that runs until its context is cancelled.
+func (g *Group) AddContext(fn func(ctx context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	g.g.Add(func() error {
+		err := fn(ctx)
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return err
+	}, func(error) { cancel() })
+}
+
+// OnSignal registers fn to run as soon as a stop signal arrives, before the
+// shutdown delay (use it to fail readiness).
+func (g *Group) OnSignal(fn func()) { g.onStop = append(g.onStop, fn) }
+
+// ErrSignal is returned by Run when a signal stopped the group.
+var ErrSignal = errors.New("stopped by signal")
+
+// Run adds the signal actor and blocks until the first actor returns.
+func (g *Group) Run() error {
+	sig := make(chan os.Signal, 1)
+	done := make(chan struct{})
+	g.g.Add(func() error {
+		select {
+		case s := <-sig:
+			g.logger.Info("stop signal received; failing readiness", "signal", s.String(), "delay", g.cfg.ShutdownDelay)
+			for _, fn := range g.onStop {
+				fn()
+			}
+			select {
+			case <-time.After(g.cfg.ShutdownDelay):
+			case <-done:
+			}
+			return ErrSignal
+		case <-done:
+			return nil
+		}
+	}, func(error) { close(done) })
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	err := g.g.Run()
+	if errors.Is(err, ErrSignal) {
+		return nil
+	}
+	return err
+}

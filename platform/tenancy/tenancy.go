@@ -1,0 +1,68 @@
+// Package tenancy owns tenants and API keys: how a request's key becomes a
+// Principal (tenant, scopes, limits), how keys are created, rotated and
+// revoked, and the audit log of admin actions.
+//
+// The gateway and the query service depend only on Authenticator and
+// Middleware; the PostgreSQL store, the in-process cache and the admin API
+// live behind them.
+package tenancy
+
+import (
+	"context"
+	"net/netip"
+	"time"
+)
+
+// Scope is what a key may do.
+type Scope string
+
+// The scopes a key can hold.
+const (
+	ScopeIngest Scope = "ingest"
+	ScopeQuery  Scope = "query"
+	ScopeAdmin  Scope = "admin"
+)
+
+// Tenant status values.
+const (
+	StatusActive    = "active"
+	StatusSuspended = "suspended"
+)
+
+// Tenant is one customer of PulseStream and its settings.
+type Tenant struct {
+	ID              string    `json:"id"`
+	Name            string    `json:"name"`
+	Status          string    `json:"status"`
+	RateLimitPerSec int       `json:"rate_limit_per_sec"`
+	RateLimitBurst  int       `json:"rate_limit_burst"`
+	RetentionDays   int       `json:"retention_days"`
+	MaxEventBytes   int       `json:"max_event_bytes"`
+	CreatedAt       time.Time `json:"created_at"`
+	UpdatedAt       time.Time `json:"updated_at"`
+}
+
+// Principal is who is calling: the key and its tenant.
+type Principal struct {
+	Tenant       Tenant
+	KeyID        string
+	KeyPrefix    string
+	Scopes       []Scope
+	AllowedCIDRs []netip.Prefix
+}
+
+// Has reports whether the principal holds scope s.
+func (p Principal) Has(s Scope) bool {
+	for _, have := range p.Scopes {
+		if have == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Authenticator turns a raw API key into a Principal allowed to act with
+// scope need from address remote, or returns an *AuthError saying why not.
+type Authenticator interface {
+	Authenticate(ctx context.Context, rawKey string, remote netip.Addr, need Scope) (Principal, error)
+}

@@ -1,0 +1,3 @@
+module github.com/pulsestream/pulsestream/schemas
+
+go 1.26

@@ -1,0 +1,14 @@
+module github.com/pulsestream/pulsestream/services/query
+
+go 1.26
+
+require (
+	github.com/pulsestream/pulsestream/platform v0.0.0
+	github.com/pulsestream/pulsestream/schemas v0.0.0
+)
+
+replace (
+	github.com/pulsestream/pulsestream/migrations => ../../migrations
+	github.com/pulsestream/pulsestream/platform => ../../platform
+	github.com/pulsestream/pulsestream/schemas => ../../schemas
+)
