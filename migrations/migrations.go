@@ -13,6 +13,7 @@ import (
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/database"
+	"github.com/pressly/goose/v3/lock"
 )
 
 //go:embed postgres/*.sql clickhouse/*.sql
@@ -41,7 +42,17 @@ func (t Target) FS() fs.FS {
 }
 
 func (t Target) provider(db *sql.DB) (*goose.Provider, error) {
-	p, err := goose.NewProvider(t.Dialect, db, t.FS())
+	var opts []goose.ProviderOption
+	if t.Dialect == database.DialectPostgres {
+		// Several processes (tests, replicas, the Helm hook) may migrate at
+		// once; an advisory lock makes them take turns.
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return nil, fmt.Errorf("%s migration lock: %w", t.Name, err)
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(t.Dialect, db, t.FS(), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%s migrations: %w", t.Name, err)
 	}
