@@ -1,0 +1,208 @@
+package tenancy
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/expirable"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"golang.org/x/sync/singleflight"
+)
+
+// KeyStore finds a key by its public prefix; ErrKeyNotFound when there is
+// none. *PGStore implements it.
+type KeyStore interface {
+	LookupKey(ctx context.Context, prefix string) (KeyRecord, error)
+}
+
+// Cache sizes. Unknown prefixes get their own, smaller cache so a flood of
+// garbage keys cannot evict the real ones.
+const (
+	cacheSize         = 100_000
+	negativeCacheSize = 20_000
+	lookupTimeout     = 5 * time.Second
+)
+
+// CachedAuthenticator is the Authenticator of the hot path. Key rows are
+// cached in process by public prefix for ttl (hashicorp/golang-lru/v2's
+// expirable LRU: bounded, thread-safe, per-entry expiry), unknown prefixes too
+// (negative caching), and concurrent misses for one prefix share one query
+// (x/sync/singleflight), so neither real traffic nor garbage keys hammer
+// PostgreSQL. A revocation made elsewhere takes effect within ttl; Purge
+// drops everything at once in this process.
+//
+// The secret is checked on every request, hit or miss: SHA-256 of the
+// presented key against the stored hash with crypto/subtle, so the cache is
+// keyed by the public prefix and never holds a raw key.
+type CachedAuthenticator struct {
+	store KeyStore
+	ttl   time.Duration
+	pos   *expirable.LRU[string, KeyRecord]
+	neg   *expirable.LRU[string, struct{}]
+	group singleflight.Group
+	// gen changes on every invalidation; a lookup started before one does
+	// not put its (possibly stale) answer in the cache.
+	gen atomic.Uint64
+	now func() time.Time
+
+	decisions *prometheus.CounterVec
+	lookups   *prometheus.CounterVec
+}
+
+// NewCachedAuthenticator returns an Authenticator over store caching lookups
+// for ttl (0 disables caching). Metrics are registered on reg.
+func NewCachedAuthenticator(store KeyStore, ttl time.Duration, reg prometheus.Registerer) *CachedAuthenticator {
+	a := &CachedAuthenticator{
+		store: store,
+		ttl:   ttl,
+		now:   time.Now,
+		decisions: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
+			Name: "pulsestream_auth_decisions_total",
+			Help: "API key authentication decisions by outcome (ok, or the error code; error when the store failed).",
+		}, []string{"outcome"}),
+		lookups: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
+			Name: "pulsestream_auth_cache_lookups_total",
+			Help: "API key cache lookups by result: hit, negative_hit (known-unknown prefix) or miss (asked the store).",
+		}, []string{"result"}),
+	}
+	if ttl > 0 {
+		a.pos = expirable.NewLRU[string, KeyRecord](cacheSize, nil, ttl)
+		a.neg = expirable.NewLRU[string, struct{}](negativeCacheSize, nil, ttl)
+	}
+	return a
+}
+
+// TTL is how long a cached answer is used.
+func (a *CachedAuthenticator) TTL() time.Duration { return a.ttl }
+
+// Purge forgets every cached answer (after a local admin change).
+func (a *CachedAuthenticator) Purge() {
+	a.gen.Add(1)
+	if a.pos != nil {
+		a.pos.Purge()
+		a.neg.Purge()
+	}
+}
+
+// Authenticate implements Authenticator.
+func (a *CachedAuthenticator) Authenticate(ctx context.Context, rawKey string, remote netip.Addr, need Scope) (Principal, error) {
+	p, err := a.authenticate(ctx, rawKey, remote, need)
+	outcome := "ok"
+	if err != nil {
+		var ae *AuthError
+		if errors.As(err, &ae) {
+			outcome = ae.Code
+		} else {
+			outcome = "error"
+		}
+	}
+	a.decisions.WithLabelValues(outcome).Inc()
+	return p, err
+}
+
+func (a *CachedAuthenticator) authenticate(ctx context.Context, rawKey string, remote netip.Addr, need Scope) (Principal, error) {
+	if rawKey == "" {
+		return Principal{}, errMissingKey
+	}
+	prefix, ok := ParseKey(rawKey)
+	if !ok {
+		return Principal{}, errInvalidKey
+	}
+	rec, found, err := a.lookup(ctx, prefix)
+	if err != nil {
+		return Principal{}, err
+	}
+	// Hash even when the prefix is unknown, so both paths cost the same.
+	h := HashKey(rawKey)
+	if subtle.ConstantTimeCompare(h[:], rec.Hash[:]) != 1 || !found {
+		return Principal{}, errInvalidKey
+	}
+	switch rec.status(a.now()) {
+	case KeyRevoked:
+		return Principal{}, errRevoked
+	case KeyExpired:
+		return Principal{}, errExpired
+	}
+	if rec.Tenant.Status != StatusActive {
+		return Principal{}, errSuspended
+	}
+	if !addressAllowed(rec.AllowedCIDRs, remote) {
+		return Principal{}, errAddress
+	}
+	p := Principal{Tenant: rec.Tenant, KeyID: rec.ID, KeyPrefix: rec.Prefix, Scopes: rec.Scopes, AllowedCIDRs: rec.AllowedCIDRs}
+	if !p.Has(need) {
+		return Principal{}, errScope(need)
+	}
+	return p, nil
+}
+
+func addressAllowed(cidrs []netip.Prefix, remote netip.Addr) bool {
+	if len(cidrs) == 0 {
+		return true
+	}
+	remote = remote.Unmap()
+	for _, c := range cidrs {
+		if c.Contains(remote) {
+			return true
+		}
+	}
+	return false
+}
+
+// lookup returns the key row for prefix from the cache or the store.
+func (a *CachedAuthenticator) lookup(ctx context.Context, prefix string) (KeyRecord, bool, error) {
+	if a.pos != nil {
+		if rec, ok := a.pos.Get(prefix); ok {
+			a.lookups.WithLabelValues("hit").Inc()
+			return rec, true, nil
+		}
+		if _, ok := a.neg.Get(prefix); ok {
+			a.lookups.WithLabelValues("negative_hit").Inc()
+			return KeyRecord{}, false, nil
+		}
+	}
+	a.lookups.WithLabelValues("miss").Inc()
+	gen := a.gen.Load()
+	ch := a.group.DoChan(prefix, func() (any, error) {
+		// Shared by every waiter: one caller going away must not fail the
+		// others, so the query gets its own deadline.
+		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
+		defer cancel()
+		rec, err := a.store.LookupKey(qctx, prefix)
+		found := err == nil
+		if errors.Is(err, ErrKeyNotFound) {
+			err = nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if a.pos != nil && a.gen.Load() == gen {
+			if found {
+				a.pos.Add(prefix, rec)
+			} else {
+				a.neg.Add(prefix, struct{}{})
+			}
+		}
+		return lookupResult{rec, found}, nil
+	})
+	select {
+	case <-ctx.Done():
+		return KeyRecord{}, false, ctx.Err()
+	case r := <-ch:
+		if r.Err != nil {
+			return KeyRecord{}, false, r.Err
+		}
+		res := r.Val.(lookupResult)
+		return res.rec, res.found, nil
+	}
+}
+
+type lookupResult struct {
+	rec   KeyRecord
+	found bool
+}
