@@ -27,6 +27,7 @@ type Validator interface{ Validate() error }
 // environment, and validates each one. Errors name the setting.
 func Parse(name string, args []string, components ...any) (*flag.FlagSet, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	printSettings := fs.Bool("print-settings", false, "print the environment variable of every setting this program reads, then exit")
 	for _, c := range components {
 		if r, ok := c.(Registrar); ok {
 			r.RegisterFlags(fs)
@@ -34,6 +35,14 @@ func Parse(name string, args []string, components ...any) (*flag.FlagSet, error)
 	}
 	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix(EnvPrefix)); err != nil {
 		return fs, err
+	}
+	if *printSettings {
+		for _, s := range Settings(fs) {
+			if s != EnvName("print-settings") {
+				fmt.Println(s)
+			}
+		}
+		return fs, ErrPrintedSettings
 	}
 	var errs []error
 	for _, c := range components {
@@ -45,6 +54,11 @@ func Parse(name string, args []string, components ...any) (*flag.FlagSet, error)
 	}
 	return fs, errors.Join(errs...)
 }
+
+// ErrPrintedSettings is returned by Parse after -print-settings did its job;
+// Exit turns it into exit code 0. The Helm chart's test compares this list
+// with the settings the chart renders, so chart and code cannot drift.
+var ErrPrintedSettings = errors.New("settings printed")
 
 // EnvName is the environment variable that sets the flag name.
 func EnvName(flagName string) string {
@@ -61,7 +75,7 @@ func Settings(fs *flag.FlagSet) []string {
 // Exit prints a configuration error the way every service reports it and
 // returns the process exit code (2 for usage errors).
 func Exit(name string, err error) int {
-	if errors.Is(err, flag.ErrHelp) {
+	if errors.Is(err, flag.ErrHelp) || errors.Is(err, ErrPrintedSettings) {
 		return 0
 	}
 	fmt.Fprintf(os.Stderr, "%s: invalid configuration: %v\n", name, err)
