@@ -1,0 +1,217 @@
+// Package app wires the query service: PostgreSQL, ClickHouse and Redis
+// clients, the tenant-scoped read API with /livez, /readyz and /metrics on the
+// public listener, and the tenancy admin API on a second, private listener.
+// All wiring is in New; main only parses config and runs the App.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pulsestream/pulsestream/platform/httpserver"
+	"github.com/pulsestream/pulsestream/platform/logging"
+	"github.com/pulsestream/pulsestream/platform/markers"
+	"github.com/pulsestream/pulsestream/platform/observe"
+	"github.com/pulsestream/pulsestream/platform/postgres"
+	"github.com/pulsestream/pulsestream/platform/redis"
+	"github.com/pulsestream/pulsestream/platform/runner"
+	"github.com/pulsestream/pulsestream/platform/tenancy"
+	"github.com/pulsestream/pulsestream/services/query/internal/api"
+	"github.com/pulsestream/pulsestream/services/query/internal/cursor"
+	"github.com/pulsestream/pulsestream/services/query/internal/store"
+)
+
+// Config is the query service's settings.
+type Config struct {
+	Log        logging.Config
+	HTTP       httpserver.Config
+	Admin      httpserver.Config
+	Postgres   postgres.Config
+	ClickHouse ClickHouseConfig
+	Redis      redis.Config
+	Runner     runner.Config
+	Query      QueryConfig
+}
+
+// QueryConfig holds the settings of the read API itself.
+type QueryConfig struct {
+	Timeout       time.Duration
+	CursorKey     string
+	MarkersPrefix string
+	AuthCacheTTL  time.Duration
+	HealthTimeout time.Duration
+}
+
+// RegisterFlags defines query-timeout, cursor-key, markers-prefix,
+// auth-cache-ttl and health-timeout.
+func (c *QueryConfig) RegisterFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.Timeout, "query-timeout", 5*time.Second, "longest a read-model query may run; a slower one is cancelled and answered 503")
+	fs.StringVar(&c.CursorKey, "cursor-key", "", "hex HMAC key (at least 32 bytes) signing search cursors; every replica needs the same one. Empty: a random key per process (cursors die with it)")
+	fs.StringVar(&c.MarkersPrefix, "markers-prefix", markers.DefaultPrefix, "Redis key prefix of the gateway's accepted markers")
+	fs.DurationVar(&c.AuthCacheTTL, "auth-cache-ttl", 10*time.Second, "how long API key lookups are cached; a revocation takes effect within it")
+	fs.DurationVar(&c.HealthTimeout, "health-timeout", 2*time.Second, "time each readiness check gets")
+}
+
+// Validate names a bad setting.
+func (c *QueryConfig) Validate() error {
+	var errs []error
+	if c.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("query-timeout: must be positive, got %s", c.Timeout))
+	}
+	if c.CursorKey != "" {
+		if k, err := hex.DecodeString(c.CursorKey); err != nil || len(k) < 32 {
+			errs = append(errs, errors.New("cursor-key: must be hex of at least 32 bytes (64 hex digits)"))
+		}
+	}
+	if c.AuthCacheTTL < 0 {
+		errs = append(errs, fmt.Errorf("auth-cache-ttl: must not be negative, got %s", c.AuthCacheTTL))
+	}
+	if c.HealthTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("health-timeout: must be positive, got %s", c.HealthTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// RegisterFlags defines every flag of the service.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	c.Log.RegisterFlags(fs)
+	c.HTTP.RegisterFlags(fs, "http", "127.0.0.1:8081")
+	c.Admin.RegisterFlags(fs, "admin", "127.0.0.1:8090")
+	c.Postgres.RegisterFlags(fs)
+	c.ClickHouse.RegisterFlags(fs)
+	c.Redis.RegisterFlags(fs)
+	c.Runner.RegisterFlags(fs)
+	c.Query.RegisterFlags(fs)
+}
+
+// Validate checks every component.
+func (c *Config) Validate() error {
+	return errors.Join(c.Log.Validate(), c.HTTP.Validate(), c.Admin.Validate(), c.Postgres.Validate(), c.ClickHouse.Validate(),
+		c.Redis.Validate(), c.Runner.Validate(), c.Query.Validate())
+}
+
+// App is the wired service.
+type App struct {
+	logger *slog.Logger
+	health *observe.Health
+	public *httpserver.Server
+	admin  *httpserver.Server
+	closer []func()
+	runCfg runner.Config
+}
+
+// New wires the service; it binds both listeners.
+func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error) {
+	a := &App{logger: logger, runCfg: cfg.Runner}
+	ok := false
+	defer func() {
+		if !ok {
+			a.Close()
+		}
+	}()
+	ctx := context.Background()
+
+	key, err := cursorKey(cfg.Query.CursorKey, logger)
+	if err != nil {
+		return nil, err
+	}
+	codec, err := cursor.NewCodec(key)
+	if err != nil {
+		return nil, err
+	}
+
+	pool, err := postgres.Open(ctx, cfg.Postgres)
+	if err != nil {
+		return nil, err
+	}
+	a.closer = append(a.closer, pool.Close)
+	ch, err := openClickHouse(ctx, cfg.ClickHouse)
+	if err != nil {
+		return nil, err
+	}
+	a.closer = append(a.closer, func() { _ = ch.Close() })
+	rdb := redis.Open(cfg.Redis)
+	a.closer = append(a.closer, func() { _ = rdb.Close() })
+
+	pg := store.NewPostgres(pool)
+	chs := store.NewClickHouse(ch)
+
+	a.health = observe.NewHealth(reg, cfg.Query.HealthTimeout)
+	a.health.Add("postgres", pg.Ping)
+	a.health.Add("clickhouse", chs.Ping)
+	// Redis only feeds the "accepted" step of the status endpoint; it is
+	// still a dependency this service answers with, so readiness checks it.
+	a.health.Add("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+
+	tenants := tenancy.NewPGStore(pool)
+	auth := tenancy.NewCachedAuthenticator(tenants, cfg.Query.AuthCacheTTL, reg)
+
+	h := api.New(api.Deps{
+		Events:       pg,
+		Stats:        chs,
+		Markers:      store.NewMarkers(rdb, cfg.Query.MarkersPrefix),
+		Cursors:      codec,
+		Auth:         auth,
+		Ops:          observe.Handler(a.health, reg),
+		QueryTimeout: cfg.Query.Timeout,
+		Logger:       logger,
+		Registry:     reg,
+	}).Handler()
+	if a.public, err = httpserver.Listen(cfg.HTTP, h, logger); err != nil {
+		return nil, err
+	}
+	adminHandler := tenancy.AdminHandler(tenancy.NewAdmin(tenants, auth), auth, logger)
+	if a.admin, err = httpserver.Listen(cfg.Admin, adminHandler, logger); err != nil {
+		return nil, err
+	}
+	ok = true
+	return a, nil
+}
+
+func cursorKey(hexKey string, logger *slog.Logger) ([]byte, error) {
+	if hexKey != "" {
+		k, err := hex.DecodeString(hexKey)
+		if err != nil {
+			return nil, fmt.Errorf("cursor-key: %w", err)
+		}
+		return k, nil
+	}
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return nil, fmt.Errorf("random cursor key: %w", err)
+	}
+	logger.Warn("cursor-key is not set: using a random key, so cursors do not survive a restart and differ between replicas")
+	return k, nil
+}
+
+// PublicAddr is the bound address of the public listener.
+func (a *App) PublicAddr() string { return a.public.Addr() }
+
+// AdminAddr is the bound address of the admin listener.
+func (a *App) AdminAddr() string { return a.admin.Addr() }
+
+// Run serves until a stop signal, then fails readiness, drains and closes.
+func (a *App) Run() error {
+	defer a.Close()
+	g := runner.New(a.runCfg, a.logger)
+	g.OnSignal(a.health.ShutDown)
+	g.Add(a.public.Serve, a.public.Shutdown)
+	g.Add(a.admin.Serve, a.admin.Shutdown)
+	return g.Run()
+}
+
+// Close releases the clients (Run does it on return).
+func (a *App) Close() {
+	for i := len(a.closer) - 1; i >= 0; i-- {
+		a.closer[i]()
+	}
+	a.closer = nil
+}

@@ -1,0 +1,164 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// CHQuerier is what the ClickHouse store needs of a connection
+// (clickhouse-go's driver.Conn implements it).
+type CHQuerier interface {
+	Query(ctx context.Context, query string, args ...any) (driver.Rows, error)
+	QueryRow(ctx context.Context, query string, args ...any) driver.Row
+	Ping(ctx context.Context) error
+}
+
+// ClickHouse reads the events table of migrations/clickhouse/00001_events.sql.
+// Counts read it with FINAL: ReplacingMergeTree(version, is_deleted) then
+// keeps one row per (tenant_id, external_id), the highest version, and drops
+// keys whose latest row is a deletion, so duplicates and replays never count
+// twice, before or after background merges.
+type ClickHouse struct {
+	db CHQuerier
+}
+
+// NewClickHouse returns a store over db.
+func NewClickHouse(db CHQuerier) *ClickHouse { return &ClickHouse{db: db} }
+
+// Ping checks ClickHouse answers.
+func (c *ClickHouse) Ping(ctx context.Context) error { return c.db.Ping(ctx) }
+
+// IntervalMillis is the bucket width of each supported interval.
+var IntervalMillis = map[string]int64{"minute": 60_000, "hour": 3_600_000, "day": 86_400_000}
+
+// where renders the common predicate. Times are bound as Unix milliseconds
+// (the column is DateTime64(3)), so no driver time formatting is involved.
+func (f Filter) chWhere(tenant string) (string, []any) {
+	w := []string{"tenant_id = ?", "is_deleted = 0",
+		"event_time >= fromUnixTimestamp64Milli(?, 'UTC')", "event_time < fromUnixTimestamp64Milli(?, 'UTC')"}
+	args := []any{tenant, f.From.UnixMilli(), f.To.UnixMilli()}
+	if len(f.Types) > 0 {
+		w = append(w, "has(?, toString(type))")
+		args = append(args, f.Types)
+	}
+	if f.Source != "" {
+		w = append(w, "source = ?")
+		args = append(args, f.Source)
+	}
+	if f.Subject != "" {
+		w = append(w, "subject = ?")
+		args = append(args, f.Subject)
+	}
+	return strings.Join(w, " AND "), args
+}
+
+// Stats counts tenant's events matching q (From and To must be set; q.Data
+// is not supported by this read model and must be empty).
+func (c *ClickHouse) Stats(ctx context.Context, tenant string, q StatsQuery) (Stats, error) {
+	width, ok := IntervalMillis[q.Interval]
+	if !ok {
+		return Stats{}, fmt.Errorf("stats: unknown interval %q", q.Interval)
+	}
+	if len(q.Data) > 0 {
+		return Stats{}, errors.New("stats: data filters are not supported")
+	}
+	where, args := q.chWhere(tenant)
+	group := ""
+	switch q.GroupBy {
+	case "type":
+		group = "toString(type)"
+	case "source":
+		group = "toString(source)"
+	}
+	out := Stats{Buckets: []Bucket{}}
+
+	sel := fmt.Sprintf("intDiv(toUnixTimestamp64Milli(event_time), %d) * %d AS bucket", width, width)
+	groupBy, orderBy := "bucket", "bucket"
+	if group != "" {
+		sel += ", " + group + " AS grp"
+		groupBy, orderBy = "bucket, grp", "bucket, grp"
+	}
+	rows, err := c.db.Query(ctx, "SELECT "+sel+", count() AS n, uniqExact(subject) AS subjects FROM events FINAL WHERE "+
+		where+" GROUP BY "+groupBy+" ORDER BY "+orderBy, args...)
+	if err != nil {
+		return Stats{}, fmt.Errorf("stats buckets: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var b Bucket
+		var ms int64
+		var grp string
+		dest := []any{&ms}
+		if group != "" {
+			dest = append(dest, &grp)
+		}
+		dest = append(dest, &b.Count, &b.UniqueSubjects)
+		if err := rows.Scan(dest...); err != nil {
+			return Stats{}, fmt.Errorf("stats buckets: %w", err)
+		}
+		b.Start = timeMillis(ms)
+		if group != "" {
+			b.Group = &grp
+		}
+		out.Buckets = append(out.Buckets, b)
+	}
+	if err := rows.Err(); err != nil {
+		return Stats{}, fmt.Errorf("stats buckets: %w", err)
+	}
+	rows.Close()
+
+	if err := c.db.QueryRow(ctx, "SELECT count(), uniqExact(subject) FROM events FINAL WHERE "+where, args...).
+		Scan(&out.Total, &out.UniqueSubjects); err != nil {
+		return Stats{}, fmt.Errorf("stats total: %w", err)
+	}
+
+	if q.Top > 0 {
+		rows, err := c.db.Query(ctx, fmt.Sprintf("SELECT toString(type) AS t, count() AS n FROM events FINAL WHERE %s GROUP BY t ORDER BY n DESC, t LIMIT %d", where, q.Top), args...)
+		if err != nil {
+			return Stats{}, fmt.Errorf("stats top types: %w", err)
+		}
+		defer rows.Close()
+		out.TopTypes = []TypeCount{}
+		for rows.Next() {
+			var tc TypeCount
+			if err := rows.Scan(&tc.Type, &tc.Count); err != nil {
+				return Stats{}, fmt.Errorf("stats top types: %w", err)
+			}
+			out.TopTypes = append(out.TopTypes, tc)
+		}
+		if err := rows.Err(); err != nil {
+			return Stats{}, fmt.Errorf("stats top types: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// Projected returns the latest row version of externalID in tenant (a
+// deletion included), or ErrNotFound. It reads without FINAL so that a
+// deleted key is still seen.
+func (c *ClickHouse) Projected(ctx context.Context, tenant, externalID string) (Projected, error) {
+	rows, err := c.db.Query(ctx, `SELECT projected_at, kafka_partition, kafka_offset, is_deleted FROM events
+		WHERE tenant_id = ? AND external_id = ? ORDER BY version DESC LIMIT 1`, tenant, externalID)
+	if err != nil {
+		return Projected{}, fmt.Errorf("projected state of event: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return Projected{}, fmt.Errorf("projected state of event: %w", err)
+		}
+		return Projected{}, ErrNotFound
+	}
+	var p Projected
+	var deleted uint8
+	if err := rows.Scan(&p.ProjectedAt, &p.Partition, &p.Offset, &deleted); err != nil {
+		return Projected{}, fmt.Errorf("projected state of event: %w", err)
+	}
+	p.ProjectedAt = p.ProjectedAt.UTC()
+	p.Deleted = deleted == 1
+	return p, nil
+}
