@@ -1,0 +1,161 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pulsestream/pulsestream/platform/httpserver"
+	"github.com/pulsestream/pulsestream/platform/kafka"
+	"github.com/pulsestream/pulsestream/platform/observe"
+	"github.com/pulsestream/pulsestream/platform/postgres"
+	"github.com/pulsestream/pulsestream/platform/redis"
+	"github.com/pulsestream/pulsestream/platform/runner"
+	"github.com/pulsestream/pulsestream/platform/tenancy"
+	"github.com/pulsestream/pulsestream/services/gateway/decode"
+	"github.com/pulsestream/pulsestream/services/gateway/ingest"
+)
+
+// App is a wired gateway.
+type App struct {
+	cfg      Config
+	logger   *slog.Logger
+	health   *observe.Health
+	router   *gin.Engine
+	server   *httpserver.Server
+	kafka    *kgo.Client
+	producer *ingest.Producer
+	redis    *goredis.Client
+	pool     *pgxpool.Pool
+}
+
+// New builds the gateway: Kafka producer (topics ensured when configured),
+// Redis, the PostgreSQL-backed cached authenticator, the router, the
+// listener. Nothing runs until Run.
+func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error) {
+	gin.SetMode(gin.ReleaseMode)
+	a := &App{cfg: cfg, logger: logger}
+	ok := false
+	defer func() {
+		if !ok {
+			a.close()
+		}
+	}()
+	cl, err := kafka.NewClient(cfg.Kafka, reg, "pulsestream_gateway", append(cfg.Producer.ProducerOpts(), kgo.DefaultProduceTopic(cfg.Kafka.Topic))...)
+	if err != nil {
+		return nil, err
+	}
+	a.kafka = cl
+	if cfg.Producer.EnsureTopics {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := kafka.EnsureTopics(ctx, cl, cfg.Kafka)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("ensure topics: %w", err)
+		}
+	}
+	a.redis = redis.Open(cfg.Redis)
+	a.pool, err = postgres.Open(context.Background(), cfg.Postgres)
+	if err != nil {
+		return nil, err
+	}
+	store := tenancy.NewPGStore(a.pool)
+	auth := tenancy.NewCachedAuthenticator(store, cfg.AuthCacheTTL, reg)
+
+	v, err := decode.NewValidator()
+	if err != nil {
+		return nil, err
+	}
+	var metrics *ingest.Metrics
+	a.producer = ingest.NewProducer(cl, cfg.Producer, func(d time.Duration) { metrics.ProduceLatency.Observe(d.Seconds()) })
+	metrics = ingest.NewMetrics(reg, func() float64 { return float64(a.producer.Buffered()) })
+	h := ingest.NewHandler(cfg.Ingest, cfg.Kafka.Topic, v, a.producer,
+		ingest.NewRedisMarkers(a.redis, cfg.Ingest.RedisKeyPrefix, cfg.Ingest.MarkerTTL),
+		ingest.NewRedisLimiter(a.redis, cfg.Ingest.RedisKeyPrefix),
+		tenancy.PrincipalFrom, metrics, logger)
+
+	// Readiness: what ingestion cannot work without. Redis is left out on
+	// purpose: without it ingestion goes on (fail-open), only slower to dedup.
+	a.health = observe.NewHealth(reg, cfg.HealthTimeout)
+	a.health.Add("kafka", func(ctx context.Context) error { return kafka.Ping(ctx, cl) })
+	a.health.Add("postgres", store.Ping)
+
+	a.router = NewRouter(RouterDeps{
+		Ingest:  h,
+		Auth:    tenancy.Middleware(auth, tenancy.ScopeIngest),
+		Ops:     observe.Handler(a.health, reg),
+		Metrics: NewHTTPMetrics(reg),
+		Logger:  logger,
+	})
+	a.server, err = httpserver.Listen(cfg.HTTP, a.router, logger)
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return a, nil
+}
+
+// Handler is the gateway's router (tests call it without a listener).
+func (a *App) Handler() http.Handler { return a.router }
+
+// Addr is the bound listen address.
+func (a *App) Addr() string { return a.server.Addr() }
+
+// Health is the readiness state (tests fail it to watch shutdown).
+func (a *App) Health() *observe.Health { return a.health }
+
+// Run serves until SIGINT/SIGTERM: readiness fails first, the server drains
+// in-flight requests, then the producer flushes what is buffered and closes.
+func (a *App) Run() error {
+	g := runner.New(a.cfg.Runner, a.logger)
+	g.OnSignal(a.health.ShutDown)
+	g.Add(a.server.Serve, a.server.Shutdown)
+	err := g.Run()
+	a.close()
+	return err
+}
+
+// RunContext is Run for tests: ctx cancelled plays the signal.
+func (a *App) RunContext(ctx context.Context) error {
+	g := runner.New(a.cfg.Runner, a.logger)
+	g.Add(a.server.Serve, a.server.Shutdown)
+	g.AddContext(func(ctx2 context.Context) error {
+		select {
+		case <-ctx.Done():
+			a.health.ShutDown()
+		case <-ctx2.Done():
+		}
+		return nil
+	})
+	err := g.Run()
+	a.close()
+	return err
+}
+
+func (a *App) close() {
+	if a.kafka != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Producer.DeliveryTimeout)
+		if err := a.kafka.Flush(ctx); err != nil {
+			a.logger.Warn("producer flush incomplete", "err", err)
+		}
+		cancel()
+		a.kafka.Close()
+		a.kafka = nil
+	}
+	if a.redis != nil {
+		_ = a.redis.Close()
+		a.redis = nil
+	}
+	if a.pool != nil {
+		a.pool.Close()
+		a.pool = nil
+	}
+}

@@ -1,0 +1,66 @@
+// Package app wires the gateway: one Config made of the component configs
+// and one New that builds every dependency from it.
+package app
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/pulsestream/pulsestream/platform/httpserver"
+	"github.com/pulsestream/pulsestream/platform/kafka"
+	"github.com/pulsestream/pulsestream/platform/logging"
+	"github.com/pulsestream/pulsestream/platform/postgres"
+	"github.com/pulsestream/pulsestream/platform/redis"
+	"github.com/pulsestream/pulsestream/platform/runner"
+	"github.com/pulsestream/pulsestream/services/gateway/ingest"
+)
+
+// Config is every setting of the gateway.
+type Config struct {
+	HTTP         httpserver.Config
+	Log          logging.Config
+	Runner       runner.Config
+	Kafka        kafka.Config
+	Producer     ingest.ProducerConfig
+	Ingest       ingest.Config
+	Redis        redis.Config
+	Postgres     postgres.Config
+	AuthCacheTTL time.Duration
+	HealthTimeout time.Duration
+}
+
+// RegisterFlags defines every flag of the gateway.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	c.HTTP.RegisterFlags(fs, "gateway", "127.0.0.1:8080")
+	c.Log.RegisterFlags(fs)
+	c.Runner.RegisterFlags(fs)
+	c.Kafka.RegisterFlags(fs)
+	c.Producer.RegisterFlags(fs)
+	c.Ingest.RegisterFlags(fs)
+	c.Redis.RegisterFlags(fs)
+	c.Postgres.RegisterFlags(fs)
+	fs.DurationVar(&c.AuthCacheTTL, "auth-cache-ttl", 30*time.Second, "how long an API key lookup is cached (a revocation takes effect within it)")
+	fs.DurationVar(&c.HealthTimeout, "health-timeout", 2*time.Second, "time each readiness check gets")
+}
+
+// Validate names every bad setting.
+func (c *Config) Validate() error {
+	errs := []error{c.HTTP.Validate(), c.Log.Validate(), c.Runner.Validate(), c.Kafka.Validate(), c.Producer.Validate(),
+		c.Ingest.Validate(), c.Redis.Validate(), c.Postgres.Validate()}
+	if c.AuthCacheTTL < 0 {
+		errs = append(errs, fmt.Errorf("auth-cache-ttl: must not be negative, got %s", c.AuthCacheTTL))
+	}
+	if c.HealthTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("health-timeout: must be positive, got %s", c.HealthTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// Defaults returns a Config holding every flag's default, for tests.
+func Defaults() Config {
+	var c Config
+	c.RegisterFlags(flag.NewFlagSet("defaults", flag.ContinueOnError))
+	return c
+}

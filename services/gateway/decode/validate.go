@@ -1,0 +1,166 @@
+// Package decode turns an ingest request body into events: it recognises the
+// accepted media types (JSON object or array, CloudEvents structured, batch
+// and binary mode, NDJSON), enforces the size, count and nesting limits, and
+// validates each event against schemas/event.schema.json.
+//
+// Validation uses santhosh-tekuri/jsonschema/v6 (the project's choice: full
+// draft 2020-12, formats and content assertions, compiled once) so the JSON
+// Schema in schemas/ stays the one contract. The hot path does not hand the
+// library a generically decoded event: the schema says `"data": true`, so an
+// event is split into its top-level members (encoding/json into
+// map[string]json.RawMessage), `data` is kept as raw bytes (passed to Kafka
+// as sent, never re-encoded) and only the small envelope — the attributes,
+// with data replaced by a placeholder — is validated by the library. The
+// verdict is the schema's verdict on the whole event; a differential fuzz
+// test (FuzzFastPathAgreesWithFullValidation) keeps the two in agreement.
+package decode
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/pulsestream/pulsestream/schemas"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+)
+
+// Validator holds the compiled event schema. It is safe for concurrent use.
+type Validator struct {
+	schema  *jsonschema.Schema
+	printer *message.Printer
+}
+
+// NewValidator compiles schemas.EventSchema once.
+func NewValidator() (*Validator, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schemas.EventSchema))
+	if err != nil {
+		return nil, fmt.Errorf("parse event schema: %w", err)
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()  // "time" must be a real RFC 3339 date-time
+	c.AssertContent() // "data_base64" must be real base64
+	c.UseRegexpEngine(ecmaRegexp)
+	if err := c.AddResource(schemas.EventSchemaURL, doc); err != nil {
+		return nil, fmt.Errorf("add event schema: %w", err)
+	}
+	sch, err := c.Compile(schemas.EventSchemaURL)
+	if err != nil {
+		return nil, fmt.Errorf("compile event schema: %w", err)
+	}
+	return &Validator{schema: sch, printer: message.NewPrinter(language.English)}, nil
+}
+
+// ValidateDocument validates one whole event the generic way: decode
+// everything, data included, and hand it to the library. It is the reference
+// the fast path is tested against, not used on the hot path.
+func (v *Validator) ValidateDocument(raw []byte) error {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	return v.schema.Validate(doc)
+}
+
+// ecmaRegexp compiles a JSON Schema pattern (ECMA-262 syntax) with Go's
+// regexp after rewriting the \uXXXX escapes, which the event schema uses and
+// Go's syntax spells \x{XXXX}. Other patterns pass through unchanged.
+func ecmaRegexp(pattern string) (jsonschema.Regexp, error) {
+	var b strings.Builder
+	for i := 0; i < len(pattern); i++ {
+		c := pattern[i]
+		if c == '\\' && i+1 < len(pattern) {
+			if pattern[i+1] == 'u' && i+5 < len(pattern) && isHex4(pattern[i+2:i+6]) {
+				b.WriteString(`\x{` + pattern[i+2:i+6] + `}`)
+				i += 5
+				continue
+			}
+			b.WriteByte(c)
+			b.WriteByte(pattern[i+1])
+			i++
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return regexp.Compile(b.String())
+}
+
+func isHex4(s string) bool {
+	for i := 0; i < 4; i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// validateEnvelope validates the envelope of an event whose top-level
+// members are fields: every member but data decoded as the library would
+// decode it, data (any JSON value is valid) as a nil placeholder that keeps
+// its presence visible to the "not both data and data_base64" rule.
+func (v *Validator) validateEnvelope(fields map[string]json.RawMessage) (map[string]any, error) {
+	env := make(map[string]any, len(fields))
+	for k, raw := range fields {
+		if k == "data" {
+			env[k] = nil
+			continue
+		}
+		val, err := scalar(raw)
+		if err != nil {
+			return nil, err
+		}
+		env[k] = val
+	}
+	return env, v.schema.Validate(env)
+}
+
+// scalar decodes one JSON value the way jsonschema.UnmarshalJSON does
+// (numbers as json.Number), cheaply for the common shapes: strings without
+// escapes, literals and numbers need no decoder.
+func scalar(raw json.RawMessage) (any, error) {
+	if len(raw) == 0 {
+		return nil, errors.New("empty value")
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		if bytes.IndexByte(raw, '\\') < 0 {
+			return string(raw[1 : len(raw)-1]), nil
+		}
+		var s string
+		err := json.Unmarshal(raw, &s)
+		return s, err
+	case c == 't':
+		return true, nil
+	case c == 'f':
+		return false, nil
+	case c == 'n':
+		return nil, nil
+	case c == '-' || c >= '0' && c <= '9':
+		return json.Number(raw), nil
+	default:
+		return jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	}
+}
+
+// describe turns a validation error into one human line naming the first
+// failing attribute.
+func (v *Validator) describe(err error) string {
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return err.Error()
+	}
+	leaf := ve
+	for len(leaf.Causes) > 0 {
+		leaf = leaf.Causes[0]
+	}
+	msg := leaf.ErrorKind.LocalizedString(v.printer)
+	if len(leaf.InstanceLocation) == 0 {
+		return "event: " + msg
+	}
+	return "attribute " + strings.Join(leaf.InstanceLocation, "/") + ": " + msg
+}

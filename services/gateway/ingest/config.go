@@ -1,0 +1,72 @@
+// Package ingest is the gateway's write path: POST /v1/events (decode,
+// validate, rate-limit, dedup against Redis markers, produce to Kafka, answer
+// per event only after the acks) and DELETE /v1/events/{id} (tombstones).
+//
+// Libraries: franz-go (mandated) with TryProduce and promises, so a request's
+// records are produced concurrently and the handler waits for all acks without
+// ever blocking on a full buffer; go-redis/redis_rate/v10 for GCRA rate limits
+// (a well-kept, atomic Lua implementation: one round trip, AllowN for batches);
+// go-redis/v9 for the markers (MGET and a SET NX pipeline: one round trip each).
+package ingest
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/pulsestream/pulsestream/platform/markers"
+)
+
+// Config is the HTTP ingest path's limits and Redis behaviour.
+type Config struct {
+	MaxEventBytes        int
+	MaxRequestBytes      int64
+	MaxDecompressedBytes int64
+	MaxEvents            int
+	MaxDepth             int
+	MarkerTTL            time.Duration
+	RedisKeyPrefix       string
+	RateLimitFailClosed  bool
+	RetryAfter           time.Duration
+}
+
+// RegisterFlags defines the ingest-* flags with their documented defaults.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.IntVar(&c.MaxEventBytes, "ingest-max-event-bytes", 1<<20, "largest event in bytes as sent (a tenant's max_event_bytes can only lower it)")
+	fs.Int64Var(&c.MaxRequestBytes, "ingest-max-request-bytes", 10<<20, "largest request body in bytes as sent (compressed or not)")
+	fs.Int64Var(&c.MaxDecompressedBytes, "ingest-max-decompressed-bytes", 10<<20, "largest request body after gzip decompression; inflation stops there (gzip bombs get 413)")
+	fs.IntVar(&c.MaxEvents, "ingest-max-events", 10000, "most events in one request")
+	fs.IntVar(&c.MaxDepth, "ingest-max-depth", 64, "deepest nesting of JSON objects and arrays in a request")
+	fs.DurationVar(&c.MarkerTTL, "marker-ttl", 24*time.Hour, "how long Redis remembers an accepted (tenant, id) to answer repeats as duplicate")
+	fs.StringVar(&c.RedisKeyPrefix, "redis-key-prefix", markers.DefaultPrefix, "prefix of every Redis key the gateway writes (markers and rate limits)")
+	fs.BoolVar(&c.RateLimitFailClosed, "rate-limit-fail-closed", false, "answer 503 when Redis cannot be asked for the rate limit (default: let the request through)")
+	fs.DurationVar(&c.RetryAfter, "retry-after", 2*time.Second, "Retry-After sent with 503 answers")
+}
+
+// Validate names a bad ingest setting.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.MaxEventBytes < 1024 {
+		errs = append(errs, fmt.Errorf("ingest-max-event-bytes: must be at least 1024, got %d", c.MaxEventBytes))
+	}
+	if c.MaxRequestBytes < int64(c.MaxEventBytes) {
+		errs = append(errs, fmt.Errorf("ingest-max-request-bytes: must be at least ingest-max-event-bytes (%d), got %d", c.MaxEventBytes, c.MaxRequestBytes))
+	}
+	if c.MaxDecompressedBytes < c.MaxRequestBytes {
+		errs = append(errs, fmt.Errorf("ingest-max-decompressed-bytes: must be at least ingest-max-request-bytes (%d), got %d", c.MaxRequestBytes, c.MaxDecompressedBytes))
+	}
+	if c.MaxEvents < 1 {
+		errs = append(errs, fmt.Errorf("ingest-max-events: must be at least 1, got %d", c.MaxEvents))
+	}
+	if c.MaxDepth < 4 || c.MaxDepth > 1000 {
+		errs = append(errs, fmt.Errorf("ingest-max-depth: must be within 4..1000, got %d", c.MaxDepth))
+	}
+	if c.MarkerTTL < time.Minute {
+		errs = append(errs, fmt.Errorf("marker-ttl: must be at least 1m, got %s", c.MarkerTTL))
+	}
+	if c.RetryAfter < time.Second {
+		errs = append(errs, fmt.Errorf("retry-after: must be at least 1s, got %s", c.RetryAfter))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,174 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// ProducerConfig bounds the Kafka producer.
+type ProducerConfig struct {
+	Linger           time.Duration
+	DeliveryTimeout  time.Duration
+	MaxBufferedBytes int64
+	EnsureTopics     bool
+}
+
+// RegisterFlags defines the producer's flags.
+func (c *ProducerConfig) RegisterFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.Linger, "kafka-linger", 2*time.Millisecond, "how long the producer waits to fill a batch; small, because every HTTP answer waits for its records' ack")
+	fs.DurationVar(&c.DeliveryTimeout, "kafka-delivery-timeout", 10*time.Second, "how long a record may wait for Kafka's ack before its request is answered 503")
+	fs.Int64Var(&c.MaxBufferedBytes, "kafka-max-buffered-bytes", 256<<20, "bytes of records waiting for acks; a request that would exceed it is answered 503 instead of blocking")
+	fs.BoolVar(&c.EnsureTopics, "kafka-ensure-topics", true, "create the event and DLQ topics at start when missing")
+}
+
+// Validate names a bad producer setting.
+func (c *ProducerConfig) Validate() error {
+	switch {
+	case c.Linger < 0:
+		return fmt.Errorf("kafka-linger: must not be negative, got %s", c.Linger)
+	case c.DeliveryTimeout < time.Second:
+		return fmt.Errorf("kafka-delivery-timeout: must be at least 1s, got %s", c.DeliveryTimeout)
+	case c.MaxBufferedBytes < 1<<20:
+		return fmt.Errorf("kafka-max-buffered-bytes: must be at least 1 MiB, got %d", c.MaxBufferedBytes)
+	}
+	return nil
+}
+
+// ProducerOpts are the franz-go options of the gateway's client. Defaults
+// kept on purpose: idempotent producer, acks=all, unlimited retries within
+// the delivery timeout, the sticky key-hash partitioner (murmur2, as the Java
+// client, so every copy of one key lands on one partition).
+func (c *ProducerConfig) ProducerOpts() []kgo.Opt {
+	return []kgo.Opt{
+		// Every HTTP answer waits for its records' acks, so lingering adds
+		// straight to request latency; a couple of milliseconds still lets
+		// concurrent requests share produce requests (franz-go's default is 10ms).
+		kgo.ProducerLinger(c.Linger),
+		// lz4: cheap on CPU (the gateway has 2 cores to share with JSON
+		// validation) while shrinking repetitive JSON events several-fold;
+		// zstd compresses better but costs noticeably more CPU per byte.
+		kgo.ProducerBatchCompression(kgo.Lz4Compression()),
+		// Records still unacknowledged after this fail, so a request never
+		// hangs on an unavailable cluster: it gets 503 + Retry-After.
+		kgo.RecordDeliveryTimeout(c.DeliveryTimeout),
+		// franz-go blocks Produce when its buffer is full. Admission is
+		// decided before producing (Producer.acquire, same byte count), so
+		// this cap is only a backstop, twice ours so it never blocks first;
+		// TryProduce is used anyway so nothing can block.
+		kgo.MaxBufferedBytes(int(2 * c.MaxBufferedBytes)),
+	}
+}
+
+// ErrBusy means the producer's buffer is full: answer 503, produce nothing.
+var ErrBusy = errors.New("producer buffer full")
+
+// Producer sends records and waits for their acks, with admission control on
+// buffered bytes.
+type Producer struct {
+	cl       *kgo.Client
+	timeout  time.Duration
+	max      int64
+	buffered atomic.Int64
+	latency  func(time.Duration)
+}
+
+// NewProducer wraps cl; observe receives each request's produce latency.
+func NewProducer(cl *kgo.Client, cfg ProducerConfig, observe func(time.Duration)) *Producer {
+	if observe == nil {
+		observe = func(time.Duration) {}
+	}
+	return &Producer{cl: cl, timeout: cfg.DeliveryTimeout, max: cfg.MaxBufferedBytes, latency: observe}
+}
+
+// Buffered is the number of bytes produced and not yet acknowledged.
+func (p *Producer) Buffered() int64 { return p.buffered.Load() }
+
+func (p *Producer) acquire(n int64) bool {
+	for {
+		cur := p.buffered.Load()
+		if cur+n > p.max && cur > 0 {
+			return false
+		}
+		if p.buffered.CompareAndSwap(cur, cur+n) {
+			return true
+		}
+	}
+}
+
+// Ack is the outcome of one record.
+type Ack struct {
+	Partition int32
+	Offset    int64
+	Err       error
+}
+
+// ProduceAll produces recs concurrently and waits until each one is
+// acknowledged or failed, at most the delivery timeout (plus a margin for
+// franz-go's timeout being checked between requests). It returns ErrBusy,
+// having produced nothing, when the records do not fit in the buffer.
+func (p *Producer) ProduceAll(ctx context.Context, recs []*kgo.Record) ([]Ack, error) {
+	var total int64
+	sizes := make([]int64, len(recs))
+	for i, r := range recs {
+		sizes[i] = recordSize(r)
+		total += sizes[i]
+	}
+	if !p.acquire(total) {
+		return nil, ErrBusy
+	}
+	start := time.Now()
+	acks := make([]Ack, len(recs))
+	finished := make([]bool, len(recs))
+	var mu sync.Mutex
+	pending := len(recs)
+	done := make(chan struct{})
+	// The records outlive the client's request if need be (a client that
+	// hangs up does not cancel what is already on its way), but not the
+	// delivery timeout.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.timeout)
+	defer cancel()
+	for i, r := range recs {
+		p.cl.TryProduce(pctx, r, func(r *kgo.Record, err error) {
+			p.buffered.Add(-sizes[i])
+			mu.Lock()
+			acks[i] = Ack{Partition: r.Partition, Offset: r.Offset, Err: err}
+			finished[i] = true
+			pending--
+			if pending == 0 {
+				close(done)
+			}
+			mu.Unlock()
+		})
+	}
+	timer := time.NewTimer(p.timeout + time.Second)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		mu.Lock()
+		for i := range acks {
+			if !finished[i] {
+				acks[i].Err = fmt.Errorf("no ack within %s: %w", p.timeout, context.DeadlineExceeded)
+			}
+		}
+		mu.Unlock()
+	}
+	p.latency(time.Since(start))
+	mu.Lock()
+	out := make([]Ack, len(acks))
+	copy(out, acks)
+	for i := range out {
+		if !finished[i] && out[i].Err == nil {
+			out[i].Err = context.DeadlineExceeded
+		}
+	}
+	mu.Unlock()
+	return out, nil
+}

@@ -1,0 +1,158 @@
+package ingest
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/pulsestream/pulsestream/schemas"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+var (
+	headerVersion   = kgo.RecordHeader{Key: schemas.HeaderVersion, Value: []byte(strconv.Itoa(schemas.RecordVersion))}
+	headerEvent     = kgo.RecordHeader{Key: schemas.HeaderKind, Value: []byte(schemas.KindEvent)}
+	headerTombstone = kgo.RecordHeader{Key: schemas.HeaderKind, Value: []byte(schemas.KindTombstone)}
+	headerJSON      = kgo.RecordHeader{Key: schemas.HeaderContentType, Value: []byte(schemas.ContentTypeJSON)}
+)
+
+// eventRecord is the Kafka record of one accepted event: key
+// schemas.Key(tenant, id), value the schemas.Event JSON.
+func eventRecord(topic string, ev *schemas.Event) *kgo.Record {
+	return &kgo.Record{
+		Topic:   topic,
+		Key:     schemas.Key(ev.TenantID, ev.ID),
+		Value:   appendEvent(make([]byte, 0, 256+len(ev.Data)+len(ev.DataBase64)), ev),
+		Headers: []kgo.RecordHeader{headerVersion, headerEvent, headerJSON},
+	}
+}
+
+// tombstoneRecord is the Kafka record erasing (tenant, id).
+func tombstoneRecord(topic string, ts *schemas.Tombstone) (*kgo.Record, error) {
+	v, err := json.Marshal(ts)
+	if err != nil {
+		return nil, err
+	}
+	return &kgo.Record{
+		Topic:   topic,
+		Key:     schemas.Key(ts.TenantID, ts.ID),
+		Value:   v,
+		Headers: []kgo.RecordHeader{headerVersion, headerTombstone, headerJSON},
+	}, nil
+}
+
+// recordSize is what franz-go counts against MaxBufferedBytes.
+func recordSize(r *kgo.Record) int64 {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return int64(n)
+}
+
+// appendEvent appends the JSON of ev exactly as encoding/json would decode
+// back into a schemas.Event (same names, same omitempty rules), but without
+// reflection and with Data copied as sent: the event's data is never decoded
+// or re-encoded on its way to Kafka. A test checks it against encoding/json.
+func appendEvent(b []byte, ev *schemas.Event) []byte {
+	b = append(b, `{"v":`...)
+	b = strconv.AppendInt(b, int64(ev.Version), 10)
+	b = append(b, `,"tenant_id":`...)
+	b = appendString(b, ev.TenantID)
+	b = append(b, `,"ingest_id":`...)
+	b = appendString(b, ev.IngestID)
+	b = append(b, `,"received_at":`...)
+	b = appendTime(b, ev.ReceivedAt)
+	b = append(b, `,"content_hash":`...)
+	b = appendString(b, ev.ContentHash)
+	b = append(b, `,"id":`...)
+	b = appendString(b, ev.ID)
+	b = append(b, `,"type":`...)
+	b = appendString(b, ev.Type)
+	if ev.Source != "" {
+		b = append(b, `,"source":`...)
+		b = appendString(b, ev.Source)
+	}
+	if ev.Subject != "" {
+		b = append(b, `,"subject":`...)
+		b = appendString(b, ev.Subject)
+	}
+	b = append(b, `,"time":`...)
+	b = appendTime(b, ev.Time)
+	if ev.DataContentType != "" {
+		b = append(b, `,"datacontenttype":`...)
+		b = appendString(b, ev.DataContentType)
+	}
+	if ev.DataSchema != "" {
+		b = append(b, `,"dataschema":`...)
+		b = appendString(b, ev.DataSchema)
+	}
+	if len(ev.Extensions) > 0 {
+		// Rare and small: extension values are strings, numbers or booleans.
+		if ext, err := json.Marshal(ev.Extensions); err == nil {
+			b = append(b, `,"extensions":`...)
+			b = append(b, ext...)
+		}
+	}
+	if len(ev.Data) > 0 {
+		b = append(b, `,"data":`...)
+		b = append(b, ev.Data...)
+	}
+	if ev.DataBase64 != "" {
+		b = append(b, `,"data_base64":`...)
+		b = appendString(b, ev.DataBase64)
+	}
+	return append(b, '}')
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. s is valid UTF-8 (the decoder
+// refused anything else); invalid bytes would become U+FFFD as in encoding/json.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
