@@ -1,0 +1,262 @@
+// Package app wires the projector: one franz-go consumer group per read model
+// (PostgreSQL, ClickHouse), each with its own client and committed position so
+// either read model can be rebuilt alone, a shared DLQ producer, and the
+// /livez /readyz /metrics server. New is the only wiring function; main only
+// parses the configuration and calls it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pulsestream/pulsestream/platform/httpserver"
+	"github.com/pulsestream/pulsestream/platform/kafka"
+	"github.com/pulsestream/pulsestream/platform/observe"
+	"github.com/pulsestream/pulsestream/platform/postgres"
+	"github.com/pulsestream/pulsestream/platform/runner"
+	"github.com/pulsestream/pulsestream/services/projector/internal/chsink"
+	"github.com/pulsestream/pulsestream/services/projector/internal/consumer"
+	"github.com/pulsestream/pulsestream/services/projector/internal/pgsink"
+)
+
+// App is a wired projector.
+type App struct {
+	cfg     Config
+	logger  *slog.Logger
+	health  *observe.Health
+	server  *httpserver.Server
+	admin   *kgo.Client // DLQ producer and admin requests
+	pool    *pgxpool.Pool
+	ch      driver.Conn
+	sinks   []*sinkRun
+	closers []func()
+}
+
+type sinkRun struct {
+	name     string
+	group    string
+	client   *kgo.Client
+	consumer *consumer.Consumer
+	replay   *replayParts // replay mode: built after the offsets are reset
+}
+
+// New builds the projector from cfg. It opens clients but does not wait for
+// the stores: /readyz shows what is unreachable.
+func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (a *App, err error) {
+	a = &App{cfg: cfg, logger: logger}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	a.admin, err = kafka.NewClient(cfg.Kafka, reg, "pulsestream_projector_dlq",
+		// DLQ records must not be lost: keep franz-go's idempotent acks=all producer.
+		kgo.DefaultProduceTopic(cfg.Kafka.DLQTopic))
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, a.admin.Close)
+	if err := kafka.EnsureTopics(ctx, a.admin, cfg.Kafka); err != nil {
+		return nil, err
+	}
+	a.health = observe.NewHealth(reg, 2*time.Second)
+	a.health.Add("kafka", func(ctx context.Context) error { return kafka.Ping(ctx, a.admin) })
+	m := consumer.NewMetrics(reg)
+
+	sinks := cfg.Projector.SinkList()
+	if cfg.Replay.Enabled {
+		sinks = []string{cfg.Replay.Sink}
+	}
+	for _, name := range sinks {
+		var (
+			sink  consumer.Sink
+			group string
+			ping  observe.Check
+		)
+		switch name {
+		case SinkPostgres:
+			a.pool, err = postgres.Open(ctx, cfg.Postgres)
+			if err != nil {
+				return nil, err
+			}
+			a.closers = append(a.closers, a.pool.Close)
+			s := pgsink.New(a.pool)
+			sink, group, ping = s, cfg.Projector.GroupPostgres, s.Ping
+		case SinkClickHouse:
+			a.ch, err = openClickHouse(ctx, cfg.ClickHouse)
+			if err != nil {
+				return nil, err
+			}
+			conn := a.ch
+			a.closers = append(a.closers, func() { _ = conn.Close() })
+			s := chsink.New(a.ch)
+			sink, group, ping = s, cfg.Projector.GroupClickHouse, s.Ping
+		}
+		ccfg := consumer.Config{
+			Group: group, Topic: cfg.Kafka.Topic, DLQTopic: cfg.Kafka.DLQTopic,
+			BatchSize: cfg.Projector.BatchSize, Linger: cfg.Projector.Linger, WriteTimeout: cfg.Projector.WriteTimeout,
+			BackoffMin: cfg.Projector.BackoffMin, BackoffMax: cfg.Projector.BackoffMax,
+		}
+		var cl *kgo.Client
+		if !cfg.Replay.Enabled {
+			// Replay builds its client after resetting the group's offsets.
+			cl, err = kafka.NewClient(cfg.Kafka, reg, "pulsestream_projector_"+name, consumer.GroupOpts(ccfg)...)
+			if err != nil {
+				return nil, err
+			}
+			a.closers = append(a.closers, cl.Close)
+		}
+		sr := &sinkRun{name: name, group: group, client: cl}
+		if cl != nil {
+			sr.consumer = consumer.New(ccfg, cl, a.admin, sink, m, logger)
+			c := sr.consumer
+			a.health.Add(name, func(ctx context.Context) error {
+				if err := ping(ctx); err != nil {
+					return err
+				}
+				return c.Healthy(ctx)
+			})
+		} else {
+			sr.replay = &replayParts{cfg: ccfg, sink: sink, metrics: m, reg: reg}
+		}
+		a.sinks = append(a.sinks, sr)
+	}
+	if !cfg.Replay.Enabled {
+		a.server, err = httpserver.Listen(cfg.HTTP, observe.Handler(a.health, reg), logger)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// Addr is the bound address of the ops server ("" in replay mode).
+func (a *App) Addr() string {
+	if a.server == nil {
+		return ""
+	}
+	return a.server.Addr()
+}
+
+// Run runs the projector (or the replay) until a signal, ctx ends, a fatal
+// error, or (replay) until the read model caught up.
+func (a *App) Run(ctx context.Context) error {
+	defer a.Close()
+	if a.cfg.Replay.Enabled {
+		ctx, stop := signalContext(ctx)
+		defer stop()
+		return a.replay(ctx)
+	}
+	g := runner.New(a.cfg.Runner, a.logger)
+	g.OnSignal(a.health.ShutDown)
+	g.Add(a.server.Serve, a.server.Shutdown)
+	g.AddContext(func(c context.Context) error {
+		select {
+		case <-ctx.Done():
+		case <-c.Done():
+		}
+		return nil
+	})
+	for _, s := range a.sinks {
+		g.AddContext(s.consumer.Run)
+		g.AddContext(func(ctx context.Context) error { return s.consumer.ReportLag(ctx, a.cfg.Projector.LagInterval) })
+	}
+	return g.Run()
+}
+
+// Close releases every client (idempotent).
+func (a *App) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+type replayParts struct {
+	cfg     consumer.Config
+	sink    consumer.Sink
+	metrics *consumer.Metrics
+	reg     prometheus.Registerer
+}
+
+// replay rebuilds one read model: drop its rows when asked, move the sink's
+// group to the start of the topic (or the first offset at/after a time), then
+// consume until every partition's committed offset reaches the end offset seen
+// at the start, and return.
+func (a *App) replay(ctx context.Context) error {
+	s := a.sinks[0]
+	rc := a.cfg.Replay
+	adm := kadm.NewClient(a.admin)
+	var (
+		listed kadm.ListedOffsets
+		err    error
+	)
+	if from := rc.From(); !from.IsZero() {
+		listed, err = adm.ListOffsetsAfterMilli(ctx, from.UnixMilli(), a.cfg.Kafka.Topic)
+	} else {
+		listed, err = adm.ListStartOffsets(ctx, a.cfg.Kafka.Topic)
+	}
+	if err == nil {
+		err = listed.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("list %s offsets: %w", a.cfg.Kafka.Topic, err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, a.cfg.Kafka.Topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("list %s end offsets: %w", a.cfg.Kafka.Topic, err)
+	}
+	if rc.Drop {
+		a.logger.Warn("dropping the read model's rows before replay", "sink", s.name)
+		switch s.name {
+		case SinkPostgres:
+			err = pgsink.Truncate(ctx, a.pool)
+		case SinkClickHouse:
+			err = chsink.Truncate(ctx, a.ch)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	// Kafka refuses offset commits for a group with live members: stop the
+	// running projector's sink before a replay.
+	if err := adm.CommitAllOffsets(ctx, s.group, listed.Offsets()); err != nil {
+		return fmt.Errorf("reset offsets of group %s (stop the projector's %s sink first): %w", s.group, s.name, err)
+	}
+	until, start := map[int32]int64{}, map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) { until[o.Partition] = o.Offset })
+	listed.Each(func(o kadm.ListedOffset) { start[o.Partition] = o.Offset })
+	a.logger.Info("replay started", "sink", s.name, "group", s.group, "from", rc.FromTimestamp, "drop", rc.Drop)
+
+	rp := s.replay
+	cl, err := kafka.NewClient(a.cfg.Kafka, rp.reg, "pulsestream_projector_"+s.name, consumer.GroupOpts(rp.cfg)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	c := consumer.New(rp.cfg, cl, a.admin, rp.sink, rp.metrics, a.logger)
+	c.StopAt(until, start)
+	if err := c.Run(ctx); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return errors.New("replay interrupted before it caught up")
+	}
+	a.logger.Info("replay caught up", "sink", s.name)
+	return nil
+}

@@ -1,0 +1,420 @@
+// Package consumer runs one read model's Kafka consumer group: poll, decode,
+// write a batch to the sink, and only then commit the offsets. It follows
+// franz-go's group_committing and dlq examples: auto-commit off,
+// kgo.BlockRebalanceOnPoll, PollRecords, write, CommitRecords, AllowRebalance,
+// so an offset is never committed past a row that is not durable and a
+// rebalance never takes a partition in the middle of a batch.
+//
+// Errors are split in two. A record that can never be applied (undecodable,
+// unknown version, or refused by the store for a reason that retrying cannot
+// fix: Sink.Permanent) goes to the dead-letter topic with the error, source
+// topic, partition and offset in headers, and the partition moves on. Every
+// other error (store down, timeout) is retried with capped exponential
+// backoff (cenkalti/backoff/v5, the well-kept library the team uses for
+// retries) without skipping anything; meanwhile Healthy reports the store as
+// down so /readyz fails.
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pulsestream/pulsestream/services/projector/internal/record"
+)
+
+// Sink is one read model.
+type Sink interface {
+	// Name is the sink's label in metrics, logs and DLQ headers.
+	Name() string
+	// Write applies items (in log order within each partition) durably and
+	// idempotently: writing the same items again changes nothing.
+	Write(ctx context.Context, items []record.Item) (Stats, error)
+	// Permanent reports whether err is the store refusing the data itself
+	// (retrying cannot help), as opposed to the store being unavailable.
+	Permanent(err error) bool
+}
+
+// Stats is what one Write did.
+type Stats struct {
+	Rows       int // rows inserted or changed
+	Duplicates int // items that changed nothing (key already stored / already deleted)
+}
+
+// DLQ headers.
+const (
+	HeaderDLQError     = "pulsestream-dlq-error"
+	HeaderDLQTopic     = "pulsestream-dlq-source-topic"
+	HeaderDLQPartition = "pulsestream-dlq-source-partition"
+	HeaderDLQOffset    = "pulsestream-dlq-source-offset"
+	HeaderDLQSink      = "pulsestream-dlq-sink"
+)
+
+// Config tunes one consumer.
+type Config struct {
+	Group        string
+	Topic        string
+	DLQTopic     string
+	BatchSize    int
+	Linger       time.Duration
+	WriteTimeout time.Duration
+	BackoffMin   time.Duration
+	BackoffMax   time.Duration
+}
+
+// Metrics are the projector's counters, shared by every sink (label "sink").
+type Metrics struct {
+	consumed   *prometheus.CounterVec
+	rows       *prometheus.CounterVec
+	duplicates *prometheus.CounterVec
+	dlq        *prometheus.CounterVec
+	retries    *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+	lag        *prometheus.GaugeVec
+}
+
+// NewMetrics registers the projector metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	f := promauto.With(reg)
+	return &Metrics{
+		consumed:   f.NewCounterVec(prometheus.CounterOpts{Name: "pulsestream_projector_records_consumed_total", Help: "Kafka records handled (written, skipped as duplicate, or sent to the DLQ)."}, []string{"sink"}),
+		rows:       f.NewCounterVec(prometheus.CounterOpts{Name: "pulsestream_projector_rows_written_total", Help: "Rows inserted or changed in the read model."}, []string{"sink"}),
+		duplicates: f.NewCounterVec(prometheus.CounterOpts{Name: "pulsestream_projector_duplicates_skipped_total", Help: "Records that changed nothing because their key was already stored (first write wins) or already deleted."}, []string{"sink"}),
+		dlq:        f.NewCounterVec(prometheus.CounterOpts{Name: "pulsestream_projector_dlq_records_total", Help: "Records sent to the dead-letter topic."}, []string{"sink"}),
+		retries:    f.NewCounterVec(prometheus.CounterOpts{Name: "pulsestream_projector_write_retries_total", Help: "Batch writes retried after a transient store error."}, []string{"sink"}),
+		latency: f.NewHistogramVec(prometheus.HistogramOpts{Name: "pulsestream_projector_batch_duration_seconds", Help: "Time to write one batch durably (retries included).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"sink"}),
+		lag: f.NewGaugeVec(prometheus.GaugeOpts{Name: "pulsestream_projector_consumer_lag", Help: "Records between the group's committed offset and the partition end (kadm)."}, []string{"sink", "partition"}),
+	}
+}
+
+// Consumer drives one sink from one consumer group.
+type Consumer struct {
+	cfg    Config
+	cl     *kgo.Client
+	dlq    *kgo.Client
+	sink   Sink
+	logger *slog.Logger
+	m      *Metrics
+	name   string
+
+	mu      sync.Mutex
+	lastErr error // last transient write error; nil once a write succeeds
+
+	// stop condition (replay): stop once every partition's committed offset
+	// reached until[p].
+	until     map[int32]int64
+	committed map[int32]int64
+}
+
+// GroupOpts are the franz-go options every projector consumer client needs.
+// cfg.Group must be set.
+func GroupOpts(cfg Config) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.Topic),
+		// Offsets are committed by hand after the write is durable.
+		kgo.DisableAutoCommit(),
+		// A rebalance waits until the batch in hand is written and committed.
+		kgo.BlockRebalanceOnPoll(),
+		// A new group starts at the beginning of the log: the read model is
+		// a projection of the whole topic.
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// Fetch enough per poll to fill a batch.
+		kgo.FetchMaxBytes(64 << 20),
+	}
+}
+
+// New builds a consumer. cl must have been built with GroupOpts(cfg); dlq is
+// a producer client (it may be shared between consumers).
+func New(cfg Config, cl, dlq *kgo.Client, sink Sink, m *Metrics, logger *slog.Logger) *Consumer {
+	return &Consumer{cfg: cfg, cl: cl, dlq: dlq, sink: sink, m: m, name: sink.Name(), logger: logger.With("sink", sink.Name(), "group", cfg.Group)}
+}
+
+// StopAt makes Run return nil once the committed offset of every partition
+// in positions has reached until (replay: "caught up"). positions are the
+// committed offsets the group starts from.
+func (c *Consumer) StopAt(until, positions map[int32]int64) {
+	c.until = until
+	c.committed = positions
+}
+
+// Healthy returns the last transient write error (nil when the last write
+// succeeded): /readyz reports the store down while writes fail.
+func (c *Consumer) Healthy(context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lastErr != nil {
+		return fmt.Errorf("%s writes failing: %w", c.name, c.lastErr)
+	}
+	return nil
+}
+
+func (c *Consumer) setErr(err error) {
+	c.mu.Lock()
+	c.lastErr = err
+	c.mu.Unlock()
+}
+
+func (c *Consumer) caughtUp() bool {
+	if c.until == nil {
+		return false
+	}
+	for p, end := range c.until {
+		if c.committed[p] < end {
+			return false
+		}
+	}
+	return true
+}
+
+// Run consumes until ctx ends (nil) or, with StopAt, until caught up.
+func (c *Consumer) Run(ctx context.Context) error {
+	defer c.cl.AllowRebalance()
+	for {
+		if c.caughtUp() {
+			c.logger.Info("caught up")
+			return nil
+		}
+		recs, err := c.poll(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if len(recs) > 0 {
+			if err := c.handle(ctx, recs); err != nil {
+				c.cl.AllowRebalance()
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+		}
+		c.cl.AllowRebalance()
+	}
+}
+
+// poll returns up to BatchSize records: it waits for the first one, then for
+// up to Linger more to fill the batch.
+func (c *Consumer) poll(ctx context.Context) ([]*kgo.Record, error) {
+	pctx := ctx
+	if c.until != nil {
+		// Replay: wake up regularly to notice partitions with nothing to read.
+		var cancel context.CancelFunc
+		pctx, cancel = context.WithTimeout(ctx, time.Second)
+		defer cancel()
+	}
+	fs := c.cl.PollRecords(pctx, c.cfg.BatchSize)
+	if err := fetchErr(fs); err != nil {
+		return nil, err
+	}
+	recs := fs.Records()
+	if len(recs) == 0 || len(recs) >= c.cfg.BatchSize || c.cfg.Linger <= 0 {
+		return recs, ctx.Err()
+	}
+	lctx, cancel := context.WithTimeout(ctx, c.cfg.Linger)
+	defer cancel()
+	for len(recs) < c.cfg.BatchSize && lctx.Err() == nil {
+		fs := c.cl.PollRecords(lctx, c.cfg.BatchSize-len(recs))
+		if err := fetchErr(fs); err != nil {
+			return nil, err
+		}
+		recs = append(recs, fs.Records()...)
+	}
+	return recs, ctx.Err()
+}
+
+// fetchErr returns the error that ends consuming; per-partition fetch errors
+// are retried by franz-go itself and context ends are handled by the caller.
+func fetchErr(fs kgo.Fetches) error {
+	var err error
+	fs.EachError(func(_ string, _ int32, e error) {
+		switch {
+		case errors.Is(e, context.Canceled), errors.Is(e, context.DeadlineExceeded):
+		case errors.Is(e, kgo.ErrClientClosed):
+			err = e
+		}
+	})
+	return err
+}
+
+// handle writes one polled batch and commits it.
+func (c *Consumer) handle(ctx context.Context, recs []*kgo.Record) error {
+	start := time.Now()
+	items := make([]record.Item, 0, len(recs))
+	var bad []dead
+	for _, r := range recs {
+		it, err := record.Decode(r)
+		if err != nil {
+			bad = append(bad, dead{r, err})
+			continue
+		}
+		items = append(items, it)
+	}
+	st, moreBad, err := c.write(ctx, items, recs)
+	if err != nil {
+		return err
+	}
+	bad = append(bad, moreBad...)
+	if err := c.sendDLQ(ctx, bad); err != nil {
+		return err
+	}
+	// Durable: commit. A failed commit is not fatal: the rows are idempotent
+	// and the next commit (or a replay after a crash) covers them.
+	if err := c.cl.CommitRecords(ctx, recs...); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c.logger.Warn("commit offsets", "err", err)
+	} else if c.committed != nil {
+		for _, r := range recs {
+			if r.Offset+1 > c.committed[r.Partition] {
+				c.committed[r.Partition] = r.Offset + 1
+			}
+		}
+	}
+	c.m.consumed.WithLabelValues(c.name).Add(float64(len(recs)))
+	c.m.rows.WithLabelValues(c.name).Add(float64(st.Rows))
+	c.m.duplicates.WithLabelValues(c.name).Add(float64(st.Duplicates))
+	c.m.latency.WithLabelValues(c.name).Observe(time.Since(start).Seconds())
+	return nil
+}
+
+type dead struct {
+	r   *kgo.Record
+	err error
+}
+
+// write applies items, retrying transient errors forever (until ctx ends).
+// When the store refuses the batch permanently it applies the items one by
+// one, in order, and returns those it refuses for the DLQ.
+func (c *Consumer) write(ctx context.Context, items []record.Item, recs []*kgo.Record) (Stats, []dead, error) {
+	if len(items) == 0 {
+		return Stats{}, nil, nil
+	}
+	st, err := c.writeRetry(ctx, items)
+	if err == nil || !c.sink.Permanent(err) {
+		return st, nil, err
+	}
+	c.logger.Warn("store refused the batch; writing its records one by one", "records", len(items), "err", err)
+	byPos := map[[2]int64]*kgo.Record{}
+	for _, r := range recs {
+		byPos[[2]int64{int64(r.Partition), r.Offset}] = r
+	}
+	var total Stats
+	var bad []dead
+	for i := range items {
+		one, err := c.writeRetry(ctx, items[i:i+1])
+		if err != nil {
+			if !c.sink.Permanent(err) {
+				return total, nil, err
+			}
+			bad = append(bad, dead{byPos[[2]int64{int64(items[i].Partition), items[i].Offset}], err})
+			continue
+		}
+		total.Rows += one.Rows
+		total.Duplicates += one.Duplicates
+	}
+	return total, bad, nil
+}
+
+func (c *Consumer) writeRetry(ctx context.Context, items []record.Item) (Stats, error) {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = c.cfg.BackoffMin
+	b.MaxInterval = c.cfg.BackoffMax
+	return backoff.Retry(ctx, func() (Stats, error) {
+		wctx, cancel := context.WithTimeout(ctx, c.cfg.WriteTimeout)
+		defer cancel()
+		st, err := c.sink.Write(wctx, items)
+		if err == nil {
+			c.setErr(nil)
+			return st, nil
+		}
+		if ctx.Err() != nil {
+			return st, backoff.Permanent(ctx.Err())
+		}
+		if c.sink.Permanent(err) {
+			return st, backoff.Permanent(err)
+		}
+		c.setErr(err)
+		c.m.retries.WithLabelValues(c.name).Inc()
+		c.logger.Warn("write failed; retrying", "records", len(items), "err", err)
+		return st, err
+	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0))
+}
+
+// sendDLQ produces the dead records to the DLQ topic and waits for the acks,
+// retrying transient produce errors: a record is never skipped silently.
+func (c *Consumer) sendDLQ(ctx context.Context, bad []dead) error {
+	if len(bad) == 0 {
+		return nil
+	}
+	out := make([]*kgo.Record, 0, len(bad))
+	for _, d := range bad {
+		c.logger.Warn("record sent to the DLQ", "partition", d.r.Partition, "offset", d.r.Offset, "err", d.err)
+		hs := append([]kgo.RecordHeader(nil), d.r.Headers...)
+		hs = append(hs,
+			kgo.RecordHeader{Key: HeaderDLQError, Value: []byte(d.err.Error())},
+			kgo.RecordHeader{Key: HeaderDLQTopic, Value: []byte(d.r.Topic)},
+			kgo.RecordHeader{Key: HeaderDLQPartition, Value: strconv.AppendInt(nil, int64(d.r.Partition), 10)},
+			kgo.RecordHeader{Key: HeaderDLQOffset, Value: strconv.AppendInt(nil, d.r.Offset, 10)},
+			kgo.RecordHeader{Key: HeaderDLQSink, Value: []byte(c.name)},
+		)
+		out = append(out, &kgo.Record{Topic: c.cfg.DLQTopic, Key: d.r.Key, Value: d.r.Value, Headers: hs, Timestamp: d.r.Timestamp})
+	}
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = c.cfg.BackoffMin
+	b.MaxInterval = c.cfg.BackoffMax
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		err := c.dlq.ProduceSync(ctx, out...).FirstErr()
+		if err != nil && ctx.Err() == nil {
+			c.logger.Warn("produce to the DLQ failed; retrying", "err", err)
+		}
+		if ctx.Err() != nil {
+			return struct{}{}, backoff.Permanent(ctx.Err())
+		}
+		return struct{}{}, err
+	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0))
+	if err != nil {
+		return fmt.Errorf("produce to %s: %w", c.cfg.DLQTopic, err)
+	}
+	c.m.dlq.WithLabelValues(c.name).Add(float64(len(out)))
+	return nil
+}
+
+// ReportLag sets the lag gauge of every partition from kadm every interval
+// until ctx ends.
+func (c *Consumer) ReportLag(ctx context.Context, interval time.Duration) error {
+	adm := kadm.NewClient(c.cl)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		lags, err := adm.Lag(ctx, c.cfg.Group)
+		if err == nil {
+			if l, ok := lags[c.cfg.Group]; ok && l.Error() == nil {
+				for _, pl := range l.Lag[c.cfg.Topic] {
+					if pl.Lag >= 0 {
+						c.m.lag.WithLabelValues(c.name, strconv.Itoa(int(pl.Partition))).Set(float64(pl.Lag))
+					}
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}

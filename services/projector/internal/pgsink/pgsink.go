@@ -1,0 +1,249 @@
+// Package pgsink writes the PostgreSQL read model (table events, migration
+// 00002): one row per (tenant_id, external_id), first write wins.
+//
+// A batch is one transaction (pgx.BeginFunc, so commit/rollback cannot be
+// forgotten): COPY the items into a session temp staging table, then
+//
+//  1. INSERT the first item of each key in the batch (lowest partition
+//     offset; all copies of a key share a partition) ON CONFLICT DO NOTHING:
+//     an event becomes a stored row, a tombstone becomes a deleted row (so a
+//     later event with that id stays refused);
+//  2. UPDATE the stored, not yet deleted rows that have a tombstone in the
+//     batch: NULL every payload column, keep tenant_id, external_id,
+//     content_hash, kafka_partition/kafka_offset, set deleted_at.
+//
+// Both steps only ever add information the log already implies, so applying
+// a batch twice, or overlapping batches after a crash or replay, yields the
+// same rows as applying every record once in log order.
+//
+// pgx/v5 is the team's mandated driver; COPY is its fastest bulk path.
+package pgsink
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pulsestream/pulsestream/services/projector/internal/consumer"
+	"github.com/pulsestream/pulsestream/services/projector/internal/record"
+)
+
+// Sink is the PostgreSQL read model.
+type Sink struct {
+	pool *pgxpool.Pool
+}
+
+// New returns a sink writing through pool.
+func New(pool *pgxpool.Pool) *Sink { return &Sink{pool: pool} }
+
+// Name implements consumer.Sink.
+func (s *Sink) Name() string { return "postgres" }
+
+const stageDDL = `CREATE TEMP TABLE IF NOT EXISTS projector_stage (
+	kind smallint NOT NULL,
+	tenant_id text NOT NULL,
+	external_id text NOT NULL,
+	ingest_id text,
+	type text,
+	source text,
+	subject text,
+	event_time timestamptz,
+	received_at timestamptz,
+	datacontenttype text,
+	data jsonb,
+	data_base64 text,
+	extensions jsonb,
+	content_hash text,
+	kafka_partition integer NOT NULL,
+	kafka_offset bigint NOT NULL,
+	deleted_at timestamptz
+) ON COMMIT DELETE ROWS`
+
+// StageColumns are the COPY columns, in the order Rows produces values.
+var StageColumns = []string{"kind", "tenant_id", "external_id", "ingest_id", "type", "source", "subject", "event_time",
+	"received_at", "datacontenttype", "data", "data_base64", "extensions", "content_hash", "kafka_partition", "kafka_offset", "deleted_at"}
+
+const insertFirst = `INSERT INTO events (tenant_id, external_id, ingest_id, type, source, subject, event_time, received_at,
+	datacontenttype, data, data_base64, extensions, content_hash, kafka_partition, kafka_offset, deleted_at)
+SELECT tenant_id, external_id, ingest_id, type, source, subject, event_time, received_at,
+	datacontenttype, data, data_base64, extensions, content_hash, kafka_partition, kafka_offset, deleted_at
+FROM (SELECT DISTINCT ON (tenant_id, external_id) * FROM projector_stage
+      ORDER BY tenant_id, external_id, kafka_partition, kafka_offset) first
+ORDER BY kafka_partition, kafka_offset
+ON CONFLICT (tenant_id, external_id) DO NOTHING`
+
+const applyTombstones = `UPDATE events e SET
+	ingest_id = NULL, type = NULL, source = NULL, subject = NULL, event_time = NULL, received_at = NULL,
+	datacontenttype = NULL, data = NULL, data_base64 = NULL, extensions = NULL, deleted_at = t.deleted_at
+FROM (SELECT DISTINCT ON (tenant_id, external_id) tenant_id, external_id, deleted_at FROM projector_stage
+      WHERE kind = 2 ORDER BY tenant_id, external_id, kafka_partition, kafka_offset) t
+WHERE e.tenant_id = t.tenant_id AND e.external_id = t.external_id AND e.deleted_at IS NULL`
+
+// Write implements consumer.Sink: one transaction per batch.
+func (s *Sink) Write(ctx context.Context, items []record.Item) (consumer.Stats, error) {
+	var st consumer.Stats
+	rows, err := NewRows(items)
+	if err != nil {
+		return st, err
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, stageDDL); err != nil {
+			return fmt.Errorf("create staging table: %w", err)
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"projector_stage"}, StageColumns, rows); err != nil {
+			return fmt.Errorf("copy %d records into staging: %w", len(items), err)
+		}
+		ins, err := tx.Exec(ctx, insertFirst)
+		if err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+		del, err := tx.Exec(ctx, applyTombstones)
+		if err != nil {
+			return fmt.Errorf("apply tombstones: %w", err)
+		}
+		st.Rows = int(ins.RowsAffected() + del.RowsAffected())
+		return nil
+	})
+	if err != nil {
+		return consumer.Stats{}, err
+	}
+	st.Duplicates = len(items) - st.Rows
+	if st.Duplicates < 0 { // an event and its tombstone in one batch change one key twice
+		st.Duplicates = 0
+	}
+	return st, nil
+}
+
+// Ping checks that PostgreSQL answers.
+func (s *Sink) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	return nil
+}
+
+// rowError is a record whose values cannot be built (never retried).
+type rowError struct{ err error }
+
+func (e *rowError) Error() string { return e.err.Error() }
+func (e *rowError) Unwrap() error { return e.err }
+
+// Permanent implements consumer.Sink: data exceptions (class 22, e.g. a NUL
+// byte or an invalid jsonb value) and integrity violations (class 23) are the
+// data's fault; everything else (connection loss, timeouts, admin shutdown,
+// missing table during a rebuild) is retried.
+func (s *Sink) Permanent(err error) bool {
+	var re *rowError
+	if errors.As(err, &re) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code[:2] {
+		case "22", "23":
+			return true
+		}
+		return false
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return false
+	}
+	return false
+}
+
+// Truncate empties the read model (replay --drop).
+func Truncate(ctx context.Context, pool *pgxpool.Pool) error {
+	if _, err := pool.Exec(ctx, "TRUNCATE events"); err != nil {
+		return fmt.Errorf("truncate postgres events: %w", err)
+	}
+	return nil
+}
+
+// Rows is a pgx.CopyFromSource over items: the batch build (records → rows).
+// It reuses one value slice, so a row costs only the boxing of its values.
+type Rows struct {
+	items []record.Item
+	ext   [][]byte
+	i     int
+	vals  []any
+}
+
+// NewRows prepares the COPY rows of items.
+func NewRows(items []record.Item) (*Rows, error) {
+	r := &Rows{items: items, i: -1, vals: make([]any, len(StageColumns))}
+	for i := range items {
+		if ev := items[i].Event; ev != nil && len(ev.Extensions) > 0 {
+			if r.ext == nil {
+				r.ext = make([][]byte, len(items))
+			}
+			b, err := json.Marshal(ev.Extensions)
+			if err != nil {
+				return nil, &rowError{fmt.Errorf("encode extensions of %s: %w", ev.ID, err)}
+			}
+			r.ext[i] = b
+		}
+	}
+	return r, nil
+}
+
+// Next implements pgx.CopyFromSource.
+func (r *Rows) Next() bool { r.i++; return r.i < len(r.items) }
+
+// Err implements pgx.CopyFromSource.
+func (r *Rows) Err() error { return nil }
+
+// Values implements pgx.CopyFromSource.
+func (r *Rows) Values() ([]any, error) {
+	it := &r.items[r.i]
+	v := r.vals
+	clear(v)
+	v[0] = int16(it.Kind)
+	v[1] = it.TenantID
+	v[2] = it.ExternalID
+	v[14] = it.Partition
+	v[15] = it.Offset
+	switch it.Kind {
+	case record.KindEvent:
+		ev := it.Event
+		v[3] = ev.IngestID
+		v[4] = ev.Type
+		v[5] = nullString(ev.Source)
+		v[6] = nullString(ev.Subject)
+		v[7] = nullTime(ev.Time)
+		v[8] = nullTime(ev.ReceivedAt)
+		v[9] = nullString(ev.DataContentType)
+		if len(ev.Data) > 0 {
+			v[10] = []byte(ev.Data)
+		}
+		v[11] = nullString(ev.DataBase64)
+		if r.ext != nil && r.ext[r.i] != nil {
+			v[12] = r.ext[r.i]
+		}
+		v[13] = nullString(ev.ContentHash)
+	case record.KindTombstone:
+		v[16] = it.DeletedAt()
+	}
+	return v, nil
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
