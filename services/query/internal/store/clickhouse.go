@@ -82,7 +82,7 @@ func (c *ClickHouse) Stats(ctx context.Context, tenant string, q StatsQuery) (St
 		sel += ", " + group + " AS grp"
 		groupBy, orderBy = "bucket, grp", "bucket, grp"
 	}
-	rows, err := c.db.Query(ctx, "SELECT "+sel+", count() AS n, uniqExact(subject) AS subjects FROM events FINAL WHERE "+
+	rows, err := c.db.Query(ctx, "SELECT "+sel+", count() AS n, uniqExactIf(subject, subject != '') AS subjects FROM events FINAL WHERE "+
 		where+" GROUP BY "+groupBy+" ORDER BY "+orderBy, args...)
 	if err != nil {
 		return Stats{}, fmt.Errorf("stats buckets: %w", err)
@@ -111,7 +111,7 @@ func (c *ClickHouse) Stats(ctx context.Context, tenant string, q StatsQuery) (St
 	}
 	rows.Close()
 
-	if err := c.db.QueryRow(ctx, "SELECT count(), uniqExact(subject) FROM events FINAL WHERE "+where, args...).
+	if err := c.db.QueryRow(ctx, "SELECT count(), uniqExactIf(subject, subject != '') FROM events FINAL WHERE "+where, args...).
 		Scan(&out.Total, &out.UniqueSubjects); err != nil {
 		return Stats{}, fmt.Errorf("stats total: %w", err)
 	}
