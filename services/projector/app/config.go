@@ -56,6 +56,7 @@ type ProjectorConfig struct {
 	BackoffMin      time.Duration
 	BackoffMax      time.Duration
 	LagInterval     time.Duration
+	SessionTimeout  time.Duration
 }
 
 // RegisterFlags defines the projector-* flags.
@@ -68,6 +69,7 @@ func (c *ProjectorConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.WriteTimeout, "projector-store-timeout", 30*time.Second, "time one batch write to a store may take before it is retried")
 	fs.DurationVar(&c.BackoffMin, "projector-backoff-min", 200*time.Millisecond, "first retry delay after a transient store error")
 	fs.DurationVar(&c.BackoffMax, "projector-backoff-max", 10*time.Second, "longest retry delay after transient store errors")
+	fs.DurationVar(&c.SessionTimeout, "projector-session-timeout", 45*time.Second, "consumer group session timeout: how long a dead projector holds its partitions (broker minimum is usually 6s)")
 	fs.DurationVar(&c.LagInterval, "projector-lag-interval", 10*time.Second, "how often consumer lag is measured for /metrics")
 }
 
@@ -108,6 +110,8 @@ func (c *ProjectorConfig) Validate() error {
 		return fmt.Errorf("projector-store-timeout: must be positive, got %s", c.WriteTimeout)
 	case c.BackoffMin <= 0 || c.BackoffMax < c.BackoffMin:
 		return fmt.Errorf("projector-backoff-min/max: need 0 < min <= max, got %s and %s", c.BackoffMin, c.BackoffMax)
+	case c.SessionTimeout < time.Second:
+		return fmt.Errorf("projector-session-timeout: must be at least 1s, got %s", c.SessionTimeout)
 	case c.LagInterval <= 0:
 		return fmt.Errorf("projector-lag-interval: must be positive, got %s", c.LagInterval)
 	}

@@ -170,7 +170,7 @@ func (h *harness) args(extra ...string) []string {
 		"--postgres-url", h.pgURL, "--clickhouse-addr", h.chAddr, "--clickhouse-database", h.chDB,
 		"--projector-group-postgres", h.group("postgres"), "--projector-group-clickhouse", h.group("clickhouse"),
 		"--projector-addr", "127.0.0.1:0", "--log-level", "warn", "--log-format", "text",
-		"--projector-lag-interval", "1s", "--projector-backoff-max", "1s",
+		"--projector-lag-interval", "1s", "--projector-backoff-max", "1s", "--projector-session-timeout", "6s",
 	}, extra...)
 }
 

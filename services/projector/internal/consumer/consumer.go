@@ -70,6 +70,9 @@ type Config struct {
 	WriteTimeout time.Duration
 	BackoffMin   time.Duration
 	BackoffMax   time.Duration
+	// SessionTimeout is how long the group waits for a silent member (a
+	// killed process) before giving its partitions to another.
+	SessionTimeout time.Duration
 }
 
 // Metrics are the projector's counters, shared by every sink (label "sink").
@@ -120,7 +123,7 @@ type Consumer struct {
 // GroupOpts are the franz-go options every projector consumer client needs.
 // cfg.Group must be set.
 func GroupOpts(cfg Config) []kgo.Opt {
-	return []kgo.Opt{
+	opts := []kgo.Opt{
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topic),
 		// Offsets are committed by hand after the write is durable.
@@ -133,6 +136,10 @@ func GroupOpts(cfg Config) []kgo.Opt {
 		// Fetch enough per poll to fill a batch.
 		kgo.FetchMaxBytes(64 << 20),
 	}
+	if cfg.SessionTimeout > 0 {
+		opts = append(opts, kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(cfg.SessionTimeout/5))
+	}
+	return opts
 }
 
 // New builds a consumer. cl must have been built with GroupOpts(cfg); dlq is
