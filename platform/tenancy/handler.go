@@ -267,4 +267,3 @@ func (h *adminAPI) audit(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, body)
 }
-

@@ -5,6 +5,22 @@
 // The gateway and the query service depend only on Authenticator and
 // Middleware; the PostgreSQL store, the in-process cache and the admin API
 // live behind them.
+//
+// Wiring, in a service's New:
+//
+//	store := tenancy.NewPGStore(pool)                                 // pgx/v5
+//	auth := tenancy.NewCachedAuthenticator(store, cfg.Auth.CacheTTL, reg)
+//	router.Use(tenancy.Middleware(auth, tenancy.ScopeIngest))         // or per route group
+//	admin := tenancy.NewAdmin(store, auth)                            // purges auth's cache on changes
+//	adminHandler := tenancy.AdminHandler(admin, auth, logger)         // own listener, 127.0.0.1:8090
+//
+// Keys read ps_<8-char public prefix>_<52-char secret> (key.go); only their
+// SHA-256 is stored, and the row is found by the public prefix and compared
+// in constant time. Libraries: hashicorp/golang-lru/v2 (expirable LRU: a
+// bounded, thread-safe cache with per-entry TTL, so no hand-written
+// eviction), golang.org/x/sync/singleflight (one store query per prefix
+// however many requests miss at once), google/uuid (v7 key ids, time-ordered),
+// gin for the admin API and middleware (mandated), pgx/v5 for the store.
 package tenancy
 
 import (
