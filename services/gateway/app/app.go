@@ -41,6 +41,17 @@ type App struct {
 // Redis, the PostgreSQL-backed cached authenticator, the router, the
 // listener. Nothing runs until Run.
 func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error) {
+	return build(cfg, logger, reg, deps{})
+}
+
+// deps replaces real dependencies in tests; nil fields get the real ones.
+type deps struct {
+	auth    tenancy.Authenticator
+	markers ingest.MarkerStore
+	limiter ingest.Limiter
+}
+
+func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*App, error) {
 	gin.SetMode(gin.ReleaseMode)
 	a := &App{cfg: cfg, logger: logger}
 	ok := false
@@ -63,12 +74,25 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 		}
 	}
 	a.redis = redis.Open(cfg.Redis)
-	a.pool, err = postgres.Open(context.Background(), cfg.Postgres)
-	if err != nil {
-		return nil, err
+	if d.markers == nil {
+		d.markers = ingest.NewRedisMarkers(a.redis, cfg.Ingest.RedisKeyPrefix, cfg.Ingest.MarkerTTL)
 	}
-	store := tenancy.NewPGStore(a.pool)
-	auth := tenancy.NewCachedAuthenticator(store, cfg.AuthCacheTTL, reg)
+	if d.limiter == nil {
+		d.limiter = ingest.NewRedisLimiter(a.redis, cfg.Ingest.RedisKeyPrefix)
+	}
+	// Readiness: what ingestion cannot work without. Redis is left out on
+	// purpose: without it ingestion goes on (fail-open), only without dedup.
+	a.health = observe.NewHealth(reg, cfg.HealthTimeout)
+	a.health.Add("kafka", func(ctx context.Context) error { return kafka.Ping(ctx, cl) })
+	if d.auth == nil {
+		a.pool, err = postgres.Open(context.Background(), cfg.Postgres)
+		if err != nil {
+			return nil, err
+		}
+		store := tenancy.NewPGStore(a.pool)
+		d.auth = tenancy.NewCachedAuthenticator(store, cfg.AuthCacheTTL, reg)
+		a.health.Add("postgres", store.Ping)
+	}
 
 	v, err := decode.NewValidator()
 	if err != nil {
@@ -77,20 +101,11 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 	var metrics *ingest.Metrics
 	a.producer = ingest.NewProducer(cl, cfg.Producer, func(d time.Duration) { metrics.ProduceLatency.Observe(d.Seconds()) })
 	metrics = ingest.NewMetrics(reg, func() float64 { return float64(a.producer.Buffered()) })
-	h := ingest.NewHandler(cfg.Ingest, cfg.Kafka.Topic, v, a.producer,
-		ingest.NewRedisMarkers(a.redis, cfg.Ingest.RedisKeyPrefix, cfg.Ingest.MarkerTTL),
-		ingest.NewRedisLimiter(a.redis, cfg.Ingest.RedisKeyPrefix),
-		tenancy.PrincipalFrom, metrics, logger)
-
-	// Readiness: what ingestion cannot work without. Redis is left out on
-	// purpose: without it ingestion goes on (fail-open), only slower to dedup.
-	a.health = observe.NewHealth(reg, cfg.HealthTimeout)
-	a.health.Add("kafka", func(ctx context.Context) error { return kafka.Ping(ctx, cl) })
-	a.health.Add("postgres", store.Ping)
+	h := ingest.NewHandler(cfg.Ingest, cfg.Kafka.Topic, v, a.producer, d.markers, d.limiter, tenancy.PrincipalFrom, metrics, logger)
 
 	a.router = NewRouter(RouterDeps{
 		Ingest:  h,
-		Auth:    tenancy.Middleware(auth, tenancy.ScopeIngest),
+		Auth:    tenancy.Middleware(d.auth, tenancy.ScopeIngest),
 		Ops:     observe.Handler(a.health, reg),
 		Metrics: NewHTTPMetrics(reg),
 		Logger:  logger,
