@@ -5,10 +5,11 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/expirable"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"golang.org/x/sync/singleflight"
@@ -29,8 +30,10 @@ const (
 )
 
 // CachedAuthenticator is the Authenticator of the hot path. Key rows are
-// cached in process by public prefix for ttl (hashicorp/golang-lru/v2's
-// expirable LRU: bounded, thread-safe, per-entry expiry), unknown prefixes too
+// cached in process by public prefix for ttl (hashicorp/golang-lru/v2: a
+// bounded, thread-safe LRU; each entry carries its expiry, checked on read, so
+// no cleanup goroutine runs — the library's expirable variant starts one that
+// never stops, which goleak in the services' tests would report), unknown prefixes too
 // (negative caching), and concurrent misses for one prefix share one query
 // (x/sync/singleflight), so neither real traffic nor garbage keys hammer
 // PostgreSQL. A revocation made elsewhere takes effect within ttl; Purge
@@ -42,8 +45,8 @@ const (
 type CachedAuthenticator struct {
 	store KeyStore
 	ttl   time.Duration
-	pos   *expirable.LRU[string, KeyRecord]
-	neg   *expirable.LRU[string, struct{}]
+	pos   *lru.Cache[string, cached[KeyRecord]]
+	neg   *lru.Cache[string, cached[struct{}]]
 	group singleflight.Group
 	// gen changes on every invalidation; a lookup started before one does
 	// not put its (possibly stale) answer in the cache.
@@ -71,10 +74,32 @@ func NewCachedAuthenticator(store KeyStore, ttl time.Duration, reg prometheus.Re
 		}, []string{"result"}),
 	}
 	if ttl > 0 {
-		a.pos = expirable.NewLRU[string, KeyRecord](cacheSize, nil, ttl)
-		a.neg = expirable.NewLRU[string, struct{}](negativeCacheSize, nil, ttl)
+		// lru.New fails only for a size < 1.
+		a.pos, _ = lru.New[string, cached[KeyRecord]](cacheSize)
+		a.neg, _ = lru.New[string, cached[struct{}]](negativeCacheSize)
 	}
 	return a
+}
+
+// cached is a cache entry and when it stops being usable.
+type cached[T any] struct {
+	v       T
+	expires time.Time
+}
+
+// fresh returns the fresh entry for key, dropping a stale one.
+func fresh[T any](c *lru.Cache[string, cached[T]], key string, now time.Time) (T, bool) {
+	e, ok := c.Get(key)
+	if !ok {
+		var zero T
+		return zero, false
+	}
+	if !now.Before(e.expires) {
+		c.Remove(key)
+		var zero T
+		return zero, false
+	}
+	return e.v, true
 }
 
 // TTL is how long a cached answer is used.
@@ -134,7 +159,8 @@ func (a *CachedAuthenticator) authenticate(ctx context.Context, rawKey string, r
 	if !addressAllowed(rec.AllowedCIDRs, remote) {
 		return Principal{}, errAddress
 	}
-	p := Principal{Tenant: rec.Tenant, KeyID: rec.ID, KeyPrefix: rec.Prefix, Scopes: rec.Scopes, AllowedCIDRs: rec.AllowedCIDRs}
+	// Copies: a caller changing its Principal must not change the cache.
+	p := Principal{Tenant: rec.Tenant, KeyID: rec.ID, KeyPrefix: rec.Prefix, Scopes: slices.Clone(rec.Scopes), AllowedCIDRs: slices.Clone(rec.AllowedCIDRs)}
 	if !p.Has(need) {
 		return Principal{}, errScope(need)
 	}
@@ -157,17 +183,19 @@ func addressAllowed(cidrs []netip.Prefix, remote netip.Addr) bool {
 // lookup returns the key row for prefix from the cache or the store.
 func (a *CachedAuthenticator) lookup(ctx context.Context, prefix string) (KeyRecord, bool, error) {
 	if a.pos != nil {
-		if rec, ok := a.pos.Get(prefix); ok {
+		now := time.Now()
+		if rec, ok := fresh(a.pos, prefix, now); ok {
 			a.lookups.WithLabelValues("hit").Inc()
 			return rec, true, nil
 		}
-		if _, ok := a.neg.Get(prefix); ok {
+		if _, ok := fresh(a.neg, prefix, now); ok {
 			a.lookups.WithLabelValues("negative_hit").Inc()
 			return KeyRecord{}, false, nil
 		}
 	}
 	a.lookups.WithLabelValues("miss").Inc()
 	gen := a.gen.Load()
+	started := time.Now()
 	ch := a.group.DoChan(prefix, func() (any, error) {
 		// Shared by every waiter: one caller going away must not fail the
 		// others, so the query gets its own deadline.
@@ -182,10 +210,13 @@ func (a *CachedAuthenticator) lookup(ctx context.Context, prefix string) (KeyRec
 			return nil, err
 		}
 		if a.pos != nil && a.gen.Load() == gen {
+			// The entry's life starts before the query, so an answer is
+			// never used longer than ttl after it was asked for.
+			expires := started.Add(a.ttl)
 			if found {
-				a.pos.Add(prefix, rec)
+				a.pos.Add(prefix, cached[KeyRecord]{rec, expires})
 			} else {
-				a.neg.Add(prefix, struct{}{})
+				a.neg.Add(prefix, cached[struct{}]{struct{}{}, expires})
 			}
 		}
 		return lookupResult{rec, found}, nil
