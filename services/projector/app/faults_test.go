@@ -1,0 +1,237 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pulsestream/pulsestream/schemas"
+	"github.com/pulsestream/pulsestream/services/projector/internal/consumer"
+)
+
+func TestTombstoneHidesTheEventFromBothReadModelsAndRefusesLaterCopies(t *testing.T) {
+	h := newHarness(t, 3)
+	var recs []*kgo.Record
+	exp := expected{byType: map[string]int{}, byMin: map[time.Time]int{}}
+	for i := range 10 {
+		at := baseTime.Add(time.Duration(i) * time.Minute)
+		recs = append(recs, h.eventRecord(h.event(fmt.Sprintf("e%d", i), "order.created", at)))
+		if i >= 2 {
+			exp.total++
+			exp.byType["order.created"]++
+			exp.byMin[at]++
+		}
+	}
+	// e9 is created and erased in the same batch; the others in later batches.
+	h.produce(append(recs, h.tombstoneRecord("e9"))...)
+	exp.total--
+	exp.byType["order.created"]--
+	delete(exp.byMin, baseTime.Add(9*time.Minute))
+	h.start()
+	waitFor(t, 60*time.Second, "lag 0", func() bool { return h.lag("postgres") == 0 && h.lag("clickhouse") == 0 })
+
+	// Erase e0, e1 (stored earlier) and "ghost" (never seen), then re-send all three.
+	h.produce(h.tombstoneRecord("e0"), h.tombstoneRecord("e1"), h.tombstoneRecord("ghost"), h.tombstoneRecord("e0"),
+		h.eventRecord(h.event("e0", "order.created", baseTime)), h.eventRecord(h.event("ghost", "order.created", baseTime)))
+	waitFor(t, 60*time.Second, "lag 0", func() bool { return h.lag("postgres") == 0 && h.lag("clickhouse") == 0 })
+
+	pg := h.pgCounts()
+	equalCounts(t, "postgres", pg, exp)
+	equalCounts(t, "clickhouse rollup", h.chRollup(), exp)
+	ch := h.chFinal()
+	equalCounts(t, "clickhouse events FINAL", ch, exp)
+	if pg.deleted != 4 || ch.deleted != 4 {
+		t.Fatalf("deleted rows: postgres %d, clickhouse %d, want 4 (e0, e1, e9, ghost)", pg.deleted, ch.deleted)
+	}
+	// The erased row keeps only its identity, hash, position and deletion time.
+	var (
+		hash              *string
+		typ, data, ingest *string
+		part              int32
+		off               int64
+		deletedAt         *time.Time
+	)
+	err := h.pool.QueryRow(context.Background(), `SELECT content_hash, type, data::text, ingest_id, kafka_partition, kafka_offset, deleted_at
+		FROM events WHERE tenant_id = $1 AND external_id = 'e0'`, h.tenant).Scan(&hash, &typ, &data, &ingest, &part, &off, &deletedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hash == nil || *hash != "hash-e0-order.created" || typ != nil || data != nil || ingest != nil || deletedAt == nil || off != 0 {
+		t.Fatalf("erased row: hash %v type %v data %v ingest %v offset %d deleted_at %v", hash, typ, data, ingest, off, deletedAt)
+	}
+	var ghostHash *string
+	if err := h.pool.QueryRow(context.Background(), `SELECT content_hash, deleted_at FROM events WHERE tenant_id = $1 AND external_id = 'ghost'`, h.tenant).Scan(&ghostHash, &deletedAt); err != nil {
+		t.Fatalf("the tombstone of an unseen id must leave a deleted row: %v", err)
+	}
+	if ghostHash != nil || deletedAt == nil {
+		t.Fatalf("ghost row: hash %v deleted_at %v", ghostHash, deletedAt)
+	}
+}
+
+func TestPoisonRecordsGoToTheDLQWithTheirErrorAndLaterRecordsAreProjected(t *testing.T) {
+	h := newHarness(t, 1) // one partition: "later" is well defined
+	good := func(id string) *kgo.Record { return h.eventRecord(h.event(id, "order.created", baseTime)) }
+	notJSON := good("bad-json")
+	notJSON.Value = []byte("{this is not json")
+	future := good("bad-version")
+	for i := range future.Headers {
+		if future.Headers[i].Key == schemas.HeaderVersion {
+			future.Headers[i].Value = []byte("99")
+		}
+	}
+	// PostgreSQL refuses \u0000 in jsonb (SQLSTATE 22P05): a store rejection.
+	// ClickHouse does not store data, so it accepts this one.
+	nul := h.event("nul-data", "order.created", baseTime)
+	nul.Data = []byte(`{"text":"a\u0000b"}`)
+	h.produce(good("g1"), notJSON, future, h.eventRecord(nul), good("g2"), good("g3"))
+	h.start()
+	waitFor(t, 60*time.Second, "lag 0", func() bool { return h.lag("postgres") == 0 && h.lag("clickhouse") == 0 })
+
+	if n := h.pgTotal(); n != 3 {
+		t.Fatalf("postgres rows %d, want g1 g2 g3", n)
+	}
+	if c := h.chFinal(); c.total != 4 {
+		t.Fatalf("clickhouse rows %d, want g1 g2 g3 nul-data", c.total)
+	}
+	// DLQ: postgres reports 3, clickhouse 2.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(h.brokers), kgo.ConsumeTopics(h.dlq), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	type key struct{ sink, id string }
+	got := map[key]map[string]string{}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for len(got) < 5 && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			hs := map[string]string{}
+			for _, hd := range r.Headers {
+				hs[hd.Key] = string(hd.Value)
+			}
+			_, id, _ := schemas.SplitKey(r.Key)
+			got[key{hs[consumer.HeaderDLQSink], id}] = hs
+		})
+	}
+	want := map[key]int64{{"postgres", "bad-json"}: 1, {"postgres", "bad-version"}: 2, {"postgres", "nul-data"}: 3, {"clickhouse", "bad-json"}: 1, {"clickhouse", "bad-version"}: 2}
+	if len(got) != len(want) {
+		t.Fatalf("DLQ holds %v, want %v", got, want)
+	}
+	for k, off := range want {
+		hs, ok := got[k]
+		if !ok {
+			t.Fatalf("DLQ lacks %v; has %v", k, got)
+		}
+		if hs[consumer.HeaderDLQTopic] != h.topic || hs[consumer.HeaderDLQPartition] != "0" || hs[consumer.HeaderDLQOffset] != strconv.FormatInt(off, 10) || hs[consumer.HeaderDLQError] == "" {
+			t.Fatalf("DLQ record %v headers %v", k, hs)
+		}
+		t.Logf("%s/%s: %s", k.sink, k.id, hs[consumer.HeaderDLQError])
+	}
+}
+
+// proxy forwards TCP to target until cut.
+type proxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	cut    bool
+	conns  map[net.Conn]struct{}
+}
+
+func newProxy(t testing.TB, target string) *proxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	t.Cleanup(func() { _ = ln.Close(); p.setCut(true) })
+	go p.serve()
+	return p
+}
+
+func (p *proxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.cut {
+			p.mu.Unlock()
+			_ = c.Close()
+			continue
+		}
+		up, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+		if err != nil {
+			p.mu.Unlock()
+			_ = c.Close()
+			continue
+		}
+		p.conns[c], p.conns[up] = struct{}{}, struct{}{}
+		p.mu.Unlock()
+		go func() { _, _ = io.Copy(up, c); _ = up.Close() }()
+		go func() { _, _ = io.Copy(c, up); _ = c.Close() }()
+	}
+}
+
+// setCut drops every open connection and refuses new ones (true), or heals.
+func (p *proxy) setCut(cut bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = cut
+	if cut {
+		for c := range p.conns {
+			_ = c.Close()
+		}
+		clear(p.conns)
+	}
+}
+
+func TestPostgresOutageSkipsNothingFailsReadinessAndDrainsAfterwards(t *testing.T) {
+	h := newHarness(t, 3)
+	u, err := url.Parse(h.pgURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px := newProxy(t, u.Host)
+	u.Host = px.ln.Addr().String()
+
+	first, exp := h.dupLog(6000, 0.1)
+	h.produce(first[:3000]...)
+	addr := h.start("--projector-sinks", "postgres", "--postgres-url", u.String(), "--projector-batch-size", "250",
+		"--projector-store-timeout", "2s", "--postgres-dial-timeout", "1s")
+	waitFor(t, 30*time.Second, "first rows", func() bool { return h.pgTotal() > 0 })
+
+	px.setCut(true)
+	cutAt := time.Now()
+	h.produce(first[3000:]...) // arrives while PostgreSQL is unreachable
+	sawDown := false
+	for time.Since(cutAt) < 10*time.Second {
+		if code, body := readyz(addr); code == 503 && strings.Contains(body, "postgres") {
+			sawDown = true
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if !sawDown {
+		t.Fatal("/readyz never reported postgres down during the outage")
+	}
+	if lag := h.lag("postgres"); lag <= 0 {
+		t.Fatalf("lag during the outage is %d: records were committed without being written", lag)
+	}
+	px.setCut(false)
+	waitFor(t, 60*time.Second, "lag drains after the outage", func() bool { return h.lag("postgres") == 0 })
+	waitFor(t, 15*time.Second, "/readyz ready again", func() bool { code, _ := readyz(addr); return code == 200 })
+	if n := h.pgTotal(); n != exp.total {
+		t.Fatalf("postgres rows %d, want %d", n, exp.total)
+	}
+	equalCounts(t, "postgres", h.pgCounts(), exp)
+}
