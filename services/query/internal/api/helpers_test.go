@@ -40,7 +40,7 @@ func serve(tb testing.TB, d api.Deps) string {
 		d.QueryTimeout = 5 * time.Second
 	}
 	if d.Logger == nil {
-		d.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		d.Logger = slog.New(slog.NewTextHandler(testWriter{tb}, nil))
 	}
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
@@ -81,4 +81,12 @@ func call(tb testing.TB, base, key, path string, q url.Values, out any) (int, ap
 		}
 	}
 	return resp.StatusCode, apierror.Detail{}, resp.Header
+}
+
+// testWriter sends log lines to the test log.
+type testWriter struct{ tb testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.tb.Log(string(p))
+	return len(p), nil
 }
