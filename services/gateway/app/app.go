@@ -49,6 +49,7 @@ type deps struct {
 	auth    tenancy.Authenticator
 	markers ingest.MarkerStore
 	limiter ingest.Limiter
+	kafka   []kgo.Opt // extra client options (tests: a dialer through a cuttable proxy)
 }
 
 func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*App, error) {
@@ -60,7 +61,7 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 			a.close()
 		}
 	}()
-	cl, err := kafka.NewClient(cfg.Kafka, reg, "pulsestream_gateway", append(cfg.Producer.ProducerOpts(), kgo.DefaultProduceTopic(cfg.Kafka.Topic))...)
+	cl, err := kafka.NewClient(cfg.Kafka, reg, "pulsestream_gateway", append(append(cfg.Producer.ProducerOpts(), kgo.DefaultProduceTopic(cfg.Kafka.Topic)), d.kafka...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,310 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pulsestream/pulsestream/platform/testenv"
+	"github.com/pulsestream/pulsestream/platform/tenancy"
+	"github.com/pulsestream/pulsestream/schemas"
+	"github.com/pulsestream/pulsestream/services/gateway/ingest"
+)
+
+func randomID(t testing.TB) string {
+	t.Helper()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+type realEnv struct {
+	brokers []string
+	topic   string
+	tenantA string
+	tenantB string
+	auth    *fakeAuth
+}
+
+// realGateway runs a gateway against the real Kafka (a fresh topic, deleted
+// afterwards) and Redis (a fresh key prefix), with random tenants.
+func realGateway(t *testing.T, rateA int, mod func(*Config), d deps) (*testGateway, realEnv) {
+	t.Helper()
+	brokers := testenv.KafkaBrokers(t)
+	redisAddr := testenv.RedisAddr(t)
+	run := randomID(t)
+	env := realEnv{brokers: []string{brokers}, topic: "gw-it-" + run, tenantA: "ta-" + run, tenantB: "tb-" + run}
+	env.auth = &fakeAuth{keys: map[string]tenancy.Principal{
+		keyA: principal(env.tenantA, rateA, tenancy.ScopeIngest),
+		keyB: principal(env.tenantB, rateA, tenancy.ScopeIngest),
+	}}
+	d.auth = env.auth
+	g := startGateway(t, env.brokers, env.topic, d, func(c *Config) {
+		c.Redis.Addr = redisAddr
+		c.Ingest.RedisKeyPrefix = "pstest:" + run + ":"
+		if mod != nil {
+			mod(c)
+		}
+	})
+	t.Cleanup(func() { deleteTopics(t, env.brokers, env.topic, env.topic+".dlq") })
+	return g, env
+}
+
+func deleteTopics(t testing.TB, brokers []string, topics ...string) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, _ = kadm.NewClient(cl).DeleteTopics(ctx, topics...)
+}
+
+func TestIntegrationBatchWithInvalidEventsStoresExactlyTheValidOnesOnce(t *testing.T) {
+	g, env := realGateway(t, 0, nil, deps{})
+	var evs []string
+	invalid := map[int]bool{}
+	for i := 0; i < 1000; i++ {
+		if i%100 == 7 {
+			invalid[i] = true
+			evs = append(evs, fmt.Sprintf(`{"id":"ev-%d","type":42}`, i))
+			continue
+		}
+		evs = append(evs, event(fmt.Sprintf("ev-%d", i), "com.example.created", fmt.Sprintf(`{"n":%d,"pad":"%0200d"}`, i, i)))
+	}
+	body := batch(evs...)
+	a := g.post(t, keyA, "application/json", body)
+	if a.status != 207 || a.body.Accepted != 990 || a.body.Rejected != 10 || len(a.body.Results) != 1000 {
+		t.Fatalf("first send: %d accepted=%d rejected=%d results=%d", a.status, a.body.Accepted, a.body.Rejected, len(a.body.Results))
+	}
+	partOf := map[string]int32{}
+	for i, r := range a.body.Results {
+		if invalid[i] != (r.Status == ingest.StatusRejected) || r.Index != i {
+			t.Fatalf("result %d: %+v", i, r)
+		}
+		if invalid[i] && (r.Code != "invalid_schema" || r.Message == "" || r.ID != fmt.Sprintf("ev-%d", i)) {
+			t.Fatalf("rejection %d lacks its reason: %+v", i, r)
+		}
+		if r.Partition != nil {
+			partOf[r.ID] = *r.Partition
+		}
+	}
+	recs := readRecords(t, env.brokers, env.topic, 990)
+	if len(recs) != 990 {
+		t.Fatalf("%d records read back, want 990", len(recs))
+	}
+	for _, r := range recs {
+		var ev schemas.Event
+		if err := json.Unmarshal(r.Value, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if string(r.Key) != env.tenantA+"/"+ev.ID || partOf[ev.ID] != r.Partition {
+			t.Fatalf("record %s on partition %d, answer said %d", r.Key, r.Partition, partOf[ev.ID])
+		}
+	}
+
+	// The same batch again: nothing new is stored.
+	a = g.post(t, keyA, "application/json", body)
+	if a.status != 207 || a.body.Duplicate != 990 || a.body.Rejected != 10 || a.body.Accepted != 0 {
+		t.Fatalf("repeat: %d dup=%d rej=%d acc=%d", a.status, a.body.Duplicate, a.body.Rejected, a.body.Accepted)
+	}
+	// Same id, other content: conflict.
+	a = g.post(t, keyA, "application/json", batch(event("ev-0", "com.example.created", `{"n":"changed"}`)))
+	if a.status != 400 || a.body.Results[0].Code != ingest.CodeConflict {
+		t.Fatalf("conflict: %d %s", a.status, a.raw)
+	}
+	if n := topicRecords(t, env.brokers, env.topic); n != 990 {
+		t.Fatalf("%d records in the topic after repeats, want 990", n)
+	}
+}
+
+// TestIntegrationEveryCopyOfAKeyLandsOnOnePartition produces several copies
+// of the same (tenant, id) — dedup markers unavailable so every copy goes
+// through, plus tombstones — and checks they share one partition.
+func TestIntegrationEveryCopyOfAKeyLandsOnOnePartition(t *testing.T) {
+	g, env := realGateway(t, 0, func(c *Config) { c.Kafka.Partitions = 6 }, deps{markers: &memMarkers{fail: true}})
+	ids := []string{"k1", "k2", "order/3", "k4"}
+	for round := 0; round < 3; round++ {
+		for _, id := range ids {
+			if a := g.post(t, keyA, "application/json", []byte(event(id, "t", fmt.Sprint(round)))); a.status != 200 {
+				t.Fatalf("%d %s", a.status, a.raw)
+			}
+			req, _ := http.NewRequest(http.MethodDelete, g.url+"/v1/events/"+id, nil)
+			req.Header.Set("Authorization", "Bearer "+keyA)
+			if a := do(t, req); a.status != 202 {
+				t.Fatalf("delete %d %s", a.status, a.raw)
+			}
+		}
+	}
+	recs := readRecords(t, env.brokers, env.topic, 24)
+	if len(recs) != 24 {
+		t.Fatalf("%d records, want 24", len(recs))
+	}
+	part := map[string]int32{}
+	used := map[int32]bool{}
+	for _, r := range recs {
+		k := string(r.Key)
+		if p, ok := part[k]; ok && p != r.Partition {
+			t.Fatalf("key %s on partitions %d and %d", k, p, r.Partition)
+		}
+		part[k] = r.Partition
+		used[r.Partition] = true
+	}
+	if len(part) != len(ids) {
+		t.Fatalf("keys %v", part)
+	}
+	t.Logf("4 keys over %d partitions", len(used))
+}
+
+func TestIntegrationTenantOverItsRateGets429AndOthersAreUnaffected(t *testing.T) {
+	g, _ := realGateway(t, 100, nil, deps{})
+	start := time.Now()
+	var accepted, limited int
+	var last429 answer
+	for i := 0; i < 100 && time.Since(start) < time.Second; i++ {
+		var evs []string
+		for j := 0; j < 10; j++ {
+			evs = append(evs, event(fmt.Sprintf("r-%d-%d", i, j), "t", "1"))
+		}
+		a := g.post(t, keyA, "application/json", batch(evs...))
+		switch a.status {
+		case 200:
+			accepted += a.body.Accepted
+		case 429:
+			limited++
+			last429 = a
+		default:
+			t.Fatalf("request %d: %d %s", i, a.status, a.raw)
+		}
+		if a.header.Get("RateLimit-Limit") != "100" || a.header.Get("RateLimit-Remaining") == "" || a.header.Get("RateLimit-Reset") == "" ||
+			a.header.Get("X-RateLimit-Limit") != "100" {
+			t.Fatalf("request %d: rate headers missing: %v", i, a.header)
+		}
+	}
+	elapsed := time.Since(start)
+	if limited == 0 {
+		t.Fatalf("no 429 in %s (accepted %d)", elapsed, accepted)
+	}
+	if max := 100 + int(100*elapsed.Seconds()) + 10; accepted > max {
+		t.Fatalf("accepted %d events in %s, the limit allows at most %d", accepted, elapsed, max)
+	}
+	if last429.header.Get("Retry-After") == "" || last429.errorCode() != "rate_limited" || last429.header.Get("RateLimit-Remaining") == "" {
+		t.Fatalf("429 answer: %v %s", last429.header, last429.raw)
+	}
+	if a := g.post(t, keyB, "application/json", batch(event("other", "t", "1"))); a.status != 200 {
+		t.Fatalf("other tenant: %d %s", a.status, a.raw)
+	}
+	t.Logf("accepted %d events in %s, %d requests limited", accepted, elapsed, limited)
+}
+
+// cutProxy forwards TCP to target and can cut every connection.
+type cutProxy struct {
+	ln     net.Listener
+	target string
+	down   atomic.Bool
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+}
+
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	go p.serve()
+	t.Cleanup(func() { _ = ln.Close(); p.cut() })
+	return p
+}
+
+func (p *cutProxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		if p.down.Load() {
+			_ = c.Close()
+			continue
+		}
+		u, err := net.Dial("tcp", p.target)
+		if err != nil {
+			_ = c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns[c], p.conns[u] = struct{}{}, struct{}{}
+		p.mu.Unlock()
+		go func() { _, _ = io.Copy(u, c); _ = u.Close() }()
+		go func() { _, _ = io.Copy(c, u); _ = c.Close() }()
+	}
+}
+
+func (p *cutProxy) cut() {
+	p.down.Store(true)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		_ = c.Close()
+	}
+	p.conns = map[net.Conn]struct{}{}
+}
+
+func (p *cutProxy) restore() { p.down.Store(false) }
+
+// TestIntegrationUnreachableBrokerAnswers503ThenIngestionResumes sends all of
+// the gateway's Kafka traffic through a proxy (franz-go's Dialer: every
+// broker address, seed or learned from metadata, is dialled through it), cuts
+// it, and restores it. The shared broker itself is never stopped.
+func TestIntegrationUnreachableBrokerAnswers503ThenIngestionResumes(t *testing.T) {
+	brokers := testenv.KafkaBrokers(t)
+	proxy := newCutProxy(t, brokers)
+	dialer := kgo.Dialer(func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, proxy.ln.Addr().String())
+	})
+	const timeout = 3 * time.Second
+	g, env := realGateway(t, 0, func(c *Config) { c.Producer.DeliveryTimeout = timeout }, deps{kafka: []kgo.Opt{dialer}})
+	if a := g.post(t, keyA, "application/json", batch(event("before", "t", "1"))); a.status != 200 {
+		t.Fatalf("before: %d %s", a.status, a.raw)
+	}
+	proxy.cut()
+	for i := 0; i < 3; i++ {
+		start := time.Now()
+		a := g.post(t, keyA, "application/json", batch(event(fmt.Sprint("during-", i), "t", "1")))
+		took := time.Since(start)
+		if a.status != 503 || a.header.Get("Retry-After") == "" {
+			t.Fatalf("during outage: %d %v %s", a.status, a.header, a.raw)
+		}
+		if took > timeout+2*time.Second {
+			t.Fatalf("503 after %s; delivery timeout %s", took, timeout)
+		}
+	}
+	proxy.restore()
+	deadline := time.Now().Add(30 * time.Second)
+	var a answer
+	for time.Now().Before(deadline) {
+		a = g.post(t, keyA, "application/json", batch(event("after", "t", "1")))
+		if a.status == 200 {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if a.status != 200 || a.body.Accepted+a.body.Duplicate != 1 {
+		t.Fatalf("after restore: %d %s", a.status, a.raw)
+	}
+	_ = env
+}
