@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -178,6 +179,14 @@ func (h *harness) args(extra ...string) []string {
 // the ops server address.
 func (h *harness) start(extra ...string) string {
 	h.t.Helper()
+	addr, _ := h.startStoppable(extra...)
+	return addr
+}
+
+// startStoppable is start that also returns a function stopping the
+// projector gracefully (idempotent; also run at cleanup).
+func (h *harness) startStoppable(extra ...string) (string, func()) {
+	h.t.Helper()
 	var cfg app.Config
 	if _, err := config.Parse("projector", h.args(extra...), cfg.Components()...); err != nil {
 		h.t.Fatal(err)
@@ -190,18 +199,22 @@ func (h *harness) start(extra ...string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	h.t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				h.t.Errorf("projector: %v", err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					h.t.Errorf("projector: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				h.t.Error("projector did not stop within 30s")
 			}
-		case <-time.After(30 * time.Second):
-			h.t.Error("projector did not stop within 30s")
-		}
-	})
-	return a.Addr()
+		})
+	}
+	h.t.Cleanup(stop)
+	return a.Addr(), stop
 }
 
 // replay runs `projector replay` in this process and waits for it to finish.
