@@ -1,0 +1,199 @@
+{{/*
+Settings: which PULSESTREAM_* variables each service reads, and where each
+value comes from. The lists below must equal `<service> -print-settings`
+(the deploy module's TestRenderedSettingsMatchWhatServicesRead fails
+otherwise). Each HTTP listener also reads <prefix>-addr, -tls-cert, -tls-key,
+-read-header-timeout, -read-timeout, -write-timeout, -idle-timeout,
+-max-header-bytes and -shutdown-timeout (platform/httpserver), added from
+pulsestream.listeners.
+
+Documented exceptions (read by the binary, never rendered into a Deployment):
+projector's replay settings sink, from-timestamp and drop belong to the
+one-off `projector replay` command (see docs/operations.md).
+*/}}
+
+{{- define "pulsestream.listeners" -}}
+gateway:
+  - {prefix: gateway, port: http}
+projector:
+  - {prefix: projector, port: ops}
+query:
+  - {prefix: http, port: http}
+  - {prefix: admin, port: admin}
+{{- end -}}
+
+{{- define "pulsestream.listenerSettings" -}}
+[addr, tls-cert, tls-key, read-header-timeout, read-timeout, write-timeout, idle-timeout, max-header-bytes, shutdown-timeout]
+{{- end -}}
+
+{{- define "pulsestream.settings" -}}
+gateway:
+  - log-level
+  - log-format
+  - shutdown-delay
+  - health-timeout
+  - auth-cache-ttl
+  - kafka-brokers
+  - kafka-topic
+  - kafka-dlq-topic
+  - kafka-partitions
+  - kafka-replication-factor
+  - kafka-client-id
+  - kafka-linger
+  - kafka-delivery-timeout
+  - kafka-max-buffered-bytes
+  - kafka-ensure-topics
+  - ingest-max-event-bytes
+  - ingest-max-request-bytes
+  - ingest-max-decompressed-bytes
+  - ingest-max-events
+  - ingest-max-depth
+  - marker-ttl
+  - redis-key-prefix
+  - rate-limit-fail-closed
+  - retry-after
+  - redis-addr
+  - redis-password
+  - redis-db
+  - redis-dial-timeout
+  - redis-read-timeout
+  - redis-write-timeout
+  - redis-pool-size
+  - postgres-url
+  - postgres-max-conns
+  - postgres-dial-timeout
+projector:
+  - log-level
+  - log-format
+  - shutdown-delay
+  - kafka-brokers
+  - kafka-topic
+  - kafka-dlq-topic
+  - kafka-partitions
+  - kafka-replication-factor
+  - kafka-client-id
+  - postgres-url
+  - postgres-max-conns
+  - postgres-dial-timeout
+  - clickhouse-addr
+  - clickhouse-protocol
+  - clickhouse-database
+  - clickhouse-username
+  - clickhouse-password
+  - clickhouse-dial-timeout
+  - projector-sinks
+  - projector-group-postgres
+  - projector-group-clickhouse
+  - projector-batch-size
+  - projector-linger
+  - projector-store-timeout
+  - projector-backoff-min
+  - projector-backoff-max
+  - projector-session-timeout
+  - projector-lag-interval
+query:
+  - log-level
+  - log-format
+  - shutdown-delay
+  - health-timeout
+  - auth-cache-ttl
+  - query-timeout
+  - cursor-key
+  - markers-prefix
+  - postgres-url
+  - postgres-max-conns
+  - postgres-dial-timeout
+  - clickhouse-addr
+  - clickhouse-protocol
+  - clickhouse-database
+  - clickhouse-username
+  - clickhouse-password
+  - clickhouse-dial-timeout
+  - redis-addr
+  - redis-password
+  - redis-db
+  - redis-dial-timeout
+  - redis-read-timeout
+  - redis-write-timeout
+  - redis-pool-size
+migrate:
+  - log-level
+  - log-format
+  - postgres-url
+  - postgres-dial-timeout
+  - clickhouse-addr
+  - clickhouse-protocol
+  - clickhouse-database
+  - clickhouse-username
+  - clickhouse-password
+  - clickhouse-dial-timeout
+{{- end -}}
+
+{{/*
+pulsestream.env resolves the settings of one component (dict "root" $ "component" "gateway")
+to YAML {config: {ENV: value}, secret: {ENV: value}}. A value is looked up, first found wins:
+  computed by the chart: <listener>-addr (from the port), <listener>-shutdown-timeout and
+    shutdown-delay (from .Values.shutdown, so terminationGracePeriodSeconds covers the drain);
+  <component>.secrets, <component>.config, secrets, config (keyed by flag name);
+  listener (keyed by the flag name without its listener prefix);
+query's markers-prefix defaults to gateway's redis-key-prefix (they must agree).
+A setting without a value anywhere fails the render, naming it.
+*/}}
+{{- define "pulsestream.env" -}}
+{{- $root := .root -}}
+{{- $c := .component -}}
+{{- $v := $root.Values -}}
+{{- $sv := index $v $c | default dict -}}
+{{- $svConfig := $sv.config | default dict -}}
+{{- $svSecrets := $sv.secrets | default dict -}}
+{{- $flags := index (include "pulsestream.settings" $root | fromYaml) $c -}}
+{{- $computed := dict "shutdown-delay" (printf "%ds" (int $v.shutdown.delaySeconds)) -}}
+{{- $listenerDefaults := dict -}}
+{{- range (index (include "pulsestream.listeners" $root | fromYaml) $c | default list) -}}
+{{- $prefix := .prefix -}}
+{{- $_ := set $computed (printf "%s-addr" $prefix) (printf ":%d" (int (index $sv.ports .port))) -}}
+{{- $_ := set $computed (printf "%s-shutdown-timeout" $prefix) (printf "%ds" (int $v.shutdown.drainSeconds)) -}}
+{{- range (include "pulsestream.listenerSettings" $root | fromYamlArray) -}}
+{{- $flag := printf "%s-%s" $prefix . -}}
+{{- if not (has $flag $flags) }}{{ $flags = append $flags $flag }}{{ end -}}
+{{- if hasKey $v.listener . }}{{ $_ := set $listenerDefaults $flag (index $v.listener .) }}{{ end -}}
+{{- end -}}
+{{- end -}}
+{{- if and (eq $c "query") (not (hasKey $svConfig "markers-prefix")) (hasKey $v.gateway.config "redis-key-prefix") -}}
+{{- $_ := set $computed "markers-prefix" (index $v.gateway.config "redis-key-prefix") -}}
+{{- end -}}
+{{- $config := dict -}}
+{{- $secret := dict -}}
+{{- range $flag := $flags -}}
+{{- $env := include "pulsestream.envName" $flag -}}
+{{- if hasKey $computed $flag -}}
+{{- $_ := set $config $env (index $computed $flag) -}}
+{{- else if hasKey $svSecrets $flag -}}
+{{- $_ := set $secret $env (include "pulsestream.value" (index $svSecrets $flag)) -}}
+{{- else if hasKey $svConfig $flag -}}
+{{- $_ := set $config $env (include "pulsestream.value" (index $svConfig $flag)) -}}
+{{- else if hasKey $v.secrets $flag -}}
+{{- $_ := set $secret $env (include "pulsestream.value" (index $v.secrets $flag)) -}}
+{{- else if hasKey $v.config $flag -}}
+{{- $_ := set $config $env (include "pulsestream.value" (index $v.config $flag)) -}}
+{{- else if hasKey $listenerDefaults $flag -}}
+{{- $_ := set $config $env (include "pulsestream.value" (index $listenerDefaults $flag)) -}}
+{{- else -}}
+{{- fail (printf "values: %s reads the setting %s (%s) but no value is given: set %s.config.%s, config.%s or secrets.%s" $c $flag $env $c $flag $flag $flag) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml (dict "config" $config "secret" $secret) -}}
+{{- end -}}
+
+{{/* pulsestream.secretEnv: env entries reading each secret setting of a component from the Secret. */}}
+{{- define "pulsestream.secretEnv" -}}
+{{- $env := include "pulsestream.env" . | fromYaml -}}
+{{- $name := include "pulsestream.secretName" .root -}}
+{{- range $k, $_ := $env.secret }}
+- name: {{ $k }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $name }}
+      key: {{ $k }}
+{{- end }}
+{{- end -}}
