@@ -162,6 +162,13 @@ A setting without a value anywhere fails the render, naming it.
 {{- if and (eq $c "query") (not (hasKey $svConfig "markers-prefix")) (hasKey $v.gateway.config "redis-key-prefix") -}}
 {{- $_ := set $computed "markers-prefix" (index $v.gateway.config "redis-key-prefix") -}}
 {{- end -}}
+{{- range $where, $m := dict (printf "%s.config" $c) $svConfig (printf "%s.secrets" $c) $svSecrets "config" $v.config "secrets" $v.secrets -}}
+{{- range $flag, $_ := $m -}}
+{{- if and (hasKey $computed $flag) (ne $flag "markers-prefix") -}}
+{{- fail (printf "values: %s.%s is computed by the chart (listen addresses from %s.ports, shutdown settings from shutdown.*): remove it" $where $flag $c) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- $config := dict -}}
 {{- $secret := dict -}}
 {{- range $flag := $flags -}}
