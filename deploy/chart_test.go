@@ -1,0 +1,480 @@
+package deploy
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer/json"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+)
+
+const chartDir = "helm/pulsestream"
+
+// kubeVersion is the Kubernetes version the chart is rendered for in tests
+// (the chart needs >= 1.30 for the preStop sleep action).
+const kubeVersion = "1.33.0"
+
+var (
+	helmOnce sync.Once
+	helmPath string
+	helmErr  error
+)
+
+// helm returns the helm binary, built by scripts/helm.sh when missing.
+func helm(t testing.TB) string {
+	t.Helper()
+	helmOnce.Do(func() {
+		start := time.Now()
+		out, err := exec.Command("bash", "../scripts/helm.sh").Output()
+		if err != nil {
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				err = fmt.Errorf("%w: %s", err, ee.Stderr)
+			}
+			helmErr = fmt.Errorf("scripts/helm.sh: %w", err)
+			return
+		}
+		helmPath = strings.TrimSpace(string(out))
+		if d := time.Since(start); d > 5*time.Second {
+			fmt.Fprintf(os.Stderr, "scripts/helm.sh took %s\n", d.Round(time.Second))
+		}
+	})
+	if helmErr != nil {
+		t.Fatal(helmErr)
+	}
+	return helmPath
+}
+
+// render runs helm template with args and returns stdout, or the error with stderr.
+func render(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(helm(t), append([]string{"template", "ps", chartDir, "--namespace", "pulsestream", "--kube-version", kubeVersion}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("helm template %s: %w\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+func mustRender(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := render(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// renderCases are the value sets every manifest test renders.
+var renderCases = []struct {
+	name string
+	args []string
+}{
+	{"defaults", nil},
+	{"every toggle on", []string{"-f", "testdata/all-toggles.yaml"}},
+	{"existing secret", []string{"--set", "existingSecret=pulsestream-secrets"}},
+}
+
+// codecs decodes Kubernetes and prometheus-operator objects strictly: an
+// unknown or duplicated field is an error, as in `kubectl apply --validate=strict`.
+func strictDecoder(t testing.TB) runtime.Decoder {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := monitoringv1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	return json.NewSerializerWithOptions(json.DefaultMetaFactory, scheme, scheme, json.SerializerOptions{Yaml: true, Strict: true})
+}
+
+// documents splits a multi-document YAML stream, dropping empty documents.
+func documents(t testing.TB, manifest string) [][]byte {
+	t.Helper()
+	r := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(manifest)))
+	var docs [][]byte
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return docs
+		}
+		if err != nil {
+			t.Fatalf("split manifest: %v", err)
+		}
+		if len(bytes.TrimSpace(stripComments(doc))) > 0 {
+			docs = append(docs, doc)
+		}
+	}
+}
+
+func stripComments(doc []byte) []byte {
+	var out []byte
+	for _, line := range bytes.Split(doc, []byte("\n")) {
+		if !bytes.HasPrefix(bytes.TrimSpace(line), []byte("#")) {
+			out = append(out, line...)
+			out = append(out, '\n')
+		}
+	}
+	return out
+}
+
+// decodeAll strictly decodes every document of manifest into its API type.
+func decodeAll(t testing.TB, manifest string) []runtime.Object {
+	t.Helper()
+	dec := strictDecoder(t)
+	var objs []runtime.Object
+	for _, doc := range documents(t, manifest) {
+		obj, gvk, err := dec.Decode(doc, nil, nil)
+		if err != nil {
+			t.Fatalf("decode %v: %v\n%s", gvk, err, doc)
+		}
+		objs = append(objs, obj)
+	}
+	return objs
+}
+
+func kinds(objs []runtime.Object) map[string]int {
+	m := map[string]int{}
+	for _, o := range objs {
+		m[o.GetObjectKind().GroupVersionKind().Kind]++
+	}
+	return m
+}
+
+func TestChartLintsWithDefaultsAndEveryToggle(t *testing.T) {
+	for _, tc := range renderCases {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"lint", "--strict", chartDir, "--kube-version", kubeVersion}, tc.args...)
+			out, err := exec.Command(helm(t), args...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("helm lint: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+func TestEveryRenderedManifestDecodesStrictlyIntoItsAPIType(t *testing.T) {
+	want := map[string]map[string]int{
+		"defaults": {"Deployment": 3, "Service": 3, "ConfigMap": 3, "Secret": 2, "Job": 2, "PodDisruptionBudget": 3, "ServiceAccount": 1},
+		"every toggle on": {"Deployment": 3, "Service": 3, "ConfigMap": 4, "Secret": 2, "Job": 2, "PodDisruptionBudget": 3,
+			"HorizontalPodAutoscaler": 2, "Ingress": 2, "NetworkPolicy": 3, "ServiceMonitor": 3, "PrometheusRule": 1},
+		"existing secret": {"Deployment": 3, "Secret": 0, "Job": 2},
+	}
+	for _, tc := range renderCases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := kinds(decodeAll(t, mustRender(t, tc.args...)))
+			for kind, n := range want[tc.name] {
+				if got[kind] != n {
+					t.Errorf("%d %s rendered, want %d (all: %v)", got[kind], kind, n, got)
+				}
+			}
+		})
+	}
+}
+
+func TestStrictDecodingRefusesAMisspelledField(t *testing.T) {
+	manifest := mustRender(t, "-f", "testdata/all-toggles.yaml")
+	dec := strictDecoder(t)
+	for _, tc := range []struct{ kind, field, misspelled string }{
+		{"Deployment", "terminationGracePeriodSeconds:", "terminationGracePeriodSecond:"},
+		{"Deployment", "readOnlyRootFilesystem:", "readOnlyRootFileSystem:"},
+		{"ServiceMonitor", "scrapeTimeout:", "scrapeTimout:"},
+		{"PrometheusRule", "expr:", "expression:"},
+	} {
+		t.Run(tc.kind+"/"+tc.misspelled, func(t *testing.T) {
+			var doc []byte
+			for _, d := range documents(t, manifest) {
+				if bytes.Contains(d, []byte("\nkind: "+tc.kind+"\n")) && bytes.Contains(d, []byte(tc.field)) {
+					doc = d
+					break
+				}
+			}
+			if doc == nil {
+				t.Fatalf("no %s with %s rendered", tc.kind, tc.field)
+			}
+			if _, _, err := dec.Decode(doc, nil, nil); err != nil {
+				t.Fatalf("the correct %s does not decode: %v", tc.kind, err)
+			}
+			bad := bytes.Replace(doc, []byte(tc.field), []byte(tc.misspelled), 1)
+			_, _, err := dec.Decode(bad, nil, nil)
+			if err == nil || !runtime.IsStrictDecodingError(err) || !strings.Contains(err.Error(), "unknown field") ||
+				!strings.Contains(err.Error(), strings.TrimSuffix(tc.misspelled, ":")) {
+				t.Fatalf("misspelled %s was not refused as an unknown field: %v", tc.misspelled, err)
+			}
+		})
+	}
+}
+
+func TestSchemaRefusesWrongValuesNamingTheKey(t *testing.T) {
+	for _, tc := range []struct {
+		set  string
+		want []string
+	}{
+		{"gateway.replicas=-1", []string{"/gateway/replicas", "minimum: got -1, want 0"}},
+		{"projector.replicas=-3", []string{"/projector/replicas", "minimum"}},
+		{"config.clickhouse-protocol=tcp", []string{"/config/clickhouse-protocol", "'http', 'native'"}},
+		{"config.kafka-partitions=0", []string{"/config/kafka-partitions", "minimum"}},
+		{"config.log-level=loud", []string{"/config/log-level", "value must be one of"}},
+		{"config.redis-read-timeout=soon", []string{"/config/redis-read-timeout", "does not match pattern"}},
+		{"gateway.ports.http=70000", []string{"/gateway/ports/http", "maximum"}},
+		{"query.replica=3", []string{"/query", "additional properties 'replica' not allowed"}},
+		{"image.pullPolicy=Sometimes", []string{"/image/pullPolicy", "value must be one of"}},
+		{"topics.events.cleanup\\.policy=forever", []string{"/topics/events/cleanup.policy", "value must be one of"}},
+		{"query.secrets.cursor-key=short", []string{"/query/secrets/cursor-key", "does not match pattern"}},
+		{"gateway.autoscaling.targetCPUUtilizationPercentage=150", []string{"targetCPUUtilizationPercentage", "maximum"}},
+		// refused by the templates rather than the schema
+		{"projector.replicas=13", []string{"projector.replicas (13) exceeds config.kafka-partitions (12)"}},
+		{"gateway.config.gateway-addr=:9999", []string{"gateway.config.gateway-addr is computed by the chart"}},
+		{"config.kafka-brokers=null", []string{"gateway reads the setting kafka-brokers (PULSESTREAM_KAFKA_BROKERS) but no value is given"}},
+	} {
+		t.Run(tc.set, func(t *testing.T) {
+			_, err := render(t, "--set", tc.set)
+			if err == nil {
+				t.Fatalf("--set %s rendered; want an error", tc.set)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not say %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+// workload is a pod spec and where it came from.
+type workload struct {
+	name string
+	pod  corev1.PodSpec
+}
+
+func workloads(objs []runtime.Object) []workload {
+	var out []workload
+	for _, o := range objs {
+		switch o := o.(type) {
+		case *appsv1.Deployment:
+			out = append(out, workload{"Deployment/" + o.Name, o.Spec.Template.Spec})
+		case *batchv1.Job:
+			out = append(out, workload{"Job/" + o.Name, o.Spec.Template.Spec})
+		}
+	}
+	return out
+}
+
+func TestEveryContainerRunsNonRootReadOnlyWithoutPrivilegesOrCapabilities(t *testing.T) {
+	objs := decodeAll(t, mustRender(t, "-f", "testdata/all-toggles.yaml"))
+	ws := workloads(objs)
+	if len(ws) != 5 {
+		t.Fatalf("%d workloads rendered, want 5 (3 Deployments, 2 Jobs)", len(ws))
+	}
+	for _, w := range ws {
+		for _, c := range w.pod.Containers {
+			sc := c.SecurityContext
+			switch {
+			case sc == nil:
+				t.Errorf("%s/%s: no securityContext", w.name, c.Name)
+			case sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot:
+				t.Errorf("%s/%s: runAsNonRoot not set", w.name, c.Name)
+			case sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
+				t.Errorf("%s/%s: root filesystem writable", w.name, c.Name)
+			case sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation:
+				t.Errorf("%s/%s: privilege escalation allowed", w.name, c.Name)
+			case sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0:
+				t.Errorf("%s/%s: capabilities not dropped: %+v", w.name, c.Name, sc.Capabilities)
+			}
+			if c.Resources.Requests.Cpu().IsZero() || c.Resources.Limits.Memory().IsZero() {
+				t.Errorf("%s/%s: no CPU request or memory limit", w.name, c.Name)
+			}
+		}
+	}
+}
+
+func TestServicesAreProbedOnLivezAndReadyzAndDrainBeforeTheKubeletKillsThem(t *testing.T) {
+	objs := decodeAll(t, mustRender(t, "--set", "shutdown.drainSeconds=40", "--set", "shutdown.delaySeconds=7"))
+	configs := map[string]map[string]string{}
+	for _, o := range objs {
+		if cm, ok := o.(*corev1.ConfigMap); ok {
+			configs[cm.Name] = cm.Data
+		}
+	}
+	n := 0
+	for _, o := range objs {
+		d, ok := o.(*appsv1.Deployment)
+		if !ok {
+			continue
+		}
+		n++
+		pod := d.Spec.Template.Spec
+		c := pod.Containers[0]
+		for probe, path := range map[string]*corev1.Probe{"/livez": c.LivenessProbe, "/readyz": c.ReadinessProbe} {
+			if path == nil || path.HTTPGet == nil || path.HTTPGet.Path != probe {
+				t.Errorf("%s: no %s probe", d.Name, probe)
+				continue
+			}
+			if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == path.HTTPGet.Port.StrVal }) {
+				t.Errorf("%s: %s probe on port %q the container does not declare", d.Name, probe, path.HTTPGet.Port.String())
+			}
+		}
+		if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil {
+			t.Fatalf("%s: no preStop sleep", d.Name)
+		}
+		cfg := configs[c.EnvFrom[0].ConfigMapRef.Name]
+		delay, err := time.ParseDuration(cfg["PULSESTREAM_SHUTDOWN_DELAY"])
+		if err != nil || delay != 7*time.Second {
+			t.Errorf("%s: PULSESTREAM_SHUTDOWN_DELAY = %q, want 7s", d.Name, cfg["PULSESTREAM_SHUTDOWN_DELAY"])
+		}
+		var drain time.Duration
+		for k, v := range cfg {
+			if strings.HasSuffix(k, "_SHUTDOWN_TIMEOUT") {
+				dd, err := time.ParseDuration(v)
+				if err != nil {
+					t.Fatalf("%s: %s=%q: %v", d.Name, k, v, err)
+				}
+				drain = max(drain, dd)
+			}
+		}
+		if drain != 40*time.Second {
+			t.Errorf("%s: longest *_SHUTDOWN_TIMEOUT = %s, want 40s", d.Name, drain)
+		}
+		need := time.Duration(c.Lifecycle.PreStop.Sleep.Seconds)*time.Second + delay + drain
+		grace := time.Duration(*pod.TerminationGracePeriodSeconds) * time.Second
+		if grace <= need {
+			t.Errorf("%s: terminationGracePeriodSeconds %s does not cover preStop + shutdown delay + drain = %s", d.Name, grace, need)
+		}
+	}
+	if n != 3 {
+		t.Fatalf("%d Deployments, want 3", n)
+	}
+}
+
+// documentedExceptions are settings a binary reads that the chart never
+// renders into its Deployment (see templates/_settings.tpl).
+var documentedExceptions = map[string][]string{
+	// `projector replay` only
+	"projector": {"PULSESTREAM_SINK", "PULSESTREAM_FROM_TIMESTAMP", "PULSESTREAM_DROP"},
+}
+
+// printedSettings builds ./<pkg> from the repository root and returns what
+// `<binary> <args> -print-settings` prints.
+func printedSettings(t *testing.T, pkg string, args ...string) []string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	build := exec.Command("go", "build", "-o", bin, "./"+pkg)
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./%s (the drift test needs the binary): %v\n%s", pkg, err, out)
+	}
+	cmd := exec.Command(bin, append(args, "-print-settings")...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")} // no PULSESTREAM_* from the test's environment
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s -print-settings: %v", pkg, err)
+	}
+	return strings.Fields(string(out))
+}
+
+// renderedSettings returns the PULSESTREAM_* names the pod spec gives its
+// first container: ConfigMap keys loaded with envFrom plus env entries.
+func renderedSettings(t *testing.T, pod corev1.PodSpec, configMaps map[string]map[string]string) []string {
+	t.Helper()
+	var names []string
+	c := pod.Containers[0]
+	for _, ef := range c.EnvFrom {
+		if ef.ConfigMapRef == nil {
+			t.Fatalf("envFrom %+v is not a ConfigMap of the chart", ef)
+		}
+		data, ok := configMaps[ef.ConfigMapRef.Name]
+		if !ok {
+			t.Fatalf("envFrom names ConfigMap %s the chart does not render", ef.ConfigMapRef.Name)
+		}
+		for k := range data {
+			names = append(names, k)
+		}
+	}
+	for _, e := range c.Env {
+		names = append(names, e.Name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func TestRenderedSettingsMatchWhatServicesRead(t *testing.T) {
+	for _, tc := range renderCases {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := decodeAll(t, mustRender(t, tc.args...))
+			configMaps := map[string]map[string]string{}
+			pods := map[string]corev1.PodSpec{}
+			for _, o := range objs {
+				switch o := o.(type) {
+				case *corev1.ConfigMap:
+					configMaps[o.Name] = o.Data
+				case *appsv1.Deployment:
+					pods[o.Labels["app.kubernetes.io/component"]] = o.Spec.Template.Spec
+				case *batchv1.Job:
+					pods[o.Labels["app.kubernetes.io/component"]] = o.Spec.Template.Spec
+				}
+			}
+			for _, svc := range []string{"gateway", "projector", "query"} {
+				t.Run(svc, func(t *testing.T) {
+					pod, ok := pods[svc]
+					if !ok {
+						t.Fatalf("no Deployment for %s", svc)
+					}
+					want := slices.DeleteFunc(printedSettings(t, "services/"+svc), func(s string) bool {
+						return slices.Contains(documentedExceptions[svc], s)
+					})
+					compareSettings(t, svc, want, renderedSettings(t, pod, configMaps))
+				})
+			}
+			t.Run("migrate", func(t *testing.T) {
+				if _, err := os.Stat("../migrations/cmd/migrate"); err != nil {
+					t.Skip("migrations/cmd/migrate does not exist yet")
+				}
+				compareSettings(t, "migrate", printedSettings(t, "migrations/cmd/migrate", "up"), renderedSettings(t, pods["migrate"], configMaps))
+			})
+		})
+	}
+}
+
+func compareSettings(t *testing.T, name string, read, rendered []string) {
+	t.Helper()
+	slices.Sort(read)
+	if len(read) == 0 {
+		t.Fatalf("%s -print-settings printed nothing", name)
+	}
+	var missing, extra []string
+	for _, s := range read {
+		if !slices.Contains(rendered, s) {
+			missing = append(missing, s)
+		}
+	}
+	for _, s := range rendered {
+		if !slices.Contains(read, s) {
+			extra = append(extra, s)
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("%s reads settings the chart does not render (add them to templates/_settings.tpl and values.yaml): %v", name, missing)
+	}
+	if len(extra) > 0 {
+		t.Errorf("the chart renders settings %s does not read (remove them from templates/_settings.tpl): %v", name, extra)
+	}
+}
