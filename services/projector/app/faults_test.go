@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -93,8 +94,17 @@ func TestPoisonRecordsGoToTheDLQWithTheirErrorAndLaterRecordsAreProjected(t *tes
 	nul := h.event("nul-data", "order.created", baseTime)
 	nul.Data = []byte(`{"text":"a\u0000b"}`)
 	h.produce(good("g1"), notJSON, future, h.eventRecord(nul), good("g2"), good("g3"))
-	h.start()
+	addr := h.start()
 	waitFor(t, 60*time.Second, "lag 0", func() bool { return h.lag("postgres") == 0 && h.lag("clickhouse") == 0 })
+	waitFor(t, 10*time.Second, "metrics", func() bool {
+		m := metrics(addr)
+		return strings.Contains(m, `pulsestream_projector_dlq_records_total{sink="postgres"} 3`) &&
+			strings.Contains(m, `pulsestream_projector_dlq_records_total{sink="clickhouse"} 2`) &&
+			strings.Contains(m, `pulsestream_projector_records_consumed_total{sink="postgres"} 6`) &&
+			strings.Contains(m, `pulsestream_projector_rows_written_total{sink="clickhouse"} 4`) &&
+			strings.Contains(m, `pulsestream_projector_consumer_lag{partition="0",sink="postgres"} 0`) &&
+			strings.Contains(m, `pulsestream_projector_batch_duration_seconds_count{sink="postgres"}`)
+	})
 
 	if n := h.pgTotal(); n != 3 {
 		t.Fatalf("postgres rows %d, want g1 g2 g3", n)
@@ -234,4 +244,14 @@ func TestPostgresOutageSkipsNothingFailsReadinessAndDrainsAfterwards(t *testing.
 		t.Fatalf("postgres rows %d, want %d", n, exp.total)
 	}
 	equalCounts(t, "postgres", h.pgCounts(), exp)
+}
+
+func metrics(addr string) string {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
