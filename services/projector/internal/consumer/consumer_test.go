@@ -1,0 +1,185 @@
+package consumer_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
+
+	"github.com/pulsestream/pulsestream/schemas"
+	"github.com/pulsestream/pulsestream/services/projector/internal/consumer"
+	"github.com/pulsestream/pulsestream/services/projector/internal/record"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var errDown = errors.New("store down")
+
+type errBad struct{}
+
+func (errBad) Error() string { return "store refuses this value" }
+
+// fakeSink fails transiently while down is set and refuses items whose id is "bad".
+type fakeSink struct {
+	mu    sync.Mutex
+	down  bool
+	calls int
+	seen  map[string]int
+}
+
+func (s *fakeSink) Name() string { return "fake" }
+func (s *fakeSink) Permanent(err error) bool {
+	var b errBad
+	return errors.As(err, &b)
+}
+func (s *fakeSink) Write(_ context.Context, items []record.Item) (consumer.Stats, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls++
+	if s.down {
+		return consumer.Stats{}, errDown
+	}
+	for _, it := range items {
+		if it.ExternalID == "bad" {
+			return consumer.Stats{}, errBad{}
+		}
+	}
+	for _, it := range items {
+		s.seen[it.ExternalID]++
+	}
+	return consumer.Stats{Rows: len(items)}, nil
+}
+
+func (s *fakeSink) setDown(d bool) { s.mu.Lock(); s.down = d; s.mu.Unlock() }
+func (s *fakeSink) count() int     { s.mu.Lock(); defer s.mu.Unlock(); return len(s.seen) }
+
+type rig struct {
+	t      *testing.T
+	c      *consumer.Consumer
+	sink   *fakeSink
+	prod   *kgo.Client
+	adm    *kadm.Client
+	cfg    consumer.Config
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func newRig(t *testing.T) *rig {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "events", "events.dlq"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	cfg := consumer.Config{Group: "g", Topic: "events", DLQTopic: "events.dlq", BatchSize: 100, Linger: 10 * time.Millisecond,
+		WriteTimeout: time.Second, BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond}
+	cl, err := kgo.NewClient(append(consumer.GroupOpts(cfg), kgo.SeedBrokers(cluster.ListenAddrs()...))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.DefaultProduceTopic("events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{t: t, sink: &fakeSink{seen: map[string]int{}}, prod: prod, adm: kadm.NewClient(prod), cfg: cfg, done: make(chan error, 1)}
+	r.c = consumer.New(cfg, cl, prod, r.sink, consumer.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- r.c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-r.done; err != nil {
+			t.Error(err)
+		}
+		cl.Close()
+		prod.Close()
+	})
+	return r
+}
+
+func (r *rig) produce(ids ...string) {
+	for _, id := range ids {
+		rec, err := record.EventRecord("events", &schemas.Event{Version: 1, TenantID: "t", ID: id, Type: "x"})
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		if err := r.prod.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+}
+
+// committed sums the group's committed offsets.
+func (r *rig) committed() int64 {
+	os, err := r.adm.FetchOffsets(context.Background(), "g")
+	if err != nil {
+		return -1
+	}
+	var n int64
+	os.Each(func(o kadm.OffsetResponse) { n += o.At })
+	return n
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestNothingIsCommittedWhileTheStoreIsDownAndAllIsWrittenAfterwards(t *testing.T) {
+	r := newRig(t)
+	r.sink.setDown(true)
+	r.produce("a", "b", "c", "d")
+	eventually(t, "retries", func() bool { r.sink.mu.Lock(); defer r.sink.mu.Unlock(); return r.sink.calls >= 3 })
+	if err := r.c.Healthy(context.Background()); err == nil {
+		t.Fatal("Healthy must report the failing store")
+	}
+	if n := r.committed(); n > 0 {
+		t.Fatalf("committed %d offsets while nothing was written", n)
+	}
+	r.sink.setDown(false)
+	eventually(t, "all records written", func() bool { return r.sink.count() == 4 })
+	eventually(t, "offsets committed", func() bool { return r.committed() == 4 })
+	if err := r.c.Healthy(context.Background()); err != nil {
+		t.Fatalf("Healthy after recovery: %v", err)
+	}
+}
+
+func TestRefusedRecordGoesToTheDLQAndTheRestIsWritten(t *testing.T) {
+	r := newRig(t)
+	r.produce("a", "bad", "b")
+	eventually(t, "good records written", func() bool { return r.sink.count() == 2 })
+	eventually(t, "offsets committed", func() bool { return r.committed() == 3 })
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.prod.OptValue(kgo.SeedBrokers).([]string)...), kgo.ConsumeTopics("events.dlq"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	fs := cl.PollFetches(ctx)
+	recs := fs.Records()
+	if len(recs) != 1 || string(recs[0].Key) != "t/bad" {
+		t.Fatalf("DLQ holds %d records", len(recs))
+	}
+	hs := map[string]string{}
+	for _, h := range recs[0].Headers {
+		hs[h.Key] = string(h.Value)
+	}
+	if hs[consumer.HeaderDLQError] != "store refuses this value" || hs[consumer.HeaderDLQTopic] != "events" || hs[consumer.HeaderDLQOffset] == "" || hs[consumer.HeaderDLQSink] != "fake" {
+		t.Fatalf("DLQ headers %v", hs)
+	}
+}
