@@ -372,16 +372,50 @@ var documentedExceptions = map[string][]string{
 	"projector": {"PULSESTREAM_SINK", "PULSESTREAM_FROM_TIMESTAMP", "PULSESTREAM_DROP"},
 }
 
-// printedSettings builds ./<pkg> from the repository root and returns what
-// `<binary> <args> -print-settings` prints.
-func printedSettings(t *testing.T, pkg string, args ...string) []string {
+var (
+	binMu  sync.Mutex
+	binDir string
+	bins   = map[string]string{}
+)
+
+// binary builds ./<pkg> from the repository root once per test run.
+func binary(t *testing.T, pkg string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	binMu.Lock()
+	defer binMu.Unlock()
+	if b, ok := bins[pkg]; ok {
+		return b
+	}
+	if binDir == "" {
+		d, err := os.MkdirTemp("", "pulsestream-deploy-test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		binDir = d
+	}
+	bin := filepath.Join(binDir, strings.ReplaceAll(pkg, "/", "_"))
 	build := exec.Command("go", "build", "-o", bin, "./"+pkg)
 	build.Dir = ".."
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./%s (the drift test needs the binary): %v\n%s", pkg, err, out)
 	}
+	bins[pkg] = bin
+	return bin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// printedSettings builds ./<pkg> from the repository root and returns what
+// `<binary> <args> -print-settings` prints.
+func printedSettings(t *testing.T, pkg string, args ...string) []string {
+	t.Helper()
+	bin := binary(t, pkg)
 	cmd := exec.Command(bin, append(args, "-print-settings")...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")} // no PULSESTREAM_* from the test's environment
 	out, err := cmd.Output()
