@@ -226,4 +226,3 @@ func TestSlowQueryIsCancelledAndAnswered503WithRetryAfter(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-

@@ -162,13 +162,18 @@ func checkKnown(v url.Values, known []string, dataPaths bool) *apierror.Error {
 		if slices.Contains(known, k) || (dataPaths && strings.HasPrefix(k, "data.")) {
 			continue
 		}
-		name := k
-		if !utf8.ValidString(name) || len(name) > 64 {
-			name = "?"
-		}
+		name := paramName(k)
 		return bad(name, CodeUnknownParameter, "unknown parameter %q", name)
 	}
 	return nil
+}
+
+// paramName is k fit to be echoed in an error: valid UTF-8, short, not empty.
+func paramName(k string) string {
+	if k == "" || !utf8.ValidString(k) || len(k) > 64 {
+		return "(unprintable parameter name)"
+	}
+	return k
 }
 
 var searchKnown = []string{"type", "source", "subject", "from", "to", "data", "order", "limit", "cursor"}
@@ -251,29 +256,58 @@ func parseData(v url.Values) (json.RawMessage, *apierror.Error) {
 	}
 	slices.Sort(paths)
 	for _, k := range paths {
+		name := paramName(k)
 		val, aerr := single(v, k)
 		if aerr != nil {
-			return nil, bad(k, CodeInvalidData, "%s must be given once, as valid UTF-8", k)
+			return nil, bad(name, CodeInvalidData, "%s must be given once, as valid UTF-8", name)
 		}
 		segs := strings.Split(strings.TrimPrefix(k, "data."), ".")
-		if len(segs) > maxPathDepth || slices.Contains(segs, "") || checkString(k, k) != nil {
-			return nil, bad(k, CodeInvalidData, "a data path is data.<key>[.<key>...], at most %d keys deep, no empty keys", maxPathDepth)
+		if len(segs) > maxPathDepth || slices.Contains(segs, "") || checkString(name, k) != nil {
+			return nil, bad(name, CodeInvalidData, "a data path is data.<key>[.<key>...], at most %d keys deep, no empty keys, valid UTF-8", maxPathDepth)
 		}
 		if obj == nil {
 			obj = map[string]any{}
 		}
 		if !setPath(obj, segs, literal(val)) {
-			return nil, bad(k, CodeInvalidData, "%s conflicts with another data filter", k)
+			return nil, bad(name, CodeInvalidData, "%s conflicts with another data filter", name)
 		}
 	}
 	if obj == nil {
 		return nil, nil
+	}
+	if !jsonbSafe(obj) {
+		return nil, bad("data", CodeInvalidData, "data filter holds a NUL character or a number out of range")
 	}
 	b, err := json.Marshal(obj)
 	if err != nil || len(b) > 2*maxDataLen {
 		return nil, bad("data", CodeInvalidData, "data filter is too large")
 	}
 	return b, nil
+}
+
+// jsonbSafe reports whether PostgreSQL's jsonb can take v: no NUL in
+// strings or keys (jsonb refuses \u0000) and finite float64-range numbers.
+func jsonbSafe(v any) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if strings.IndexByte(k, 0) >= 0 || !jsonbSafe(e) {
+				return false
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if !jsonbSafe(e) {
+				return false
+			}
+		}
+	case string:
+		return strings.IndexByte(x, 0) < 0
+	case json.Number:
+		_, err := strconv.ParseFloat(string(x), 64)
+		return err == nil
+	}
+	return true
 }
 
 // literal returns s as a JSON value when it is a scalar JSON literal, else as a string.
