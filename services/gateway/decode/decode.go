@@ -147,10 +147,10 @@ func (v *Validator) Decode(f Format, h http.Header, body []byte, lim Limits, now
 		}
 		return []Item{v.decodeEvent(trimmed, lim, now)}, nil
 	}
-	var raws []json.RawMessage
-	if err := json.Unmarshal(trimmed, &raws); err != nil {
+	if !json.Valid(trimmed) {
 		return nil, malformed(trimmed, body)
 	}
+	raws := arrayElems(trimmed)
 	switch {
 	case len(raws) == 0:
 		return nil, apierror.New(http.StatusBadRequest, CodeEmpty, "the array is empty: send at least one event")
@@ -203,7 +203,8 @@ func (v *Validator) decodeNDJSON(body []byte, lim Limits, now time.Time) ([]Item
 	return items, nil
 }
 
-// decodeEvent validates one syntactically valid JSON value as an event.
+// decodeEvent validates one syntactically valid JSON value (checked by the
+// caller) as an event.
 func (v *Validator) decodeEvent(raw []byte, lim Limits, now time.Time) Item {
 	it := Item{Size: len(raw)}
 	if len(raw) > lim.MaxEventBytes {
@@ -211,20 +212,21 @@ func (v *Validator) decodeEvent(raw []byte, lim Limits, now time.Time) Item {
 		it.ID = peekID(raw)
 		return it
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
+	if raw[0] != '{' {
 		it.Reject = &Reject{Code: CodeInvalidSchema, Message: "an event must be a JSON object"}
 		return it
 	}
-	return v.finish(it, fields, nil, now)
+	var buf [12]member
+	return v.finish(it, objectMembers(buf[:0], raw), nil, now)
 }
 
-// finish validates an event's members (fields, or env when the caller built
+// finish validates an event's members (ms, or env when the caller built
 // the envelope itself, as binary mode does) and fills it.Event.
-func (v *Validator) finish(it Item, fields map[string]json.RawMessage, env map[string]any, now time.Time) Item {
+func (v *Validator) finish(it Item, ms []member, env map[string]any, now time.Time) Item {
 	var err error
+	var data []byte
 	if env == nil {
-		env, err = v.validateEnvelope(fields)
+		env, data, err = v.validateEnvelope(ms)
 	} else {
 		err = v.schema.Validate(env)
 	}
@@ -261,9 +263,7 @@ func (v *Validator) finish(it Item, fields map[string]json.RawMessage, env map[s
 		case "data_base64":
 			ev.DataBase64 = val.(string)
 		case "data":
-			if fields != nil {
-				ev.Data = fields["data"]
-			}
+			ev.Data = data // as sent: a sub-slice of the body, never re-encoded
 		case "time":
 			// RFC 3339 allows lower-case t and z; Go's parser wants them upper.
 			t, perr := time.Parse(time.RFC3339Nano, strings.ToUpper(val.(string)))

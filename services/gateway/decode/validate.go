@@ -100,29 +100,33 @@ func isHex4(s string) bool {
 }
 
 // validateEnvelope validates the envelope of an event whose top-level
-// members are fields: every member but data decoded as the library would
-// decode it, data (any JSON value is valid) as a nil placeholder that keeps
-// its presence visible to the "not both data and data_base64" rule.
-func (v *Validator) validateEnvelope(fields map[string]json.RawMessage) (map[string]any, error) {
-	env := make(map[string]any, len(fields))
-	for k, raw := range fields {
-		if k == "data" {
-			env[k] = nil
+// members are ms: every member but data decoded as the library would decode
+// it, data (any JSON value is valid) as a nil placeholder that keeps its
+// presence visible to the "not both data and data_base64" rule. A repeated
+// member counts once, the last one winning, as in encoding/json.
+func (v *Validator) validateEnvelope(ms []member) (env map[string]any, data []byte, err error) {
+	env = make(map[string]any, len(ms))
+	for _, m := range ms {
+		if m.key == "data" {
+			env[m.key], data = nil, m.val
 			continue
 		}
-		val, err := scalar(raw)
+		val, err := scalar(m.val)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		env[k] = val
+		env[m.key] = val
 	}
-	return env, v.schema.Validate(env)
+	if _, ok := env["data"]; !ok {
+		data = nil
+	}
+	return env, data, v.schema.Validate(env)
 }
 
 // scalar decodes one JSON value the way jsonschema.UnmarshalJSON does
 // (numbers as json.Number), cheaply for the common shapes: strings without
 // escapes, literals and numbers need no decoder.
-func scalar(raw json.RawMessage) (any, error) {
+func scalar(raw []byte) (any, error) {
 	if len(raw) == 0 {
 		return nil, errors.New("empty value")
 	}
@@ -141,7 +145,7 @@ func scalar(raw json.RawMessage) (any, error) {
 	case c == 'n':
 		return nil, nil
 	case c == '-' || c >= '0' && c <= '9':
-		return json.Number(raw), nil
+		return json.Number(string(raw)), nil
 	default:
 		return jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	}
