@@ -9,7 +9,7 @@ ENV := source scripts/env.sh &&
 GO_TEST_FLAGS ?= -count=1 -timeout 15m
 FUZZTIME ?= 10s
 
-.PHONY: help dev test test-unit test-integration lint stop infra migrate build vet-modules fuzz-short fuzz
+.PHONY: help dev test test-unit test-integration lint stop infra migrate build vet-modules fuzz-short fuzz images
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-18s %s\n", $$1, $$2}'
@@ -28,6 +28,15 @@ build: ## build every service binary into bin/
 	@mkdir -p bin
 	@for s in gateway projector query; do go build -o bin/$$s ./services/$$s || exit 1; done
 	@go build -o bin/pulsectl ./platform/cmd/pulsectl
+
+IMAGE ?= ghcr.io/pulsestream/pulsestream
+IMAGE_TAG ?= dev
+images: ## build the container image holding every binary (deploy/docker/Dockerfile); skipped with a message where no Docker engine runs
+	@if docker info >/dev/null 2>&1; then \
+	  docker build -f deploy/docker/Dockerfile --build-arg VERSION=$(IMAGE_TAG) -t $(IMAGE):$(IMAGE_TAG) . ; \
+	else \
+	  echo "make images: no Docker engine answers here ('docker info' failed), so no image was built. Run it where Docker runs."; \
+	fi
 
 dev: migrate build ## start the whole stack locally (Ctrl-C stops the services; `make stop` the infrastructure)
 	@bash scripts/dev.sh run
