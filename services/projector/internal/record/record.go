@@ -4,9 +4,13 @@
 // into schemas.Event or schemas.Tombstone. Anything it cannot accept is a
 // *schemas.DecodeError, which the consumer sends to the dead-letter topic.
 //
-// Decoding uses the standard library's encoding/json: the value format is
-// defined by schemas' struct tags, and the batch-build benchmark
-// (BenchmarkDecodeBatch) shows it is far below the stores' per-row cost.
+// Decoding uses the standard library's encoding/json, the same decoder (and
+// so the same verdicts, e.g. invalid UTF-8 becomes U+FFFD) as the writer.
+// goccy/go-json measured 1.9 µs and 9 allocations per event against 7.4 µs
+// and 18 here (BenchmarkDecodeBatch), but a differential fuzz run found it
+// keeps invalid UTF-8 that encoding/json replaces, so the read models could
+// disagree with the writer; at the stores' measured 10-30k rows/s decoding is
+// not the bottleneck.
 package record
 
 import (
