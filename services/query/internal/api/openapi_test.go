@@ -1,0 +1,94 @@
+package api
+
+import (
+	"io/fs"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/pulsestream/pulsestream/schemas"
+)
+
+var ginParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
+
+type openapiDoc struct {
+	OpenAPI    string                                  `yaml:"openapi"`
+	Paths      map[string]map[string]openapiOperation `yaml:"paths"`
+	Components struct {
+		Parameters map[string]openapiParam `yaml:"parameters"`
+	} `yaml:"components"`
+}
+
+type openapiOperation struct {
+	Parameters []openapiParam `yaml:"parameters"`
+}
+
+type openapiParam struct {
+	Ref  string `yaml:"$ref"`
+	Name string `yaml:"name"`
+	In   string `yaml:"in"`
+}
+
+func loadDoc(t *testing.T) openapiDoc {
+	t.Helper()
+	raw, err := fs.ReadFile(schemas.OpenAPI, "openapi/query.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc openapiDoc
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("query.yaml: %v", err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("openapi version %q", doc.OpenAPI)
+	}
+	return doc
+}
+
+func TestRoutesMatchTheOpenAPIDocument(t *testing.T) {
+	doc := loadDoc(t)
+	var documented []string
+	for path, item := range doc.Paths {
+		for method := range item {
+			documented = append(documented, strings.ToUpper(method)+" "+path)
+		}
+	}
+	a := New(Deps{Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()})
+	var served []string
+	for _, rt := range a.router().Routes() {
+		served = append(served, rt.Method+" "+ginParam.ReplaceAllString(rt.Path, "{$1}"))
+	}
+	slices.Sort(documented)
+	slices.Sort(served)
+	if !slices.Equal(documented, served) {
+		t.Fatalf("routes differ from query.yaml\nserved:     %v\ndocumented: %v", served, documented)
+	}
+}
+
+func TestQueryParametersMatchTheOpenAPIDocument(t *testing.T) {
+	doc := loadDoc(t)
+	params := func(path string) []string {
+		var names []string
+		for _, p := range doc.Paths[path]["get"].Parameters {
+			if p.Ref != "" {
+				p = doc.Components.Parameters[strings.TrimPrefix(p.Ref, "#/components/parameters/")]
+			}
+			if p.In == "query" && p.Name != "data.<path>" {
+				names = append(names, p.Name)
+			}
+		}
+		slices.Sort(names)
+		return names
+	}
+	for path, known := range map[string][]string{"/v1/events": searchKnown, "/v1/stats": statsKnown} {
+		want := slices.Sorted(slices.Values(known))
+		if got := params(path); !slices.Equal(got, want) {
+			t.Errorf("%s: documented query parameters %v, the parser takes %v", path, got, want)
+		}
+	}
+}
