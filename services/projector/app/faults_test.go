@@ -255,3 +255,37 @@ func metrics(addr string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+func TestClickHouseOutageSkipsNothingFailsReadinessAndKeepsCountsExact(t *testing.T) {
+	h := newHarness(t, 3)
+	px := newProxy(t, h.chAddr)
+	recs, exp := h.dupLog(6000, 0.1)
+	h.produce(recs[:3000]...)
+	addr := h.start("--projector-sinks", "clickhouse", "--clickhouse-addr", px.ln.Addr().String(), "--projector-batch-size", "250",
+		"--projector-store-timeout", "2s")
+	waitFor(t, 30*time.Second, "first rows", func() bool { return h.chRowCount() > 0 })
+
+	px.setCut(true)
+	cutAt := time.Now()
+	h.produce(recs[3000:]...)
+	sawDown := false
+	for time.Since(cutAt) < 6*time.Second {
+		if code, body := readyz(addr); code == 503 && strings.Contains(body, "clickhouse") {
+			sawDown = true
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if !sawDown {
+		t.Fatal("/readyz never reported clickhouse down during the outage")
+	}
+	if lag := h.lag("clickhouse"); lag <= 0 {
+		t.Fatalf("lag during the outage is %d: records were committed without being written", lag)
+	}
+	px.setCut(false)
+	waitFor(t, 60*time.Second, "lag drains after the outage", func() bool { return h.lag("clickhouse") == 0 })
+	equalCounts(t, "clickhouse rollup", h.chRollup(), exp)
+	equalCounts(t, "clickhouse events FINAL", h.chFinal(), exp)
+	if n := h.chRowCount(); n != exp.total {
+		t.Fatalf("clickhouse stored %d rows, want %d", n, exp.total)
+	}
+}
