@@ -19,15 +19,15 @@ import (
 
 // Config is every setting of the gateway.
 type Config struct {
-	HTTP         httpserver.Config
-	Log          logging.Config
-	Runner       runner.Config
-	Kafka        kafka.Config
-	Producer     ingest.ProducerConfig
-	Ingest       ingest.Config
-	Redis        redis.Config
-	Postgres     postgres.Config
-	AuthCacheTTL time.Duration
+	HTTP          httpserver.Config
+	Log           logging.Config
+	Runner        runner.Config
+	Kafka         kafka.Config
+	Producer      ingest.ProducerConfig
+	Ingest        ingest.Config
+	Redis         redis.Config
+	Postgres      postgres.Config
+	AuthCacheTTL  time.Duration
 	HealthTimeout time.Duration
 }
 

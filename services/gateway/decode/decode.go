@@ -217,7 +217,13 @@ func (v *Validator) decodeEvent(raw []byte, lim Limits, now time.Time) Item {
 		return it
 	}
 	var buf [12]member
-	return v.finish(it, objectMembers(buf[:0], raw), nil, now)
+	ms := objectMembers(buf[:0], raw)
+	if v.fastAccept(&it, ms, now) {
+		return it
+	}
+	it.Event = schemas.Event{} // fastAccept may have filled some of it
+	it.TimeSet = false
+	return v.finish(it, ms, nil, now)
 }
 
 // finish validates an event's members (ms, or env when the caller built

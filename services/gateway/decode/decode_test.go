@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"testing"
@@ -225,6 +226,19 @@ func agreementSeeds() []string {
 		`{"id":"a","type":"t","aaaaaaaaaaaaaaaaaaaaa":"x"}`,
 		`{"id":"a","type":"t","ex":null}`,
 		`{"id":"a","type":"t","ex":[1]}`,
+		`{"id":"a","type":"t","time":"2026-12-31T23:59:60Z"}`,
+		`{"id":"a","type":"t","time":"2026-11-26T10:00:00.123456789+05:30","ext":-1.5e3,"b":false}`,
+		`{"id":"a","type":"t","time":"2026-11-26T10:00:00+24:00"}`,
+		`{"id":"a","type":"t","time":"2026-11-26T10:00:00.Z"}`,
+		`{"id":"a","type":"t","specversion":"1.0","source":"","subject":"é","datacontenttype":"application/json","dataschema":"x"}`,
+		`{"id":"é","type":"` + strings.Repeat("é", 256) + `"}`,
+		`{"id":"é","type":"` + strings.Repeat("é", 257) + `"}`,
+		`{"id":"a","type":"t","source":"a\u0000b"}`,
+		`{"id":"a","type":"t","source":"ab"}`,
+		`{"id":"a","type":"t","x":"a\"b"}`,
+		`{"id":"a","type":"t","type":"u"}`,
+		`{"id":"a","type":"t","data":{},"data_base64":"AA=="}`,
+		`{"id":"a","type":"t","data_base64":"AA=="}`,
 	}
 }
 
@@ -240,13 +254,36 @@ func checkAgreement(t *testing.T, v *Validator, raw []byte) {
 	if !utf8.Valid(raw) || !json.Valid(raw) || bytes.TrimSpace(raw)[0] != '{' {
 		return // the request decoder refuses these before validation
 	}
-	fast, err := fastVerdict(v, raw)
+	env, err := fastVerdict(v, raw)
 	if err != nil {
 		return
 	}
 	fullErr := v.ValidateDocument(raw)
-	if fast != (fullErr == nil) {
-		t.Fatalf("verdicts differ on %s: fast valid=%v, full: %v", raw, fast, fullErr)
+	if env != (fullErr == nil) {
+		t.Fatalf("verdicts differ on %s: envelope valid=%v, full: %v", raw, env, fullErr)
+	}
+	// The shortcut only accepts what the library accepts, and reads the
+	// event exactly as the library path does.
+	now := time.Unix(7, 0)
+	var fast Item
+	if !v.fastAccept(&fast, objectMembers(nil, bytes.TrimSpace(raw)), now) {
+		return
+	}
+	if fullErr != nil {
+		t.Fatalf("fastAccept accepted %s, the schema refuses it: %v", raw, fullErr)
+	}
+	slow := v.finish(Item{}, objectMembers(nil, bytes.TrimSpace(raw)), nil, now)
+	if slow.Reject != nil {
+		// Only the documented divergence: a schema-valid time Go cannot parse.
+		if slow.Reject.Code != CodeInvalidTime {
+			t.Fatalf("library path rejects what fastAccept accepted: %s: %v", raw, slow.Reject)
+		}
+		return
+	}
+	fj, _ := json.Marshal(fast.Event)
+	sj, _ := json.Marshal(slow.Event)
+	if !bytes.Equal(fj, sj) || fast.TimeSet != slow.TimeSet || fast.ID != slow.ID {
+		t.Fatalf("paths read %s differently:\n fast %s\n slow %s", raw, fj, sj)
 	}
 }
 
@@ -338,5 +375,59 @@ func BenchmarkFullDocumentValidation(b *testing.B) {
 		if err := v.ValidateDocument(raws[i%1000]); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestFastPathTakesTheCommonEventsAndLeavesTheRestToTheLibrary(t *testing.T) {
+	v := newValidator(t)
+	body := benchBatch(3)
+	for _, raw := range arrayElems(body) {
+		var it Item
+		if !v.fastAccept(&it, objectMembers(nil, raw), time.Now()) {
+			t.Fatalf("fast path refused a plain valid event: %s", raw)
+		}
+	}
+	for _, s := range []string{`{"id":"a","type":"t","data_base64":"AA=="}`, `{"id":"a","type":5}`, `{"id":"a","id":"b","type":"t"}`, `{"id":"a","type":"t","x":null}`} {
+		var it Item
+		if v.fastAccept(&it, objectMembers(nil, []byte(s)), time.Now()) {
+			t.Errorf("fast path took %s", s)
+		}
+	}
+}
+
+// TestFastPathAgreesOnGeneratedEvents builds events from the schema's
+// vocabulary (known and extension attributes, near-limit lengths, control
+// characters, wrong types, repeated members, odd times) — inputs random
+// byte mutation rarely reaches — and checks both agreements on each.
+func TestFastPathAgreesOnGeneratedEvents(t *testing.T) {
+	v := newValidator(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	keys := []string{"id", "type", "source", "subject", "time", "datacontenttype", "dataschema", "data", "data_base64", "specversion",
+		"ext", "e2", "Bad", "a_b", "toolongextensionname1", "", "id"}
+	strs := []string{`""`, `"a"`, `"1.0"`, `"0.3"`, `"é"`, `"a\u0001"`, `"a\u007f"`, `"\u00e9"`, `"a\"b"`, `"AA=="`, `"!!"`,
+		`"2026-11-26T10:00:00Z"`, `"2026-11-26t10:00:00.5z"`, `"2026-02-29T10:00:00Z"`, `"2026-11-26T24:00:00Z"`, `"2026-11-26T10:00:00+01:00"`,
+		`"2026-12-31T23:59:60Z"`, `"2026-11-26 10:00:00Z"`, `"` + strings.Repeat("x", 256) + `"`, `"` + strings.Repeat("é", 257) + `"`,
+		`"` + strings.Repeat("y", 1025) + `"`}
+	others := []string{`1`, `-2.5e3`, `true`, `false`, `null`, `{}`, `[1]`, `{"x":[1,{"y":"z"}]}`}
+	for n := 0; n < 20000; n++ {
+		var b strings.Builder
+		b.WriteByte('{')
+		if rng.IntN(10) > 0 {
+			b.WriteString(`"id":"id-1",`)
+		}
+		if rng.IntN(10) > 0 {
+			b.WriteString(`"type":"t",`)
+		}
+		members := rng.IntN(5)
+		for i := 0; i < members; i++ {
+			k := keys[rng.IntN(len(keys))]
+			val := strs[rng.IntN(len(strs))]
+			if rng.IntN(4) == 0 {
+				val = others[rng.IntN(len(others))]
+			}
+			fmt.Fprintf(&b, "%q:%s,", k, val)
+		}
+		s := strings.TrimSuffix(b.String(), ",") + "}"
+		checkAgreement(t, v, []byte(s))
 	}
 }
