@@ -17,7 +17,7 @@ import (
 var ginParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
 
 type openapiDoc struct {
-	OpenAPI    string                                  `yaml:"openapi"`
+	OpenAPI    string                                 `yaml:"openapi"`
 	Paths      map[string]map[string]openapiOperation `yaml:"paths"`
 	Components struct {
 		Parameters map[string]openapiParam `yaml:"parameters"`

@@ -421,3 +421,15 @@ func parseStats(v url.Values, now time.Time) (store.StatsQuery, *apierror.Error)
 	}
 	return q, nil
 }
+
+// SearchQuery returns the store query GET /v1/events runs for the first
+// page of v (limit + 1 rows, as the handler asks), for EXPLAIN in
+// benchmarks and investigations.
+func SearchQuery(v url.Values) (store.SearchQuery, error) {
+	p, aerr := parseSearch(v)
+	if aerr != nil {
+		return store.SearchQuery{}, aerr
+	}
+	p.query.Limit++
+	return p.query, nil
+}

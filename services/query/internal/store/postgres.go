@@ -134,7 +134,11 @@ func searchSQL(tenant string, q SearchQuery) (string, []any) {
 // Search returns up to q.Limit events of tenant in order after q.After.
 func (p *Postgres) Search(ctx context.Context, tenant string, q SearchQuery) ([]Event, error) {
 	sql, args := searchSQL(tenant, q)
-	rows, err := p.db.Query(ctx, sql, args...)
+	// An unnamed statement is planned with the actual values. A cached
+	// prepared statement drifts to PostgreSQL's generic plan after five
+	// runs, which cannot judge a data filter's or a type's selectivity
+	// (measured: 49 ms instead of 1.5 ms on a selective data filter).
+	rows, err := p.db.Query(ctx, sql, append([]any{pgx.QueryExecModeExec}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("search events: %w", err)
 	}
@@ -162,7 +166,7 @@ func (p *Postgres) Ping(ctx context.Context) error {
 // ExplainSearch returns PostgreSQL's plan of q (for benchmarks and docs).
 func (p *Postgres) ExplainSearch(ctx context.Context, tenant string, q SearchQuery) (string, error) {
 	sql, args := searchSQL(tenant, q)
-	rows, err := p.db.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+sql, args...)
+	rows, err := p.db.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+sql, append([]any{pgx.QueryExecModeExec}, args...)...)
 	if err != nil {
 		return "", fmt.Errorf("explain search: %w", err)
 	}

@@ -1,0 +1,143 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pulsestream/pulsestream/services/query/internal/api"
+	"github.com/pulsestream/pulsestream/services/query/internal/querytest"
+	"github.com/pulsestream/pulsestream/services/query/internal/store"
+)
+
+// benchTenant holds the benchmark's events. It is a fixed id so the rows
+// are loaded once per database and reused; nothing else writes to it.
+const benchTenant = "qt-bench-search"
+
+// benchEvents is how many events the benchmark tenant holds
+// (PULSESTREAM_BENCH_EVENTS overrides; default one million).
+func benchEvents() int {
+	if n, err := strconv.Atoi(os.Getenv("PULSESTREAM_BENCH_EVENTS")); err == nil && n > 0 {
+		return n
+	}
+	return 1_000_000
+}
+
+var benchT0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// loadBench fills the benchmark tenant up to n events with generate_series:
+// 20 types, 5 sources, 10,000 subjects, 1,000 customers in data, one event
+// per second from benchT0.
+func loadBench(b *testing.B, pool *pgxpool.Pool, n int) {
+	ctx := context.Background()
+	var have int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE tenant_id = $1`, benchTenant).Scan(&have); err != nil {
+		b.Fatal(err)
+	}
+	if have >= n {
+		return
+	}
+	start := time.Now()
+	const chunk = 100_000
+	for from := have; from < n; from += chunk {
+		to := min(from+chunk, n) - 1
+		_, err := pool.Exec(ctx, `INSERT INTO events (tenant_id, external_id, ingest_id, type, source, subject, event_time, received_at,
+				datacontenttype, data, content_hash, kafka_partition, kafka_offset)
+			SELECT $1, 'ev-' || lpad(i::text, 8, '0'), 'ing-' || i, 'type-' || (i % 20), 'source-' || (i % 5), 'sub-' || (i % 10000),
+				$2::timestamptz + i * interval '1 second', $2::timestamptz + i * interval '1 second', 'application/json',
+				jsonb_build_object('n', i, 'customer', 'c-' || (i % 1000), 'kind', CASE WHEN i % 2 = 0 THEN 'even' ELSE 'odd' END),
+				md5(i::text), i % 8, i
+			FROM generate_series($3::int, $4::int) AS i
+			ON CONFLICT DO NOTHING`, benchTenant, benchT0, from, to)
+		if err != nil {
+			b.Fatalf("load benchmark events %d..%d: %v", from, to, err)
+		}
+	}
+	// VACUUM also flushes the GIN index's pending list, which a bulk load
+	// leaves long (data filters scan it until autovacuum does this).
+	if _, err := pool.Exec(ctx, `VACUUM (ANALYZE) events`); err != nil {
+		b.Fatal(err)
+	}
+	fmt.Fprintf(os.Stderr, "loaded %d events into %s in %s\n", n-have, benchTenant, time.Since(start).Round(time.Millisecond))
+}
+
+// BenchmarkSearchFirstPage measures GET /v1/events (HTTP, JSON and all)
+// against one tenant's many events in the real PostgreSQL; it reports the
+// median latency and logs EXPLAIN (ANALYZE) of each query.
+func BenchmarkSearchFirstPage(b *testing.B) {
+	pool := querytest.Postgres(b)
+	n := benchEvents()
+	loadBench(b, pool, n)
+	pg := store.NewPostgres(pool)
+	base := serve(b, api.Deps{Events: pg, Auth: querytest.Auth{"k": benchTenant}})
+	mid := benchT0.Add(time.Duration(n/2) * time.Second).Format(time.RFC3339)
+	cases := []struct {
+		name string
+		q    url.Values
+	}{
+		{"newest", url.Values{}},
+		{"one_type", url.Values{"type": {"type-7"}}},
+		{"three_types", url.Values{"type": {"type-1,type-2,type-3"}}},
+		{"type_and_time_range", url.Values{"type": {"type-7"}, "from": {benchT0.Add(time.Hour).Format(time.RFC3339)}, "to": {mid}}},
+		{"source_subject", url.Values{"source": {"source-2"}, "subject": {"sub-42"}}},
+		{"data_containment", url.Values{"data": {`{"customer":"c-42"}`}}},
+		{"data_half_of_events", url.Values{"data.kind": {"odd"}}},
+		{"type_and_data_path", url.Values{"type": {"type-3"}, "data.customer": {"c-3"}}},
+		{"no_match", url.Values{"type": {"type-3"}, "data.customer": {"c-4"}}},
+		{"oldest_first_limit_1000", url.Values{"order": {"asc"}, "limit": {"1000"}}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			q := c.q
+			if q.Get("limit") == "" {
+				q = cloneWith(q, "limit", "100")
+			}
+			u := base + "/v1/events?" + q.Encode()
+			get := func() {
+				req, _ := http.NewRequest(http.MethodGet, u, nil)
+				req.Header.Set("Authorization", "Bearer k")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					b.Fatalf("%s: %d", u, resp.StatusCode)
+				}
+			}
+			get() // warm the connection and the cache
+			times := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for range b.N {
+				start := time.Now()
+				get()
+				times = append(times, time.Since(start))
+			}
+			b.StopTimer()
+			slices.Sort(times)
+			b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "median-ms")
+			b.ReportMetric(0, "ns/op")
+			if os.Getenv("PULSESTREAM_BENCH_EXPLAIN") == "1" {
+				p, err := api.SearchQuery(q)
+				if err != nil {
+					b.Fatal(err)
+				}
+				plan, err := pg.ExplainSearch(context.Background(), benchTenant, p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Logf("%s over %d events:\n%s", c.name, n, plan)
+			}
+		})
+	}
+}
