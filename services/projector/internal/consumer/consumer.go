@@ -278,12 +278,12 @@ func (c *Consumer) handle(ctx context.Context, recs []*kgo.Record) error {
 	if err := c.sendDLQ(ctx, bad); err != nil {
 		return err
 	}
-	// Durable: commit. A failed commit is not fatal: the rows are idempotent
-	// and the next commit (or a replay after a crash) covers them.
-	if err := c.cl.CommitRecords(ctx, recs...); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	// Durable: commit, even when shutdown has begun (graceful stop commits
+	// what is written). A failed commit is not fatal: the rows are idempotent
+	// and the next commit (or the restart) covers them.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.WriteTimeout)
+	defer cancel()
+	if err := c.cl.CommitRecords(cctx, recs...); err != nil {
 		c.logger.Warn("commit offsets", "err", err)
 	} else if c.committed != nil {
 		for _, r := range recs {
@@ -304,9 +304,10 @@ type dead struct {
 	err error
 }
 
-// write applies items, retrying transient errors forever (until ctx ends).
-// When the store refuses the batch permanently it applies the items one by
-// one, in order, and returns those it refuses for the DLQ.
+// write applies items, retrying transient errors until ctx ends. When the
+// store refuses a batch permanently it splits it in halves (in order) until
+// the refused records are isolated, and returns them for the DLQ: one bad
+// record costs about 2·log2(batch) extra writes, not one write per record.
 func (c *Consumer) write(ctx context.Context, items []record.Item, recs []*kgo.Record) (Stats, []dead, error) {
 	if len(items) == 0 {
 		return Stats{}, nil, nil
@@ -315,26 +316,25 @@ func (c *Consumer) write(ctx context.Context, items []record.Item, recs []*kgo.R
 	if err == nil || !c.sink.Permanent(err) {
 		return st, nil, err
 	}
-	c.logger.Warn("store refused the batch; writing its records one by one", "records", len(items), "err", err)
-	byPos := map[[2]int64]*kgo.Record{}
-	for _, r := range recs {
-		byPos[[2]int64{int64(r.Partition), r.Offset}] = r
-	}
-	var total Stats
-	var bad []dead
-	for i := range items {
-		one, err := c.writeRetry(ctx, items[i:i+1])
-		if err != nil {
-			if !c.sink.Permanent(err) {
-				return total, nil, err
+	if len(items) == 1 {
+		for _, r := range recs {
+			if r.Partition == items[0].Partition && r.Offset == items[0].Offset {
+				return Stats{}, []dead{{r, err}}, nil
 			}
-			bad = append(bad, dead{byPos[[2]int64{int64(items[i].Partition), items[i].Offset}], err})
-			continue
 		}
-		total.Rows += one.Rows
-		total.Duplicates += one.Duplicates
+		return Stats{}, nil, fmt.Errorf("refused record %d/%d not in the batch: %w", items[0].Partition, items[0].Offset, err)
 	}
-	return total, bad, nil
+	c.logger.Warn("store refused the batch; splitting it to isolate the bad records", "records", len(items), "err", err)
+	mid := len(items) / 2
+	left, badL, err := c.write(ctx, items[:mid], recs)
+	if err != nil {
+		return Stats{}, nil, err
+	}
+	right, badR, err := c.write(ctx, items[mid:], recs)
+	if err != nil {
+		return Stats{}, nil, err
+	}
+	return Stats{Rows: left.Rows + right.Rows, Duplicates: left.Duplicates + right.Duplicates}, append(badL, badR...), nil
 }
 
 func (c *Consumer) writeRetry(ctx context.Context, items []record.Item) (Stats, error) {
@@ -342,7 +342,9 @@ func (c *Consumer) writeRetry(ctx context.Context, items []record.Item) (Stats, 
 	b.InitialInterval = c.cfg.BackoffMin
 	b.MaxInterval = c.cfg.BackoffMax
 	return backoff.Retry(ctx, func() (Stats, error) {
-		wctx, cancel := context.WithTimeout(ctx, c.cfg.WriteTimeout)
+		// An attempt in flight when shutdown starts may finish (bounded by
+		// the store timeout) so its batch can still be committed; retries stop.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.WriteTimeout)
 		defer cancel()
 		st, err := c.sink.Write(wctx, items)
 		if err == nil {
@@ -385,11 +387,13 @@ func (c *Consumer) sendDLQ(ctx context.Context, bad []dead) error {
 	b.InitialInterval = c.cfg.BackoffMin
 	b.MaxInterval = c.cfg.BackoffMax
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
-		err := c.dlq.ProduceSync(ctx, out...).FirstErr()
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.WriteTimeout)
+		defer cancel()
+		err := c.dlq.ProduceSync(pctx, out...).FirstErr()
 		if err != nil && ctx.Err() == nil {
 			c.logger.Warn("produce to the DLQ failed; retrying", "err", err)
 		}
-		if ctx.Err() != nil {
+		if err != nil && ctx.Err() != nil {
 			return struct{}{}, backoff.Permanent(ctx.Err())
 		}
 		return struct{}{}, err
