@@ -1,0 +1,169 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/pulsestream/pulsestream/platform/config"
+	"github.com/pulsestream/pulsestream/platform/observe"
+	"github.com/pulsestream/pulsestream/platform/tenancy"
+	"github.com/pulsestream/pulsestream/platform/testenv"
+	"github.com/pulsestream/pulsestream/services/query/app"
+	"github.com/pulsestream/pulsestream/services/query/internal/querytest"
+)
+
+func init() { gin.SetMode(gin.ReleaseMode) }
+
+func parse(t *testing.T, args ...string) app.Config {
+	t.Helper()
+	var cfg app.Config
+	base := []string{
+		"-http-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0",
+		"-postgres-url", testenv.PostgresURL(t), "-clickhouse-addr", testenv.ClickHouseAddr(t),
+		"-redis-addr", testenv.RedisAddr(t),
+	}
+	if _, err := config.Parse("query", append(base, args...), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func get(t *testing.T, url, key string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestServiceAnswersWithARealKeyServesOpsAndAdminAndStopsOnSIGTERM(t *testing.T) {
+	pool := querytest.Postgres(t) // migrates
+	querytest.ClickHouse(t)
+	ctx := context.Background()
+	tenant := querytest.Tenant(t)
+	admin := tenancy.NewAdmin(tenancy.NewPGStore(pool))
+	if _, err := admin.CreateTenant(ctx, "test", tenant, tenancy.TenantSettings{}); err != nil {
+		t.Fatal(err)
+	}
+	key, err := admin.CreateKey(ctx, "test", tenant, tenancy.KeySpec{Name: "q", Scopes: []tenancy.Scope{tenancy.ScopeQuery}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingestOnly, err := admin.CreateKey(ctx, "test", tenant, tenancy.KeySpec{Name: "i", Scopes: []tenancy.Scope{tenancy.ScopeIngest}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	querytest.InsertPG(t, pool, []querytest.Row{{Tenant: tenant, ID: "e1", Type: "t", Time: time.Now(), Data: map[string]any{"a": 1}, Offset: 1}})
+
+	reg := observe.NewRegistry()
+	a, err := app.New(parse(t), slog.New(slog.DiscardHandler), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := start(t, a)
+	base := "http://" + a.PublicAddr()
+	if st, body := get(t, base+"/readyz", ""); st != 200 {
+		t.Fatalf("readyz: %d %s", st, body)
+	}
+	if st, body := get(t, base+"/v1/events/e1", key.Key); st != 200 || !strings.Contains(body, `"id":"e1"`) {
+		t.Fatalf("get with a real query key: %d %s", st, body)
+	}
+	if st, _ := get(t, base+"/v1/events/e1", ingestOnly.Key); st != http.StatusForbidden {
+		t.Errorf("ingest-only key: %d, want 403", st)
+	}
+	if st, _ := get(t, base+"/v1/events/e1", ""); st != http.StatusUnauthorized {
+		t.Errorf("no key: %d, want 401", st)
+	}
+	_, metrics := get(t, base+"/metrics", "")
+	if !strings.Contains(metrics, `pulsestream_query_request_duration_seconds_count{code="200",route="/v1/events/:id"} 1`) {
+		t.Errorf("metrics lack the latency histogram by route:\n%s", grep(metrics, "pulsestream_query"))
+	}
+	// The admin API is on its own listener, not on the public one.
+	if st, body := get(t, "http://"+a.AdminAddr()+"/v1/admin/tenants", ""); st != http.StatusUnauthorized {
+		t.Errorf("admin listener without key: %d %s, want 401", st, body)
+	}
+	if st, _ := get(t, base+"/v1/admin/tenants", key.Key); st != http.StatusNotFound {
+		t.Errorf("admin API reachable on the public listener: %d", st)
+	}
+
+	// SIGTERM: the servers drain and Run returns.
+	stop()
+}
+
+func TestReadinessFailsWhenADependencyIsDown(t *testing.T) {
+	querytest.Postgres(t)
+	cfg := parse(t, "-redis-addr", "127.0.0.1:1", "-health-timeout", "500ms")
+	a, err := app.New(cfg, slog.New(slog.DiscardHandler), observe.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := start(t, a)
+	defer stop()
+	st, body := get(t, "http://"+a.PublicAddr()+"/readyz", "")
+	if st != http.StatusServiceUnavailable {
+		t.Fatalf("readyz with Redis down: %d %s", st, body)
+	}
+	var r struct{ Failing []string }
+	_ = json.Unmarshal([]byte(body), &r)
+	if strings.Join(r.Failing, ",") != "redis" {
+		t.Errorf("failing %v, want [redis]", r.Failing)
+	}
+}
+
+// start runs a until the returned stop sends SIGTERM to this process (the
+// runner's signal actor is registered once /livez answers).
+func start(t *testing.T, a *app.App) (stop func()) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- a.Run() }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if st, _ := get(t, "http://"+a.PublicAddr()+"/livez", ""); st == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("livez never answered")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return func() {
+		t.Helper()
+		if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("Run did not return after SIGTERM")
+		}
+	}
+}
+
+func grep(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
