@@ -397,3 +397,36 @@ func TestDeleteProducesTombstoneAndAnswers202(t *testing.T) {
 		t.Fatalf("kind header %q", kind)
 	}
 }
+
+// onlyReader hides the length of a body, so it is sent chunked.
+type onlyReader struct{ r *bytes.Reader }
+
+func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
+
+func TestChunkedOversizedBodyIs413(t *testing.T) {
+	g, _ := unitGateway(t, nil)
+	body := []byte(`[` + event("big", "t", `"`+strings.Repeat("x", 11<<20)+`"`) + `]`)
+	req, _ := http.NewRequest(http.MethodPost, g.url+"/v1/events", onlyReader{bytes.NewReader(body)})
+	req.Header.Set("Authorization", "Bearer "+keyA)
+	req.Header.Set("Content-Type", "application/json")
+	if a := do(t, req); a.status != 413 || a.errorCode() != "request_too_large" {
+		t.Fatalf("%d %s", a.status, truncate(a.raw))
+	}
+}
+
+func TestTenantMaxEventBytesLowersTheLimit(t *testing.T) {
+	c := newFakeKafka(t)
+	auth := testAuth()
+	p := principal("tenant-a", 0, "ingest")
+	p.Tenant.MaxEventBytes = 200
+	auth.keys[keyA] = p
+	g := startGateway(t, c.ListenAddrs(), "events.meb", deps{auth: auth, markers: newMemMarkers(), limiter: &memLimiter{}}, nil)
+	a := g.post(t, keyA, "application/json", batch(event("small", "t", "1"), event("big", "t", `"`+strings.Repeat("x", 300)+`"`)))
+	if a.status != 207 || a.body.Results[1].Code != "too_large" || a.body.Results[1].ID != "big" {
+		t.Fatalf("%d %s", a.status, a.raw)
+	}
+	a = g.post(t, keyA, "application/json", []byte(event("big", "t", `"`+strings.Repeat("x", 300)+`"`)))
+	if a.status != 413 {
+		t.Fatalf("single oversized event: %d %s", a.status, a.raw)
+	}
+}

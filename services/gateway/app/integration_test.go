@@ -207,6 +207,10 @@ func TestIntegrationTenantOverItsRateGets429AndOthersAreUnaffected(t *testing.T)
 	if a := g.post(t, keyB, "application/json", batch(event("other", "t", "1"))); a.status != 200 {
 		t.Fatalf("other tenant: %d %s", a.status, a.raw)
 	}
+	// Request-level errors carry the headers too (a zero-cost look at the bucket).
+	if a := g.post(t, keyB, "application/json", []byte(`[{`)); a.status != 400 || a.header.Get("RateLimit-Limit") != "100" || a.header.Get("RateLimit-Remaining") == "" {
+		t.Fatalf("malformed request: %d %v", a.status, a.header)
+	}
 	t.Logf("accepted %d events in %s, %d requests limited", accepted, elapsed, limited)
 }
 
@@ -307,4 +311,30 @@ func TestIntegrationUnreachableBrokerAnswers503ThenIngestionResumes(t *testing.T
 		t.Fatalf("after restore: %d %s", a.status, a.raw)
 	}
 	_ = env
+}
+
+func TestIntegrationUnreachableRedisLetsIngestionGoOnAndReadinessStaysUp(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	g, env := realGateway(t, 100, nil, deps{})
+	_ = env
+	g2 := startGateway(t, env.brokers, env.topic, deps{auth: env.auth}, func(c *Config) { c.Redis.Addr = dead })
+	start := time.Now()
+	a := g2.post(t, keyA, "application/json", batch(event("nr-1", "t", "1")))
+	if a.status != 200 || a.body.Accepted != 1 || time.Since(start) > 3*time.Second {
+		t.Fatalf("with Redis down: %d after %s: %s", a.status, time.Since(start), a.raw)
+	}
+	if got := counter(t, g2, "pulsestream_gateway_redis_errors_total"); got < 3 {
+		t.Fatalf("redis errors %v, want >= 3", got)
+	}
+	resp, err := http.Get(g2.url + "/readyz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("readyz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	_ = g
 }

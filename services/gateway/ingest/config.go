@@ -29,6 +29,8 @@ type Config struct {
 	RedisKeyPrefix       string
 	RateLimitFailClosed  bool
 	RetryAfter           time.Duration
+	RedisTimeout         time.Duration
+	RedisCooldown        time.Duration
 }
 
 // RegisterFlags defines the ingest-* flags with their documented defaults.
@@ -42,6 +44,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RedisKeyPrefix, "redis-key-prefix", markers.DefaultPrefix, "prefix of every Redis key the gateway writes (markers and rate limits)")
 	fs.BoolVar(&c.RateLimitFailClosed, "rate-limit-fail-closed", false, "answer 503 when Redis cannot be asked for the rate limit (default: let the request through)")
 	fs.DurationVar(&c.RetryAfter, "retry-after", 2*time.Second, "Retry-After sent with 503 answers")
+	fs.DurationVar(&c.RedisTimeout, "redis-op-timeout", 250*time.Millisecond, "time one Redis round trip of a request (rate limit, marker lookup, marker save) may take before the request goes on without it")
+	fs.DurationVar(&c.RedisCooldown, "redis-cooldown", time.Second, "after a Redis failure, how long requests skip Redis (go on as if it failed) instead of each waiting for it")
 }
 
 // Validate names a bad ingest setting.
@@ -64,6 +68,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MarkerTTL < time.Minute {
 		errs = append(errs, fmt.Errorf("marker-ttl: must be at least 1m, got %s", c.MarkerTTL))
+	}
+	if c.RedisTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("redis-op-timeout: must be positive, got %s", c.RedisTimeout))
+	}
+	if c.RedisCooldown < 0 {
+		errs = append(errs, fmt.Errorf("redis-cooldown: must not be negative, got %s", c.RedisCooldown))
 	}
 	if c.RetryAfter < time.Second {
 		errs = append(errs, fmt.Errorf("retry-after: must be at least 1s, got %s", c.RetryAfter))

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -78,11 +79,13 @@ type Handler struct {
 	metrics   *Metrics
 	logger    *slog.Logger
 	now       func() time.Time
+	redis     *redisGate
 }
 
 // NewHandler wires the ingest path.
 func NewHandler(cfg Config, topic string, v *decode.Validator, p *Producer, ms MarkerStore, l Limiter, principal PrincipalFunc, m *Metrics, logger *slog.Logger) *Handler {
-	return &Handler{cfg: cfg, topic: topic, validator: v, producer: p, markers: ms, limiter: l, principal: principal, metrics: m, logger: logger, now: time.Now}
+	return &Handler{cfg: cfg, topic: topic, validator: v, producer: p, markers: ms, limiter: l, principal: principal, metrics: m, logger: logger, now: time.Now,
+		redis: &redisGate{timeout: cfg.RedisTimeout, cooldown: cfg.RedisCooldown}}
 }
 
 // Register mounts the routes on g (which already authenticates).
@@ -161,7 +164,12 @@ func (h *Handler) process(c *gin.Context, tenant tenancy.Tenant, items []decode.
 		for k, i := range cand {
 			ids[k] = items[i].Event.ID
 		}
-		ms, found, err := h.markers.Lookup(ctx, tenant.ID, ids)
+		var ms []markers.Marker
+		var found []bool
+		err := h.redis.do(ctx, func(ctx context.Context) (err error) {
+			ms, found, err = h.markers.Lookup(ctx, tenant.ID, ids)
+			return err
+		})
 		if err != nil {
 			h.metrics.RedisErrors.WithLabelValues("marker_lookup").Inc()
 			h.logger.Warn("marker lookup failed; producing without dedup", "err", err, "tenant", tenant.ID)
@@ -221,7 +229,7 @@ func (h *Handler) process(c *gin.Context, tenant tenancy.Tenant, items []decode.
 		// Markers only after the acks: a marker must never announce an
 		// event Kafka does not hold.
 		if len(saveIDs) > 0 {
-			if err := h.markers.Save(ctx, tenant.ID, saveIDs, saveMarkers); err != nil {
+			if err := h.redis.do(ctx, func(ctx context.Context) error { return h.markers.Save(ctx, tenant.ID, saveIDs, saveMarkers) }); err != nil {
 				h.metrics.RedisErrors.WithLabelValues("marker_save").Inc()
 				h.logger.Warn("marker save failed", "err", err, "tenant", tenant.ID)
 			}
@@ -340,7 +348,11 @@ func tooLarge(msg string) *apierror.Error {
 // when it is known (a zero-cost look at the bucket).
 func (h *Handler) fail(c *gin.Context, tenant *tenancy.Tenant, e *apierror.Error) {
 	if tenant != nil && tenant.RateLimitPerSec > 0 {
-		if d, err := h.limiter.AllowN(c.Request.Context(), tenant.ID, tenant.RateLimitPerSec, burstOf(*tenant), 0); err == nil {
+		var d Decision
+		if err := h.redis.do(c.Request.Context(), func(ctx context.Context) (err error) {
+			d, err = h.limiter.AllowN(ctx, tenant.ID, tenant.RateLimitPerSec, burstOf(*tenant), 0)
+			return err
+		}); err == nil {
 			setRateHeaders(c, d)
 		}
 	}
@@ -362,7 +374,11 @@ func (h *Handler) rateLimit(c *gin.Context, t tenancy.Tenant, n int) bool {
 		return true // no limit configured for this tenant
 	}
 	burst := burstOf(t)
-	d, err := h.limiter.AllowN(c.Request.Context(), t.ID, t.RateLimitPerSec, burst, n)
+	var d Decision
+	err := h.redis.do(c.Request.Context(), func(ctx context.Context) (err error) {
+		d, err = h.limiter.AllowN(ctx, t.ID, t.RateLimitPerSec, burst, n)
+		return err
+	})
 	if err != nil {
 		h.metrics.RedisErrors.WithLabelValues("rate_limit").Inc()
 		h.metrics.RateLimit.WithLabelValues("error").Inc()

@@ -39,7 +39,7 @@ func NewMetrics(reg prometheus.Registerer, buffered func() float64) *Metrics {
 		}, []string{"decision"}),
 		RedisErrors: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "pulsestream_gateway_redis_errors_total",
-			Help: "Redis operations that failed, by operation (rate_limit, marker_lookup, marker_save).",
+			Help: "Redis operations that failed or were skipped (redis-cooldown after a failure), by operation (rate_limit, marker_lookup, marker_save).",
 		}, []string{"op"}),
 	}
 }

@@ -2,7 +2,9 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
@@ -31,6 +33,31 @@ type Decision struct {
 	Remaining  int
 	ResetAfter time.Duration // until the bucket is full again
 	RetryAfter time.Duration // until the refused request would fit (when not allowed)
+}
+
+// ErrRedisSkipped is returned while the gate is cooling off after a failure.
+var ErrRedisSkipped = errors.New("redis skipped after a recent failure")
+
+// redisGate bounds what a Redis outage costs a request: each call gets a
+// timeout, and after a failure calls are skipped (failing at once) for the
+// cooldown, so only one request per cooldown waits for a dead Redis.
+type redisGate struct {
+	timeout   time.Duration
+	cooldown  time.Duration
+	downUntil atomic.Int64 // unix nanoseconds
+}
+
+func (g *redisGate) do(ctx context.Context, fn func(ctx context.Context) error) error {
+	if time.Now().UnixNano() < g.downUntil.Load() {
+		return ErrRedisSkipped
+	}
+	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	err := fn(ctx)
+	if err != nil && g.cooldown > 0 {
+		g.downUntil.Store(time.Now().Add(g.cooldown).UnixNano())
+	}
+	return err
 }
 
 // RedisMarkers is the MarkerStore in Redis (keys from platform/markers).
