@@ -73,7 +73,7 @@ func TestRowsFollowStageColumns(t *testing.T) {
 	}
 	for rows.Next() {
 		v, _ := rows.Values()
-		if len(v) != len(pgsink.StageColumns) || v[2] == nil || v[4] != "order.created" {
+		if len(v) != len(pgsink.StageColumns) || v[2] == nil || *(v[4].(*string)) != "order.created" {
 			t.Fatalf("row %v", v)
 		}
 	}

@@ -200,48 +200,50 @@ func (r *Rows) Next() bool { r.i++; return r.i < len(r.items) }
 // Err implements pgx.CopyFromSource.
 func (r *Rows) Err() error { return nil }
 
-// Values implements pgx.CopyFromSource.
+// Values implements pgx.CopyFromSource. Values are pointers into the items
+// (an interface holding a pointer needs no allocation); pgx encodes a nil
+// value as NULL.
 func (r *Rows) Values() ([]any, error) {
 	it := &r.items[r.i]
 	v := r.vals
 	clear(v)
 	v[0] = int16(it.Kind)
-	v[1] = it.TenantID
-	v[2] = it.ExternalID
-	v[14] = it.Partition
-	v[15] = it.Offset
+	v[1] = &it.TenantID
+	v[2] = &it.ExternalID
+	v[14] = &it.Partition
+	v[15] = &it.Offset
 	switch it.Kind {
 	case record.KindEvent:
 		ev := it.Event
-		v[3] = ev.IngestID
-		v[4] = ev.Type
-		v[5] = nullString(ev.Source)
-		v[6] = nullString(ev.Subject)
-		v[7] = nullTime(ev.Time)
-		v[8] = nullTime(ev.ReceivedAt)
-		v[9] = nullString(ev.DataContentType)
+		v[3] = nullString(&ev.IngestID)
+		v[4] = &ev.Type
+		v[5] = nullString(&ev.Source)
+		v[6] = nullString(&ev.Subject)
+		v[7] = nullTime(&ev.Time)
+		v[8] = nullTime(&ev.ReceivedAt)
+		v[9] = nullString(&ev.DataContentType)
 		if len(ev.Data) > 0 {
 			v[10] = []byte(ev.Data)
 		}
-		v[11] = nullString(ev.DataBase64)
+		v[11] = nullString(&ev.DataBase64)
 		if r.ext != nil && r.ext[r.i] != nil {
 			v[12] = r.ext[r.i]
 		}
-		v[13] = nullString(ev.ContentHash)
+		v[13] = nullString(&ev.ContentHash)
 	case record.KindTombstone:
 		v[16] = it.DeletedAt()
 	}
 	return v, nil
 }
 
-func nullString(s string) any {
-	if s == "" {
+func nullString(s *string) any {
+	if *s == "" {
 		return nil
 	}
 	return s
 }
 
-func nullTime(t time.Time) any {
+func nullTime(t *time.Time) any {
 	if t.IsZero() {
 		return nil
 	}
