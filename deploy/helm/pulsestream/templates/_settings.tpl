@@ -52,6 +52,8 @@ gateway:
   - redis-key-prefix
   - rate-limit-fail-closed
   - retry-after
+  - redis-op-timeout
+  - redis-cooldown
   - redis-addr
   - redis-password
   - redis-db
