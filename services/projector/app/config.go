@@ -126,8 +126,12 @@ type ReplayConfig struct {
 	Drop          bool
 }
 
-// RegisterFlags defines the replay-* flags (used by `projector replay`).
+// RegisterFlags defines the replay flags; only `projector replay` (Enabled
+// set before parsing) has them, so the long-running command refuses --drop.
 func (c *ReplayConfig) RegisterFlags(fs *flag.FlagSet) {
+	if !c.Enabled {
+		return
+	}
 	fs.StringVar(&c.Sink, "sink", "", "replay: the read model to rebuild (postgres or clickhouse)")
 	fs.StringVar(&c.FromTimestamp, "from-timestamp", "", "replay: start at the first record at or after this RFC 3339 time (default: the start of the topic)")
 	fs.BoolVar(&c.Drop, "drop", false, "replay: empty the read model's tables before replaying")
