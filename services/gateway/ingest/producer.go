@@ -16,8 +16,9 @@ import (
 type ProducerConfig struct {
 	Linger           time.Duration
 	DeliveryTimeout  time.Duration
-	MaxBufferedBytes int64
-	EnsureTopics     bool
+	MaxBufferedBytes   int64
+	MaxBufferedRecords int64
+	EnsureTopics       bool
 }
 
 // RegisterFlags defines the producer's flags.
@@ -25,6 +26,7 @@ func (c *ProducerConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Linger, "kafka-linger", 2*time.Millisecond, "how long the producer waits to fill a batch; small, because every HTTP answer waits for its records' ack")
 	fs.DurationVar(&c.DeliveryTimeout, "kafka-delivery-timeout", 10*time.Second, "how long a record may wait for Kafka's ack before its request is answered 503")
 	fs.Int64Var(&c.MaxBufferedBytes, "kafka-max-buffered-bytes", 256<<20, "bytes of records waiting for acks; a request that would exceed it is answered 503 instead of blocking")
+	fs.Int64Var(&c.MaxBufferedRecords, "kafka-max-buffered-records", 100000, "records waiting for acks; a request that would exceed it is answered 503 instead of blocking")
 	fs.BoolVar(&c.EnsureTopics, "kafka-ensure-topics", true, "create the event and DLQ topics at start when missing")
 }
 
@@ -37,6 +39,8 @@ func (c *ProducerConfig) Validate() error {
 		return fmt.Errorf("kafka-delivery-timeout: must be at least 1s, got %s", c.DeliveryTimeout)
 	case c.MaxBufferedBytes < 1<<20:
 		return fmt.Errorf("kafka-max-buffered-bytes: must be at least 1 MiB, got %d", c.MaxBufferedBytes)
+	case c.MaxBufferedRecords < 1000:
+		return fmt.Errorf("kafka-max-buffered-records: must be at least 1000, got %d", c.MaxBufferedRecords)
 	}
 	return nil
 }
@@ -59,10 +63,11 @@ func (c *ProducerConfig) ProducerOpts() []kgo.Opt {
 		// hangs on an unavailable cluster: it gets 503 + Retry-After.
 		kgo.RecordDeliveryTimeout(c.DeliveryTimeout),
 		// franz-go blocks Produce when its buffer is full. Admission is
-		// decided before producing (Producer.acquire, same byte count), so
-		// this cap is only a backstop, twice ours so it never blocks first;
-		// TryProduce is used anyway so nothing can block.
+		// decided before producing (Producer.acquire, same byte and record
+		// counts), so these caps are only a backstop, twice ours so they
+		// never bind first; TryProduce is used anyway so nothing can block.
 		kgo.MaxBufferedBytes(int(2 * c.MaxBufferedBytes)),
+		kgo.MaxBufferedRecords(int(2 * c.MaxBufferedRecords)),
 	}
 }
 
@@ -75,7 +80,9 @@ type Producer struct {
 	cl       *kgo.Client
 	timeout  time.Duration
 	max      int64
+	maxRecs  int64
 	buffered atomic.Int64
+	records  atomic.Int64
 	latency  func(time.Duration)
 }
 
@@ -84,19 +91,32 @@ func NewProducer(cl *kgo.Client, cfg ProducerConfig, observe func(time.Duration)
 	if observe == nil {
 		observe = func(time.Duration) {}
 	}
-	return &Producer{cl: cl, timeout: cfg.DeliveryTimeout, max: cfg.MaxBufferedBytes, latency: observe}
+	return &Producer{cl: cl, timeout: cfg.DeliveryTimeout, max: cfg.MaxBufferedBytes, maxRecs: cfg.MaxBufferedRecords, latency: observe}
 }
 
 // Buffered is the number of bytes produced and not yet acknowledged.
 func (p *Producer) Buffered() int64 { return p.buffered.Load() }
 
-func (p *Producer) acquire(n int64) bool {
+// acquire reserves n bytes and recs records, or nothing. A request alone
+// is always admitted when nothing is buffered, however large.
+func (p *Producer) acquire(n, recs int64) bool {
+	if !reserve(&p.buffered, n, p.max) {
+		return false
+	}
+	if !reserve(&p.records, recs, p.maxRecs) {
+		p.buffered.Add(-n)
+		return false
+	}
+	return true
+}
+
+func reserve(c *atomic.Int64, n, limit int64) bool {
 	for {
-		cur := p.buffered.Load()
-		if cur+n > p.max && cur > 0 {
+		cur := c.Load()
+		if cur+n > limit && cur > 0 {
 			return false
 		}
-		if p.buffered.CompareAndSwap(cur, cur+n) {
+		if c.CompareAndSwap(cur, cur+n) {
 			return true
 		}
 	}
@@ -120,7 +140,7 @@ func (p *Producer) ProduceAll(ctx context.Context, recs []*kgo.Record) ([]Ack, e
 		sizes[i] = recordSize(r)
 		total += sizes[i]
 	}
-	if !p.acquire(total) {
+	if !p.acquire(total, int64(len(recs))) {
 		return nil, ErrBusy
 	}
 	start := time.Now()
@@ -137,6 +157,7 @@ func (p *Producer) ProduceAll(ctx context.Context, recs []*kgo.Record) ([]Ack, e
 	for i, r := range recs {
 		p.cl.TryProduce(pctx, r, func(r *kgo.Record, err error) {
 			p.buffered.Add(-sizes[i])
+			p.records.Add(-1)
 			mu.Lock()
 			acks[i] = Ack{Partition: r.Partition, Offset: r.Offset, Err: err}
 			finished[i] = true
