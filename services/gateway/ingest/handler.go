@@ -172,7 +172,7 @@ func (h *Handler) process(c *gin.Context, tenant tenancy.Tenant, items []decode.
 		})
 		if err != nil {
 			h.metrics.RedisErrors.WithLabelValues("marker_lookup").Inc()
-			h.logger.Warn("marker lookup failed; producing without dedup", "err", err, "tenant", tenant.ID)
+			h.logger.Warn("marker lookup failed; producing without dedup", "err", err, "tenant", tenant.ID, "request_id", c.GetString("request_id"))
 		} else {
 			toProduce = toProduce[:0:0]
 			for k, i := range cand {
@@ -224,14 +224,14 @@ func (h *Handler) process(c *gin.Context, tenant tenancy.Tenant, items []decode.
 			saveMarkers = append(saveMarkers, markers.Marker{ContentHash: ev.ContentHash, AcceptedAt: ackedAt, Partition: part, Offset: off, IngestID: ev.IngestID})
 		}
 		if unavailable {
-			h.logger.Warn("produce failed", "err", firstErr(acks), "tenant", tenant.ID)
+			h.logger.Warn("produce failed", "err", firstErr(acks), "tenant", tenant.ID, "request_id", c.GetString("request_id"))
 		}
 		// Markers only after the acks: a marker must never announce an
 		// event Kafka does not hold.
 		if len(saveIDs) > 0 {
 			if err := h.redis.do(ctx, func(ctx context.Context) error { return h.markers.Save(ctx, tenant.ID, saveIDs, saveMarkers) }); err != nil {
 				h.metrics.RedisErrors.WithLabelValues("marker_save").Inc()
-				h.logger.Warn("marker save failed", "err", err, "tenant", tenant.ID)
+				h.logger.Warn("marker save failed", "err", err, "tenant", tenant.ID, "request_id", c.GetString("request_id"))
 			}
 		}
 	}
@@ -386,7 +386,7 @@ func (h *Handler) rateLimit(c *gin.Context, t tenancy.Tenant, n int) bool {
 			h.unavailable(c, "the rate limiter is unavailable; retry shortly")
 			return false
 		}
-		h.logger.Warn("rate limiter unavailable; letting the request through", "err", err, "tenant", t.ID)
+		h.logger.Warn("rate limiter unavailable; letting the request through", "err", err, "tenant", t.ID, "request_id", c.GetString("request_id"))
 		return true
 	}
 	setRateHeaders(c, d)
@@ -462,7 +462,7 @@ func (h *Handler) delete(c *gin.Context) {
 	}
 	acks, err := h.producer.ProduceAll(c.Request.Context(), []*kgo.Record{rec})
 	if err != nil || acks[0].Err != nil {
-		h.logger.Warn("tombstone produce failed", "err", errors.Join(err, firstErr(acks)), "tenant", p.Tenant.ID)
+		h.logger.Warn("tombstone produce failed", "err", errors.Join(err, firstErr(acks)), "tenant", p.Tenant.ID, "request_id", c.GetString("request_id"))
 		h.unavailable(c, "Kafka did not acknowledge the deletion; retry")
 		return
 	}

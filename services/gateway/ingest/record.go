@@ -23,9 +23,16 @@ func eventRecord(topic string, ev *schemas.Event) *kgo.Record {
 	return &kgo.Record{
 		Topic:   topic,
 		Key:     schemas.Key(ev.TenantID, ev.ID),
-		Value:   appendEvent(make([]byte, 0, 256+len(ev.Data)+len(ev.DataBase64)), ev),
+		Value:   appendEvent(make([]byte, 0, valueCap(ev)), ev),
 		Headers: []kgo.RecordHeader{headerVersion, headerEvent, headerJSON},
 	}
+}
+
+// valueCap is a little more than appendEvent writes for ev, so the value
+// is built in one allocation (escapes and extensions may still grow it).
+func valueCap(ev *schemas.Event) int {
+	return 256 + len(ev.TenantID) + len(ev.IngestID) + len(ev.ContentHash) + len(ev.ID) + len(ev.Type) + len(ev.Source) +
+		len(ev.Subject) + len(ev.DataContentType) + len(ev.DataSchema) + len(ev.Data) + len(ev.DataBase64) + 64*len(ev.Extensions)
 }
 
 // tombstoneRecord is the Kafka record erasing (tenant, id).
