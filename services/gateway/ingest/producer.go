@@ -14,8 +14,8 @@ import (
 
 // ProducerConfig bounds the Kafka producer.
 type ProducerConfig struct {
-	Linger           time.Duration
-	DeliveryTimeout  time.Duration
+	Linger             time.Duration
+	DeliveryTimeout    time.Duration
 	MaxBufferedBytes   int64
 	MaxBufferedRecords int64
 	EnsureTopics       bool
