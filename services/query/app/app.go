@@ -147,9 +147,9 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 	a.health = observe.NewHealth(reg, cfg.Query.HealthTimeout)
 	a.health.Add("postgres", pg.Ping)
 	a.health.Add("clickhouse", chs.Ping)
-	// Redis only feeds the "accepted" step of the status endpoint; it is
-	// still a dependency this service answers with, so readiness checks it.
-	a.health.Add("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+	// Redis is not a readiness check: it only feeds the "accepted" step of
+	// the status endpoint (which answers 503 while Redis is down); taking
+	// search, lookups and statistics out of rotation for it would be wrong.
 
 	tenants := tenancy.NewPGStore(pool)
 	auth := tenancy.NewCachedAuthenticator(tenants, cfg.Query.AuthCacheTTL, reg)

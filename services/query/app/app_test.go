@@ -108,7 +108,7 @@ func TestServiceAnswersWithARealKeyServesOpsAndAdminAndStopsOnSIGTERM(t *testing
 
 func TestReadinessFailsWhenADependencyIsDown(t *testing.T) {
 	querytest.Postgres(t)
-	cfg := parse(t, "-redis-addr", "127.0.0.1:1", "-health-timeout", "500ms")
+	cfg := parse(t, "-postgres-url", "postgres://pulsestream:pulsestream@127.0.0.1:1/pulsestream?sslmode=disable", "-health-timeout", "500ms", "-postgres-dial-timeout", "500ms")
 	a, err := app.New(cfg, slog.New(slog.DiscardHandler), observe.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -117,12 +117,12 @@ func TestReadinessFailsWhenADependencyIsDown(t *testing.T) {
 	defer stop()
 	st, body := get(t, "http://"+a.PublicAddr()+"/readyz", "")
 	if st != http.StatusServiceUnavailable {
-		t.Fatalf("readyz with Redis down: %d %s", st, body)
+		t.Fatalf("readyz with PostgreSQL down: %d %s", st, body)
 	}
 	var r struct{ Failing []string }
 	_ = json.Unmarshal([]byte(body), &r)
-	if strings.Join(r.Failing, ",") != "redis" {
-		t.Errorf("failing %v, want [redis]", r.Failing)
+	if strings.Join(r.Failing, ",") != "postgres" {
+		t.Errorf("failing %v, want [postgres]", r.Failing)
 	}
 }
 

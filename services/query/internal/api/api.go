@@ -147,7 +147,7 @@ func (a *API) queryCtx(c *gin.Context) (context.Context, context.CancelFunc) {
 // fail answers a store error: 503 with Retry-After for timeouts and
 // unavailable stores (the request may succeed later), never a 5xx that
 // blames the client's input.
-func (a *API) fail(c *gin.Context, ctx context.Context, err error) {
+func (a *API) fail(ctx context.Context, c *gin.Context, err error) {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		a.d.Logger.Warn("query timed out", "route", c.FullPath(), "timeout", a.d.QueryTimeout)
 		c.Header("Retry-After", "1")
@@ -195,7 +195,7 @@ func (a *API) get(c *gin.Context) {
 		return
 	}
 	if err != nil {
-		a.fail(c, ctx, err)
+		a.fail(ctx, c, err)
 		return
 	}
 	c.JSON(http.StatusOK, e)
@@ -236,7 +236,7 @@ func (a *API) search(c *gin.Context) {
 	defer cancel()
 	events, err := a.d.Events.Search(ctx, tenant, p.query)
 	if err != nil {
-		a.fail(c, ctx, err)
+		a.fail(ctx, c, err)
 		return
 	}
 	page := SearchPage{Events: events}
@@ -270,7 +270,7 @@ func (a *API) stats(c *gin.Context) {
 	defer cancel()
 	s, err := a.d.Stats.Stats(ctx, tenant, q)
 	if err != nil {
-		a.fail(c, ctx, err)
+		a.fail(ctx, c, err)
 		return
 	}
 	c.JSON(http.StatusOK, StatsAnswer{From: q.From, To: q.To, Interval: q.Interval, GroupBy: q.GroupBy, Stats: s})
@@ -315,7 +315,7 @@ func (a *API) status(c *gin.Context) {
 			st.Accepted = &Step{At: m.AcceptedAt, Partition: &m.Partition, Offset: &m.Offset, IngestID: m.IngestID}
 			st.State = "accepted"
 		case !errors.Is(err, store.ErrNotFound):
-			a.fail(c, ctx, err)
+			a.fail(ctx, c, err)
 			return
 		}
 	}
@@ -325,7 +325,7 @@ func (a *API) status(c *gin.Context) {
 		st.Stored = &Step{At: s.StoredAt, Partition: &s.Partition, Offset: &s.Offset}
 		st.State = "stored"
 	case !errors.Is(err, store.ErrNotFound):
-		a.fail(c, ctx, err)
+		a.fail(ctx, c, err)
 		return
 	}
 	p, err := a.d.Stats.Projected(ctx, tenant, id)
@@ -334,7 +334,7 @@ func (a *API) status(c *gin.Context) {
 		st.Projected = &Step{At: p.ProjectedAt, Partition: &p.Partition, Offset: &p.Offset}
 		st.State = "projected"
 	case !errors.Is(err, store.ErrNotFound):
-		a.fail(c, ctx, err)
+		a.fail(ctx, c, err)
 		return
 	}
 	switch {

@@ -88,6 +88,9 @@ func TestTenantNeverSeesAnotherTenantsEventsThroughAnyEndpointOrParameter(t *tes
 	if st, d, _ := call(t, e.base, e.keyA, "/v1/stats", url.Values{"from": {t0.Format(time.RFC3339)}, "to": {t0.Add(48 * time.Hour).Format(time.RFC3339)}}, &s); st != 200 || s.Total != 0 || len(s.Buckets) != 0 || len(s.TopTypes) != 0 {
 		t.Errorf("tenant A stats over B's range: %d %+v %+v", st, d, s)
 	}
+	if st, d, _ := call(t, e.base, e.keyA, "/v1/stats", url.Values{"type": {"x' OR 1=1 OR '"}, "source": {"\\' OR 1=1 --"}, "from": {t0.Format(time.RFC3339)}, "to": {t0.Add(48 * time.Hour).Format(time.RFC3339)}}, &s); st != 200 || s.Total != 0 {
+		t.Errorf("tenant A stats with quoting tricks: %d %+v %+v", st, d, s)
+	}
 	if st, _, _ := call(t, e.base, e.keyB, "/v1/stats", url.Values{"from": {t0.Format(time.RFC3339)}, "to": {t0.Add(48 * time.Hour).Format(time.RFC3339)}}, &s); st != 200 || s.Total != 40 {
 		t.Errorf("tenant B's own stats: %d total %d, want 40", st, s.Total)
 	}
