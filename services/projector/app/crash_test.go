@@ -54,17 +54,21 @@ func TestSigkilledProjectorRestartedEndsWithTheSameExactCounts(t *testing.T) {
 		// Let it make progress (at least one commit past the last kill), then kill it mid-run.
 		before := h.pgTotal()
 		waitFor(t, 60*time.Second, "progress before the kill", func() bool { return h.pgTotal() > before || h.lag("postgres") == 0 })
-		time.Sleep(time.Duration(300+kills*250) * time.Millisecond)
+		time.Sleep(time.Duration(200+kills*150) * time.Millisecond)
 		caughtUp := h.lag("postgres") == 0 && h.lag("clickhouse") == 0
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		_ = cmd.Wait()
-		kills++
-		t.Logf("kill %d: postgres rows %d, clickhouse rows %d (caught up before kill: %v)", kills, h.pgTotal(), h.chRowCount(), caughtUp)
 		if caughtUp {
-			t.Fatalf("the projector finished before kill %d: make the log bigger", kills)
+			t.Logf("the projector caught up before kill %d", kills+1)
+			break
 		}
+		kills++
+		t.Logf("kill %d: postgres rows %d, clickhouse rows %d", kills, h.pgTotal(), h.chRowCount())
+	}
+	if kills < 2 {
+		t.Fatalf("only %d kills landed mid-run: make the log bigger", kills)
 	}
 	// Last run: to the end, then stop it gracefully.
 	cmd := h.spawn(bin, logf, flags...)
