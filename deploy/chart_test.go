@@ -244,6 +244,9 @@ func TestSchemaRefusesWrongValuesNamingTheKey(t *testing.T) {
 		// refused by the templates rather than the schema
 		{"projector.replicas=13", []string{"projector.replicas (13) exceeds config.kafka-partitions (12)"}},
 		{"gateway.config.gateway-addr=:9999", []string{"gateway.config.gateway-addr is computed by the chart"}},
+		{"query.config.query-timout=10s", []string{"query.config.query-timout: query reads no setting query-timout"}},
+		{"config.kafka-brokrs=kafka:9092", []string{"config.kafka-brokrs: no PulseStream component reads a setting kafka-brokrs"}},
+		{"listener.read-timout=1s", []string{"listener.read-timout: HTTP listeners have no setting read-timout"}},
 		{"config.kafka-brokers=null", []string{"gateway reads the setting kafka-brokers (PULSESTREAM_KAFKA_BROKERS) but no value is given"}},
 	} {
 		t.Run(tc.set, func(t *testing.T) {
@@ -412,24 +415,30 @@ func TestMain(m *testing.M) {
 }
 
 // printedSettings builds ./<pkg> from the repository root and returns what
-// `<binary> <args> -print-settings` prints.
-func printedSettings(t *testing.T, pkg string, args ...string) []string {
+// `<binary> <args> -print-settings` prints when its environment is env (and
+// nothing else from the test's environment). The flags are parsed before the
+// list is printed, so a rendered value the flag cannot parse (an int rendered
+// as 1.048576e+06, a duration without unit) fails here too.
+func printedSettings(t *testing.T, pkg string, env []string, args ...string) []string {
 	t.Helper()
 	bin := binary(t, pkg)
 	cmd := exec.Command(bin, append(args, "-print-settings")...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")} // no PULSESTREAM_* from the test's environment
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("%s -print-settings: %v", pkg, err)
+		t.Fatalf("%s -print-settings with the rendered environment: %v\n%s", pkg, err, stderr.String())
 	}
 	return strings.Fields(string(out))
 }
 
-// renderedSettings returns the PULSESTREAM_* names the pod spec gives its
-// first container: ConfigMap keys loaded with envFrom plus env entries.
-func renderedSettings(t *testing.T, pod corev1.PodSpec, configMaps map[string]map[string]string) []string {
+// renderedEnv returns the PULSESTREAM_* variables the pod spec gives its
+// first container (ConfigMap keys loaded with envFrom plus env entries) with
+// their values; a value from a Secret the chart does not render is "".
+func renderedEnv(t *testing.T, pod corev1.PodSpec, configMaps map[string]map[string]string, secrets map[string]map[string][]byte) map[string]string {
 	t.Helper()
-	var names []string
+	env := map[string]string{}
 	c := pod.Containers[0]
 	for _, ef := range c.EnvFrom {
 		if ef.ConfigMapRef == nil {
@@ -439,15 +448,21 @@ func renderedSettings(t *testing.T, pod corev1.PodSpec, configMaps map[string]ma
 		if !ok {
 			t.Fatalf("envFrom names ConfigMap %s the chart does not render", ef.ConfigMapRef.Name)
 		}
-		for k := range data {
-			names = append(names, k)
+		for k, v := range data {
+			env[k] = v
 		}
 	}
 	for _, e := range c.Env {
-		names = append(names, e.Name)
+		switch {
+		case e.ValueFrom == nil:
+			env[e.Name] = e.Value
+		case e.ValueFrom.SecretKeyRef != nil:
+			env[e.Name] = string(secrets[e.ValueFrom.SecretKeyRef.Name][e.ValueFrom.SecretKeyRef.Key])
+		default:
+			t.Fatalf("env %s comes from neither a value nor a Secret", e.Name)
+		}
 	}
-	slices.Sort(names)
-	return names
+	return env
 }
 
 func TestRenderedSettingsMatchWhatServicesRead(t *testing.T) {
@@ -455,34 +470,47 @@ func TestRenderedSettingsMatchWhatServicesRead(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := decodeAll(t, mustRender(t, tc.args...))
 			configMaps := map[string]map[string]string{}
+			secrets := map[string]map[string][]byte{}
 			pods := map[string]corev1.PodSpec{}
 			for _, o := range objs {
 				switch o := o.(type) {
 				case *corev1.ConfigMap:
 					configMaps[o.Name] = o.Data
+				case *corev1.Secret:
+					secrets[o.Name] = o.Data
 				case *appsv1.Deployment:
 					pods[o.Labels["app.kubernetes.io/component"]] = o.Spec.Template.Spec
 				case *batchv1.Job:
 					pods[o.Labels["app.kubernetes.io/component"]] = o.Spec.Template.Spec
 				}
 			}
-			for _, svc := range []string{"gateway", "projector", "query"} {
-				t.Run(svc, func(t *testing.T) {
-					pod, ok := pods[svc]
-					if !ok {
-						t.Fatalf("no Deployment for %s", svc)
+			check := func(t *testing.T, name, pkg string, args ...string) {
+				pod, ok := pods[name]
+				if !ok {
+					t.Fatalf("no workload for %s", name)
+				}
+				env := renderedEnv(t, pod, configMaps, secrets)
+				var rendered, environ []string
+				for k, v := range env {
+					rendered = append(rendered, k)
+					if v != "" {
+						environ = append(environ, k+"="+v)
 					}
-					want := slices.DeleteFunc(printedSettings(t, "services/"+svc), func(s string) bool {
-						return slices.Contains(documentedExceptions[svc], s)
-					})
-					compareSettings(t, svc, want, renderedSettings(t, pod, configMaps))
+				}
+				slices.Sort(rendered)
+				read := slices.DeleteFunc(printedSettings(t, pkg, environ, args...), func(s string) bool {
+					return slices.Contains(documentedExceptions[name], s)
 				})
+				compareSettings(t, name, read, rendered)
+			}
+			for _, svc := range []string{"gateway", "projector", "query"} {
+				t.Run(svc, func(t *testing.T) { check(t, svc, "services/"+svc) })
 			}
 			t.Run("migrate", func(t *testing.T) {
 				if _, err := os.Stat("../migrations/cmd/migrate"); err != nil {
 					t.Skip("migrations/cmd/migrate does not exist yet")
 				}
-				compareSettings(t, "migrate", printedSettings(t, "migrations/cmd/migrate", "up"), renderedSettings(t, pods["migrate"], configMaps))
+				check(t, "migrate", "migrations/cmd/migrate", "up")
 			})
 		})
 	}

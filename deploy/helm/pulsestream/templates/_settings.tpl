@@ -42,6 +42,7 @@ gateway:
   - kafka-linger
   - kafka-delivery-timeout
   - kafka-max-buffered-bytes
+  - kafka-max-buffered-records
   - kafka-ensure-topics
   - ingest-max-event-bytes
   - ingest-max-request-bytes
@@ -161,6 +162,13 @@ A setting without a value anywhere fails the render, naming it.
 {{- if hasKey $v.listener . }}{{ $_ := set $listenerDefaults $flag (index $v.listener .) }}{{ end -}}
 {{- end -}}
 {{- end -}}
+{{- range $where, $m := dict "config" $svConfig "secrets" $svSecrets -}}
+{{- range $flag, $_ := $m -}}
+{{- if not (has $flag $flags) -}}
+{{- fail (printf "values: %s.%s.%s: %s reads no setting %s (a misspelled name?); the settings it reads are listed in templates/_settings.tpl" $c $where $flag $c $flag) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- if and (eq $c "query") (not (hasKey $svConfig "markers-prefix")) (hasKey $v.gateway.config "redis-key-prefix") -}}
 {{- $_ := set $computed "markers-prefix" (index $v.gateway.config "redis-key-prefix") -}}
 {{- end -}}
@@ -205,4 +213,24 @@ A setting without a value anywhere fails the render, naming it.
       name: {{ $name }}
       key: {{ $k }}
 {{- end }}
+{{- end -}}
+
+{{/* pulsestream.checkShared fails when config or secrets names a setting no component reads (a misspelled name). */}}
+{{- define "pulsestream.checkShared" -}}
+{{- $all := list -}}
+{{- range $c, $flags := include "pulsestream.settings" . | fromYaml -}}
+{{- $all = concat $all $flags -}}
+{{- end -}}
+{{- range $where, $m := dict "config" .Values.config "secrets" .Values.secrets -}}
+{{- range $flag, $_ := $m -}}
+{{- if not (has $flag $all) -}}
+{{- fail (printf "values: %s.%s: no PulseStream component reads a setting %s (a misspelled name?); see templates/_settings.tpl" $where $flag $flag) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- range $k, $_ := .Values.listener -}}
+{{- if not (has $k (include "pulsestream.listenerSettings" $ | fromYamlArray)) -}}
+{{- fail (printf "values: listener.%s: HTTP listeners have no setting %s (they have %s)" $k $k (include "pulsestream.listenerSettings" $)) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
