@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -539,4 +540,81 @@ func compareSettings(t *testing.T, name string, read, rendered []string) {
 	if len(extra) > 0 {
 		t.Errorf("the chart renders settings %s does not read (remove them from templates/_settings.tpl): %v", name, extra)
 	}
+}
+
+func TestTopicsAndMigrationsRunAsHooksBeforeTheServicesChange(t *testing.T) {
+	for _, tc := range renderCases {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := decodeAll(t, mustRender(t, tc.args...))
+			jobs := map[string]*batchv1.Job{}
+			hookSecrets := map[string]*corev1.Secret{}
+			for _, o := range objs {
+				switch o := o.(type) {
+				case *batchv1.Job:
+					jobs[o.Labels["app.kubernetes.io/component"]] = o
+				case *corev1.Secret:
+					if o.Annotations["helm.sh/hook"] != "" {
+						hookSecrets[o.Name] = o
+					}
+				}
+			}
+			for _, name := range []string{"topics", "migrate"} {
+				j, ok := jobs[name]
+				if !ok {
+					t.Fatalf("no %s Job", name)
+				}
+				if got := j.Annotations["helm.sh/hook"]; got != "pre-install,pre-upgrade" {
+					t.Errorf("%s Job hook = %q, want pre-install,pre-upgrade", name, got)
+				}
+			}
+			// The migrate Job's secrets must exist before it runs: a hook
+			// Secret of lower weight, or the operator's existing Secret.
+			for _, e := range jobs["migrate"].Spec.Template.Spec.Containers[0].Env {
+				if e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
+					continue
+				}
+				ref := e.ValueFrom.SecretKeyRef
+				if ref.Name == "pulsestream-secrets" {
+					continue // existingSecret
+				}
+				s, ok := hookSecrets[ref.Name]
+				if !ok {
+					t.Fatalf("migrate reads %s from Secret %s, which is not created before the hook", e.Name, ref.Name)
+				}
+				sw, err1 := strconv.Atoi(s.Annotations["helm.sh/hook-weight"])
+				jw, err2 := strconv.Atoi(jobs["migrate"].Annotations["helm.sh/hook-weight"])
+				if err1 != nil || err2 != nil || sw >= jw {
+					t.Errorf("hook Secret weight %q is not below the migrate Job's %q", s.Annotations["helm.sh/hook-weight"], jobs["migrate"].Annotations["helm.sh/hook-weight"])
+				}
+				if _, ok := s.Data[ref.Key]; !ok {
+					t.Errorf("hook Secret %s has no key %s", ref.Name, ref.Key)
+				}
+			}
+		})
+	}
+}
+
+func TestTopicConfigsReachTheTopicsJob(t *testing.T) {
+	objs := decodeAll(t, mustRender(t, "--set", "topics.events.cleanup\\.policy=compact\\,delete", "--set", "topics.events.retention\\.ms=2592000000",
+		"--set", "config.kafka-partitions=24"))
+	for _, o := range objs {
+		j, ok := o.(*batchv1.Job)
+		if !ok || j.Labels["app.kubernetes.io/component"] != "topics" {
+			continue
+		}
+		env := map[string]string{}
+		for _, e := range j.Spec.Template.Spec.Containers[0].Env {
+			env[e.Name] = e.Value
+		}
+		for _, want := range []string{"cleanup.policy=[compact,delete]", "retention.ms=2592000000", "max.compaction.lag.ms=604800000"} {
+			if !strings.Contains(env["TOPIC_CONFIGS"], want) {
+				t.Errorf("TOPIC_CONFIGS %q lacks %s", env["TOPIC_CONFIGS"], want)
+			}
+		}
+		if env["PARTITIONS"] != "24" || env["TOPIC"] != "events.v1" || env["DLQ_TOPIC"] != "events.v1.dlq" {
+			t.Errorf("topics Job env %v", env)
+		}
+		return
+	}
+	t.Fatal("no topics Job rendered")
 }
