@@ -234,7 +234,7 @@ func agreementSeeds() []string {
 		`{"id":"é","type":"` + strings.Repeat("é", 256) + `"}`,
 		`{"id":"é","type":"` + strings.Repeat("é", 257) + `"}`,
 		`{"id":"a","type":"t","source":"a\u0000b"}`,
-		`{"id":"a","type":"t","source":"ab"}`,
+		"{\"id\":\"a\",\"type\":\"t\",\"source\":\"a\x7fb\"}",
 		`{"id":"a","type":"t","x":"a\"b"}`,
 		`{"id":"a","type":"t","type":"u"}`,
 		`{"id":"a","type":"t","data":{},"data_base64":"AA=="}`,
