@@ -398,8 +398,16 @@ func binary(t *testing.T, pkg string) string {
 		binDir = d
 	}
 	bin := filepath.Join(binDir, strings.ReplaceAll(pkg, "/", "_"))
-	build := exec.Command("go", "build", "-o", bin, "./"+pkg)
-	build.Dir = ".."
+	// Built inside its own module, so this works with the workspace and with
+	// GOWORK=off alike (every module builds alone).
+	mod := pkg
+	for _, m := range []string{"services/gateway", "services/projector", "services/query", "migrations", "platform"} {
+		if pkg == m || strings.HasPrefix(pkg, m+"/") {
+			mod = m
+		}
+	}
+	build := exec.Command("go", "build", "-o", bin, "./"+strings.TrimPrefix(strings.TrimPrefix(pkg, mod), "/"))
+	build.Dir = filepath.Join("..", mod)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./%s (the drift test needs the binary): %v\n%s", pkg, err, out)
 	}
