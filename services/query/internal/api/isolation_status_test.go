@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -227,5 +228,46 @@ func TestSlowQueryIsCancelledAndAnswered503WithRetryAfter(t *testing.T) {
 			t.Fatalf("%d timed-out queries still run in PostgreSQL", running)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// slowCH runs a query that takes about 4 s in the engine before every
+// statistics query: longer than the API's timeout.
+type slowCH struct{ store.CHQuerier }
+
+func (s slowCH) Query(ctx context.Context, q string, args ...any) (driver.Rows, error) {
+	rows, err := s.CHQuerier.Query(ctx, "SELECT sleepEachRow(0.2) FROM numbers(20) SETTINGS max_block_size = 1")
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return nil, err
+	}
+	return s.CHQuerier.Query(ctx, q, args...)
+}
+
+func TestSlowStatisticsQueryIsStoppedInClickHouseAndAnswered503(t *testing.T) {
+	ch := querytest.ClickHouse(t)
+	tenant := querytest.Tenant(t)
+	base := serve(t, api.Deps{Stats: store.NewClickHouse(slowCH{ch}), Auth: querytest.Auth{"k": tenant}, QueryTimeout: 500 * time.Millisecond})
+	start := time.Now()
+	st, d, h := call(t, base, "k", "/v1/stats", nil, nil)
+	if st != http.StatusServiceUnavailable || h.Get("Retry-After") == "" {
+		t.Fatalf("slow stats: %d %+v, want 503 with Retry-After", st, d)
+	}
+	t.Logf("answered %s after %s", d.Code, time.Since(start).Round(time.Millisecond))
+	// The engine runs one query at a time: a quick query right after gets
+	// through once the slow one was stopped by max_execution_time (1 s),
+	// long before its 4 s would be over.
+	var one uint8
+	if err := ch.QueryRow(context.Background(), "SELECT 1").Scan(&one); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 2500*time.Millisecond {
+		t.Errorf("the engine was busy for %s: the slow query was not stopped", took)
 	}
 }

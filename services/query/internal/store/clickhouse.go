@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
+	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
@@ -28,6 +31,19 @@ type ClickHouse struct {
 
 // NewClickHouse returns a store over db.
 func NewClickHouse(db CHQuerier) *ClickHouse { return &ClickHouse{db: db} }
+
+// bounded passes the context's deadline to ClickHouse as max_execution_time
+// (whole seconds, at least 1), so the server stops a query the caller gave
+// up on: over HTTP a cancelled request does not stop the query by itself
+// (the local chDB endpoint documents it; a real server may keep going too).
+func bounded(ctx context.Context) context.Context {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return ctx
+	}
+	secs := max(1, int(math.Ceil(time.Until(dl).Seconds())))
+	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_execution_time": secs}))
+}
 
 // Ping checks ClickHouse answers.
 func (c *ClickHouse) Ping(ctx context.Context) error { return c.db.Ping(ctx) }
@@ -66,6 +82,7 @@ func (c *ClickHouse) Stats(ctx context.Context, tenant string, q StatsQuery) (St
 	if len(q.Data) > 0 {
 		return Stats{}, errors.New("stats: data filters are not supported")
 	}
+	ctx = bounded(ctx)
 	where, args := q.chWhere(tenant)
 	group := ""
 	switch q.GroupBy {
@@ -141,6 +158,7 @@ func (c *ClickHouse) Stats(ctx context.Context, tenant string, q StatsQuery) (St
 // deletion included), or ErrNotFound. It reads without FINAL so that a
 // deleted key is still seen.
 func (c *ClickHouse) Projected(ctx context.Context, tenant, externalID string) (Projected, error) {
+	ctx = bounded(ctx)
 	rows, err := c.db.Query(ctx, `SELECT projected_at, kafka_partition, kafka_offset, is_deleted FROM events
 		WHERE tenant_id = ? AND external_id = ? ORDER BY version DESC LIMIT 1`, tenant, externalID)
 	if err != nil {
