@@ -18,6 +18,7 @@ import (
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -625,4 +626,28 @@ func TestTopicConfigsReachTheTopicsJob(t *testing.T) {
 		return
 	}
 	t.Fatal("no topics Job rendered")
+}
+
+func TestAutoscaledDeploymentsLeaveReplicasToTheHPA(t *testing.T) {
+	objs := decodeAll(t, mustRender(t, "-f", "testdata/all-toggles.yaml"))
+	hpas := map[string]bool{}
+	for _, o := range objs {
+		if h, ok := o.(*autoscalingv2.HorizontalPodAutoscaler); ok {
+			hpas[h.Spec.ScaleTargetRef.Name] = true
+		}
+	}
+	for _, o := range objs {
+		d, ok := o.(*appsv1.Deployment)
+		if !ok {
+			continue
+		}
+		switch c := d.Labels["app.kubernetes.io/component"]; {
+		case c == "projector" && hpas[d.Name]:
+			t.Errorf("projector has an HPA: its useful replicas are bounded by the partition count")
+		case c != "projector" && !hpas[d.Name]:
+			t.Errorf("%s: autoscaling on but no HPA targets it", d.Name)
+		case c != "projector" && d.Spec.Replicas != nil:
+			t.Errorf("%s sets replicas while an HPA scales it: every helm upgrade would reset the HPA's choice", d.Name)
+		}
+	}
 }
