@@ -375,7 +375,7 @@ func TestDeleteProducesTombstoneAndAnswers202(t *testing.T) {
 		a := do(t, req)
 		var body ingest.DeleteResponse
 		_ = json.Unmarshal(a.raw, &body)
-		if a.status != 202 || body.ID != "order/42" || body.StatusURL != "/v1/events/order/42/status" {
+		if a.status != 202 || body.ID != "order/42" || body.StatusURL != "/v1/events/order%2F42/status" {
 			t.Fatalf("%d %s", a.status, a.raw)
 		}
 	}

@@ -466,7 +466,5 @@ func (h *Handler) delete(c *gin.Context) {
 		h.unavailable(c, "Kafka did not acknowledge the deletion; retry")
 		return
 	}
-	c.JSON(http.StatusAccepted, DeleteResponse{ID: id, StatusURL: "/v1/events/" + urlPathEscape(id) + "/status"})
+	c.JSON(http.StatusAccepted, DeleteResponse{ID: id, StatusURL: "/v1/events/" + url.PathEscape(id) + "/status"}) // one path segment: '/' in an id is %2F
 }
-
-func urlPathEscape(s string) string { return (&url.URL{Path: s}).EscapedPath() }
