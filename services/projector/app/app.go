@@ -110,9 +110,10 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (a *App, err
 			BackoffMin: cfg.Projector.BackoffMin, BackoffMax: cfg.Projector.BackoffMax, SessionTimeout: cfg.Projector.SessionTimeout,
 		}
 		var cl *kgo.Client
+		rb := consumer.NewRebalances()
 		if !cfg.Replay.Enabled {
 			// Replay builds its client after resetting the group's offsets.
-			cl, err = kafka.NewClient(cfg.Kafka, reg, "pulsestream_projector_"+name, consumer.GroupOpts(ccfg)...)
+			cl, err = kafka.NewClient(cfg.Kafka, reg, "pulsestream_projector_"+name, consumer.GroupOpts(ccfg, rb)...)
 			if err != nil {
 				return nil, err
 			}
@@ -120,7 +121,7 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (a *App, err
 		}
 		sr := &sinkRun{name: name, group: group, client: cl}
 		if cl != nil {
-			sr.consumer = consumer.New(ccfg, cl, a.admin, sink, m, logger)
+			sr.consumer = consumer.New(ccfg, cl, a.admin, sink, m, logger, rb)
 			c := sr.consumer
 			a.health.Add(name, func(ctx context.Context) error {
 				if err := ping(ctx); err != nil {
@@ -244,12 +245,13 @@ func (a *App) replay(ctx context.Context) error {
 	a.logger.Info("replay started", "sink", s.name, "group", s.group, "from", rc.FromTimestamp, "drop", rc.Drop)
 
 	rp := s.replay
-	cl, err := kafka.NewClient(a.cfg.Kafka, rp.reg, "pulsestream_projector_"+s.name, consumer.GroupOpts(rp.cfg)...)
+	rb := consumer.NewRebalances()
+	cl, err := kafka.NewClient(a.cfg.Kafka, rp.reg, "pulsestream_projector_"+s.name, consumer.GroupOpts(rp.cfg, rb)...)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	c := consumer.New(rp.cfg, cl, a.admin, rp.sink, rp.metrics, a.logger)
+	c := consumer.New(rp.cfg, cl, a.admin, rp.sink, rp.metrics, a.logger, rb)
 	c.StopAt(until, start)
 	if err := c.Run(ctx); err != nil {
 		return err

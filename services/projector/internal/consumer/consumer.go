@@ -110,6 +110,7 @@ type Consumer struct {
 	logger *slog.Logger
 	m      *Metrics
 	name   string
+	rb     *Rebalances
 
 	mu      sync.Mutex
 	lastErr error // last transient write error; nil once a write succeeds
@@ -120,10 +121,38 @@ type Consumer struct {
 	committed map[int32]int64
 }
 
+// Rebalances carries franz-go's "a rebalance is waiting for this member"
+// signal (kgo.OnPartitionsCallbackBlocked) to the consumer. A batch that
+// cannot be written (store down) is then abandoned and rewound instead of
+// holding the whole group until this member is kicked out and a second
+// writer takes its partitions.
+type Rebalances struct{ wanted chan struct{} }
+
+// NewRebalances returns an unsignalled Rebalances.
+func NewRebalances() *Rebalances { return &Rebalances{wanted: make(chan struct{}, 1)} }
+
+func (rb *Rebalances) signal() {
+	select {
+	case rb.wanted <- struct{}{}:
+	default:
+	}
+}
+
+func (rb *Rebalances) drain() {
+	select {
+	case <-rb.wanted:
+	default:
+	}
+}
+
+// errRebalance abandons a batch so a waiting rebalance can run.
+var errRebalance = errors.New("batch abandoned: a rebalance is waiting and the store is failing")
+
 // GroupOpts are the franz-go options every projector consumer client needs.
-// cfg.Group must be set.
-func GroupOpts(cfg Config) []kgo.Opt {
+// cfg.Group must be set; rb is the same value given to New.
+func GroupOpts(cfg Config, rb *Rebalances) []kgo.Opt {
 	opts := []kgo.Opt{
+		kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) { rb.signal() }),
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topic),
 		// Offsets are committed by hand after the write is durable.
@@ -142,10 +171,10 @@ func GroupOpts(cfg Config) []kgo.Opt {
 	return opts
 }
 
-// New builds a consumer. cl must have been built with GroupOpts(cfg); dlq is
-// a producer client (it may be shared between consumers).
-func New(cfg Config, cl, dlq *kgo.Client, sink Sink, m *Metrics, logger *slog.Logger) *Consumer {
-	return &Consumer{cfg: cfg, cl: cl, dlq: dlq, sink: sink, m: m, name: sink.Name(), logger: logger.With("sink", sink.Name(), "group", cfg.Group)}
+// New builds a consumer. cl must have been built with GroupOpts(cfg, rb); dlq
+// is a producer client (it may be shared between consumers).
+func New(cfg Config, cl, dlq *kgo.Client, sink Sink, m *Metrics, logger *slog.Logger, rb *Rebalances) *Consumer {
+	return &Consumer{cfg: cfg, cl: cl, dlq: dlq, sink: sink, m: m, rb: rb, name: sink.Name(), logger: logger.With("sink", sink.Name(), "group", cfg.Group)}
 }
 
 // StopAt makes Run return nil once the committed offset of every partition
@@ -201,7 +230,15 @@ func (c *Consumer) Run(ctx context.Context) error {
 			return err
 		}
 		if len(recs) > 0 {
-			if err := c.handle(ctx, recs); err != nil {
+			err := c.handle(ctx, recs)
+			if errors.Is(err, errRebalance) {
+				// Fetch these records again (if this member keeps their
+				// partitions) once the rebalance ran; nothing was committed.
+				c.rewind(recs)
+				c.logger.Warn("batch abandoned for a waiting rebalance; it will be read again", "records", len(recs))
+				err = nil
+			}
+			if err != nil {
 				c.cl.AllowRebalance()
 				if ctx.Err() != nil {
 					return nil
@@ -210,7 +247,26 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 		}
 		c.cl.AllowRebalance()
+		c.rb.drain() // a signal from before this point is obsolete
 	}
+}
+
+// rewind moves each partition of recs back to its first record, so the
+// abandoned batch is fetched again. Called before AllowRebalance, as franz-go
+// requires.
+func (c *Consumer) rewind(recs []*kgo.Record) {
+	first := map[string]map[int32]kgo.EpochOffset{}
+	for _, r := range recs {
+		ps := first[r.Topic]
+		if ps == nil {
+			ps = map[int32]kgo.EpochOffset{}
+			first[r.Topic] = ps
+		}
+		if eo, ok := ps[r.Partition]; !ok || r.Offset < eo.Offset {
+			ps[r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
+		}
+	}
+	c.cl.SetOffsets(first)
 }
 
 // poll returns up to BatchSize records: it waits for the first one, then for
@@ -341,7 +397,18 @@ func (c *Consumer) writeRetry(ctx context.Context, items []record.Item) (Stats, 
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = c.cfg.BackoffMin
 	b.MaxInterval = c.cfg.BackoffMax
-	return backoff.Retry(ctx, func() (Stats, error) {
+	// A waiting rebalance interrupts the backoff wait (cause errRebalance).
+	rctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-c.rb.wanted:
+			c.rb.signal() // keep it for the next retry loop of this batch
+			cancel(errRebalance)
+		case <-rctx.Done():
+		}
+	}()
+	return backoff.Retry(rctx, func() (Stats, error) {
 		// An attempt in flight when shutdown starts may finish (bounded by
 		// the store timeout) so its batch can still be committed; retries stop.
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.WriteTimeout)
@@ -358,6 +425,9 @@ func (c *Consumer) writeRetry(ctx context.Context, items []record.Item) (Stats, 
 			return st, backoff.Permanent(err)
 		}
 		c.setErr(err)
+		if context.Cause(rctx) == errRebalance {
+			return st, backoff.Permanent(errRebalance)
+		}
 		c.m.retries.WithLabelValues(c.name).Inc()
 		c.logger.Warn("write failed; retrying", "records", len(items), "err", err)
 		return st, err

@@ -63,14 +63,15 @@ func (s *fakeSink) setDown(d bool) { s.mu.Lock(); s.down = d; s.mu.Unlock() }
 func (s *fakeSink) count() int     { s.mu.Lock(); defer s.mu.Unlock(); return len(s.seen) }
 
 type rig struct {
-	t      *testing.T
-	c      *consumer.Consumer
-	sink   *fakeSink
-	prod   *kgo.Client
-	adm    *kadm.Client
-	cfg    consumer.Config
-	cancel context.CancelFunc
-	done   chan error
+	t       *testing.T
+	cluster *kfake.Cluster
+	c       *consumer.Consumer
+	sink    *fakeSink
+	prod    *kgo.Client
+	adm     *kadm.Client
+	cfg     consumer.Config
+	cancel  context.CancelFunc
+	done    chan error
 }
 
 func newRig(t *testing.T) *rig {
@@ -81,7 +82,8 @@ func newRig(t *testing.T) *rig {
 	t.Cleanup(cluster.Close)
 	cfg := consumer.Config{Group: "g", Topic: "events", DLQTopic: "events.dlq", BatchSize: 100, Linger: 10 * time.Millisecond,
 		WriteTimeout: time.Second, BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond}
-	cl, err := kgo.NewClient(append(consumer.GroupOpts(cfg), kgo.SeedBrokers(cluster.ListenAddrs()...))...)
+	rb := consumer.NewRebalances()
+	cl, err := kgo.NewClient(append(consumer.GroupOpts(cfg, rb), kgo.SeedBrokers(cluster.ListenAddrs()...))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,8 +91,8 @@ func newRig(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{t: t, sink: &fakeSink{seen: map[string]int{}}, prod: prod, adm: kadm.NewClient(prod), cfg: cfg, done: make(chan error, 1)}
-	r.c = consumer.New(cfg, cl, prod, r.sink, consumer.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r := &rig{t: t, cluster: cluster, sink: &fakeSink{seen: map[string]int{}}, prod: prod, adm: kadm.NewClient(prod), cfg: cfg, done: make(chan error, 1)}
+	r.c = consumer.New(cfg, cl, prod, r.sink, consumer.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)), rb)
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() { r.done <- r.c.Run(ctx) }()
@@ -182,4 +184,44 @@ func TestRefusedRecordGoesToTheDLQAndTheRestIsWritten(t *testing.T) {
 	if hs[consumer.HeaderDLQError] != "store refuses this value" || hs[consumer.HeaderDLQTopic] != "events" || hs[consumer.HeaderDLQOffset] == "" || hs[consumer.HeaderDLQSink] != "fake" {
 		t.Fatalf("DLQ headers %v", hs)
 	}
+}
+
+// A second member joining while the store is down must get its partitions
+// promptly (the first abandons its batch instead of blocking the rebalance
+// until it is kicked out), and once the store is back nothing is skipped.
+func TestWaitingRebalanceAbandonsAFailingBatchAndSkipsNothing(t *testing.T) {
+	r := newRig(t)
+	r.sink.setDown(true)
+	ids := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
+	r.produce(ids...)
+	eventually(t, "retries", func() bool { r.sink.mu.Lock(); defer r.sink.mu.Unlock(); return r.sink.calls >= 2 })
+
+	assigned := make(chan struct{}, 1)
+	rb := consumer.NewRebalances()
+	opts := append(consumer.GroupOpts(r.cfg, rb), kgo.SeedBrokers(r.cluster.ListenAddrs()...),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			if len(m["events"]) > 0 {
+				select {
+				case assigned <- struct{}{}:
+				default:
+				}
+			}
+		}))
+	cl2, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := consumer.New(r.cfg, cl2, r.prod, r.sink, consumer.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)), rb)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c2.Run(ctx) }()
+	defer func() { cancel(); <-done; cl2.Close() }()
+	select {
+	case <-assigned:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second member got no partition within 10s: the failing batch blocked the rebalance")
+	}
+	r.sink.setDown(false)
+	eventually(t, "every record written", func() bool { return r.sink.count() == len(ids) })
+	eventually(t, "offsets committed", func() bool { return r.committed() == int64(len(ids)) })
 }
