@@ -130,8 +130,11 @@ type Ack struct {
 }
 
 // ProduceAll produces recs concurrently and waits until each one is
-// acknowledged or failed, at most the delivery timeout (plus a margin for
-// franz-go's timeout being checked between requests). It returns ErrBusy,
+// acknowledged or failed, at most the delivery timeout: franz-go enforces
+// its record timeout only between requests and never on a request in flight
+// (idempotence), so the wait has its own bound; a record still pending then
+// counts as failed (it may yet be stored: a retry is answered duplicate or
+// stored twice, which the read models dedup — never a 2xx for it). It returns ErrBusy,
 // having produced nothing, when the records do not fit in the buffer.
 func (p *Producer) ProduceAll(ctx context.Context, recs []*kgo.Record) ([]Ack, error) {
 	var total int64
@@ -168,7 +171,7 @@ func (p *Producer) ProduceAll(ctx context.Context, recs []*kgo.Record) ([]Ack, e
 			mu.Unlock()
 		})
 	}
-	timer := time.NewTimer(p.timeout + time.Second)
+	timer := time.NewTimer(p.timeout)
 	defer timer.Stop()
 	select {
 	case <-done:
