@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -287,10 +286,9 @@ func (h *harness) produce(recs ...*kgo.Record) {
 
 // expected is what the read models must hold: the first copy of each id.
 type expected struct {
-	total   int
-	byType  map[string]int
-	byMin   map[time.Time]int
-	deleted int
+	total  int
+	byType map[string]int
+	byMin  map[time.Time]int
 }
 
 // dupLog builds n records over n*(1-dupFrac) ids: every id once, plus
@@ -517,5 +515,3 @@ func readyz(addr string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
-
-var _ = os.Getenv

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // pgSnapshot is every stored column of the tenant's rows (stored_at aside).
@@ -121,5 +119,3 @@ func firstDiff(a, b string) string {
 	}
 	return "(same lines, different length)"
 }
-
-var _ = kgo.NewClient
