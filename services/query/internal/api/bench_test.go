@@ -141,3 +141,62 @@ func BenchmarkSearchFirstPage(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkStats measures GET /v1/stats over the benchmark tenant's events
+// in the ClickHouse engine (the same events as BenchmarkSearchFirstPage,
+// loaded with INSERT ... SELECT FROM numbers()).
+func BenchmarkStats(b *testing.B) {
+	ch := querytest.ClickHouse(b)
+	n := benchEvents()
+	ctx := context.Background()
+	var have uint64
+	if err := ch.QueryRow(ctx, "SELECT count() FROM events WHERE tenant_id = ?", benchTenant).Scan(&have); err != nil {
+		b.Fatal(err)
+	}
+	if have < uint64(n) {
+		start := time.Now()
+		err := ch.Exec(ctx, fmt.Sprintf(`INSERT INTO events (tenant_id, external_id, type, source, subject, event_time, received_at, kafka_partition, kafka_offset, version, is_deleted)
+			SELECT '%s', concat('ev-', leftPad(toString(number), 8, '0')), concat('type-', toString(number %% 20)), concat('source-', toString(number %% 5)),
+				concat('sub-', toString(number %% 10000)), toDateTime64('2026-01-01 00:00:00', 3, 'UTC') + toIntervalSecond(number),
+				toDateTime64('2026-01-01 00:00:00', 3, 'UTC') + toIntervalSecond(number), toInt32(number %% 8), toInt64(number), %d - number, 0
+			FROM numbers(%d, %d)`, benchTenant, uint64(1)<<62, have, uint64(n)-have))
+		if err != nil {
+			b.Fatal(err)
+		}
+		fmt.Fprintf(os.Stderr, "loaded %d events into ClickHouse in %s\n", uint64(n)-have, time.Since(start).Round(time.Millisecond))
+	}
+	base := serve(b, api.Deps{Stats: store.NewClickHouse(ch), Auth: querytest.Auth{"k": benchTenant}})
+	day := func(d int) string { return benchT0.Add(time.Duration(d) * 24 * time.Hour).Format(time.RFC3339) }
+	cases := []struct {
+		name string
+		q    url.Values
+	}{
+		{"one_day_hourly", url.Values{"from": {day(1)}, "to": {day(2)}}},
+		{"all_days_daily_by_type", url.Values{"from": {day(0)}, "to": {day(12)}, "interval": {"day"}, "group_by": {"type"}}},
+		{"all_minutes_one_type", url.Values{"from": {day(0)}, "to": {day(12)}, "interval": {"minute"}, "type": {"type-3"}}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			u := base + "/v1/stats?" + c.q.Encode()
+			times := make([]time.Duration, 0, b.N)
+			for range b.N {
+				start := time.Now()
+				req, _ := http.NewRequest(http.MethodGet, u, nil)
+				req.Header.Set("Authorization", "Bearer k")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					b.Fatalf("%s: %d", u, resp.StatusCode)
+				}
+				times = append(times, time.Since(start))
+			}
+			slices.Sort(times)
+			b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "median-ms")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
