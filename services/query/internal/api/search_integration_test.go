@@ -282,4 +282,13 @@ func TestPagingThrough10000EventsReturnsEachOnceInOrderWhileNewerEventsArrive(t 
 		}
 	}
 	t.Logf("paged 10,000 events in 10 pages while %d newer events were inserted", inserted.Load())
+
+	// Two types (one index range per type, merged), oldest first, ties on
+	// time broken by id, odd page size.
+	q := url.Values{"type": {"order.paid,user.signup"}, "order": {"asc"}, "limit": {"333"}}
+	got = pageAll(t, e, e.keyA, q, nil)
+	want = expect(rows, func(r querytest.Row) bool { return r.Type != "order.created" }, true)
+	if !slices.Equal(got, want) {
+		t.Fatalf("two types asc: got %d ids, want %d; first %v vs %v", len(got), len(want), head(got), head(want))
+	}
 }
