@@ -206,12 +206,17 @@ A setting without a value anywhere fails the render, naming it.
 {{- define "pulsestream.secretEnv" -}}
 {{- $env := include "pulsestream.env" . | fromYaml -}}
 {{- $name := include "pulsestream.secretName" .root -}}
+{{- $existing := .root.Values.existingSecret -}}
 {{- range $k, $_ := $env.secret }}
 - name: {{ $k }}
   valueFrom:
     secretKeyRef:
       name: {{ $name }}
       key: {{ $k }}
+      {{- if and $existing (hasSuffix "_PASSWORD" $k) }}
+      # a server without a password needs no key in existingSecret
+      optional: true
+      {{- end }}
 {{- end }}
 {{- end -}}
 
