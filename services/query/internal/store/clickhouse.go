@@ -1,10 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -73,7 +75,12 @@ func (f Filter) chWhere(tenant string) (string, []any) {
 }
 
 // Stats counts tenant's events matching q (From and To must be set; q.Data
-// is not supported by this read model and must be empty).
+// is not supported by this read model and must be empty). One FINAL scan
+// answers everything: GROUPING SETS give the buckets (bucket[, group]), the
+// per-type counts (type) when top types are asked for, and the totals ();
+// grouping(bucket, t) tells the sets apart (a bit is 1 for a column the
+// row's set does not group by; with group_by=type, grp is t, so a bucket
+// row may read 0 or 1: only the bucket bit matters for it).
 func (c *ClickHouse) Stats(ctx context.Context, tenant string, q StatsQuery) (Stats, error) {
 	width, ok := IntervalMillis[q.Interval]
 	if !ok {
@@ -84,72 +91,67 @@ func (c *ClickHouse) Stats(ctx context.Context, tenant string, q StatsQuery) (St
 	}
 	ctx = bounded(ctx)
 	where, args := q.chWhere(tenant)
-	group := ""
+	grp := "''"
 	switch q.GroupBy {
 	case "type":
-		group = "toString(type)"
+		grp = "toString(type)"
 	case "source":
-		group = "toString(source)"
+		grp = "toString(source)"
 	}
-	out := Stats{Buckets: []Bucket{}}
-
-	sel := fmt.Sprintf("intDiv(toUnixTimestamp64Milli(event_time), %d) * %d AS bucket", width, width)
-	groupBy, orderBy := "bucket", "bucket"
-	if group != "" {
-		sel += ", " + group + " AS grp"
-		groupBy, orderBy = "bucket, grp", "bucket, grp"
+	sets := "(bucket, grp), ()"
+	if q.Top > 0 {
+		sets = "(bucket, grp), (t), ()"
 	}
-	rows, err := c.db.Query(ctx, "SELECT "+sel+", count() AS n, uniqExactIf(subject, subject != '') AS subjects FROM events FINAL WHERE "+
-		where+" GROUP BY "+groupBy+" ORDER BY "+orderBy, args...)
+	sql := fmt.Sprintf(`SELECT intDiv(toUnixTimestamp64Milli(event_time), %d) * %d AS bucket, %s AS grp, toString(type) AS t,
+		count() AS n, uniqExactIf(subject, subject != '') AS subjects, grouping(bucket, t) AS set
+		FROM events FINAL WHERE %s
+		GROUP BY GROUPING SETS (%s)
+		ORDER BY set, bucket, grp`, width, width, grp, where, sets)
+	rows, err := c.db.Query(ctx, sql, args...)
 	if err != nil {
-		return Stats{}, fmt.Errorf("stats buckets: %w", err)
+		return Stats{}, fmt.Errorf("stats: %w", err)
 	}
 	defer rows.Close()
+	out := Stats{Buckets: []Bucket{}}
+	if q.Top > 0 {
+		out.TopTypes = []TypeCount{}
+	}
 	for rows.Next() {
-		var b Bucket
-		var ms int64
-		var grp string
-		dest := []any{&ms}
-		if group != "" {
-			dest = append(dest, &grp)
+		var (
+			ms          int64
+			g, t        string
+			n, subjects uint64
+			set         uint64
+		)
+		if err := rows.Scan(&ms, &g, &t, &n, &subjects, &set); err != nil {
+			return Stats{}, fmt.Errorf("stats: %w", err)
 		}
-		dest = append(dest, &b.Count, &b.UniqueSubjects)
-		if err := rows.Scan(dest...); err != nil {
-			return Stats{}, fmt.Errorf("stats buckets: %w", err)
+		switch {
+		case set&0b10 == 0: // grouped by bucket
+			b := Bucket{Start: timeMillis(ms), Count: n, UniqueSubjects: subjects}
+			if q.GroupBy == "type" || q.GroupBy == "source" {
+				b.Group = &g
+			}
+			out.Buckets = append(out.Buckets, b)
+		case set == 0b10: // grouped by t only
+			out.TopTypes = append(out.TopTypes, TypeCount{Type: t, Count: n})
+		case set == 0b11: // the empty set: totals
+			out.Total, out.UniqueSubjects = n, subjects
+		default:
+			return Stats{}, fmt.Errorf("stats: unexpected grouping set %d", set)
 		}
-		b.Start = timeMillis(ms)
-		if group != "" {
-			b.Group = &grp
-		}
-		out.Buckets = append(out.Buckets, b)
 	}
 	if err := rows.Err(); err != nil {
-		return Stats{}, fmt.Errorf("stats buckets: %w", err)
+		return Stats{}, fmt.Errorf("stats: %w", err)
 	}
-	rows.Close()
-
-	if err := c.db.QueryRow(ctx, "SELECT count(), uniqExactIf(subject, subject != '') FROM events FINAL WHERE "+where, args...).
-		Scan(&out.Total, &out.UniqueSubjects); err != nil {
-		return Stats{}, fmt.Errorf("stats total: %w", err)
-	}
-
-	if q.Top > 0 {
-		rows, err := c.db.Query(ctx, fmt.Sprintf("SELECT toString(type) AS t, count() AS n FROM events FINAL WHERE %s GROUP BY t ORDER BY n DESC, t LIMIT %d", where, q.Top), args...)
-		if err != nil {
-			return Stats{}, fmt.Errorf("stats top types: %w", err)
+	slices.SortFunc(out.TopTypes, func(a, b TypeCount) int {
+		if c := cmp.Compare(b.Count, a.Count); c != 0 {
+			return c
 		}
-		defer rows.Close()
-		out.TopTypes = []TypeCount{}
-		for rows.Next() {
-			var tc TypeCount
-			if err := rows.Scan(&tc.Type, &tc.Count); err != nil {
-				return Stats{}, fmt.Errorf("stats top types: %w", err)
-			}
-			out.TopTypes = append(out.TopTypes, tc)
-		}
-		if err := rows.Err(); err != nil {
-			return Stats{}, fmt.Errorf("stats top types: %w", err)
-		}
+		return strings.Compare(a.Type, b.Type)
+	})
+	if len(out.TopTypes) > q.Top {
+		out.TopTypes = out.TopTypes[:q.Top]
 	}
 	return out, nil
 }
