@@ -231,12 +231,12 @@ func TestSlowQueryIsCancelledAndAnswered503WithRetryAfter(t *testing.T) {
 	}
 }
 
-// slowCH runs a query that takes about 4 s in the engine before every
+// slowCH runs a query that takes about 8 s in the engine before every
 // statistics query: longer than the API's timeout.
 type slowCH struct{ store.CHQuerier }
 
 func (s slowCH) Query(ctx context.Context, q string, args ...any) (driver.Rows, error) {
-	rows, err := s.CHQuerier.Query(ctx, "SELECT sleepEachRow(0.2) FROM numbers(20) SETTINGS max_block_size = 1")
+	rows, err := s.CHQuerier.Query(ctx, "SELECT sleepEachRow(0.2) FROM numbers(40) SETTINGS max_block_size = 1")
 	if err != nil {
 		return nil, err
 	}
@@ -262,12 +262,12 @@ func TestSlowStatisticsQueryIsStoppedInClickHouseAndAnswered503(t *testing.T) {
 	t.Logf("answered %s after %s", d.Code, time.Since(start).Round(time.Millisecond))
 	// The engine runs one query at a time: a quick query right after gets
 	// through once the slow one was stopped by max_execution_time (1 s),
-	// long before its 4 s would be over.
+	// long before its 8 s would be over (the margin absorbs other tests queued on the shared engine).
 	var one uint8
 	if err := ch.QueryRow(context.Background(), "SELECT 1").Scan(&one); err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took > 2500*time.Millisecond {
+	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("the engine was busy for %s: the slow query was not stopped", took)
 	}
 }
