@@ -152,13 +152,14 @@ var errRebalance = errors.New("batch abandoned: a rebalance is waiting and the s
 // cfg.Group must be set; rb is the same value given to New.
 func GroupOpts(cfg Config, rb *Rebalances) []kgo.Opt {
 	opts := []kgo.Opt{
-		kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) { rb.signal() }),
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topic),
 		// Offsets are committed by hand after the write is durable.
 		kgo.DisableAutoCommit(),
 		// A rebalance waits until the batch in hand is written and committed.
 		kgo.BlockRebalanceOnPoll(),
+		// ...unless the batch cannot be written: then Run abandons it.
+		kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) { rb.signal() }),
 		// A new group starts at the beginning of the log: the read model is
 		// a projection of the whole topic.
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -280,7 +281,7 @@ func (c *Consumer) poll(ctx context.Context) ([]*kgo.Record, error) {
 		defer cancel()
 	}
 	fs := c.cl.PollRecords(pctx, c.cfg.BatchSize)
-	if err := fetchErr(fs); err != nil {
+	if err := c.fetchErr(fs); err != nil {
 		return nil, err
 	}
 	recs := fs.Records()
@@ -291,7 +292,7 @@ func (c *Consumer) poll(ctx context.Context) ([]*kgo.Record, error) {
 	defer cancel()
 	for len(recs) < c.cfg.BatchSize && lctx.Err() == nil {
 		fs := c.cl.PollRecords(lctx, c.cfg.BatchSize-len(recs))
-		if err := fetchErr(fs); err != nil {
+		if err := c.fetchErr(fs); err != nil {
 			return nil, err
 		}
 		recs = append(recs, fs.Records()...)
@@ -299,15 +300,18 @@ func (c *Consumer) poll(ctx context.Context) ([]*kgo.Record, error) {
 	return recs, ctx.Err()
 }
 
-// fetchErr returns the error that ends consuming; per-partition fetch errors
-// are retried by franz-go itself and context ends are handled by the caller.
-func fetchErr(fs kgo.Fetches) error {
+// fetchErr returns the error that ends consuming; other per-partition fetch
+// errors are retried by franz-go itself (logged here), and context ends are
+// handled by the caller.
+func (c *Consumer) fetchErr(fs kgo.Fetches) error {
 	var err error
-	fs.EachError(func(_ string, _ int32, e error) {
+	fs.EachError(func(topic string, p int32, e error) {
 		switch {
 		case errors.Is(e, context.Canceled), errors.Is(e, context.DeadlineExceeded):
 		case errors.Is(e, kgo.ErrClientClosed):
 			err = e
+		default:
+			c.logger.Warn("fetch", "topic", topic, "partition", p, "err", e)
 		}
 	})
 	return err
