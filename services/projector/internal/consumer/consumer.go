@@ -70,6 +70,8 @@ type Config struct {
 	WriteTimeout time.Duration
 	BackoffMin   time.Duration
 	BackoffMax   time.Duration
+	// Parallelism is how many partitions of one batch are written at once.
+	Parallelism int
 	// SessionTimeout is how long the group waits for a silent member (a
 	// killed process) before giving its partitions to another.
 	SessionTimeout time.Duration
@@ -330,7 +332,7 @@ func (c *Consumer) handle(ctx context.Context, recs []*kgo.Record) error {
 		}
 		items = append(items, it)
 	}
-	st, moreBad, err := c.write(ctx, items, recs)
+	st, moreBad, err := c.writeParallel(ctx, items, recs)
 	if err != nil {
 		return err
 	}
@@ -357,6 +359,55 @@ func (c *Consumer) handle(ctx context.Context, recs []*kgo.Record) error {
 	c.m.duplicates.WithLabelValues(c.name).Add(float64(st.Duplicates))
 	c.m.latency.WithLabelValues(c.name).Observe(time.Since(start).Seconds())
 	return nil
+}
+
+// writeParallel splits items by partition (keys never span partitions, so
+// the parts are independent) and writes up to Parallelism parts at once.
+// The batch is committed only when every part is durable.
+func (c *Consumer) writeParallel(ctx context.Context, items []record.Item, recs []*kgo.Record) (Stats, []dead, error) {
+	if c.cfg.Parallelism <= 1 {
+		return c.write(ctx, items, recs)
+	}
+	var order []int32
+	parts := map[int32][]record.Item{}
+	for _, it := range items {
+		if _, ok := parts[it.Partition]; !ok {
+			order = append(order, it.Partition)
+		}
+		parts[it.Partition] = append(parts[it.Partition], it)
+	}
+	if len(order) == 1 {
+		return c.write(ctx, items, recs)
+	}
+	type result struct {
+		st  Stats
+		bad []dead
+		err error
+	}
+	results := make([]result, len(order))
+	sem := make(chan struct{}, c.cfg.Parallelism)
+	var wg sync.WaitGroup
+	for i, p := range order {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			st, bad, err := c.write(ctx, parts[p], recs)
+			results[i] = result{st, bad, err}
+		}()
+	}
+	wg.Wait()
+	var total Stats
+	var bad []dead
+	for _, r := range results {
+		if r.err != nil {
+			return Stats{}, nil, r.err
+		}
+		total.Rows += r.st.Rows
+		total.Duplicates += r.st.Duplicates
+		bad = append(bad, r.bad...)
+	}
+	return total, bad, nil
 }
 
 type dead struct {

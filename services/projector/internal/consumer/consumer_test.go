@@ -81,7 +81,7 @@ func newRig(t *testing.T) *rig {
 	}
 	t.Cleanup(cluster.Close)
 	cfg := consumer.Config{Group: "g", Topic: "events", DLQTopic: "events.dlq", BatchSize: 100, Linger: 10 * time.Millisecond,
-		WriteTimeout: time.Second, BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond}
+		WriteTimeout: time.Second, BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, Parallelism: 2}
 	rb := consumer.NewRebalances()
 	cl, err := kgo.NewClient(append(consumer.GroupOpts(cfg, rb), kgo.SeedBrokers(cluster.ListenAddrs()...))...)
 	if err != nil {
