@@ -21,6 +21,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -648,6 +649,39 @@ func TestAutoscaledDeploymentsLeaveReplicasToTheHPA(t *testing.T) {
 			t.Errorf("%s: autoscaling on but no HPA targets it", d.Name)
 		case c != "projector" && d.Spec.Replicas != nil:
 			t.Errorf("%s sets replicas while an HPA scales it: every helm upgrade would reset the HPA's choice", d.Name)
+		}
+	}
+}
+
+func TestAdminAPIIsNeitherBehindAnIngressNorOpenToEveryone(t *testing.T) {
+	for _, args := range [][]string{{"-f", "testdata/all-toggles.yaml"}, {"--set", "networkPolicy.enabled=true", "--set", "query.ingress.enabled=true"}} {
+		objs := decodeAll(t, mustRender(t, args...))
+		var adminRules int
+		for _, o := range objs {
+			switch o := o.(type) {
+			case *networkingv1.Ingress:
+				for _, r := range o.Spec.Rules {
+					for _, p := range r.HTTP.Paths {
+						if p.Backend.Service.Port.Name != "http" {
+							t.Errorf("Ingress %s routes to port %q", o.Name, p.Backend.Service.Port.Name)
+						}
+					}
+				}
+			case *networkingv1.NetworkPolicy:
+				for _, r := range o.Spec.Ingress {
+					for _, p := range r.Ports {
+						if p.Port.String() == "admin" {
+							adminRules++
+							if len(r.From) == 0 {
+								t.Errorf("%v: NetworkPolicy %s opens the admin port to everyone", args, o.Name)
+							}
+						}
+					}
+				}
+			}
+		}
+		if adminRules != 1 {
+			t.Errorf("%v: %d NetworkPolicy rules for the admin port, want 1", args, adminRules)
 		}
 	}
 }
