@@ -32,8 +32,9 @@ wait_for() {
   say "$name is up"
 }
 
-# port_open HOST PORT: true when something listens there.
-port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+# port_open HOST PORT: true when something listens there (gives up after 3 s).
+# shellcheck disable=SC2016
+port_open() { timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>/dev/null; }
 
 # apt_install PKG...: install Debian packages that are missing.
 apt_install() {
@@ -46,5 +47,53 @@ apt_install() {
   apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# proc_alive PID: true when PID runs (a zombie counts as dead: PID 1 on these
+# machines reaps orphans only after a few seconds).
+proc_alive() {
+  local st
+  st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+  [ -n "$st" ] && [ "${st:0:1}" != Z ]
+}
+
 # pid_alive PIDFILE: true when the process in PIDFILE runs.
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+pid_alive() { [ -f "$1" ] && proc_alive "$(cat "$1")"; }
+
+# proc_is PID WORD: true when PID runs and its command line contains WORD
+# (PIDs wrap fast here, pid_max is 32768: a stale pidfile may name a stranger).
+proc_is() { proc_alive "$1" && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -c -- "$2" >/dev/null; }
+
+# is_external VAR LOCAL_DEFAULT: true when VAR was pointed somewhere other than
+# the local default, i.e. at a server these scripts must not start or stop.
+is_external() { [ "${!1}" != "$2" ]; }
+
+# wait_for_pid NAME SECONDS LOGFILE PIDFILE CMD...: like wait_for, but fails at
+# once (with the log tail) if the process in PIDFILE exits while we wait.
+wait_for_pid() {
+  local name=$1 secs=$2 log=$3 pidfile=$4; shift 4
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    pid_alive "$pidfile" || die "$name exited during startup" "$log"
+    [ $SECONDS -ge $deadline ] && die "$name did not answer within ${secs}s" "$log"
+    sleep 0.3
+  done
+  say "$name is up"
+}
+
+# stop_pid NAME PIDFILE [SECS]: SIGTERM, wait up to SECS (default 30), then SIGKILL.
+stop_pid() {
+  local name=$1 pidfile=$2 secs=${3:-30} pid
+  if ! pid_alive "$pidfile"; then rm -f "$pidfile"; say "$name is not running"; return 0; fi
+  pid=$(cat "$pidfile")
+  say "stopping $name (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + secs))
+  while proc_alive "$pid"; do
+    if [ $SECONDS -ge $deadline ]; then
+      say "$name still running after ${secs}s: SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    sleep 0.3
+  done
+  rm -f "$pidfile"
+  say "$name stopped"
+}

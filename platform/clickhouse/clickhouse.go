@@ -1,0 +1,156 @@
+// Package clickhouse opens the clickhouse-go/v2 connection the PulseStream
+// services use for the ClickHouse read model (events and rollups).
+//
+// # Native or HTTP
+//
+// clickhouse-go speaks two protocols, chosen with clickhouse-protocol:
+//
+//   - native: ClickHouse's TCP protocol (port 9000 by convention), with LZ4
+//     block compression. The usual choice against a real ClickHouse server.
+//   - http: the HTTP interface (port 8123 by convention). Queries and INSERT
+//     data travel as POST requests; results come back in the Native format.
+//     This is the default, because it is the only protocol the local engine
+//     speaks. Compression is off on this path (on loopback it costs more than
+//     it saves, and the local engine does not implement ClickHouse's LZ4/ZSTD
+//     block framing over HTTP).
+//
+// The API (driver.Conn: Exec, Query, PrepareBatch, ...) is the same for both,
+// so code and tests do not care which one runs underneath.
+//
+// # The local engine
+//
+// clickhouse-go v2.51 expects ClickHouse 25.8 or newer, and no package source
+// this project installs from ships such a server. For development and tests,
+// scripts/clickhouse.sh runs tools/chdb-server instead: the PyPI package chdb
+// (ClickHouse 26.x compiled as an in-process library) behind a small
+// ClickHouse-compatible HTTP endpoint on 127.0.0.1:18123, with its data under
+// .local/clickhouse. It is the real ClickHouse engine (MergeTree,
+// ReplacingMergeTree, FINAL, the SQL dialect and error messages), but one
+// process serving one query at a time; see tools/chdb-server/README.md for
+// what its HTTP front end does not do. Point clickhouse-addr at a real server
+// (with clickhouse-protocol=native if you like) and nothing else changes.
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Protocols accepted by clickhouse-protocol.
+const (
+	ProtocolHTTP   = "http"
+	ProtocolNative = "native"
+)
+
+// Config is the ClickHouse connection. The flags map to PULSESTREAM_CLICKHOUSE_*
+// environment variables (clickhouse-addr is PULSESTREAM_CLICKHOUSE_ADDR).
+type Config struct {
+	// Addr is host:port, or several separated by commas (tried in order).
+	Addr         string
+	Protocol     string
+	Database     string
+	Username     string
+	Password     string
+	DialTimeout  time.Duration
+	MaxOpenConns int
+}
+
+// RegisterFlags defines the clickhouse-* flags with defaults for the local engine.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Addr, "clickhouse-addr", "127.0.0.1:18123",
+		"ClickHouse host:port (comma-separated for several); the HTTP port for clickhouse-protocol=http")
+	fs.StringVar(&c.Protocol, "clickhouse-protocol", ProtocolHTTP,
+		`ClickHouse protocol: "http" (the local chDB engine speaks only this) or "native" (TCP)`)
+	fs.StringVar(&c.Database, "clickhouse-database", "pulsestream", "ClickHouse database holding the read model")
+	fs.StringVar(&c.Username, "clickhouse-username", "default", "ClickHouse user")
+	fs.StringVar(&c.Password, "clickhouse-password", "", "ClickHouse password")
+	fs.DurationVar(&c.DialTimeout, "clickhouse-dial-timeout", 5*time.Second, "ClickHouse connect timeout")
+	fs.IntVar(&c.MaxOpenConns, "clickhouse-max-open-conns", 10, "largest number of open ClickHouse connections")
+}
+
+// Validate names the first bad ClickHouse setting.
+func (c *Config) Validate() error {
+	if _, err := c.addrs(); err != nil {
+		return err
+	}
+	switch c.Protocol {
+	case ProtocolHTTP, ProtocolNative:
+	default:
+		return fmt.Errorf(`clickhouse-protocol: must be "http" or "native", got %q`, c.Protocol)
+	}
+	if strings.TrimSpace(c.Database) == "" {
+		return errors.New("clickhouse-database: must not be empty")
+	}
+	if c.DialTimeout <= 0 {
+		return fmt.Errorf("clickhouse-dial-timeout: must be positive, got %s", c.DialTimeout)
+	}
+	if c.MaxOpenConns < 1 {
+		return fmt.Errorf("clickhouse-max-open-conns: must be at least 1, got %d", c.MaxOpenConns)
+	}
+	return nil
+}
+
+func (c *Config) addrs() ([]string, error) {
+	if strings.TrimSpace(c.Addr) == "" {
+		return nil, errors.New("clickhouse-addr: must not be empty")
+	}
+	var out []string
+	for _, a := range strings.Split(c.Addr, ",") {
+		a = strings.TrimSpace(a)
+		host, port, err := net.SplitHostPort(a)
+		if err != nil || host == "" || port == "" {
+			return nil, fmt.Errorf("clickhouse-addr: %q is not host:port", a)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// Open connects to ClickHouse and pings it before returning, so a wrong
+// address, database or protocol fails here with a message naming them.
+func Open(ctx context.Context, cfg Config) (driver.Conn, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	addrs, _ := cfg.addrs()
+	opts := &ch.Options{
+		Addr: addrs,
+		Auth: ch.Auth{
+			Database: cfg.Database,
+			Username: cfg.Username,
+			Password: cfg.Password,
+		},
+		DialTimeout:  cfg.DialTimeout,
+		MaxOpenConns: cfg.MaxOpenConns,
+		MaxIdleConns: min(cfg.MaxOpenConns, 5),
+		ClientInfo: ch.ClientInfo{Products: []struct {
+			Name    string
+			Version string
+		}{{Name: "pulsestream", Version: "1"}}},
+	}
+	switch cfg.Protocol {
+	case ProtocolNative:
+		opts.Protocol = ch.Native
+		opts.Compression = &ch.Compression{Method: ch.CompressionLZ4}
+	default:
+		opts.Protocol = ch.HTTP
+	}
+	where := fmt.Sprintf("clickhouse %s://%s database %q", cfg.Protocol, cfg.Addr, cfg.Database)
+	conn, err := ch.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: open: %w", where, err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("%s: ping: %w", where, err)
+	}
+	return conn, nil
+}

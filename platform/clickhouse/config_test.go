@@ -1,0 +1,86 @@
+package clickhouse
+
+import (
+	"context"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFlagDefaultsPointAtTheLocalEngine(t *testing.T) {
+	var c Config
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	c.RegisterFlags(fs)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	want := Config{Addr: "127.0.0.1:18123", Protocol: "http", Database: "pulsestream", Username: "default",
+		DialTimeout: 5 * time.Second, MaxOpenConns: 10}
+	if c != want {
+		t.Fatalf("defaults = %+v, want %+v", c, want)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("defaults do not validate: %v", err)
+	}
+	for _, name := range []string{"clickhouse-addr", "clickhouse-protocol", "clickhouse-database",
+		"clickhouse-username", "clickhouse-password", "clickhouse-dial-timeout", "clickhouse-max-open-conns"} {
+		f := fs.Lookup(name)
+		if f == nil || f.Usage == "" {
+			t.Errorf("flag %s missing or without help text", name)
+		}
+	}
+}
+
+func TestValidateNamesTheBadSetting(t *testing.T) {
+	good := Config{Addr: "127.0.0.1:18123", Protocol: "http", Database: "pulsestream", Username: "default",
+		DialTimeout: time.Second, MaxOpenConns: 1}
+	cases := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"protocol", func(c *Config) { c.Protocol = "tcp" }, `clickhouse-protocol: must be "http" or "native", got "tcp"`},
+		{"empty addr", func(c *Config) { c.Addr = "" }, "clickhouse-addr: must not be empty"},
+		{"addr without port", func(c *Config) { c.Addr = "localhost" }, `clickhouse-addr: "localhost" is not host:port`},
+		{"one bad addr of two", func(c *Config) { c.Addr = "a:1, b" }, `clickhouse-addr: "b" is not host:port`},
+		{"database", func(c *Config) { c.Database = " " }, "clickhouse-database: must not be empty"},
+		{"dial timeout", func(c *Config) { c.DialTimeout = 0 }, "clickhouse-dial-timeout: must be positive, got 0s"},
+		{"max open conns", func(c *Config) { c.MaxOpenConns = 0 }, "clickhouse-max-open-conns: must be at least 1, got 0"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := good
+			tc.mutate(&c)
+			err := c.Validate()
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("Validate() = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	native := good
+	native.Protocol = "native"
+	native.Addr = "a:9000,b:9000"
+	if err := native.Validate(); err != nil {
+		t.Fatalf("valid native config rejected: %v", err)
+	}
+}
+
+func TestOpenFailsFastNamingTheAddressWhenNothingListens(t *testing.T) {
+	// Port 1 on loopback: nothing listens, the dial is refused at once.
+	cfg := Config{Addr: "127.0.0.1:1", Protocol: "http", Database: "pulsestream", Username: "default",
+		DialTimeout: 2 * time.Second, MaxOpenConns: 1}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := Open(ctx, cfg)
+	if err == nil {
+		_ = conn.Close()
+		t.Fatal("Open succeeded against a closed port")
+	}
+	if !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Fatalf("error does not name the address: %v", err)
+	}
+	if _, err := Open(ctx, Config{Protocol: "tcp"}); err == nil || !strings.Contains(err.Error(), "clickhouse-addr") {
+		t.Fatalf("Open did not validate first: %v", err)
+	}
+}
