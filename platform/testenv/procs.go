@@ -1,0 +1,299 @@
+package testenv
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Fault tests kill servers. They never kill the shared ones (`make infra`):
+// StartKafka and StartRedis start a private instance through the same
+// scripts (scripts/kafka.sh, scripts/redis.sh) with PULSESTREAM_LOCAL pointing
+// at a fresh directory and free loopback ports, so a SIGKILL hits only the
+// test's own process. Both stop and remove their data when the test ends.
+
+// Root is the repository root: PULSESTREAM_ROOT, else the nearest parent of
+// the working directory holding go.work.
+func Root(tb testing.TB) string {
+	tb.Helper()
+	if r := os.Getenv("PULSESTREAM_ROOT"); r != "" {
+		return r
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			tb.Fatal("repository root not found (no go.work above the working directory); set PULSESTREAM_ROOT")
+		}
+		dir = parent
+	}
+}
+
+// FreePort returns a loopback TCP port nothing listens on right now.
+func FreePort(tb testing.TB) int {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// script is one private instance driven by a scripts/*.sh file.
+type script struct {
+	tb    testing.TB
+	path  string   // scripts/<name>.sh
+	env   []string // the private PULSESTREAM_* overrides
+	local string   // its PULSESTREAM_LOCAL
+}
+
+func (s *script) run(args ...string) error {
+	cmd := exec.Command("bash", append([]string{s.path}, args...)...)
+	cmd.Env = append(os.Environ(), s.env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s %s: %v\n%s", filepath.Base(s.path), strings.Join(args, " "), err, out.String())
+	}
+	return nil
+}
+
+func (s *script) must(args ...string) {
+	s.tb.Helper()
+	if err := s.run(args...); err != nil {
+		s.tb.Fatal(err)
+	}
+}
+
+// Kafka is a private single-node KRaft broker.
+type Kafka struct {
+	script
+	Brokers string // host:port of its PLAINTEXT listener
+}
+
+// StartKafka starts a private broker on free ports with its own data dir; it
+// reuses the jars `make infra` resolved ($PULSESTREAM_LOCAL/kafka/libs).
+// Integration-only: it skips like Require when integration tests are off.
+func StartKafka(tb testing.TB) *Kafka {
+	tb.Helper()
+	Require(tb, "PULSESTREAM_KAFKA_BROKERS")
+	root := Root(tb)
+	shared := os.Getenv("PULSESTREAM_LOCAL")
+	if shared == "" {
+		shared = filepath.Join(root, ".local")
+	}
+	libs := filepath.Join(shared, "kafka", "libs")
+	if _, err := os.Stat(libs); err != nil {
+		tb.Fatalf("no Kafka jars at %s: run `make infra` first", libs)
+	}
+	local := tb.TempDir()
+	if err := os.MkdirAll(filepath.Join(local, "kafka"), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.Symlink(libs, filepath.Join(local, "kafka", "libs")); err != nil {
+		tb.Fatal(err)
+	}
+	stamp, err := os.ReadFile(filepath.Join(shared, "kafka", "libs.stamp"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(local, "kafka", "libs.stamp"), stamp, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	port, cport := FreePort(tb), FreePort(tb)
+	for cport == port {
+		cport = FreePort(tb)
+	}
+	k := &Kafka{Brokers: "127.0.0.1:" + strconv.Itoa(port)}
+	k.script = script{tb: tb, path: filepath.Join(root, "scripts", "kafka.sh"), local: local, env: []string{
+		"PULSESTREAM_ROOT=" + root, "PULSESTREAM_LOCAL=" + local,
+		"PULSESTREAM_KAFKA_PORT=" + strconv.Itoa(port), "PULSESTREAM_KAFKA_CONTROLLER_PORT=" + strconv.Itoa(cport),
+		"PULSESTREAM_KAFKA_BROKERS=" + k.Brokers,
+	}}
+	tb.Cleanup(func() {
+		// SIGKILL: the data dir is thrown away, a clean stop would only cost time.
+		if err := k.run("kill"); err != nil {
+			tb.Log(err)
+		}
+	})
+	k.must("start")
+	return k
+}
+
+// Kill SIGKILLs the broker and waits until it is gone.
+func (k *Kafka) Kill() { k.tb.Helper(); k.must("kill") }
+
+// Start (re)starts the broker on the same ports and data and waits until it
+// answers metadata requests.
+func (k *Kafka) Start() { k.tb.Helper(); k.must("start") }
+
+// Log is the tail of the broker's log (for failure messages).
+func (k *Kafka) Log(lines int) string { return tail(filepath.Join(k.local, "logs", "kafka.log"), lines) }
+
+// Redis is a private redis-server (no persistence: a kill loses its keys).
+type Redis struct {
+	script
+	Addr string
+}
+
+// StartRedis starts a private redis-server on a free port.
+func StartRedis(tb testing.TB) *Redis {
+	tb.Helper()
+	Require(tb, "PULSESTREAM_REDIS_ADDR")
+	root := Root(tb)
+	local := tb.TempDir()
+	port := FreePort(tb)
+	r := &Redis{Addr: "127.0.0.1:" + strconv.Itoa(port)}
+	r.script = script{tb: tb, path: filepath.Join(root, "scripts", "redis.sh"), local: local, env: []string{
+		"PULSESTREAM_ROOT=" + root, "PULSESTREAM_LOCAL=" + local,
+		"PULSESTREAM_REDIS_PORT=" + strconv.Itoa(port), "PULSESTREAM_REDIS_ADDR=" + r.Addr,
+	}}
+	tb.Cleanup(func() {
+		if r.pid() > 0 {
+			r.Kill()
+		}
+	})
+	r.must("start")
+	return r
+}
+
+func (r *Redis) pid() int {
+	b, err := os.ReadFile(filepath.Join(r.local, "redis", "redis.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// Kill SIGKILLs the redis-server (ours: its pid file is in our directory)
+// and waits until its port is closed.
+func (r *Redis) Kill() {
+	r.tb.Helper()
+	pid := r.pid()
+	if pid <= 0 {
+		r.tb.Fatal("redis: no pid file")
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	_ = os.Remove(filepath.Join(r.local, "redis", "redis.pid"))
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", r.Addr, 200*time.Millisecond)
+		if err != nil {
+			return
+		}
+		c.Close()
+		time.Sleep(50 * time.Millisecond)
+	}
+	r.tb.Fatalf("redis on %s still answers 10s after SIGKILL", r.Addr)
+}
+
+// Start (re)starts the redis-server on the same port.
+func (r *Redis) Start() { r.tb.Helper(); r.must("start") }
+
+// Build compiles the Go main package in dir (relative to the repository
+// root, e.g. "services/gateway") into a temporary binary and returns its path.
+func Build(tb testing.TB, dir string) string {
+	tb.Helper()
+	root := Root(tb)
+	bin := filepath.Join(tb.TempDir(), filepath.Base(dir))
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Dir = filepath.Join(root, dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("go build %s: %v\n%s", dir, err, out)
+	}
+	return bin
+}
+
+// Proc is a service binary the test started (and may kill).
+type Proc struct {
+	tb   testing.TB
+	bin  string
+	args []string
+	log  string
+	cmd  *exec.Cmd
+}
+
+// Spawn starts bin with args (flags only: no PULSESTREAM_* from the test's
+// environment), output appended to a log file; it is killed at cleanup.
+func Spawn(tb testing.TB, bin string, args ...string) *Proc {
+	tb.Helper()
+	p := &Proc{tb: tb, bin: bin, args: args, log: filepath.Join(tb.TempDir(), filepath.Base(bin)+".log")}
+	p.Start()
+	tb.Cleanup(func() {
+		if p.cmd != nil {
+			_ = p.cmd.Process.Kill()
+			_ = p.cmd.Wait()
+		}
+	})
+	return p
+}
+
+// Start (re)starts the binary with the same arguments.
+func (p *Proc) Start() {
+	p.tb.Helper()
+	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		p.tb.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command(p.bin, p.args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	if err := cmd.Start(); err != nil {
+		p.tb.Fatal(err)
+	}
+	p.cmd = cmd
+}
+
+// Signal sends sig and waits up to timeout for the exit (then SIGKILL); it
+// returns the exit error (nil for a clean exit).
+func (p *Proc) Signal(sig syscall.Signal, timeout time.Duration) error {
+	p.tb.Helper()
+	if p.cmd == nil {
+		return nil
+	}
+	_ = p.cmd.Process.Signal(sig)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(timeout):
+		_ = p.cmd.Process.Kill()
+		err = fmt.Errorf("%s: no exit %s after %s: killed", filepath.Base(p.bin), sig, timeout)
+		<-done
+	}
+	p.cmd = nil
+	return err
+}
+
+// Log is the tail of the process's output.
+func (p *Proc) Log(lines int) string { return tail(p.log, lines) }
+
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	ls := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(ls) > n {
+		ls = ls[len(ls)-n:]
+	}
+	return strings.Join(ls, "\n")
+}
