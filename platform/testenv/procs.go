@@ -143,7 +143,9 @@ func (k *Kafka) Kill() { k.tb.Helper(); k.must("kill") }
 func (k *Kafka) Start() { k.tb.Helper(); k.must("start") }
 
 // Log is the tail of the broker's log (for failure messages).
-func (k *Kafka) Log(lines int) string { return tail(filepath.Join(k.local, "logs", "kafka.log"), lines) }
+func (k *Kafka) Log(lines int) string {
+	return tail(filepath.Join(k.local, "logs", "kafka.log"), lines)
+}
 
 // Redis is a private redis-server (no persistence: a kill loses its keys).
 type Redis struct {
