@@ -33,6 +33,7 @@ package clickhouse
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -114,43 +115,74 @@ func (c *Config) addrs() ([]string, error) {
 	return out, nil
 }
 
-// Open connects to ClickHouse and pings it before returning, so a wrong
-// address, database or protocol fails here with a message naming them.
-func Open(ctx context.Context, cfg Config) (driver.Conn, error) {
-	if err := cfg.Validate(); err != nil {
+// Open builds the connection pool without waiting for the server, like
+// postgres.Open: a service starts while ClickHouse is still coming up and
+// reports it through its readiness check. Use Connect to fail at once.
+func Open(cfg Config) (driver.Conn, error) {
+	opts, err := cfg.options()
+	if err != nil {
 		return nil, err
 	}
-	addrs, _ := cfg.addrs()
+	conn, err := ch.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: open: %w", cfg.where(), err)
+	}
+	return conn, nil
+}
+
+// OpenDB is Open for database/sql users (the migrations runner).
+func OpenDB(cfg Config) (*sql.DB, error) {
+	opts, err := cfg.options()
+	if err != nil {
+		return nil, err
+	}
+	return ch.OpenDB(opts), nil
+}
+
+func (c *Config) options() (*ch.Options, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	addrs, _ := c.addrs()
 	opts := &ch.Options{
 		Addr: addrs,
 		Auth: ch.Auth{
-			Database: cfg.Database,
-			Username: cfg.Username,
-			Password: cfg.Password,
+			Database: c.Database,
+			Username: c.Username,
+			Password: c.Password,
 		},
-		DialTimeout:  cfg.DialTimeout,
-		MaxOpenConns: cfg.MaxOpenConns,
-		MaxIdleConns: min(cfg.MaxOpenConns, 5),
+		DialTimeout:  c.DialTimeout,
+		MaxOpenConns: c.MaxOpenConns,
+		MaxIdleConns: min(c.MaxOpenConns, 5),
 		ClientInfo: ch.ClientInfo{Products: []struct {
 			Name    string
 			Version string
 		}{{Name: "pulsestream", Version: "1"}}},
 	}
-	switch cfg.Protocol {
+	switch c.Protocol {
 	case ProtocolNative:
 		opts.Protocol = ch.Native
 		opts.Compression = &ch.Compression{Method: ch.CompressionLZ4}
 	default:
 		opts.Protocol = ch.HTTP
 	}
-	where := fmt.Sprintf("clickhouse %s://%s database %q", cfg.Protocol, cfg.Addr, cfg.Database)
-	conn, err := ch.Open(opts)
+	return opts, nil
+}
+
+// Connect opens the connection and pings it before returning, so a wrong
+// address, database or protocol fails here with a message naming them.
+func Connect(ctx context.Context, cfg Config) (driver.Conn, error) {
+	conn, err := Open(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%s: open: %w", where, err)
+		return nil, err
 	}
 	if err := conn.Ping(ctx); err != nil {
 		_ = conn.Close()
-		return nil, fmt.Errorf("%s: ping: %w", where, err)
+		return nil, fmt.Errorf("%s: ping: %w", cfg.where(), err)
 	}
 	return conn, nil
+}
+
+func (c *Config) where() string {
+	return fmt.Sprintf("clickhouse %s://%s database %q", c.Protocol, c.Addr, c.Database)
 }

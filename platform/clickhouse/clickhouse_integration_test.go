@@ -72,7 +72,7 @@ func openAt(t *testing.T, cfg Config) driver.Conn {
 	defer cancel()
 	boot := cfg
 	boot.Database = "default"
-	bc, err := Open(ctx, boot)
+	bc, err := Connect(ctx, boot)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -80,7 +80,7 @@ func openAt(t *testing.T, cfg Config) driver.Conn {
 		t.Fatalf("create database: %v", err)
 	}
 	_ = bc.Close()
-	conn, err := Open(ctx, cfg)
+	conn, err := Connect(ctx, cfg)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}

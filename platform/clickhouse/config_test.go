@@ -66,21 +66,21 @@ func TestValidateNamesTheBadSetting(t *testing.T) {
 	}
 }
 
-func TestOpenFailsFastNamingTheAddressWhenNothingListens(t *testing.T) {
+func TestConnectFailsFastNamingTheAddressWhenNothingListens(t *testing.T) {
 	// Port 1 on loopback: nothing listens, the dial is refused at once.
 	cfg := Config{Addr: "127.0.0.1:1", Protocol: "http", Database: "pulsestream", Username: "default",
 		DialTimeout: 2 * time.Second, MaxOpenConns: 1}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := Open(ctx, cfg)
+	conn, err := Connect(ctx, cfg)
 	if err == nil {
 		_ = conn.Close()
-		t.Fatal("Open succeeded against a closed port")
+		t.Fatal("Connect succeeded against a closed port")
 	}
 	if !strings.Contains(err.Error(), "127.0.0.1:1") {
 		t.Fatalf("error does not name the address: %v", err)
 	}
-	if _, err := Open(ctx, Config{Protocol: "tcp"}); err == nil || !strings.Contains(err.Error(), "clickhouse-addr") {
-		t.Fatalf("Open did not validate first: %v", err)
+	if _, err := Connect(ctx, Config{Protocol: "tcp"}); err == nil || !strings.Contains(err.Error(), "clickhouse-addr") {
+		t.Fatalf("Connect did not validate first: %v", err)
 	}
 }

@@ -3,12 +3,15 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // Config is the PostgreSQL connection.
@@ -54,4 +57,17 @@ func Open(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("postgres pool: %w", err)
 	}
 	return pool, nil
+}
+
+// OpenDB is Open for database/sql users (the migrations runner): one
+// connection at a time is all they need.
+func OpenDB(cfg Config) (*sql.DB, error) {
+	cc, err := pgx.ParseConfig(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("postgres-url: %w", err)
+	}
+	cc.ConnectTimeout = cfg.DialTimeout
+	db := stdlib.OpenDB(*cc)
+	db.SetMaxOpenConns(cfg.MaxConns)
+	return db, nil
 }

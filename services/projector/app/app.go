@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/pulsestream/pulsestream/platform/clickhouse"
 	"github.com/pulsestream/pulsestream/platform/httpserver"
 	"github.com/pulsestream/pulsestream/platform/kafka"
 	"github.com/pulsestream/pulsestream/platform/observe"
@@ -95,7 +96,7 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (a *App, err
 			s := pgsink.New(a.pool)
 			sink, group, ping = s, cfg.Projector.GroupPostgres, s.Ping
 		case SinkClickHouse:
-			a.ch, err = openClickHouse(ctx, cfg.ClickHouse)
+			a.ch, err = clickhouse.Open(cfg.ClickHouse)
 			if err != nil {
 				return nil, err
 			}

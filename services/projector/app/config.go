@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pulsestream/pulsestream/platform/clickhouse"
 	"github.com/pulsestream/pulsestream/platform/httpserver"
 	"github.com/pulsestream/pulsestream/platform/kafka"
 	"github.com/pulsestream/pulsestream/platform/logging"
@@ -26,7 +27,7 @@ type Config struct {
 	Log        logging.Config
 	Kafka      kafka.Config
 	Postgres   postgres.Config
-	ClickHouse ClickHouseConfig
+	ClickHouse clickhouse.Config
 	HTTP       httpserver.Config
 	Runner     runner.Config
 	Projector  ProjectorConfig

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pulsestream/pulsestream/platform/clickhouse"
 	"github.com/pulsestream/pulsestream/platform/httpserver"
 	"github.com/pulsestream/pulsestream/platform/logging"
 	"github.com/pulsestream/pulsestream/platform/markers"
@@ -35,7 +36,7 @@ type Config struct {
 	HTTP       httpserver.Config
 	Admin      httpserver.Config
 	Postgres   postgres.Config
-	ClickHouse ClickHouseConfig
+	ClickHouse clickhouse.Config
 	Redis      redis.Config
 	Runner     runner.Config
 	Query      QueryConfig
@@ -133,7 +134,7 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 		return nil, err
 	}
 	a.closer = append(a.closer, pool.Close)
-	ch, err := openClickHouse(ctx, cfg.ClickHouse)
+	ch, err := clickhouse.Open(cfg.ClickHouse)
 	if err != nil {
 		return nil, err
 	}

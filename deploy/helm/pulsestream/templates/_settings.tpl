@@ -84,6 +84,7 @@ projector:
   - clickhouse-username
   - clickhouse-password
   - clickhouse-dial-timeout
+  - clickhouse-max-open-conns
   - projector-sinks
   - projector-group-postgres
   - projector-group-clickhouse
@@ -112,6 +113,7 @@ query:
   - clickhouse-username
   - clickhouse-password
   - clickhouse-dial-timeout
+  - clickhouse-max-open-conns
   - redis-addr
   - redis-password
   - redis-db
@@ -122,7 +124,9 @@ query:
 migrate:
   - log-level
   - log-format
+  - migrate-timeout
   - postgres-url
+  - postgres-max-conns
   - postgres-dial-timeout
   - clickhouse-addr
   - clickhouse-protocol
@@ -130,6 +134,7 @@ migrate:
   - clickhouse-username
   - clickhouse-password
   - clickhouse-dial-timeout
+  - clickhouse-max-open-conns
 {{- end -}}
 
 {{/*

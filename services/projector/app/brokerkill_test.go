@@ -1,0 +1,310 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pulsestream/pulsestream/platform/tenancy"
+	"github.com/pulsestream/pulsestream/platform/testenv"
+)
+
+// faultPlan is how long load runs and how often the broker dies. `make test`
+// kills once; `make soak` sets PULSESTREAM_SOAK_DURATION (e.g. 10m) and kills
+// every PULSESTREAM_SOAK_KILL_EVERY (default 20s) until the duration is over.
+type faultPlan struct {
+	duration  time.Duration
+	killEvery time.Duration
+}
+
+func planFromEnv(t *testing.T) faultPlan {
+	p := faultPlan{duration: 22 * time.Second, killEvery: 6 * time.Second}
+	if s := os.Getenv("PULSESTREAM_SOAK_DURATION"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("PULSESTREAM_SOAK_DURATION: %v", err)
+		}
+		p.duration, p.killEvery = d, 20*time.Second
+	}
+	if s := os.Getenv("PULSESTREAM_SOAK_KILL_EVERY"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("PULSESTREAM_SOAK_KILL_EVERY: %v", err)
+		}
+		p.killEvery = d
+	}
+	return p
+}
+
+// loadgen posts batches of fresh events to the gateway and retries every
+// event not answered accepted/duplicate (503, transport errors) with the same
+// id and content until it is, as a well-behaved producer does.
+type loadgen struct {
+	url, key string
+	client   *http.Client
+	mu       sync.Mutex
+	acked    map[string]int // id -> times answered accepted or duplicate
+	accepted atomic.Int64
+	dups     atomic.Int64
+	retried  atomic.Int64 // events answered 503 (or lost to a transport error) and sent again
+	status   sync.Map     // HTTP status -> *atomic.Int64
+}
+
+func (l *loadgen) count(status int) {
+	v, _ := l.status.LoadOrStore(status, new(atomic.Int64))
+	v.(*atomic.Int64).Add(1)
+}
+
+// send posts one batch until every event of it is acknowledged (or stop
+// passes the give-up deadline, which fails the test).
+func (l *loadgen) send(t *testing.T, giveUp time.Time, evs map[string]string) {
+	pending := evs
+	for len(pending) > 0 {
+		if time.Now().After(giveUp) {
+			t.Errorf("%d events still unacknowledged at the give-up deadline", len(pending))
+			return
+		}
+		var body bytes.Buffer
+		body.WriteByte('[')
+		first := true
+		for _, ev := range pending {
+			if !first {
+				body.WriteByte(',')
+			}
+			first = false
+			body.WriteString(ev)
+		}
+		body.WriteByte(']')
+		req, _ := http.NewRequest(http.MethodPost, l.url+"/v1/events", &body)
+		req.Header.Set("Authorization", "Bearer "+l.key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := l.client.Do(req)
+		if err != nil {
+			l.count(0)
+			l.retried.Add(int64(len(pending)))
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		var r struct {
+			Results []struct {
+				ID, Status, Code string
+			} `json:"results"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&r)
+		resp.Body.Close()
+		l.count(resp.StatusCode)
+		if err != nil || (resp.StatusCode != 200 && resp.StatusCode != 207 && resp.StatusCode != 503) {
+			t.Errorf("unexpected answer %d (decode: %v)", resp.StatusCode, err)
+			return
+		}
+		next := map[string]string{}
+		for _, res := range r.Results {
+			switch {
+			case res.Status == "accepted" || res.Status == "duplicate":
+				if res.Status == "accepted" {
+					l.accepted.Add(1)
+				} else {
+					l.dups.Add(1)
+				}
+				l.mu.Lock()
+				l.acked[res.ID]++
+				l.mu.Unlock()
+			case res.Code == "unavailable":
+				next[res.ID] = pending[res.ID]
+			default:
+				t.Errorf("event %s: %s %s", res.ID, res.Status, res.Code)
+			}
+		}
+		if len(next) > 0 {
+			l.retried.Add(int64(len(next)))
+			time.Sleep(300 * time.Millisecond)
+		}
+		pending = next
+	}
+}
+
+// TestBrokerSIGKILLDuringIngestionLosesAndDoublesNothing runs the gateway and
+// the projector binaries against a private Kafka broker, keeps producers
+// posting, SIGKILLs the broker and restarts it: every event answered 2xx is in
+// PostgreSQL and in ClickHouse exactly once, and events answered 503 and
+// retried end stored exactly once too.
+func TestBrokerSIGKILLDuringIngestionLosesAndDoublesNothing(t *testing.T) {
+	plan := planFromEnv(t)
+	broker := testenv.StartKafka(t)
+	t.Setenv("PULSESTREAM_KAFKA_BROKERS", broker.Brokers) // the harness makes its topics there
+	h := newHarness(t, 3)
+	ctx := context.Background()
+
+	rate := 1000000
+	admin := tenancy.NewAdmin(tenancy.NewPGStore(h.pool))
+	if _, err := admin.CreateTenant(ctx, "faulttest", h.tenant, tenancy.TenantSettings{RateLimitPerSec: &rate, RateLimitBurst: &rate}); err != nil {
+		t.Fatal(err)
+	}
+	key, err := admin.CreateKey(ctx, "faulttest", h.tenant, tenancy.KeySpec{Name: "ingest", Scopes: []tenancy.Scope{tenancy.ScopeIngest}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	gwAddr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	gw := testenv.Spawn(t, testenv.Build(t, "services/gateway"),
+		"--gateway-addr", gwAddr, "--kafka-brokers", broker.Brokers, "--kafka-topic", h.topic, "--kafka-dlq-topic", h.dlq,
+		"--kafka-partitions", "3", "--kafka-delivery-timeout", "3s", "--retry-after", "1s",
+		"--redis-addr", testenv.RedisAddr(t), "--redis-key-prefix", "pstest:"+h.suffix+":",
+		"--postgres-url", h.pgURL, "--log-level", "warn", "--log-format", "text")
+	proj := testenv.Spawn(t, testenv.Build(t, "services/projector"), h.args("--projector-batch-size", "2000", "--projector-linger", "50ms")...)
+	waitFor(t, 60*time.Second, "gateway ready", func() bool { code, _ := readyz(gwAddr); return code == 200 })
+
+	lg := &loadgen{url: "http://" + gwAddr, key: key.Key, client: &http.Client{Timeout: 15 * time.Second}, acked: map[string]int{}}
+	stop := make(chan struct{})
+	giveUp := time.Now().Add(plan.duration + 3*time.Minute)
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				evs := map[string]string{}
+				for i := 0; i < 20; i++ {
+					id := fmt.Sprintf("w%d-%d-%d", w, n, i)
+					evs[id] = fmt.Sprintf(`{"specversion":"1.0","id":%q,"type":%q,"source":"/faults","data":{"n":%d}}`, id, types[i%len(types)], i)
+				}
+				lg.send(t, giveUp, evs)
+			}
+		}(w)
+	}
+
+	injected := 0
+	end := time.Now().Add(plan.duration)
+	for time.Now().Add(plan.killEvery).Before(end) || injected == 0 {
+		time.Sleep(plan.killEvery)
+		before := lg.accepted.Load()
+		broker.Kill()
+		injected++
+		down := time.Now()
+		broker.Start()
+		t.Logf("kill %d: broker down %s, %d events accepted before it", injected, time.Since(down).Round(100*time.Millisecond), before)
+		after := lg.accepted.Load()
+		waitFor(t, 60*time.Second, "ingestion resumed after the restart", func() bool { return lg.accepted.Load() > after })
+	}
+	time.Sleep(time.Until(end))
+	close(stop)
+	wg.Wait()
+	if t.Failed() {
+		t.Logf("gateway log:\n%s", gw.Log(30))
+		t.FailNow()
+	}
+	if err := gw.Signal(syscall.SIGTERM, 30*time.Second); err != nil {
+		t.Errorf("gateway exit after SIGTERM: %v", err)
+	}
+	waitFor(t, 3*time.Minute, "both sinks at lag 0", func() bool { return h.lag("postgres") == 0 && h.lag("clickhouse") == 0 })
+	if err := proj.Signal(syscall.SIGTERM, 30*time.Second); err != nil {
+		t.Errorf("projector exit after SIGTERM: %v", err)
+	}
+
+	acked := len(lg.acked)
+	pg := h.idCounts(`SELECT external_id, count(*) FROM events WHERE tenant_id = $1 AND deleted_at IS NULL GROUP BY 1`)
+	ch := h.chIDCounts(`SELECT external_id, count() FROM events FINAL WHERE tenant_id = ? GROUP BY external_id`)
+	lost, doubled := 0, 0
+	for id := range lg.acked {
+		for store, got := range map[string]map[string]int{"postgres": pg, "clickhouse": ch} {
+			switch n := got[id]; {
+			case n == 0:
+				lost++
+				if lost <= 5 {
+					t.Errorf("%s: acknowledged event %s missing", store, id)
+				}
+			case n > 1:
+				doubled++
+				t.Errorf("%s: event %s stored %d times", store, id, n)
+			}
+		}
+	}
+	for store, got := range map[string]map[string]int{"postgres": pg, "clickhouse": ch} {
+		for id := range got {
+			if lg.acked[id] == 0 {
+				doubled++
+				t.Errorf("%s: event %s stored but never acknowledged", store, id)
+			}
+		}
+	}
+	rollup := h.chRollup().total
+	if rollup != acked {
+		doubled += max(rollup-acked, 0)
+		t.Errorf("clickhouse per-minute rollup counts %d events, want %d", rollup, acked)
+	}
+	var codes []string
+	lg.status.Range(func(k, v any) bool {
+		codes = append(codes, fmt.Sprintf("%v:%d", k, v.(*atomic.Int64).Load()))
+		return true
+	})
+	t.Logf("answers by HTTP status (0 = transport error): %v; %d accepted, %d duplicate, %d retried after 503/transport errors",
+		codes, lg.accepted.Load(), lg.dups.Load(), lg.retried.Load())
+	if lg.retried.Load() == 0 {
+		t.Errorf("no event was answered 503 during %d broker kills: the fault did not reach the producers", injected)
+	}
+	fmt.Printf("faults: %d injected, %d events acknowledged, %d stored, %d lost, %d doubled\n", injected, acked, min(len(pg), len(ch)), lost, doubled)
+}
+
+// idCounts runs a PostgreSQL (external_id, count) query for the tenant.
+func (h *harness) idCounts(q string) map[string]int {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rows, err := h.pool.Query(ctx, q, h.tenant)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var id string
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			h.t.Fatal(err)
+		}
+		out[id] = n
+	}
+	if err := rows.Err(); err != nil {
+		h.t.Fatal(err)
+	}
+	return out
+}
+
+// chIDCounts runs a ClickHouse (external_id, count) query for the tenant.
+func (h *harness) chIDCounts(q string) map[string]int {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rows, err := h.ch.Query(ctx, q, h.tenant)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var id string
+		var n uint64
+		if err := rows.Scan(&id, &n); err != nil {
+			h.t.Fatal(err)
+		}
+		out[id] = int(n)
+	}
+	if err := rows.Err(); err != nil {
+		h.t.Fatal(err)
+	}
+	return out
+}
