@@ -55,7 +55,7 @@ vet-modules: ## each module builds and vets on its own (GOWORK=off)
 lint: ## gofmt, go vet and staticcheck on every module
 	@test -z "$$(gofmt -l $(MODULES))" || { gofmt -l $(MODULES); echo 'gofmt: files above need formatting'; exit 1; }
 	@go vet $(PKGS)
-	@go run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
+	@go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
 
 fuzz-short: ## run each fuzz target briefly (FUZZTIME, default 10s)
 	@bash scripts/fuzz.sh $(FUZZTIME)
