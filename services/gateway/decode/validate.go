@@ -32,7 +32,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/pulsestream/pulsestream/schemas"
@@ -57,7 +56,6 @@ func NewValidator() (*Validator, error) {
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()  // "time" must be a real RFC 3339 date-time
 	c.AssertContent() // "data_base64" must be real base64
-	c.UseRegexpEngine(ecmaRegexp)
 	if err := c.AddResource(schemas.EventSchemaURL, doc); err != nil {
 		return nil, fmt.Errorf("add event schema: %w", err)
 	}
@@ -89,39 +87,6 @@ func (v *Validator) ValidateDocument(raw []byte) error {
 		return err
 	}
 	return v.schema.Validate(doc)
-}
-
-// ecmaRegexp compiles a JSON Schema pattern (ECMA-262 syntax) with Go's
-// regexp after rewriting the \uXXXX escapes, which the event schema uses and
-// Go's syntax spells \x{XXXX}. Other patterns pass through unchanged.
-func ecmaRegexp(pattern string) (jsonschema.Regexp, error) {
-	var b strings.Builder
-	for i := 0; i < len(pattern); i++ {
-		c := pattern[i]
-		if c == '\\' && i+1 < len(pattern) {
-			if pattern[i+1] == 'u' && i+5 < len(pattern) && isHex4(pattern[i+2:i+6]) {
-				b.WriteString(`\x{` + pattern[i+2:i+6] + `}`)
-				i += 5
-				continue
-			}
-			b.WriteByte(c)
-			b.WriteByte(pattern[i+1])
-			i++
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return regexp.Compile(b.String())
-}
-
-func isHex4(s string) bool {
-	for i := 0; i < 4; i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-			return false
-		}
-	}
-	return true
 }
 
 // validateEnvelope validates the envelope of an event whose top-level
