@@ -2,6 +2,8 @@
 -- Erasure requests by subject (POST /v1/erasures), worked by the gateway's
 -- erasure worker (services/gateway/erasure, docs/erasure.md). The row is the
 -- worker's whole state, so a restarted or different gateway resumes it:
+--   topic        the event topic the tombstones go to (only a gateway
+--                producing to it claims the erasure)
 --   state        pending -> running -> done
 --   owner, lease_until  the worker holding it; a running erasure whose lease
 --                passed is claimed again (the old owner's writes then fail)
@@ -15,6 +17,7 @@
 CREATE TABLE erasures (
     id             text PRIMARY KEY,
     tenant_id      text NOT NULL,
+    topic          text NOT NULL,
     subject        text,
     subject_sha256 text NOT NULL,
     state          text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'running', 'done')),
@@ -29,7 +32,7 @@ CREATE TABLE erasures (
     finished_at    timestamptz,
     CHECK (state = 'done' OR subject IS NOT NULL)
 );
-CREATE INDEX erasures_open ON erasures (requested_at) WHERE state <> 'done';
+CREATE INDEX erasures_open ON erasures (topic, requested_at) WHERE state <> 'done';
 
 -- +goose Down
 DROP TABLE erasures;

@@ -21,6 +21,7 @@ import (
 	"github.com/pulsestream/pulsestream/platform/runner"
 	"github.com/pulsestream/pulsestream/platform/tenancy"
 	"github.com/pulsestream/pulsestream/services/gateway/decode"
+	"github.com/pulsestream/pulsestream/services/gateway/erasure"
 	"github.com/pulsestream/pulsestream/services/gateway/ingest"
 )
 
@@ -35,6 +36,7 @@ type App struct {
 	producer *ingest.Producer
 	redis    *goredis.Client
 	pool     *pgxpool.Pool
+	worker   *erasure.Worker // nil when deps replace the erasure store
 }
 
 // New builds the gateway: Kafka producer (topics ensured when configured),
@@ -50,6 +52,15 @@ type deps struct {
 	markers ingest.MarkerStore
 	limiter ingest.Limiter
 	kafka   []kgo.Opt // extra client options (tests: a dialer through a cuttable proxy)
+	// erasures records deletions and erasure requests; nil: PostgreSQL,
+	// and the erasure worker runs in this process.
+	erasures erasureStore
+}
+
+// erasureStore is what the handlers need of erasure.PGStore.
+type erasureStore interface {
+	erasure.RequestStore
+	ingest.DeleteAuditor
 }
 
 func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*App, error) {
@@ -85,11 +96,13 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 	// purpose: without it ingestion goes on (fail-open), only without dedup.
 	a.health = observe.NewHealth(reg, cfg.HealthTimeout)
 	a.health.Add("kafka", func(ctx context.Context) error { return kafka.Ping(ctx, cl) })
-	if d.auth == nil {
+	if d.auth == nil || d.erasures == nil {
 		a.pool, err = postgres.Open(context.Background(), cfg.Postgres)
 		if err != nil {
 			return nil, err
 		}
+	}
+	if d.auth == nil {
 		store := tenancy.NewPGStore(a.pool)
 		d.auth = tenancy.NewCachedAuthenticator(store, cfg.AuthCacheTTL, reg)
 		a.health.Add("postgres", store.Ping)
@@ -103,9 +116,19 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 	a.producer = ingest.NewProducer(cl, cfg.Producer, func(d time.Duration) { metrics.ProduceLatency.Observe(d.Seconds()) })
 	metrics = ingest.NewMetrics(reg, func() float64 { return float64(a.producer.Buffered()) })
 	h := ingest.NewHandler(cfg.Ingest, cfg.Kafka.Topic, v, a.producer, d.markers, d.limiter, tenancy.PrincipalFrom, metrics, logger)
+	if d.erasures == nil {
+		es := erasure.NewPGStore(a.pool, cfg.Kafka.Topic)
+		d.erasures = es
+		a.worker = erasure.NewWorker(cfg.Erasure, es, ingest.NewTombstoner(a.producer, cfg.Kafka.Topic), reg, logger)
+		if d.auth != nil { // the tenancy store did not add PostgreSQL to readiness
+			a.health.Add("postgres", es.Ping)
+		}
+	}
+	h.SetDeleteAuditor(d.erasures)
 
 	a.router = NewRouter(RouterDeps{
 		Ingest:  h,
+		Erasure: erasure.NewHandler(d.erasures, tenancy.PrincipalFrom, logger),
 		Auth:    tenancy.Middleware(d.auth, tenancy.ScopeIngest),
 		Ops:     observe.Handler(a.health, reg),
 		Metrics: NewHTTPMetrics(reg),
@@ -134,6 +157,7 @@ func (a *App) Run() error {
 	g := runner.New(a.cfg.Runner, a.logger)
 	g.OnSignal(a.health.ShutDown)
 	g.Add(a.server.Serve, a.server.Shutdown)
+	a.addWorker(g)
 	err := g.Run()
 	a.close()
 	return err
@@ -143,6 +167,7 @@ func (a *App) Run() error {
 func (a *App) RunContext(ctx context.Context) error {
 	g := runner.New(a.cfg.Runner, a.logger)
 	g.Add(a.server.Serve, a.server.Shutdown)
+	a.addWorker(g)
 	g.AddContext(func(ctx2 context.Context) error {
 		select {
 		case <-ctx.Done():
@@ -154,6 +179,14 @@ func (a *App) RunContext(ctx context.Context) error {
 	err := g.Run()
 	a.close()
 	return err
+}
+
+// addWorker runs the erasure worker as an actor of g: it stops when the
+// group stops (its claimed erasure stays in PostgreSQL for the next claim).
+func (a *App) addWorker(g *runner.Group) {
+	if a.worker != nil {
+		g.AddContext(a.worker.Run)
+	}
 }
 
 func (a *App) close() {

@@ -14,6 +14,7 @@ import (
 	"github.com/pulsestream/pulsestream/platform/postgres"
 	"github.com/pulsestream/pulsestream/platform/redis"
 	"github.com/pulsestream/pulsestream/platform/runner"
+	"github.com/pulsestream/pulsestream/services/gateway/erasure"
 	"github.com/pulsestream/pulsestream/services/gateway/ingest"
 )
 
@@ -27,6 +28,7 @@ type Config struct {
 	Ingest        ingest.Config
 	Redis         redis.Config
 	Postgres      postgres.Config
+	Erasure       erasure.Config
 	AuthCacheTTL  time.Duration
 	HealthTimeout time.Duration
 }
@@ -41,6 +43,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Ingest.RegisterFlags(fs)
 	c.Redis.RegisterFlags(fs)
 	c.Postgres.RegisterFlags(fs)
+	c.Erasure.RegisterFlags(fs)
 	fs.DurationVar(&c.AuthCacheTTL, "auth-cache-ttl", 30*time.Second, "how long an API key lookup is cached (a revocation takes effect within it)")
 	fs.DurationVar(&c.HealthTimeout, "health-timeout", 2*time.Second, "time each readiness check gets")
 }
@@ -48,7 +51,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 // Validate names every bad setting.
 func (c *Config) Validate() error {
 	errs := []error{c.HTTP.Validate(), c.Log.Validate(), c.Runner.Validate(), c.Kafka.Validate(), c.Producer.Validate(),
-		c.Ingest.Validate(), c.Redis.Validate(), c.Postgres.Validate()}
+		c.Ingest.Validate(), c.Redis.Validate(), c.Postgres.Validate(), c.Erasure.Validate()}
 	if c.AuthCacheTTL < 0 {
 		errs = append(errs, fmt.Errorf("auth-cache-ttl: must not be negative, got %s", c.AuthCacheTTL))
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/pulsestream/pulsestream/platform/markers"
 	"github.com/pulsestream/pulsestream/platform/tenancy"
+	"github.com/pulsestream/pulsestream/services/gateway/erasure"
 	"github.com/pulsestream/pulsestream/services/gateway/ingest"
 )
 
@@ -135,6 +136,9 @@ func testAuth() *fakeAuth {
 // Redis) and returns its base URL. It stops with the test.
 func startGateway(t testing.TB, brokers []string, topic string, d deps, mod func(*Config)) *testGateway {
 	t.Helper()
+	if d.auth != nil && d.erasures == nil { // fake auth, no PostgreSQL: no erasure worker either
+		d.erasures = &memErasures{}
+	}
 	cfg := Defaults()
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.Kafka.Brokers = strings.Join(brokers, ",")
@@ -275,4 +279,39 @@ func readRecords(t testing.TB, brokers []string, topic string, want int) []*kgo.
 		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
 	}
 	return out
+}
+
+// memErasures records deletions and erasure requests in memory.
+type memErasures struct {
+	mu       sync.Mutex
+	deletes  []string // tenant/id
+	requests map[string]erasure.Erasure
+}
+
+func (m *memErasures) RecordDelete(_ context.Context, tenant, eventID, _, _ string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.deletes = append(m.deletes, tenant+"/"+eventID)
+	return nil
+}
+
+func (m *memErasures) Request(_ context.Context, id, tenant, subject, _ string) (erasure.Erasure, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.requests == nil {
+		m.requests = map[string]erasure.Erasure{}
+	}
+	e := erasure.Erasure{ID: id, State: erasure.StatePending, SubjectSHA256: erasure.SubjectHash(subject), RequestedAt: time.Now()}
+	m.requests[tenant+"/"+id] = e
+	return e, nil
+}
+
+func (m *memErasures) Get(_ context.Context, tenant, id string) (erasure.Erasure, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.requests[tenant+"/"+id]
+	if !ok {
+		return erasure.Erasure{}, erasure.ErrNotFound
+	}
+	return e, nil
 }

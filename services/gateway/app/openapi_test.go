@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/pulsestream/pulsestream/schemas"
+	"github.com/pulsestream/pulsestream/services/gateway/erasure"
 	"github.com/pulsestream/pulsestream/services/gateway/ingest"
 )
 
@@ -45,6 +46,7 @@ func TestGatewayRoutesMatchTheOpenAPIDocument(t *testing.T) {
 	}
 	r := NewRouter(RouterDeps{
 		Ingest:  ingest.NewHandler(ingest.Config{}, "t", nil, nil, nil, nil, nil, nil, slog.New(slog.DiscardHandler)),
+		Erasure: erasure.NewHandler(nil, nil, slog.New(slog.DiscardHandler)),
 		Auth:    func(c *gin.Context) {},
 		Ops:     http.NotFoundHandler(),
 		Metrics: NewHTTPMetrics(prometheus.NewRegistry()),

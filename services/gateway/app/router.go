@@ -12,12 +12,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/pulsestream/pulsestream/platform/apierror"
+	"github.com/pulsestream/pulsestream/services/gateway/erasure"
 	"github.com/pulsestream/pulsestream/services/gateway/ingest"
 )
 
 // RouterDeps is what the router is built from.
 type RouterDeps struct {
 	Ingest  *ingest.Handler
+	Erasure *erasure.Handler
 	Auth    gin.HandlerFunc // tenancy.Middleware(auth, tenancy.ScopeIngest)
 	Ops     http.Handler    // /livez /readyz /metrics
 	Metrics *HTTPMetrics
@@ -33,7 +35,9 @@ func NewRouter(d RouterDeps) *gin.Engine {
 	r.GET("/livez", ops)
 	r.GET("/readyz", ops)
 	r.GET("/metrics", ops)
-	d.Ingest.Register(r.Group("/", d.Auth))
+	api := r.Group("/", d.Auth)
+	d.Ingest.Register(api)
+	d.Erasure.Register(api)
 	r.NoRoute(func(c *gin.Context) {
 		apierror.Abort(c, apierror.New(http.StatusNotFound, "not_found", "no such endpoint"))
 	})

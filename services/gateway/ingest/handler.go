@@ -80,6 +80,7 @@ type Handler struct {
 	logger    *slog.Logger
 	now       func() time.Time
 	redis     *redisGate
+	audit     DeleteAuditor
 }
 
 // NewHandler wires the ingest path.
@@ -442,8 +443,9 @@ type DeleteResponse struct {
 	StatusURL string `json:"status_url"`
 }
 
-// delete produces a tombstone for (tenant, id). Deleting twice produces two
-// tombstones with the same key: the projector applies them idempotently.
+// delete records the request in the audit log, then produces a tombstone for
+// (tenant, id). Deleting twice produces two tombstones with the same key: the
+// projector applies them idempotently.
 func (h *Handler) delete(c *gin.Context) {
 	p, ok := h.principal(c)
 	if !ok {
@@ -455,7 +457,18 @@ func (h *Handler) delete(c *gin.Context) {
 		apierror.Abort(c, apierror.BadParameter("id", "invalid_id", "the id must be 1 to 256 characters without control characters"))
 		return
 	}
-	rec, err := tombstoneRecord(h.topic, &schemas.Tombstone{Version: schemas.RecordVersion, TenantID: p.Tenant.ID, ID: id, DeletedAt: h.now().UTC(), ErasureID: ulid.Make().String()})
+	erasureID := ulid.Make().String()
+	// The audit entry first: no tombstone is ever produced without one.
+	err := errNoAuditor
+	if h.audit != nil {
+		err = h.audit.RecordDelete(c.Request.Context(), p.Tenant.ID, id, erasureID, p.Actor())
+	}
+	if err != nil {
+		h.logger.Warn("audit of a deletion failed", "err", err, "tenant", p.Tenant.ID, "request_id", c.GetString("request_id"))
+		h.unavailable(c, "the deletion could not be recorded in the audit log; retry")
+		return
+	}
+	rec, err := tombstoneRecord(h.topic, &schemas.Tombstone{Version: schemas.RecordVersion, TenantID: p.Tenant.ID, ID: id, DeletedAt: h.now().UTC(), ErasureID: erasureID})
 	if err != nil {
 		apierror.Abort(c, apierror.New(http.StatusInternalServerError, "internal", "tombstone encoding failed"))
 		return
