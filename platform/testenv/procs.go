@@ -3,6 +3,7 @@ package testenv
 import (
 	"bytes"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -43,15 +44,23 @@ func Root(tb testing.TB) string {
 	}
 }
 
-// FreePort returns a loopback TCP port nothing listens on right now.
+// FreePort returns a loopback TCP port nothing listens on right now, chosen
+// below Linux's ephemeral range (32768+): a server that is killed must not
+// have its port taken meanwhile by a client's outgoing connection, nor by a
+// TCP self-connect of a client retrying it (both happen with ephemeral ports).
 func FreePort(tb testing.TB) int {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
+	for range 200 {
+		port := 20000 + mrand.IntN(12000)
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	tb.Fatal("no free port in 20000-31999")
+	return 0
 }
 
 // script is one private instance driven by a scripts/*.sh file.
@@ -136,7 +145,27 @@ func StartKafka(tb testing.TB) *Kafka {
 }
 
 // Kill SIGKILLs the broker and waits until it is gone.
-func (k *Kafka) Kill() { k.tb.Helper(); k.must("kill") }
+func (k *Kafka) Kill() {
+	k.tb.Helper()
+	k.must("kill")
+	waitClosed(k.tb, k.Brokers)
+}
+
+// waitClosed fails the test unless nothing accepts connections on addr
+// within 10 s.
+func waitClosed(tb testing.TB, addr string) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			return
+		}
+		c.Close()
+		time.Sleep(50 * time.Millisecond)
+	}
+	tb.Fatalf("%s still accepts connections 10s after SIGKILL", addr)
+}
 
 // Start (re)starts the broker on the same ports and data and waits until it
 // answers metadata requests.
@@ -193,16 +222,7 @@ func (r *Redis) Kill() {
 	}
 	_ = syscall.Kill(pid, syscall.SIGKILL)
 	_ = os.Remove(filepath.Join(r.local, "redis", "redis.pid"))
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		c, err := net.DialTimeout("tcp", r.Addr, 200*time.Millisecond)
-		if err != nil {
-			return
-		}
-		c.Close()
-		time.Sleep(50 * time.Millisecond)
-	}
-	r.tb.Fatalf("redis on %s still answers 10s after SIGKILL", r.Addr)
+	waitClosed(r.tb, r.Addr)
 }
 
 // Start (re)starts the redis-server on the same port.
