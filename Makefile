@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Every Go module of the workspace (go.work); each also builds alone (GOWORK=off).
-MODULES := platform schemas migrations services/gateway services/projector services/query deploy
+MODULES := platform schemas migrations services/gateway services/projector services/query deploy tests
 PKGS := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 ENV := source scripts/env.sh &&
 GO_TEST_FLAGS ?= -count=1 -timeout 15m
