@@ -44,6 +44,14 @@ func Key(prefix, tenantID, externalID string) string {
 	return b.String()
 }
 
+// Erased is the ContentHash of an erasure marker: the id was deleted
+// (DELETE /v1/events/{id} or an erasure by subject). The gateway writes it
+// over the accepted marker once the tombstone is acknowledged (AcceptedAt is
+// then the deletion time, Partition/Offset the tombstone's, IngestID the
+// erasure id) and answers any later event with that id as a duplicate
+// without producing it.
+const Erased = "erased"
+
 // Marker says an event was stored in Kafka: which content, when, where.
 type Marker struct {
 	ContentHash string    // schemas.ContentHash of the accepted event

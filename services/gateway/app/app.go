@@ -87,7 +87,7 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 	}
 	a.redis = redis.Open(cfg.Redis)
 	if d.markers == nil {
-		d.markers = ingest.NewRedisMarkers(a.redis, cfg.Ingest.RedisKeyPrefix, cfg.Ingest.MarkerTTL)
+		d.markers = ingest.NewRedisMarkers(a.redis, cfg.Ingest.RedisKeyPrefix, cfg.Ingest.MarkerTTL, cfg.Ingest.ErasedMarkerTTL)
 	}
 	if d.limiter == nil {
 		d.limiter = ingest.NewRedisLimiter(a.redis, cfg.Ingest.RedisKeyPrefix)
@@ -119,7 +119,7 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 	if d.erasures == nil {
 		es := erasure.NewPGStore(a.pool, cfg.Kafka.Topic)
 		d.erasures = es
-		a.worker = erasure.NewWorker(cfg.Erasure, es, ingest.NewTombstoner(a.producer, cfg.Kafka.Topic), reg, logger)
+		a.worker = erasure.NewWorker(cfg.Erasure, es, h, reg, logger)
 		if d.auth != nil { // the tenancy store did not add PostgreSQL to readiness
 			a.health.Add("postgres", es.Ping)
 		}

@@ -67,6 +67,18 @@ func (s *memMarkers) Lookup(_ context.Context, tenant string, ids []string) ([]m
 	return ms, ok, nil
 }
 
+func (s *memMarkers) SaveErased(_ context.Context, tenant string, ids []string, m markers.Marker) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail {
+		return fmt.Errorf("redis down")
+	}
+	for _, id := range ids {
+		s.m[tenant+"/"+id] = m
+	}
+	return nil
+}
+
 func (s *memMarkers) Save(_ context.Context, tenant string, ids []string, ms []markers.Marker) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -26,6 +26,7 @@ type Config struct {
 	MaxEvents            int
 	MaxDepth             int
 	MarkerTTL            time.Duration
+	ErasedMarkerTTL      time.Duration
 	RedisKeyPrefix       string
 	RateLimitFailClosed  bool
 	RetryAfter           time.Duration
@@ -41,6 +42,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxEvents, "ingest-max-events", 10000, "most events in one request")
 	fs.IntVar(&c.MaxDepth, "ingest-max-depth", 64, "deepest nesting of JSON objects and arrays in a request")
 	fs.DurationVar(&c.MarkerTTL, "marker-ttl", 24*time.Hour, "how long Redis remembers an accepted (tenant, id) to answer repeats as duplicate")
+	fs.DurationVar(&c.ErasedMarkerTTL, "erased-marker-ttl", 0, "how long Redis remembers an erased (tenant, id) to answer a re-sent event as duplicate without producing it (0: until Redis loses it)")
 	fs.StringVar(&c.RedisKeyPrefix, "redis-key-prefix", markers.DefaultPrefix, "prefix of every Redis key the gateway writes (markers and rate limits)")
 	fs.BoolVar(&c.RateLimitFailClosed, "rate-limit-fail-closed", false, "answer 503 when Redis cannot be asked for the rate limit (default: let the request through)")
 	fs.DurationVar(&c.RetryAfter, "retry-after", 2*time.Second, "Retry-After sent with 503 answers")
@@ -68,6 +70,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MarkerTTL < time.Minute {
 		errs = append(errs, fmt.Errorf("marker-ttl: must be at least 1m, got %s", c.MarkerTTL))
+	}
+	if c.ErasedMarkerTTL != 0 && c.ErasedMarkerTTL < c.MarkerTTL {
+		errs = append(errs, fmt.Errorf("erased-marker-ttl: must be 0 (no expiry) or at least marker-ttl (%s), got %s", c.MarkerTTL, c.ErasedMarkerTTL))
 	}
 	if c.RedisTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("redis-op-timeout: must be positive, got %s", c.RedisTimeout))

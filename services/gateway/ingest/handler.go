@@ -32,6 +32,7 @@ const (
 
 	CodeConflict           = "conflict"
 	CodeDuplicateInRequest = "duplicate_in_request"
+	CodeErased             = "erased" // a duplicate of an erased id
 	CodeUnavailable        = "unavailable"
 
 	CodeRateLimited        = "rate_limited"
@@ -182,6 +183,10 @@ func (h *Handler) process(c *gin.Context, tenant tenancy.Tenant, items []decode.
 					continue
 				}
 				m := ms[k]
+				if m.ContentHash == markers.Erased {
+					results[i].Status, results[i].Code, results[i].Message = StatusDuplicate, CodeErased, "this id was erased; the event is not stored again"
+					continue
+				}
 				if m.ContentHash == items[i].Event.ContentHash {
 					results[i].Status = StatusDuplicate
 					results[i].IngestID = m.IngestID
@@ -479,5 +484,18 @@ func (h *Handler) delete(c *gin.Context) {
 		h.unavailable(c, "Kafka did not acknowledge the deletion; retry")
 		return
 	}
+	h.saveErased(c.Request.Context(), p.Tenant.ID, []string{id}, erasureID, acks[0], c.GetString("request_id"))
 	c.JSON(http.StatusAccepted, DeleteResponse{ID: id, StatusURL: "/v1/events/" + url.PathEscape(id) + "/status"}) // one path segment: '/' in an id is %2F
+}
+
+// saveErased writes erasure markers for ids after their tombstones were
+// acknowledged (ack: the tombstone's, or the last of a page's), so a re-sent
+// event is answered duplicate without producing it. Redis trouble is logged
+// and counted, never fatal: the read models still refuse the event.
+func (h *Handler) saveErased(ctx context.Context, tenant string, ids []string, erasureID string, ack Ack, requestID string) {
+	m := markers.Marker{ContentHash: markers.Erased, AcceptedAt: h.now(), Partition: ack.Partition, Offset: ack.Offset, IngestID: erasureID}
+	if err := h.redis.do(ctx, func(ctx context.Context) error { return h.markers.SaveErased(ctx, tenant, ids, m) }); err != nil {
+		h.metrics.RedisErrors.WithLabelValues("erased_marker_save").Inc()
+		h.logger.Warn("erasure marker save failed", "err", err, "tenant", tenant, "request_id", requestID)
+	}
 }

@@ -18,6 +18,9 @@ type MarkerStore interface {
 	Lookup(ctx context.Context, tenant string, ids []string) ([]markers.Marker, []bool, error)
 	// Save writes markers of freshly acknowledged events, first write wins.
 	Save(ctx context.Context, tenant string, ids []string, ms []markers.Marker) error
+	// SaveErased writes m (ContentHash markers.Erased) for every id, over any
+	// marker there, kept for the erased-marker TTL.
+	SaveErased(ctx context.Context, tenant string, ids []string, m markers.Marker) error
 }
 
 // Limiter decides whether a tenant may send n more events now.
@@ -62,14 +65,31 @@ func (g *redisGate) do(ctx context.Context, fn func(ctx context.Context) error) 
 
 // RedisMarkers is the MarkerStore in Redis (keys from platform/markers).
 type RedisMarkers struct {
-	rdb    *goredis.Client
-	prefix string
-	ttl    time.Duration
+	rdb       *goredis.Client
+	prefix    string
+	ttl       time.Duration
+	erasedTTL time.Duration
 }
 
-// NewRedisMarkers stores markers under prefix with ttl.
-func NewRedisMarkers(rdb *goredis.Client, prefix string, ttl time.Duration) *RedisMarkers {
-	return &RedisMarkers{rdb: rdb, prefix: prefix, ttl: ttl}
+// NewRedisMarkers stores markers under prefix with ttl, erasure markers with
+// erasedTTL (0: kept until deleted).
+func NewRedisMarkers(rdb *goredis.Client, prefix string, ttl, erasedTTL time.Duration) *RedisMarkers {
+	return &RedisMarkers{rdb: rdb, prefix: prefix, ttl: ttl, erasedTTL: erasedTTL}
+}
+
+// SaveErased is one pipeline of SET (EX erasedTTL, or no expiry).
+func (s *RedisMarkers) SaveErased(ctx context.Context, tenant string, ids []string, m markers.Marker) error {
+	v := m.Encode()
+	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for _, id := range ids {
+			p.Set(ctx, markers.Key(s.prefix, tenant, id), v, s.erasedTTL)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redis save erasure markers: %w", err)
+	}
+	return nil
 }
 
 // Lookup is one MGET.

@@ -50,6 +50,7 @@ gateway:
   - ingest-max-events
   - ingest-max-depth
   - marker-ttl
+  - erased-marker-ttl
   - redis-key-prefix
   - rate-limit-fail-closed
   - retry-after
@@ -65,6 +66,9 @@ gateway:
   - postgres-url
   - postgres-max-conns
   - postgres-dial-timeout
+  - erasure-poll-interval
+  - erasure-lease
+  - erasure-page-size
 projector:
   - log-level
   - log-format

@@ -308,9 +308,12 @@ func (a *API) status(c *gin.Context) {
 	ctx, cancel := a.queryCtx(c)
 	defer cancel()
 	st := Status{ID: id}
+	var erasedAt *time.Time // an erasure marker: Kafka acknowledged the tombstone then
 	if a.d.Markers != nil {
 		m, err := a.d.Markers.Accepted(ctx, tenant, id)
 		switch {
+		case err == nil && m.ContentHash == markers.Erased:
+			erasedAt = &m.AcceptedAt
 		case err == nil:
 			st.Accepted = &Step{At: m.AcceptedAt, Partition: &m.Partition, Offset: &m.Offset, IngestID: m.IngestID}
 			st.State = "accepted"
@@ -342,6 +345,8 @@ func (a *API) status(c *gin.Context) {
 		st.Deleted = &Step{At: *s.DeletedAt}
 	case p.Deleted:
 		st.Deleted = &Step{At: p.ProjectedAt}
+	case erasedAt != nil:
+		st.Deleted = &Step{At: *erasedAt}
 	}
 	if st.Deleted != nil {
 		st.State = "deleted"
