@@ -3,7 +3,6 @@ package api
 import (
 	"io/fs"
 	"log/slog"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -11,10 +10,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/pulsestream/pulsestream/platform/apitest"
 	"github.com/pulsestream/pulsestream/schemas"
 )
-
-var ginParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
 
 type openapiDoc struct {
 	OpenAPI    string                                 `yaml:"openapi"`
@@ -51,23 +49,8 @@ func loadDoc(t *testing.T) openapiDoc {
 }
 
 func TestRoutesMatchTheOpenAPIDocument(t *testing.T) {
-	doc := loadDoc(t)
-	var documented []string
-	for path, item := range doc.Paths {
-		for method := range item {
-			documented = append(documented, strings.ToUpper(method)+" "+path)
-		}
-	}
 	a := New(Deps{Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()})
-	var served []string
-	for _, rt := range a.router().Routes() {
-		served = append(served, rt.Method+" "+ginParam.ReplaceAllString(rt.Path, "{$1}"))
-	}
-	slices.Sort(documented)
-	slices.Sort(served)
-	if !slices.Equal(documented, served) {
-		t.Fatalf("routes differ from query.yaml\nserved:     %v\ndocumented: %v", served, documented)
-	}
+	apitest.RoutesMatchDocument(t, "openapi/query.yaml", a.router().Routes())
 }
 
 func TestQueryParametersMatchTheOpenAPIDocument(t *testing.T) {
