@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -15,7 +14,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,35 +22,16 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver for goose
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/pulsestream/pulsestream/migrations"
 	"github.com/pulsestream/pulsestream/platform/apierror"
 	"github.com/pulsestream/pulsestream/platform/testenv"
 )
-
-var migrateOnce struct {
-	sync.Once
-	err error
-}
 
 // pgStore migrates the test database (once per test binary) and returns a
 // store on a pool closed at the end of the test.
 func pgStore(t *testing.T) (*PGStore, *pgxpool.Pool) {
 	t.Helper()
 	url := testenv.PostgresURL(t)
-	migrateOnce.Do(func() {
-		db, err := sql.Open("pgx", url)
-		if err != nil {
-			migrateOnce.err = err
-			return
-		}
-		defer db.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_, migrateOnce.err = migrations.Up(ctx, db, migrations.Postgres)
-	})
-	if migrateOnce.err != nil {
-		t.Fatalf("migrate: %v", migrateOnce.err)
-	}
+	testenv.MigratePostgres(t, url)
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)

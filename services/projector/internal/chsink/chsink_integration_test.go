@@ -10,7 +10,6 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
-	"github.com/pulsestream/pulsestream/migrations"
 	"github.com/pulsestream/pulsestream/platform/testenv"
 	"github.com/pulsestream/pulsestream/schemas"
 	"github.com/pulsestream/pulsestream/services/projector/internal/chsink"
@@ -35,11 +34,7 @@ func TestReplayedBatchWithLongKeysInsertsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = root.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db) }()
-	sqlDB := clickhouse.OpenDB(&clickhouse.Options{Addr: []string{addr}, Protocol: clickhouse.HTTP, Auth: clickhouse.Auth{Database: db}})
-	if _, err := migrations.Up(ctx, sqlDB, migrations.ClickHouse); err != nil {
-		t.Fatal(err)
-	}
-	_ = sqlDB.Close()
+	testenv.MigrateClickHouse(t, addr, db)
 	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Protocol: clickhouse.HTTP, Auth: clickhouse.Auth{Database: db}})
 	if err != nil {
 		t.Fatal(err)

@@ -10,11 +10,9 @@ package querytest
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,40 +22,15 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for goose
 
-	"github.com/pulsestream/pulsestream/migrations"
 	"github.com/pulsestream/pulsestream/platform/tenancy"
 	"github.com/pulsestream/pulsestream/platform/testenv"
 )
-
-var migrateOnce sync.Map // target name -> error
-
-func migrate(tb testing.TB, db *sql.DB, t migrations.Target) {
-	tb.Helper()
-	v, _ := migrateOnce.LoadOrStore(t.Name, new(sync.Once))
-	var err error
-	v.(*sync.Once).Do(func() {
-		for range 3 { // concurrent migrators (other packages' tests) may collide on ClickHouse
-			if _, err = migrations.Up(context.Background(), db, t); err == nil {
-				return
-			}
-			time.Sleep(time.Second)
-		}
-	})
-	if err != nil {
-		tb.Fatalf("migrate %s: %v", t.Name, err)
-	}
-}
 
 // Postgres returns a pool on the migrated test database.
 func Postgres(tb testing.TB) *pgxpool.Pool {
 	tb.Helper()
 	url := testenv.PostgresURL(tb)
-	db, err := sql.Open("pgx", url)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	migrate(tb, db, migrations.Postgres)
-	_ = db.Close()
+	testenv.MigratePostgres(tb, url)
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
 		tb.Fatal(err)
@@ -82,9 +55,7 @@ func chOptions(tb testing.TB) *clickhouse.Options {
 func ClickHouse(tb testing.TB) driver.Conn {
 	tb.Helper()
 	opts := chOptions(tb)
-	db := clickhouse.OpenDB(opts)
-	migrate(tb, db, migrations.ClickHouse)
-	_ = db.Close()
+	testenv.MigrateClickHouse(tb, opts.Addr[0], opts.Auth.Database)
 	conn, err := clickhouse.Open(opts)
 	if err != nil {
 		tb.Fatal(err)

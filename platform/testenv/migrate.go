@@ -1,0 +1,73 @@
+package testenv
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+
+	"github.com/pulsestream/pulsestream/migrations"
+)
+
+var migrated sync.Map // target name + address -> *migration
+
+type migration struct {
+	once sync.Once
+	err  error
+}
+
+// MigratePostgres applies the PostgreSQL migrations to the database at url,
+// once per test process.
+func MigratePostgres(tb testing.TB, url string) {
+	tb.Helper()
+	migrate(tb, migrations.Postgres, url, func() *sql.DB {
+		db, err := sql.Open("pgx", url)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return db
+	})
+}
+
+// MigrateClickHouse applies the ClickHouse migrations to database on the
+// engine at addr (protocol from ClickHouseProtocol), once per test process.
+func MigrateClickHouse(tb testing.TB, addr, database string) {
+	tb.Helper()
+	proto := clickhouse.HTTP
+	if ClickHouseProtocol() == "native" {
+		proto = clickhouse.Native
+	}
+	migrate(tb, migrations.ClickHouse, addr+"/"+database, func() *sql.DB {
+		return clickhouse.OpenDB(&clickhouse.Options{Addr: []string{addr}, Protocol: proto,
+			Auth: clickhouse.Auth{Database: database}})
+	})
+}
+
+// migrate runs migrations.Up once per target and address. ClickHouse has no
+// migration lock, so test packages running in parallel may collide on the
+// version table: a failed attempt is retried a few times.
+func migrate(tb testing.TB, t migrations.Target, where string, open func() *sql.DB) {
+	tb.Helper()
+	v, _ := migrated.LoadOrStore(t.Name+" "+where, new(migration))
+	m := v.(*migration)
+	m.once.Do(func() {
+		db := open()
+		defer db.Close()
+		for attempt := range 5 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			_, m.err = migrations.Up(ctx, db, t)
+			cancel()
+			if m.err == nil {
+				return
+			}
+			time.Sleep(time.Duration(attempt+1) * 500 * time.Millisecond)
+		}
+	})
+	if m.err != nil {
+		tb.Fatalf("migrate %s at %s: %v", t.Name, where, m.err)
+	}
+}
