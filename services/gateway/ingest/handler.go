@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -40,6 +41,7 @@ const (
 	CodeRequestTooLarge    = "request_too_large"
 	CodeUnsupportedEncode  = "unsupported_content_encoding"
 	CodeInvalidGzip        = "invalid_gzip"
+	CodeRequestTimeout     = "request_timeout"
 	CodeAllRejected        = "all_rejected"
 	CodeServiceUnavailable = "unavailable"
 )
@@ -315,7 +317,7 @@ func (h *Handler) readBody(c *gin.Context) ([]byte, *apierror.Error) {
 		return nil, tooLarge(fmt.Sprintf("the body is %d bytes; at most %d are accepted", r.ContentLength, h.cfg.MaxRequestBytes))
 	}
 	var src io.Reader = http.MaxBytesReader(c.Writer, r.Body, h.cfg.MaxRequestBytes)
-	limit := h.cfg.MaxRequestBytes
+	limit, gzipped := h.cfg.MaxRequestBytes, false
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
 	case "gzip", "x-gzip":
@@ -324,13 +326,17 @@ func (h *Handler) readBody(c *gin.Context) ([]byte, *apierror.Error) {
 			return nil, bodyErr(err, apierror.New(http.StatusBadRequest, CodeInvalidGzip, "the body is not gzip: "+err.Error()))
 		}
 		defer zr.Close()
-		src, limit = zr, h.cfg.MaxDecompressedBytes
+		src, limit, gzipped = zr, h.cfg.MaxDecompressedBytes, true
 	default:
 		return nil, apierror.New(http.StatusUnsupportedMediaType, CodeUnsupportedEncode, fmt.Sprintf("Content-Encoding %q is not accepted: send gzip or nothing", enc))
 	}
 	body, err := io.ReadAll(io.LimitReader(src, limit+1))
 	if err != nil {
-		return nil, bodyErr(err, apierror.New(http.StatusBadRequest, CodeInvalidGzip, "the body could not be read: "+err.Error()))
+		code := decode.CodeInvalidBody // the connection failed mid-body
+		if gzipped {
+			code = CodeInvalidGzip // or the stream is corrupt
+		}
+		return nil, bodyErr(err, apierror.New(http.StatusBadRequest, code, "the body could not be read: "+err.Error()))
 	}
 	if int64(len(body)) > limit {
 		return nil, tooLarge(fmt.Sprintf("the body is larger than %d bytes (after decompression)", limit))
@@ -342,6 +348,12 @@ func bodyErr(err error, otherwise *apierror.Error) *apierror.Error {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return tooLarge(fmt.Sprintf("the body is larger than %d bytes", mbe.Limit))
+	}
+	// A client too slow to send its body within the server's read timeout
+	// (slowloris): the connection's deadline passed, not the body's format.
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return apierror.New(http.StatusRequestTimeout, CodeRequestTimeout, "the body did not arrive within the server's read timeout")
 	}
 	return otherwise
 }
