@@ -114,8 +114,17 @@ func FormatOf(h http.Header) (Format, *apierror.Error) {
 
 // Decode splits body into events and validates each one. A request-level
 // problem (malformed JSON, too many events, ...) is an *apierror.Error and no
-// event is returned; an event-level problem rejects only that event.
+// event is returned; an event-level problem rejects only that event, and so
+// does a value the read models cannot store (CodeUnstorable).
 func (v *Validator) Decode(f Format, h http.Header, body []byte, lim Limits, now time.Time) ([]Item, *apierror.Error) {
+	items, err := v.decode(f, h, body, lim, now)
+	for i := range items {
+		checkStorable(&items[i])
+	}
+	return items, err
+}
+
+func (v *Validator) decode(f Format, h http.Header, body []byte, lim Limits, now time.Time) ([]Item, *apierror.Error) {
 	if f == FormatBinary {
 		return v.decodeBinary(h, body, lim, now)
 	}
