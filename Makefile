@@ -3,13 +3,13 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Every Go module of the workspace (go.work); each also builds alone (GOWORK=off).
-MODULES := platform schemas migrations services/gateway services/projector services/query deploy tests
+MODULES := platform schemas migrations services/gateway services/projector services/query deploy tools/loadgen tests
 PKGS := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 ENV := source scripts/env.sh &&
 GO_TEST_FLAGS ?= -count=1 -timeout 15m
 FUZZTIME ?= 10s
 
-.PHONY: help dev test test-unit test-integration lint stop infra migrate build vet-modules fuzz-short fuzz images
+.PHONY: help dev test test-unit test-integration lint stop infra migrate build vet-modules fuzz-short fuzz images bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-18s %s\n", $$1, $$2}'
@@ -63,3 +63,7 @@ fuzz-short: ## run each fuzz target briefly (FUZZTIME, default 10s)
 
 fuzz: ## run each fuzz target longer (FUZZTIME=5m make fuzz)
 	@bash scripts/fuzz.sh $(if $(filter 10s,$(FUZZTIME)),2m,$(FUZZTIME))
+
+BENCH_FLAGS ?=
+bench: infra ## benchmark on this machine: raw Kafka, gateway batch/single, projection, end to end; verifies storage; table + bench/results/<date>.json (docs/benchmarks.md)
+	@bash bench/run.sh $(BENCH_FLAGS)
