@@ -1,0 +1,287 @@
+package erasure_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pulsestream/pulsestream/platform/tenancy"
+	"github.com/pulsestream/pulsestream/platform/testenv"
+)
+
+// stack is the three binaries (gateway, projector, query) on the shared
+// servers, with a private PostgreSQL schema and ClickHouse database (a replay
+// with --drop empties whole tables), a private topic, groups and Redis prefix.
+type stack struct {
+	t                    *testing.T
+	pool                 *pgxpool.Pool
+	tenantA, tenantB     string
+	keyA, keyB           string
+	gatewayURL, queryURL string
+	gateway, proj, query *testenv.Proc
+	projBin              string
+	projArgs             []string
+}
+
+func randomHex(t testing.TB, n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+func startStack(t *testing.T) *stack {
+	t.Helper()
+	baseURL, rds, brokers, chAddr := testenv.PostgresURL(t), testenv.RedisAddr(t), testenv.KafkaBrokers(t), testenv.ClickHouseAddr(t)
+	id := randomHex(t, 4)
+	pgURL := privateSchema(t, baseURL, "erasure_"+id)
+	chDB := privateClickHouse(t, chAddr, "erasure_"+id)
+	testenv.MigratePostgres(t, pgURL)
+	testenv.MigrateClickHouse(t, chAddr, chDB)
+
+	s := &stack{t: t, tenantA: "era-" + id, tenantB: "erb-" + id}
+	var err error
+	s.pool, err = pgxpool.New(context.Background(), pgURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.pool.Close)
+	s.keyA, s.keyB = tenantKey(t, s.pool, s.tenantA), tenantKey(t, s.pool, s.tenantB)
+
+	topic, prefix := "erasure-"+id, "erasure-"+id+":"
+	common := []string{"-postgres-url", pgURL, "-kafka-brokers", brokers, "-kafka-topic", topic,
+		"-kafka-dlq-topic", topic + "-dlq", "-kafka-partitions", "3", "-kafka-replication-factor", "1",
+		"-shutdown-delay", "0s", "-log-format", "text"}
+	chFlags := []string{"-clickhouse-addr", chAddr, "-clickhouse-protocol", testenv.ClickHouseProtocol(), "-clickhouse-database", chDB}
+	gw, qp, pp, ap := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
+	s.gatewayURL = fmt.Sprintf("http://127.0.0.1:%d", gw)
+	s.queryURL = fmt.Sprintf("http://127.0.0.1:%d", qp)
+
+	s.gateway = testenv.Spawn(t, testenv.Build(t, "services/gateway"), append(common[:len(common):len(common)],
+		"-gateway-addr", fmt.Sprintf("127.0.0.1:%d", gw), "-kafka-ensure-topics=true",
+		"-redis-addr", rds, "-redis-key-prefix", prefix, "-erasure-poll-interval", "200ms")...)
+	waitReady(t, s.gatewayURL, s.gateway)
+	s.projBin = testenv.Build(t, "services/projector")
+	s.projArgs = append(append(common[:len(common):len(common)], chFlags...),
+		"-projector-group-postgres", topic+"-pg", "-projector-group-clickhouse", topic+"-ch")
+	s.proj = testenv.Spawn(t, s.projBin, append(s.projArgs[:len(s.projArgs):len(s.projArgs)], "-projector-addr", fmt.Sprintf("127.0.0.1:%d", pp))...)
+	waitReady(t, fmt.Sprintf("http://127.0.0.1:%d", pp), s.proj)
+	s.query = testenv.Spawn(t, testenv.Build(t, "services/query"), append([]string{"-postgres-url", pgURL}, append(chFlags,
+		"-http-addr", fmt.Sprintf("127.0.0.1:%d", qp), "-admin-addr", fmt.Sprintf("127.0.0.1:%d", ap),
+		"-redis-addr", rds, "-markers-prefix", prefix, "-cursor-key", randomHex(t, 32),
+		"-shutdown-delay", "0s", "-log-format", "text")...)...)
+	waitReady(t, s.queryURL, s.query)
+	t.Cleanup(func() { deleteTopics(brokers, topic, topic+"-dlq") })
+	return s
+}
+
+// privateSchema creates schema on the server of baseURL (dropped at cleanup)
+// and returns a URL whose connections use it.
+func privateSchema(t *testing.T, baseURL, schema string) string {
+	t.Helper()
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, baseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if c, err := pgx.Connect(ctx, baseURL); err == nil {
+			_, _ = c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+			_ = c.Close(ctx)
+		}
+	})
+	sep := "?"
+	if strings.Contains(baseURL, "?") {
+		sep = "&"
+	}
+	return baseURL + sep + "search_path=" + schema
+}
+
+// privateClickHouse creates database db on the engine (dropped at cleanup).
+func privateClickHouse(t *testing.T, addr, db string) string {
+	t.Helper()
+	proto := clickhouse.HTTP
+	if testenv.ClickHouseProtocol() == "native" {
+		proto = clickhouse.Native
+	}
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Protocol: proto})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Exec(context.Background(), "CREATE DATABASE "+db); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db)
+		_ = conn.Close()
+	})
+	return db
+}
+
+// tenantKey creates tenant (rate high enough for the test) and returns a key
+// with the ingest and query scopes.
+func tenantKey(t *testing.T, pool *pgxpool.Pool, tenant string) string {
+	t.Helper()
+	ctx := context.Background()
+	admin := tenancy.NewAdmin(tenancy.NewPGStore(pool))
+	rate, burst := 100000, 100000
+	if _, err := admin.CreateTenant(ctx, "test", tenant, tenancy.TenantSettings{RateLimitPerSec: &rate, RateLimitBurst: &burst}); err != nil {
+		t.Fatal(err)
+	}
+	k, err := admin.CreateKey(ctx, "test", tenant, tenancy.KeySpec{Name: "erasure-test", Scopes: []tenancy.Scope{tenancy.ScopeIngest, tenancy.ScopeQuery}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.Key
+}
+
+func deleteTopics(brokers string, topics ...string) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...))
+	if err != nil {
+		return
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, _ = kadm.NewClient(cl).DeleteTopics(ctx, topics...)
+}
+
+func waitReady(t *testing.T, base string, p *testenv.Proc) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(base + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready within 90s; log:\n%s", base, p.Log(40))
+}
+
+// call sends one request with key and decodes the JSON answer into out.
+func (s *stack) call(key, method, url, contentType, body string, out any) int {
+	s.t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			s.t.Fatalf("%s %s: %d %s: %v", method, url, resp.StatusCode, raw, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// eventually polls check until it returns "" or within runs out.
+func eventually(t *testing.T, within time.Duration, what string, check func() string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	last := ""
+	for time.Now().Before(deadline) {
+		if last = check(); last == "" {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatalf("%s: still %s after %s", what, last, within)
+}
+
+// ingest sends events (NDJSON) with key and requires every one accepted.
+func (s *stack) ingest(key string, events []map[string]any) {
+	s.t.Helper()
+	var b bytes.Buffer
+	for _, e := range events {
+		line, _ := json.Marshal(e)
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	var ans ingestAnswer
+	if code := s.call(key, http.MethodPost, s.gatewayURL+"/v1/events", "application/x-ndjson", b.String(), &ans); code != http.StatusOK || ans.Accepted != len(events) {
+		s.t.Fatalf("ingest of %d events: %d, accepted %d duplicate %d rejected %d", len(events), code, ans.Accepted, ans.Duplicate, ans.Rejected)
+	}
+}
+
+// replay runs `projector replay --sink sink --drop` with the stack's settings
+// (the running projector must be stopped: a replay needs an empty group).
+func (s *stack) replay(sink string) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, s.projBin, append([]string{"replay", "--sink", sink, "--drop"}, s.projArgs...)...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		s.t.Fatalf("projector replay --sink %s: %v\n%s", sink, err, out)
+	}
+}
+
+func (s *stack) stopProjector() {
+	s.t.Helper()
+	if err := s.proj.Signal(syscall.SIGTERM, 60*time.Second); err != nil {
+		s.t.Fatalf("projector exit: %v\n%s", err, s.proj.Log(20))
+	}
+}
+
+type ingestAnswer struct {
+	Accepted, Duplicate, Rejected int
+	Results                       []struct {
+		ID, Status, Code string
+	}
+}
+
+type searchAnswer struct {
+	Events []struct {
+		ID, Subject string
+	}
+	NextCursor string `json:"next_cursor"`
+}
+
+type statsAnswer struct {
+	Total          int64
+	UniqueSubjects int64 `json:"unique_subjects"`
+}
+
+type erasureAnswer struct {
+	ID, State string
+	StatusURL string `json:"status_url"`
+	Erased    int64
+}
