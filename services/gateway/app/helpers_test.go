@@ -298,11 +298,15 @@ type memErasures struct {
 	mu       sync.Mutex
 	deletes  []string // tenant/id
 	requests map[string]erasure.Erasure
+	fail     bool // PostgreSQL down
 }
 
 func (m *memErasures) RecordDelete(_ context.Context, tenant, eventID, _, _ string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.fail {
+		return fmt.Errorf("postgres down")
+	}
 	m.deletes = append(m.deletes, tenant+"/"+eventID)
 	return nil
 }
