@@ -15,7 +15,9 @@ type window struct{ t0 time.Time }
 
 func newWindow() window { return window{t0: time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)} }
 
-func (w window) at(i int) string { return w.t0.Add(time.Duration(i) * time.Second).Format(time.RFC3339) }
+func (w window) at(i int) string {
+	return w.t0.Add(time.Duration(i) * time.Second).Format(time.RFC3339)
+}
 
 func (w window) stats(extra string) string {
 	return "/v1/stats?interval=hour&from=" + url.QueryEscape(w.t0.Add(-time.Hour).Format(time.RFC3339)) +

@@ -94,7 +94,9 @@ func TestBadErasureRequestsGetA4xxWithACodeAndStoreNothing(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			w := serve(r, http.MethodPost, "/v1/erasures", c.contentType, c.body)
-			var body struct{ Error struct{ Code, Message string } }
+			var body struct {
+				Error struct{ Code, Message string }
+			}
 			_ = json.Unmarshal(w.Body.Bytes(), &body)
 			if w.Code != c.status || body.Error.Code != c.code || body.Error.Message == "" {
 				t.Fatalf("%d %s, want %d %s", w.Code, w.Body, c.status, c.code)
