@@ -50,6 +50,7 @@ func benchCmd(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	fs.DurationVar(&c.PollInterval, "poll-interval", 100*time.Millisecond, "how often the read models are counted")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 3*time.Minute, "longest wait for the read models to hold every accepted event")
 	fs.IntVar(&c.Samples, "samples", 200, "accepted events whose content is compared in each read model")
+	fs.BoolVar(&c.Profile, "profile", false, "sample the gateway (batch1000, single) and the projector (projection) with Linux perf; flat profiles in -work-dir")
 	fs.BoolVar(&c.Keep, "keep", false, "keep the bench databases, topics and consumer groups")
 	if err := fs.Parse(args); err != nil {
 		return err

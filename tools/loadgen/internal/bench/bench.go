@@ -49,6 +49,7 @@ type Config struct {
 	DrainTimeout      time.Duration
 	Samples           int
 	Keep              bool // keep databases and topics for inspection
+	Profile           bool // perf-record the gateway and projector during their phases
 }
 
 // Validate names every bad setting.

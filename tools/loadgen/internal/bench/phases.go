@@ -119,6 +119,7 @@ func (b *run) run(ctx context.Context) (*Report, error) {
 	}
 	rep.Verification = b.verify(ctx, conn, exp)
 	rep.Targets = targets(rep)
+	rep.Profiles = b.profiles
 	rep.Seconds = round(time.Since(b.started).Seconds(), 1)
 	if !rep.Verification.OK {
 		return rep, fmt.Errorf("verification failed: %s", strings.Join(rep.Verification.Problems, "; "))
@@ -164,12 +165,17 @@ func (b *run) httpConfig(idx int, tenants []string, batch, conc int, rate float6
 func (b *run) httpPhase(ctx context.Context, exp *expectation, idx int, name string, tenants []string, batch, conc int, rate float64, dur time.Duration) (Phase, error) {
 	b.logf("phase %s: %d events per request, %d in flight, %s", name, batch, conc, dur)
 	cfg := b.httpConfig(idx, tenants, batch, conc, rate, dur)
+	var prof *profiler
+	if idx == phaseBatch1000 || idx == phaseSingle {
+		prof = b.startProfile(name, b.gateway)
+	}
 	before := b.snapshot()
 	res, err := load.RunHTTP(ctx, cfg)
+	after := b.snapshot()
+	b.addProfile(name, prof.stop(b))
 	if err != nil {
 		return Phase{}, err
 	}
-	after := b.snapshot()
 	exp.add(idx, cfg.Gen, res)
 	return httpPhaseResult(name, res, b.cfg.DataBytes, before.perMillion(after, res.Accepted+res.Duplicate)), nil
 }

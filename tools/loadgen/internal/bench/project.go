@@ -92,11 +92,13 @@ func (b *run) drainPhase(ctx context.Context, conn *pgx.Conn, exp *expectation) 
 	if err := b.startProjector(ctx); err != nil {
 		return nil, err
 	}
+	prof := b.startProfile("projection", b.proj)
 	pg, ch, err := b.pollUntil(ctx, counter{conn, b.ch, b.tenants}, func() int64 { return int64(want) }, b.cfg.DrainTimeout)
+	after := b.snapshot()
+	b.addProfile("projection", prof.stop(b))
 	if err != nil {
 		return nil, err
 	}
-	after := b.snapshot()
 	cpu := before.perMillion(after, int64(want))
 	elapsed := time.Since(started).Seconds()
 	mk := func(name string, polls []poll) Phase {

@@ -78,6 +78,7 @@ type Report struct {
 	PeakRSS      map[string]int64   `json:"peak_rss_bytes"`
 	Verification Verification       `json:"verification"`
 	Targets      []Target           `json:"targets"`
+	Profiles     map[string]string  `json:"perf_profiles,omitempty"`
 	Path         string             `json:"-"`
 }
 

@@ -44,6 +44,7 @@ type run struct {
 	query    *service
 	proj     *service
 	procs    []proc
+	profiles map[string]string // phase → flat perf profile
 	cleanups []func()
 }
 

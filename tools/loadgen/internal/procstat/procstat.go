@@ -32,23 +32,31 @@ func stat(pid int) ([]string, error) {
 }
 
 // CPU is the user + system CPU time pid has used.
-func CPU(pid int) (time.Duration, error) {
+func CPU(pid int) (time.Duration, error) { return ticks(pid, 11, 13) }
+
+// reapedCPU is the CPU time of pid's children that exited and were waited
+// for (cutime + cstime).
+func reapedCPU(pid int) (time.Duration, error) { return ticks(pid, 13, 15) }
+
+// ticks sums the clock-tick fields [from, to) of /proc/<pid>/stat (index
+// 0 is field 3): utime and stime are 11 and 12, cutime and cstime 13 and 14.
+func ticks(pid, from, to int) (time.Duration, error) {
 	f, err := stat(pid)
 	if err != nil {
 		return 0, err
 	}
-	if len(f) < 13 {
+	if len(f) < to {
 		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
 	}
-	var ticks int64
-	for _, s := range f[11:13] { // utime (field 14), stime (field 15)
-		n, err := strconv.ParseInt(s, 10, 64)
+	var n int64
+	for _, s := range f[from:to] {
+		v, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
 		}
-		ticks += n
+		n += v
 	}
-	return time.Duration(ticks) * time.Second / clockTick, nil
+	return time.Duration(n) * time.Second / clockTick, nil
 }
 
 // Tree returns pid and all its living descendants.
@@ -76,10 +84,14 @@ func Tree(pid int) []int {
 	return out
 }
 
-// TreeCPU is the CPU time of pid and its living descendants (a process
-// that has exited since is missing from the sum).
+// TreeCPU is the CPU time of pid, its living descendants and the
+// children it has reaped (PostgreSQL's postmaster reaps its backends, so
+// the sum does not drop when a connection closes).
 func TreeCPU(pid int) (time.Duration, error) {
-	var sum time.Duration
+	sum, err := reapedCPU(pid)
+	if err != nil {
+		return 0, err
+	}
 	for i, p := range Tree(pid) {
 		d, err := CPU(p)
 		if err != nil {
