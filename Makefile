@@ -9,7 +9,7 @@ ENV := source scripts/env.sh &&
 GO_TEST_FLAGS ?= -count=1 -timeout 15m
 FUZZTIME ?= 10s
 
-.PHONY: help dev test test-unit test-integration lint stop infra migrate build vet-modules fuzz-short fuzz images bench
+.PHONY: help dev test test-unit test-integration lint stop infra migrate build vet-modules fuzz-short fuzz fuzz-api soak images bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-18s %s\n", $$1, $$2}'
@@ -63,6 +63,14 @@ fuzz-short: ## run each fuzz target briefly (FUZZTIME, default 10s)
 
 fuzz: ## run each fuzz target longer (FUZZTIME=5m make fuzz)
 	@bash scripts/fuzz.sh $(if $(filter 10s,$(FUZZTIME)),2m,$(FUZZTIME))
+
+fuzz-api: infra ## property-based API tests of gateway and query from schemas/openapi (Schemathesis from PyPI; FUZZ_API_EXAMPLES, default 50)
+	@bash scripts/fuzz-api.sh $(or $(FUZZ_API_EXAMPLES),50)
+
+SOAK_DURATION ?= 10m
+soak: infra ## the broker-kill fault test for SOAK_DURATION (default 10m), a SIGKILL every SOAK_KILL_EVERY (default 20s)
+	@set -o pipefail; $(ENV) PULSESTREAM_SOAK_DURATION=$(SOAK_DURATION) PULSESTREAM_SOAK_KILL_EVERY=$(or $(SOAK_KILL_EVERY),20s) \
+	  go test -count=1 -v -timeout 0 -run 'TestBrokerSIGKILLDuringIngestion' ./services/projector/app/ | grep -E '^(faults:|--- |ok|FAIL|PASS)|kill [0-9]+:|answers by'
 
 BENCH_FLAGS ?=
 bench: infra ## benchmark on this machine: raw Kafka, gateway batch/single, projection, end to end; verifies storage; table + bench/results/<date>.json (docs/benchmarks.md)

@@ -210,7 +210,7 @@ func TestBrokerSIGKILLDuringIngestionLosesAndDoublesNothing(t *testing.T) {
 	if err := gw.Signal(syscall.SIGTERM, 30*time.Second); err != nil {
 		t.Errorf("gateway exit after SIGTERM: %v", err)
 	}
-	waitFor(t, 3*time.Minute, "both sinks at lag 0", func() bool { return h.lag("postgres") == 0 && h.lag("clickhouse") == 0 })
+	waitFor(t, max(3*time.Minute, plan.duration/2), "both sinks at lag 0", func() bool { return h.lag("postgres") == 0 && h.lag("clickhouse") == 0 })
 	if err := proj.Signal(syscall.SIGTERM, 30*time.Second); err != nil {
 		t.Errorf("projector exit after SIGTERM: %v", err)
 	}
