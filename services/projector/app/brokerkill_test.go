@@ -134,9 +134,10 @@ func (l *loadgen) send(t *testing.T, giveUp time.Time, evs map[string]string) {
 
 // TestBrokerSIGKILLDuringIngestionLosesAndDoublesNothing runs the gateway and
 // the projector binaries against a private Kafka broker, keeps producers
-// posting, SIGKILLs the broker and restarts it: every event answered 2xx is in
-// PostgreSQL and in ClickHouse exactly once, and events answered 503 and
-// retried end stored exactly once too.
+// posting, SIGKILLs the broker and restarts it, then stops the gateway with
+// SIGTERM under load and restarts it: every event answered 2xx is in
+// PostgreSQL and in ClickHouse exactly once, and events answered 503 (or
+// refused while the gateway was down) and retried end stored exactly once too.
 func TestBrokerSIGKILLDuringIngestionLosesAndDoublesNothing(t *testing.T) {
 	plan := planFromEnv(t)
 	broker := testenv.StartKafka(t)
@@ -201,6 +202,17 @@ func TestBrokerSIGKILLDuringIngestionLosesAndDoublesNothing(t *testing.T) {
 		waitFor(t, 60*time.Second, "ingestion resumed after the restart", func() bool { return lg.accepted.Load() > after })
 	}
 	time.Sleep(time.Until(end))
+	// Gateway SIGTERM under load: in-flight requests finish (their events
+	// count as acknowledged), the producers retry the refused ones against
+	// the restarted gateway.
+	before := lg.accepted.Load()
+	if err := gw.Signal(syscall.SIGTERM, 30*time.Second); err != nil {
+		t.Errorf("gateway exit after SIGTERM under load: %v", err)
+	}
+	injected++
+	gw.Start()
+	waitFor(t, 60*time.Second, "gateway ready again", func() bool { code, _ := readyz(gwAddr); return code == 200 })
+	waitFor(t, 60*time.Second, "ingestion resumed after the gateway restart", func() bool { return lg.accepted.Load() > before })
 	close(stop)
 	wg.Wait()
 	if t.Failed() {
