@@ -61,6 +61,7 @@ type deps struct {
 type erasureStore interface {
 	erasure.RequestStore
 	ingest.DeleteAuditor
+	ingest.ErasedLookup
 }
 
 func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*App, error) {
@@ -125,6 +126,7 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 		}
 	}
 	h.SetDeleteAuditor(d.erasures)
+	h.SetErasedLookup(d.erasures)
 
 	a.router = NewRouter(RouterDeps{
 		Ingest:  h,

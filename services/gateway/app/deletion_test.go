@@ -64,3 +64,29 @@ func TestResentDeletedIDIsADuplicateAndIsNotProduced(t *testing.T) {
 		t.Fatalf("records in the topic: %d, want 4", n)
 	}
 }
+
+// While Redis is down (no erasure markers), a re-sent erased id is still
+// answered duplicate: the gateway asks PostgreSQL which ids are deleted.
+func TestResentDeletedIDIsADuplicateWhileRedisIsDown(t *testing.T) {
+	c := newFakeKafka(t)
+	audit := &memErasures{}
+	g := startGateway(t, c.ListenAddrs(), "events.noredis", deps{auth: testAuth(), markers: &memMarkers{fail: true}, limiter: &memLimiter{}, erasures: audit}, nil)
+	if a := deleteEvent(t, g, keyA, "e1"); a.status != http.StatusAccepted {
+		t.Fatalf("%d %s", a.status, a.raw)
+	}
+	a := g.post(t, keyA, "application/json", batch(event("e1", "t", `{"n":1}`), event("e2", "t", `{"n":2}`)))
+	if a.status != http.StatusOK || a.body.Duplicate != 1 || a.body.Accepted != 1 || a.body.Results[0].Code != "erased" {
+		t.Fatalf("re-send: %d %s", a.status, a.raw)
+	}
+	if n := topicRecords(t, g.brokers, g.topic); n != 2 {
+		t.Fatalf("records in the topic: %d, want the tombstone and e2", n)
+	}
+	// PostgreSQL down as well: fail-open, the event goes to Kafka (the read
+	// models refuse it there).
+	audit.mu.Lock()
+	audit.fail = true
+	audit.mu.Unlock()
+	if a := g.post(t, keyA, "application/json", batch(event("e1", "t", `{"n":1}`))); a.status != http.StatusOK || a.body.Accepted != 1 {
+		t.Fatalf("both down: %d %s", a.status, a.raw)
+	}
+}

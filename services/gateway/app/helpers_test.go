@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -309,6 +310,21 @@ func (m *memErasures) RecordDelete(_ context.Context, tenant, eventID, _, _ stri
 	}
 	m.deletes = append(m.deletes, tenant+"/"+eventID)
 	return nil
+}
+
+func (m *memErasures) ErasedIDs(_ context.Context, tenant string, ids []string) (map[string]bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail {
+		return nil, fmt.Errorf("postgres down")
+	}
+	out := map[string]bool{}
+	for _, id := range ids {
+		if slices.Contains(m.deletes, tenant+"/"+id) {
+			out[id] = true
+		}
+	}
+	return out, nil
 }
 
 func (m *memErasures) Request(_ context.Context, id, tenant, subject, _ string) (erasure.Erasure, error) {

@@ -82,6 +82,24 @@ func (s *PGStore) RecordDelete(ctx context.Context, tenant, eventID, erasureID, 
 	})
 }
 
+// ErasedIDs returns which of ids the read model holds as deleted for tenant
+// (one primary-key lookup of all of them).
+func (s *PGStore) ErasedIDs(ctx context.Context, tenant string, ids []string) (map[string]bool, error) {
+	rows, err := s.pool.Query(ctx, `SELECT external_id FROM events WHERE tenant_id = $1 AND external_id = ANY($2) AND deleted_at IS NOT NULL`, tenant, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read erased ids: %w", err)
+	}
+	found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("read erased ids: %w", err)
+	}
+	out := make(map[string]bool, len(found))
+	for _, id := range found {
+		out[id] = true
+	}
+	return out, nil
+}
+
 // Get returns tenant's erasure id, or ErrNotFound (also for another tenant's).
 func (s *PGStore) Get(ctx context.Context, tenant, id string) (Erasure, error) {
 	var e Erasure

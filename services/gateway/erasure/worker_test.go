@@ -167,3 +167,20 @@ func TestErasureIsInvisibleToOtherTenantsAndUnclaimedByOtherTopics(t *testing.T)
 		t.Fatalf("audit entries %d (%v)", entries, err)
 	}
 }
+
+// ErasedIDs (the gateway's fallback while Redis is down) reports exactly the
+// tenant's deleted rows among the ids asked.
+func TestErasedIDsReportsOnlyTheTenantsDeletedRows(t *testing.T) {
+	store, pool, tenant := pgStore(t, 5)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `UPDATE events SET deleted_at = now(), data = NULL WHERE tenant_id = $1 AND external_id IN ('e-0001', 'e-0003')`, tenant); err != nil {
+		t.Fatal(err)
+	}
+	got, err := store.ErasedIDs(ctx, tenant, []string{"e-0000", "e-0001", "e-0003", "missing"})
+	if err != nil || len(got) != 2 || !got["e-0001"] || !got["e-0003"] {
+		t.Fatalf("%v %v", got, err)
+	}
+	if got, err := store.ErasedIDs(ctx, "other", []string{"e-0001"}); err != nil || len(got) != 0 {
+		t.Fatalf("other tenant: %v %v", got, err)
+	}
+}

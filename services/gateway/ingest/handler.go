@@ -84,6 +84,7 @@ type Handler struct {
 	now       func() time.Time
 	redis     *redisGate
 	audit     DeleteAuditor
+	erased    ErasedLookup
 }
 
 // NewHandler wires the ingest path.
@@ -177,6 +178,7 @@ func (h *Handler) process(c *gin.Context, tenant tenancy.Tenant, items []decode.
 		if err != nil {
 			h.metrics.RedisErrors.WithLabelValues("marker_lookup").Inc()
 			h.logger.Warn("marker lookup failed; producing without dedup", "err", err, "tenant", tenant.ID, "request_id", c.GetString("request_id"))
+			toProduce = h.dropErased(ctx, tenant.ID, items, cand, results, c.GetString("request_id"))
 		} else {
 			toProduce = toProduce[:0:0]
 			for k, i := range cand {
