@@ -146,6 +146,7 @@ type Picker struct {
 	rng      *rand.Rand
 	ring     []uint64
 	pos      int
+	used     map[uint64]bool // repeats of the current request
 }
 
 // ringSize is how many recently accepted events a worker may repeat.
@@ -156,10 +157,22 @@ func NewPicker(c *Counter, tenant int, dupRatio float64, seed uint64) *Picker {
 	return &Picker{counter: c, tenant: tenant, dupRatio: dupRatio, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))}
 }
 
+// Begin starts a new request: a request never repeats an id twice (the
+// gateway would reject the second copy as duplicate_in_request; a retry
+// repeats an earlier request, not an event within one).
+func (p *Picker) Begin() { clear(p.used) }
+
 // Next returns the next sequence number to send and whether it repeats one.
 func (p *Picker) Next() (seq uint64, dup bool) {
 	if len(p.ring) > 0 && p.rng.Float64() < p.dupRatio {
-		return p.ring[p.rng.IntN(len(p.ring))], true
+		seq := p.ring[p.rng.IntN(len(p.ring))]
+		if !p.used[seq] {
+			if p.used == nil {
+				p.used = map[uint64]bool{}
+			}
+			p.used[seq] = true
+			return seq, true
+		}
 	}
 	return p.counter.Next(p.tenant), false
 }

@@ -77,7 +77,10 @@ func TestPickerRepeatsAcceptedEventsAtTheConfiguredRatio(t *testing.T) {
 	accepted := map[uint64]bool{}
 	dups := 0
 	const n = 20_000
-	for range n {
+	for i := range n {
+		if i%100 == 0 {
+			p.Begin() // requests of 100 events
+		}
 		seq, dup := p.Next()
 		if dup {
 			dups++
@@ -91,6 +94,18 @@ func TestPickerRepeatsAcceptedEventsAtTheConfiguredRatio(t *testing.T) {
 	}
 	if r := float64(dups) / n; r < 0.18 || r > 0.22 {
 		t.Fatalf("repeat ratio %.3f, want about 0.2", r)
+	}
+	small := NewPicker(NewCounter(1000, 1), 0, 0.9, 1) // fresh numbers from 1000 on
+	small.Accepted(0)
+	small.Accepted(1)
+	small.Begin()
+	inRequest := map[uint64]bool{}
+	for range 100 {
+		seq, _ := small.Next()
+		if inRequest[seq] {
+			t.Fatalf("seq %d twice in one request", seq)
+		}
+		inRequest[seq] = true
 	}
 	none := NewPicker(NewCounter(0, 1), 0, 0, 1)
 	none.Accepted(0)

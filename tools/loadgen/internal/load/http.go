@@ -196,6 +196,7 @@ func (w *worker) loop(ctx context.Context, ticks <-chan time.Time, take func() b
 func (w *worker) fill() {
 	w.buf.Reset()
 	w.seqs, w.dups = w.seqs[:0], w.dups[:0]
+	w.picker.Begin()
 	b := w.buf.AvailableBuffer()
 	if w.cfg.Batch > 1 {
 		b = append(b, '[')
