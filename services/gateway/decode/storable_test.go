@@ -66,3 +66,20 @@ func TestUnstorableValuesRejectOnlyTheirEvent(t *testing.T) {
 		}
 	}
 }
+
+// FuzzUnstorableNeverPanicsAndPassesWhatItCannotRefuse feeds arbitrary bytes
+// to the jsonb check: it never panics, and a value without escapes or
+// exponents that is too short for an out-of-range number always passes.
+func FuzzUnstorableNeverPanicsAndPassesWhatItCannotRefuse(f *testing.F) {
+	for _, v := range storableCases() {
+		if len(v) < 100 { // the long ones only slow the mutator down
+			f.Add([]byte(v))
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		why := unstorable(b)
+		if why != "" && len(b) <= pgMaxScaleDigits && !strings.ContainsAny(string(b), `\eE`) {
+			t.Fatalf("%q refused (%s) though it holds no escape, no exponent and too few digits", b, why)
+		}
+	})
+}
