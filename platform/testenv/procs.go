@@ -228,6 +228,111 @@ func (r *Redis) Kill() {
 // Start (re)starts the redis-server on the same port.
 func (r *Redis) Start() { r.tb.Helper(); r.must("start") }
 
+// Postgres is a private PostgreSQL cluster (initdb'ed on first start).
+type Postgres struct {
+	script
+	URL  string
+	addr string
+}
+
+// StartPostgres initialises and starts a private PostgreSQL 15 cluster on a
+// free port (scripts/postgres.sh: role and database pulsestream).
+func StartPostgres(tb testing.TB) *Postgres {
+	tb.Helper()
+	Require(tb, "PULSESTREAM_POSTGRES_URL")
+	root := Root(tb)
+	local := tb.TempDir()
+	// The server runs as user postgres: it must reach its data directory.
+	for _, d := range []string{local, filepath.Dir(local)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	port := FreePort(tb)
+	p := &Postgres{addr: "127.0.0.1:" + strconv.Itoa(port),
+		URL: "postgres://pulsestream:pulsestream@127.0.0.1:" + strconv.Itoa(port) + "/pulsestream?sslmode=disable"}
+	p.script = script{tb: tb, path: filepath.Join(root, "scripts", "postgres.sh"), local: local, env: []string{
+		"PULSESTREAM_ROOT=" + root, "PULSESTREAM_LOCAL=" + local,
+		"PULSESTREAM_PG_PORT=" + strconv.Itoa(port), "PULSESTREAM_POSTGRES_URL=" + p.URL,
+	}}
+	tb.Cleanup(func() {
+		if p.postmaster() > 0 {
+			p.Kill()
+		}
+	})
+	p.must("start")
+	return p
+}
+
+func (p *Postgres) postmaster() int {
+	b, err := os.ReadFile(filepath.Join(p.local, "postgres", "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return 0
+	}
+	return pid
+}
+
+// Kill SIGKILLs the postmaster and every one of its children (a server
+// crash: the next Start runs crash recovery) and waits until the port closes.
+func (p *Postgres) Kill() {
+	p.tb.Helper()
+	pm := p.postmaster()
+	if pm <= 0 {
+		p.tb.Fatal("postgres: no running postmaster")
+	}
+	kids := childrenOf(pm)
+	_ = syscall.Kill(pm, syscall.SIGKILL)
+	for _, k := range kids {
+		_ = syscall.Kill(k, syscall.SIGKILL)
+	}
+	waitClosed(p.tb, p.addr)
+	deadline := time.Now().Add(10 * time.Second)
+	for _, pid := range append(kids, pm) {
+		for alive(pid) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// Start (re)starts the cluster on the same port and data directory.
+func (p *Postgres) Start() { p.tb.Helper(); p.must("start") }
+
+// childrenOf lists the processes whose parent is pid.
+func childrenOf(pid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// alive reports whether pid runs (a zombie counts as gone).
+func alive(pid int) bool {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	return len(f) > 0 && f[0] != "Z"
+}
+
 // Build compiles the Go main package in dir (relative to the repository
 // root, e.g. "services/gateway") into a temporary binary and returns its path.
 func Build(tb testing.TB, dir string) string {
