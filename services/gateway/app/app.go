@@ -120,7 +120,11 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 	if d.erasures == nil {
 		es := erasure.NewPGStore(a.pool, cfg.Kafka.Topic)
 		d.erasures = es
-		a.worker = erasure.NewWorker(cfg.Erasure, es, h, reg, logger)
+		var proj erasure.Projection
+		if cfg.Erasure.ProjectorGroup != "" {
+			proj = erasure.NewKafkaProjection(cl, cfg.Kafka.Topic, cfg.Erasure.ProjectorGroup)
+		}
+		a.worker = erasure.NewWorker(cfg.Erasure, es, h, proj, reg, logger)
 		if d.auth != nil { // the tenancy store did not add PostgreSQL to readiness
 			a.health.Add("postgres", es.Ping)
 		}

@@ -297,3 +297,52 @@ func TestSubjectErasureOverTenThousandEventsEndsDoneWithTheExactCount(t *testing
 	s.replay("clickhouse")
 	check("after both read models were dropped and replayed")
 }
+
+// An erasure requested while the projector lags (here: stopped) waits until
+// the projector has stored every event accepted before it, instead of
+// reading an incomplete list of ids; then it is done with the exact count.
+func TestSubjectErasureWaitsForTheProjectorAndMissesNoAcceptedEvent(t *testing.T) {
+	s := startStack(t)
+	w := newWindow()
+	s.stopProjector()
+	var events []map[string]any
+	for i := range 300 {
+		subject := "dana"
+		if i%3 == 0 {
+			subject = "eve"
+		}
+		events = append(events, map[string]any{"id": fmt.Sprintf("ev-%03d", i), "type": "t", "subject": subject, "time": w.at(i)})
+	}
+	s.ingest(s.keyA, events)
+	var req erasureAnswer
+	if code := s.call(s.keyA, http.MethodPost, s.gatewayURL+"/v1/erasures", "application/json", `{"subject":"dana"}`, &req); code != http.StatusAccepted {
+		t.Fatalf("POST /v1/erasures: %d", code)
+	}
+	time.Sleep(2 * time.Second) // the worker polls every 200ms: it has claimed it by now
+	var got erasureAnswer
+	s.call(s.keyA, http.MethodGet, s.gatewayURL+req.StatusURL, "", "", &got)
+	if got.State != "running" || got.Erased != 0 {
+		t.Fatalf("with the projector stopped: %+v, want running with 0", got)
+	}
+	s.proj.Start()
+	waitReady(t, s.projURL, s.proj)
+	eventually(t, 2*time.Minute, "the erasure done", func() string {
+		s.call(s.keyA, http.MethodGet, s.gatewayURL+req.StatusURL, "", "", &got)
+		if got.State != "done" {
+			return fmt.Sprintf("state %s, erased %d", got.State, got.Erased)
+		}
+		return ""
+	})
+	if got.Erased != 200 {
+		t.Fatalf("erased %d, want 200", got.Erased)
+	}
+	eventually(t, time.Minute, "only eve's events left", func() string {
+		if n := s.total(s.keyA, w.stats("")); n != 100 {
+			return fmt.Sprintf("stats total %d", n)
+		}
+		if n := s.total(s.keyA, w.stats("&subject=eve")); n != 100 {
+			return fmt.Sprintf("eve's total %d", n)
+		}
+		return ""
+	})
+}

@@ -36,6 +36,7 @@ type stack struct {
 	keyA, keyB           string
 	gatewayURL, queryURL string
 	gateway, proj, query *testenv.Proc
+	projURL              string
 	projBin              string
 	projArgs             []string
 }
@@ -77,13 +78,15 @@ func startStack(t *testing.T) *stack {
 
 	s.gateway = testenv.Spawn(t, testenv.Build(t, "services/gateway"), append(common[:len(common):len(common)],
 		"-gateway-addr", fmt.Sprintf("127.0.0.1:%d", gw), "-kafka-ensure-topics=true",
-		"-redis-addr", rds, "-redis-key-prefix", prefix, "-erasure-poll-interval", "200ms")...)
+		"-redis-addr", rds, "-redis-key-prefix", prefix, "-erasure-poll-interval", "200ms",
+		"-erasure-projector-group", topic+"-pg")...)
 	waitReady(t, s.gatewayURL, s.gateway)
 	s.projBin = testenv.Build(t, "services/projector")
 	s.projArgs = append(append(common[:len(common):len(common)], chFlags...),
 		"-projector-group-postgres", topic+"-pg", "-projector-group-clickhouse", topic+"-ch")
 	s.proj = testenv.Spawn(t, s.projBin, append(s.projArgs[:len(s.projArgs):len(s.projArgs)], "-projector-addr", fmt.Sprintf("127.0.0.1:%d", pp))...)
-	waitReady(t, fmt.Sprintf("http://127.0.0.1:%d", pp), s.proj)
+	s.projURL = fmt.Sprintf("http://127.0.0.1:%d", pp)
+	waitReady(t, s.projURL, s.proj)
 	s.query = testenv.Spawn(t, testenv.Build(t, "services/query"), append([]string{"-postgres-url", pgURL}, append(chFlags,
 		"-http-addr", fmt.Sprintf("127.0.0.1:%d", qp), "-admin-addr", fmt.Sprintf("127.0.0.1:%d", ap),
 		"-redis-addr", rds, "-markers-prefix", prefix, "-cursor-key", randomHex(t, 32),

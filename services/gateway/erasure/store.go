@@ -179,6 +179,11 @@ func (s *PGStore) Begin(ctx context.Context, j *Job, ids []string, lease time.Du
 	return nil
 }
 
+// Touch extends the job's lease (while it waits for the projector).
+func (s *PGStore) Touch(ctx context.Context, j *Job, lease time.Duration) error {
+	return s.update(ctx, j, `lease_until = now() + $3::interval`, lease.String())
+}
+
 // End records that the in-flight page's tombstones were acknowledged.
 func (s *PGStore) End(ctx context.Context, j *Job) error {
 	if err := s.update(ctx, j, `inflight_ids = NULL`); err != nil {

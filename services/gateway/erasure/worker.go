@@ -19,6 +19,7 @@ type JobStore interface {
 	Begin(ctx context.Context, j *Job, ids []string, lease time.Duration) error
 	End(ctx context.Context, j *Job) error
 	Finish(ctx context.Context, j *Job) error
+	Touch(ctx context.Context, j *Job, lease time.Duration) error
 }
 
 // Tombstoner produces one tombstone per id of tenant (same key, hence same
@@ -34,16 +35,19 @@ type Worker struct {
 	cfg    Config
 	store  JobStore
 	ts     Tombstoner
+	proj   Projection // nil: do not wait for the projector
 	logger *slog.Logger
 	owner  string
 	erased prometheus.Counter
 	errors prometheus.Counter
 }
 
-// NewWorker returns a worker; owner names it in the erasures table.
-func NewWorker(cfg Config, store JobStore, ts Tombstoner, reg prometheus.Registerer, logger *slog.Logger) *Worker {
+// NewWorker returns a worker; owner names it in the erasures table. With a
+// Projection it waits, before reading a subject's ids, until the projector
+// has stored every event the topic held when the erasure was claimed.
+func NewWorker(cfg Config, store JobStore, ts Tombstoner, proj Projection, reg prometheus.Registerer, logger *slog.Logger) *Worker {
 	f := promauto.With(reg)
-	return &Worker{cfg: cfg, store: store, ts: ts, logger: logger, owner: "gateway-" + ulid.Make().String(),
+	return &Worker{cfg: cfg, store: store, ts: ts, proj: proj, logger: logger, owner: "gateway-" + ulid.Make().String(),
 		erased: f.NewCounter(prometheus.CounterOpts{Name: "pulsestream_gateway_erasure_tombstones_total",
 			Help: "Tombstones the erasure worker produced for subject erasures (acknowledged by Kafka)."}),
 		errors: f.NewCounter(prometheus.CounterOpts{Name: "pulsestream_gateway_erasure_errors_total",
@@ -85,6 +89,9 @@ func (w *Worker) once(ctx context.Context) (bool, error) {
 }
 
 func (w *Worker) work(ctx context.Context, j *Job) error {
+	if err := w.waitProjected(ctx, j); err != nil {
+		return err
+	}
 	if len(j.Inflight) > 0 { // the previous owner died while producing this page
 		if err := w.produce(ctx, j, j.Inflight); err != nil {
 			return err
@@ -123,4 +130,39 @@ func (w *Worker) produce(ctx context.Context, j *Job, ids []string) error {
 		return err
 	}
 	return nil
+}
+
+// waitProjected returns once the projector's group committed the topic's
+// current end offsets (so every event accepted before now is in the read
+// model the ids come from), keeping the lease meanwhile.
+func (w *Worker) waitProjected(ctx context.Context, j *Job) error {
+	if w.proj == nil {
+		return nil
+	}
+	target, err := w.proj.EndOffsets(ctx)
+	if err != nil {
+		return err
+	}
+	logged := time.Now()
+	for {
+		ok, err := w.proj.Reached(ctx, target)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		if err := w.store.Touch(ctx, j, w.cfg.Lease); err != nil {
+			return err
+		}
+		if time.Since(logged) > time.Minute {
+			w.logger.Warn("erasure waits for the projector to reach the topic's end", "erasure_id", j.ID, "target", target)
+			logged = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(w.cfg.PollInterval):
+		}
+	}
 }

@@ -85,7 +85,7 @@ func (r *recorder) Tombstones(_ context.Context, tenant string, ids []string, _ 
 }
 
 func testWorker(store JobStore, ts Tombstoner) *Worker {
-	return NewWorker(Config{PollInterval: 10 * time.Millisecond, Lease: time.Second, PageSize: 100}, store, ts, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	return NewWorker(Config{PollInterval: 10 * time.Millisecond, Lease: time.Second, PageSize: 100}, store, ts, nil, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 }
 
 func ids(from, to int) []string {

@@ -69,6 +69,7 @@ gateway:
   - erasure-poll-interval
   - erasure-lease
   - erasure-page-size
+  - erasure-projector-group
 projector:
   - log-level
   - log-format
@@ -181,9 +182,12 @@ A setting without a value anywhere fails the render, naming it.
 {{- if and (eq $c "query") (not (hasKey $svConfig "markers-prefix")) (hasKey $v.gateway.config "redis-key-prefix") -}}
 {{- $_ := set $computed "markers-prefix" (index $v.gateway.config "redis-key-prefix") -}}
 {{- end -}}
+{{- if and (eq $c "gateway") (not (hasKey $svConfig "erasure-projector-group")) (hasKey $v.projector.config "projector-group-postgres") -}}
+{{- $_ := set $computed "erasure-projector-group" (index $v.projector.config "projector-group-postgres") -}}
+{{- end -}}
 {{- range $where, $m := dict (printf "%s.config" $c) $svConfig (printf "%s.secrets" $c) $svSecrets "config" $v.config "secrets" $v.secrets -}}
 {{- range $flag, $_ := $m -}}
-{{- if and (hasKey $computed $flag) (ne $flag "markers-prefix") -}}
+{{- if and (hasKey $computed $flag) (ne $flag "markers-prefix") (ne $flag "erasure-projector-group") -}}
 {{- fail (printf "values: %s.%s is computed by the chart (listen addresses from %s.ports, shutdown settings from shutdown.*): remove it" $where $flag $c) -}}
 {{- end -}}
 {{- end -}}
