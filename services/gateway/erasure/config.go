@@ -1,8 +1,10 @@
 // Package erasure is the gateway's erasure by subject: POST /v1/erasures
 // stores a pending erasure (table erasures, migration postgres/00003) with
 // its audit entry; GET /v1/erasures/{id} reports it; a Worker, run in every
-// gateway process, claims pending erasures, reads the subject's live event
-// ids from the PostgreSQL read model page by page and produces a tombstone
+// gateway process, claims pending erasures, waits until the projector's
+// PostgreSQL group has stored everything the topic held (KafkaProjection),
+// reads the subject's live event ids from that read model page by page and
+// produces a tombstone
 // for each through the gateway's own producer (same key, same partition as
 // the event). The projector then applies the tombstones to both read models.
 //
@@ -21,7 +23,7 @@
 // once and counted exactly once. docs/erasure.md has the whole story.
 //
 // Libraries: pgx/v5 (the team's driver), franz-go through the gateway's
-// producer, gin for the handler.
+// producer and kadm for offsets, gin for the handler.
 package erasure
 
 import (
