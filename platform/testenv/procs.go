@@ -5,6 +5,7 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -331,6 +332,85 @@ func alive(pid int) bool {
 	}
 	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
 	return len(f) > 0 && f[0] != "Z"
+}
+
+// ClickHouse is a private local engine (tools/chdb-server on the chdb of the
+// project's venv, `make infra` installs it) with its own data directory.
+type ClickHouse struct {
+	tb      testing.TB
+	Addr    string
+	python  string
+	server  string
+	dataDir string
+	log     string
+	cmd     *exec.Cmd
+}
+
+// StartClickHouse starts a private chdb-server on a free port.
+func StartClickHouse(tb testing.TB) *ClickHouse {
+	tb.Helper()
+	Require(tb, "PULSESTREAM_CLICKHOUSE_ADDR")
+	root := Root(tb)
+	shared := os.Getenv("PULSESTREAM_LOCAL")
+	if shared == "" {
+		shared = filepath.Join(root, ".local")
+	}
+	c := &ClickHouse{tb: tb, Addr: "127.0.0.1:" + strconv.Itoa(FreePort(tb)),
+		python: filepath.Join(shared, "venv", "bin", "python"), server: filepath.Join(root, "tools", "chdb-server", "chdb_server.py"),
+		dataDir: tb.TempDir()}
+	c.log = filepath.Join(c.dataDir, "chdb-server.log")
+	for _, f := range []string{c.python, c.server} {
+		if _, err := os.Stat(f); err != nil {
+			tb.Fatalf("%v: run `make infra` first", err)
+		}
+	}
+	tb.Cleanup(func() {
+		if c.cmd != nil {
+			c.Kill()
+		}
+	})
+	c.Start()
+	return c
+}
+
+// Start (re)starts the engine on the same port and data and waits for /ping.
+func (c *ClickHouse) Start() {
+	c.tb.Helper()
+	f, err := os.OpenFile(c.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	defer f.Close()
+	host, port, _ := net.SplitHostPort(c.Addr)
+	cmd := exec.Command(c.python, c.server, "--host", host, "--port", port, "--data-dir", filepath.Join(c.dataDir, "data"), "--quiet")
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		c.tb.Fatal(err)
+	}
+	c.cmd = cmd
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get("http://" + c.Addr + "/ping")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			c.tb.Fatalf("private chdb-server did not answer /ping within 60s:\n%s", tail(c.log, 20))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Kill SIGKILLs the engine and waits for its exit.
+func (c *ClickHouse) Kill() {
+	c.tb.Helper()
+	_ = c.cmd.Process.Kill()
+	_ = c.cmd.Wait()
+	c.cmd = nil
+	waitClosed(c.tb, c.Addr)
 }
 
 // Build compiles the Go main package in dir (relative to the repository
