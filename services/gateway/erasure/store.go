@@ -184,6 +184,12 @@ func (s *PGStore) Touch(ctx context.Context, j *Job, lease time.Duration) error 
 	return s.update(ctx, j, `lease_until = now() + $3::interval`, lease.String())
 }
 
+// Release ends the job's lease now, its progress (and any in-flight page)
+// kept, so the next claim resumes it without waiting for the lease.
+func (s *PGStore) Release(ctx context.Context, j *Job) error {
+	return s.update(ctx, j, `lease_until = now() - interval '1 millisecond', owner = NULL`)
+}
+
 // End records that the in-flight page's tombstones were acknowledged.
 func (s *PGStore) End(ctx context.Context, j *Job) error {
 	if err := s.update(ctx, j, `inflight_ids = NULL`); err != nil {

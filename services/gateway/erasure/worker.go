@@ -20,6 +20,7 @@ type JobStore interface {
 	End(ctx context.Context, j *Job) error
 	Finish(ctx context.Context, j *Job) error
 	Touch(ctx context.Context, j *Job, lease time.Duration) error
+	Release(ctx context.Context, j *Job) error
 }
 
 // Tombstoner produces one tombstone per id of tenant (same key, hence same
@@ -85,7 +86,15 @@ func (w *Worker) once(ctx context.Context) (bool, error) {
 	if err != nil || j == nil {
 		return false, err
 	}
-	return true, w.work(ctx, j)
+	err = w.work(ctx, j)
+	if ctx.Err() != nil { // shutting down: let the next gateway (or this one, restarted) take it now
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if rerr := w.store.Release(rctx, j); rerr != nil {
+			w.logger.Warn("erasure lease not released; another gateway takes it over after erasure-lease", "erasure_id", j.ID, "err", rerr)
+		}
+	}
+	return true, err
 }
 
 func (w *Worker) work(ctx context.Context, j *Job) error {

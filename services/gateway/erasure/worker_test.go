@@ -184,3 +184,46 @@ func TestErasedIDsReportsOnlyTheTenantsDeletedRows(t *testing.T) {
 		t.Fatalf("other tenant: %v %v", got, err)
 	}
 }
+
+// blocker is a Tombstoner that waits until its context ends (Kafka slow
+// while the gateway shuts down).
+type blocker struct{ started chan struct{} }
+
+func (b *blocker) Tombstones(ctx context.Context, _ string, _ []string, _ string) error {
+	close(b.started)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A gateway shutting down mid-erasure releases its lease: the next worker
+// resumes the erasure at once, from the in-flight page, and counts it once.
+func TestStoppedWorkerReleasesItsErasureForTheNextOneAtOnce(t *testing.T) {
+	store, _, tenant := pgStore(t, 150)
+	ctx := context.Background()
+	e, err := store.Request(ctx, "01JDZ6B3X8Y4K1M2N3P4Q5R6S9", tenant, "s", "key:test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w1 := NewWorker(Config{PollInterval: 10 * time.Millisecond, Lease: time.Hour, PageSize: 100}, store, &blocker{started: make(chan struct{})}, nil, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	b := w1.ts.(*blocker)
+	go func() { done <- w1.Run(runCtx) }()
+	select {
+	case <-b.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the worker never produced")
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	rec := &recorder{failAfter: -1}
+	if worked, err := testWorker(store, rec).once(ctx); !worked || err != nil {
+		t.Fatalf("next worker (lease was an hour): %v %v", worked, err)
+	}
+	got, _ := store.Get(ctx, tenant, e.ID)
+	if got.State != StateDone || got.Erased != 150 || !slices.Equal(rec.ids, ids(0, 150)) {
+		t.Fatalf("%+v, %d ids tombstoned", got, len(rec.ids))
+	}
+}
