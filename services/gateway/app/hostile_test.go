@@ -34,6 +34,12 @@ type hostileEnv struct {
 
 func startHostileGateway(t *testing.T) hostileEnv {
 	t.Helper()
+	return startRealGateway(t, slog.New(slog.DiscardHandler), nil)
+}
+
+// startRealGateway is startHostileGateway with a logger and a config hook.
+func startRealGateway(t *testing.T, logger *slog.Logger, mod func(*Config)) hostileEnv {
+	t.Helper()
 	pgURL := testenv.PostgresURL(t)
 	brokers := testenv.KafkaBrokers(t)
 	redisAddr := testenv.RedisAddr(t)
@@ -73,10 +79,13 @@ func startHostileGateway(t *testing.T) hostileEnv {
 	cfg.Redis.Addr = redisAddr
 	cfg.Postgres.URL = pgURL
 	cfg.Ingest.RedisKeyPrefix = "pstest:" + run + ":"
+	if mod != nil {
+		mod(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(cfg, slog.New(slog.DiscardHandler), observe.NewRegistry())
+	a, err := New(cfg, logger, observe.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
