@@ -1,11 +1,13 @@
 package bench
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/pulsestream/pulsestream/tools/loadgen/internal/gen"
 	"github.com/pulsestream/pulsestream/tools/loadgen/internal/load"
+	"github.com/pulsestream/pulsestream/tools/loadgen/internal/stats"
 )
 
 func TestVisibilityLagPairsTheKthAcceptedEventWithTheFirstPollCountingK(t *testing.T) {
@@ -64,5 +66,19 @@ func TestCheckerFindsMissingDoubledAndForeignRows(t *testing.T) {
 	bad.row(e1.Tenant, "other-12") // not ours
 	if p := bad.problems("pg"); len(p) != 4 {
 		t.Fatalf("want missing, doubled, unexpected and wrong-tenant problems, got %v", p)
+	}
+}
+
+func TestTableShowsEveryPhaseAndTheVerdict(t *testing.T) {
+	r := &Report{Phases: []Phase{{Name: "gateway-single", EventsPerSec: 10, Latency: stats.Latency{Count: 1, P50: 1.5}}, {Name: "project-postgres", EventsPerSec: 5}},
+		Ratios: map[string]float64{}, PeakRSS: map[string]int64{}, Verification: Verification{OK: false, Problems: []string{"PostgreSQL: 3 accepted events missing"}}}
+	r.Targets = targets(r)
+	var b strings.Builder
+	r.PrintTable(&b)
+	out := b.String()
+	for _, want := range []string{"gateway-single", "project-postgres", "1.50", "FAILED", "3 accepted events missing", "MISSED"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
 	}
 }

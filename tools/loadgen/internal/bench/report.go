@@ -120,8 +120,12 @@ func (r *Report) PrintTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "phase\tevents/s\treq/s\tdata MB/s\tp50 ms\tp99 ms\tp99.9 ms\taccepted\tdup\trejected\tfailed\tnot sent\t")
 	for _, p := range r.Phases {
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.1f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%d\t%d\t%d\t\n", p.Name, p.EventsPerSec, p.RequestsPerS, p.DataMBPerSec,
-			p.Latency.P50, p.Latency.P99, p.Latency.P999, p.Accepted, p.Duplicate, p.Rejected, p.Failed, p.Missed)
+		lat := "-\t-\t-"
+		if p.Latency.Count > 0 {
+			lat = fmt.Sprintf("%.2f\t%.2f\t%.2f", p.Latency.P50, p.Latency.P99, p.Latency.P999)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.1f\t%s\t%d\t%d\t%d\t%d\t%d\t\n", p.Name, p.EventsPerSec, p.RequestsPerS, p.DataMBPerSec,
+			lat, p.Accepted, p.Duplicate, p.Rejected, p.Failed, p.Missed)
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\nCPU seconds per million events:")
