@@ -46,6 +46,7 @@ test: infra ## every test: unit + integration against real PostgreSQL, Redis, Ka
 	@python3 -m unittest discover -s tools/chdb-server
 	@$(ENV) go test $(GO_TEST_FLAGS) $(PKGS)
 	@$(MAKE) --no-print-directory fuzz-short
+	@bash scripts/fuzz-api.sh $(or $(FUZZ_API_EXAMPLES),20)
 
 test-unit: ## unit tests only; needs no services
 	@PULSESTREAM_TEST_INTEGRATION=0 go test $(GO_TEST_FLAGS) -short $(PKGS)
