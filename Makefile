@@ -52,7 +52,7 @@ test-unit: ## unit tests only; needs no services
 	@PULSESTREAM_TEST_INTEGRATION=0 go test $(GO_TEST_FLAGS) -short $(PKGS)
 
 vet-modules: ## each module builds and vets on its own (GOWORK=off)
-	@for m in $(MODULES); do (cd $$m && GOWORK=off go mod tidy -diff >/dev/null && GOWORK=off go build ./... && GOWORK=off go vet ./...) || { echo "module $$m fails alone"; exit 1; }; done
+	@for m in $(MODULES); do (cd $$m && GOWORK=off go mod tidy -diff && GOWORK=off go build ./... && GOWORK=off go vet ./...) || { echo "module $$m fails alone"; exit 1; }; done
 
 lint: ## gofmt, go vet and staticcheck on every module
 	@test -z "$$(gofmt -l $(MODULES))" || { gofmt -l $(MODULES); echo 'gofmt: files above need formatting'; exit 1; }
