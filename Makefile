@@ -42,7 +42,7 @@ dev: migrate build ## start the whole stack locally (Ctrl-C stops the services; 
 	@bash scripts/dev.sh run
 
 test: infra ## every test: unit + integration against real PostgreSQL, Redis, Kafka and ClickHouse engine
-	@$(MAKE) --no-print-directory vet-modules
+	@$(MAKE) --no-print-directory vet-modules lint
 	@python3 -m unittest discover -s tools/chdb-server
 	@$(ENV) go test $(GO_TEST_FLAGS) $(PKGS)
 	@$(MAKE) --no-print-directory fuzz-short
