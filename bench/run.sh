@@ -3,7 +3,8 @@
 # against the local infrastructure (own gateway/projector/query, databases,
 # topics and consumer groups, removed at the end). Extra arguments go to
 # `loadgen bench` (e.g. --batch-duration 30s); MICRO=0 skips the Go
-# micro-benchmarks of the hot paths.
+# micro-benchmarks of the hot paths; QUERY=0 skips the query service's
+# search/stats benchmarks (about 40 s, 1M rows loaded once).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/env.sh
@@ -17,6 +18,12 @@ if [[ "${MICRO:-1}" != 0 ]]; then
     ./services/gateway/decode ./services/gateway/ingest
   go test -run '^$' -bench 'BatchBuild|DecodeBatch' -benchmem -benchtime "${MICRO_BENCHTIME:-200ms}" \
     ./services/projector/internal/chsink ./services/projector/internal/pgsink ./services/projector/internal/record
+fi
+
+if [[ "${QUERY:-1}" != 0 ]]; then
+  echo "== query service: search over 1,000,000 events of one tenant (PostgreSQL), statistics (ClickHouse engine)"
+  # shellcheck source=scripts/env.sh
+  ( source scripts/env.sh && go test -run '^$' -bench 'SearchFirstPage|Stats' -benchtime "${QUERY_BENCHTIME:-20x}" ./services/query/internal/api )
 fi
 
 echo "== end-to-end benchmark"
