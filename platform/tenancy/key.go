@@ -81,3 +81,20 @@ func RedactKey(rawKey string) string {
 	}
 	return "(malformed)"
 }
+
+// ContainsKey reports whether s holds something shaped like an API key
+// anywhere in it, so that text a client controls and PulseStream logs (a
+// request id, for one) can be refused before a key leaks into the logs.
+func ContainsKey(s string) bool {
+	for i := strings.Index(s, keyMarker); i >= 0 && i+keyLen <= len(s); {
+		if _, ok := ParseKey(s[i : i+keyLen]); ok {
+			return true
+		}
+		next := strings.Index(s[i+1:], keyMarker)
+		if next < 0 {
+			break
+		}
+		i += 1 + next
+	}
+	return false
+}

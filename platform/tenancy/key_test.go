@@ -118,3 +118,20 @@ func TestParseCIDR(t *testing.T) {
 		})
 	}
 }
+
+func TestContainsKeyFindsAKeyAnywhereInText(t *testing.T) {
+	raw, _, err := NewRawKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{raw, "req-" + raw, raw + "-1", "ps_x ps_" + raw[3:] + " tail", "ps_ps_" + raw} {
+		if !ContainsKey(s) {
+			t.Errorf("ContainsKey(%q) = false", s)
+		}
+	}
+	for _, s := range []string{"", "ps_", "req-01HZX", raw[:len(raw)-1], strings.ToUpper(raw), "ps_" + strings.Repeat("a", 61)} {
+		if ContainsKey(s) {
+			t.Errorf("ContainsKey(%q) = true", s)
+		}
+	}
+}

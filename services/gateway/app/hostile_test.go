@@ -208,6 +208,10 @@ func hostileGatewayCases() []hostileCase {
 			t.Errorf("injected header came back: %v", a.header)
 		}
 	}
+	keyShaped, _, err := tenancy.NewRawKey()
+	if err != nil {
+		panic(err)
+	}
 	return []hostileCase{
 		// sizes
 		{"oversized header block (80 KiB)", post(one("h1", "1"), "X-Filler", strings.Repeat("a", 80<<10)), 431, "", nil},
@@ -260,6 +264,7 @@ func hostileGatewayCases() []hostileCase {
 		{"request id folded onto a second line with a header", rawPost("X-Request-Id: abc\r\n Set-Cookie: evil=1\r\n", one("rid-fold", "1"), 1<<20, 0), 200, "", ulidID},
 		{"request id with spaces", post(one("rid-space", "1"), HeaderRequestID, "a b"), 200, "", ulidID},
 		{"request id with non-ASCII", post(one("rid-utf8", "1"), HeaderRequestID, "ünïcödé"), 200, "", ulidID},
+		{"request id holding an API key (never echoed, never logged)", post(one("rid-key", "1"), HeaderRequestID, "req-"+keyShaped), 200, "", ulidID},
 		{"request id of 4 KiB", post(one("rid-long", "1"), HeaderRequestID, strings.Repeat("r", 4096)), 200, "", ulidID},
 		{"request id with a percent-encoded CRLF", post(one("rid-pct", "1"), HeaderRequestID, "a%0D%0AX-Injected:%201"), 200, "", func(t *testing.T, a rawAnswer) {
 			if a.header.Get(HeaderRequestID) != "a%0D%0AX-Injected:%201" || a.header.Get("X-Injected") != "" {

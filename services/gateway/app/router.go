@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/pulsestream/pulsestream/platform/apierror"
+	"github.com/pulsestream/pulsestream/platform/tenancy"
 	"github.com/pulsestream/pulsestream/services/gateway/erasure"
 	"github.com/pulsestream/pulsestream/services/gateway/ingest"
 )
@@ -52,10 +53,11 @@ const HeaderRequestID = "X-Request-Id"
 
 // requestID keeps the client's X-Request-Id when it is a sane token (1 to 128
 // visible ASCII characters: nothing that could split a header or a log line)
-// and otherwise makes one (a ULID). Every response carries it.
+// holding nothing shaped like an API key (request ids are logged), and
+// otherwise makes one (a ULID). Every response carries it.
 func requestID(c *gin.Context) {
 	id := c.GetHeader(HeaderRequestID)
-	if !saneRequestID(id) {
+	if !saneRequestID(id) || tenancy.ContainsKey(id) {
 		id = ulid.Make().String()
 	}
 	c.Set("request_id", id)
