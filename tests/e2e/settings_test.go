@@ -13,6 +13,9 @@ import (
 // exits 2 and the message names the setting (flag and environment variable
 // alike), so a misconfigured pod fails at once with a readable log line.
 func TestEveryBinaryRefusesAnInvalidSettingNamingIt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds five binaries")
+	}
 	for _, dir := range []string{"services/gateway", "services/projector", "services/query", "migrations/cmd/migrate", "platform/cmd/pulsectl"} {
 		t.Run(dir, func(t *testing.T) {
 			bin := testenv.Build(t, dir)

@@ -2,82 +2,182 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pulsestream/pulsestream/platform/tenancy"
 	"github.com/pulsestream/pulsestream/platform/testenv"
 )
 
-// stack is one gateway, projector and query process with private names.
+// stack is the three binaries (gateway, projector, query), built from their
+// main packages and run as processes on the shared servers, with a private PostgreSQL schema and ClickHouse database (a replay
+// with --drop empties whole tables), a private topic, groups and Redis prefix.
 type stack struct {
 	t                    *testing.T
-	key                  string
+	pool                 *pgxpool.Pool
+	tenantA, tenantB     string
+	keyA, keyB           string
 	gatewayURL, queryURL string
 	gateway, proj, query *testenv.Proc
+	projURL              string
+	projBin              string
+	projArgs             []string
+}
+
+func randomHex(t testing.TB, n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
 }
 
 func startStack(t *testing.T) *stack {
 	t.Helper()
-	pg, rds, kafka, ch := testenv.PostgresURL(t), testenv.RedisAddr(t), testenv.KafkaBrokers(t), testenv.ClickHouseAddr(t)
+	baseURL, rds, brokers, chAddr := testenv.PostgresURL(t), testenv.RedisAddr(t), testenv.KafkaBrokers(t), testenv.ClickHouseAddr(t)
 	id := randomHex(t, 4)
+	pgURL := privateSchema(t, baseURL, "e2e_"+id)
+	chDB := privateClickHouse(t, chAddr, "e2e_"+id)
+	testenv.MigratePostgres(t, pgURL)
+	testenv.MigrateClickHouse(t, chAddr, chDB)
+
+	s := &stack{t: t, tenantA: "era-" + id, tenantB: "erb-" + id}
+	var err error
+	s.pool, err = pgxpool.New(context.Background(), pgURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.pool.Close)
+	s.keyA, s.keyB = tenantKey(t, s.pool, s.tenantA), tenantKey(t, s.pool, s.tenantB)
+
 	topic, prefix := "e2e-"+id, "e2e-"+id+":"
-	common := []string{"-postgres-url", pg, "-kafka-brokers", kafka, "-kafka-topic", topic,
+	common := []string{"-postgres-url", pgURL, "-kafka-brokers", brokers, "-kafka-topic", topic,
 		"-kafka-dlq-topic", topic + "-dlq", "-kafka-partitions", "3", "-kafka-replication-factor", "1",
 		"-shutdown-delay", "0s", "-log-format", "text"}
-	chFlags := []string{"-clickhouse-addr", ch, "-clickhouse-protocol", testenv.ClickHouseProtocol()}
-
-	s := &stack{t: t, key: bootstrapKey(t, pg, "e2e-"+id)}
+	chFlags := []string{"-clickhouse-addr", chAddr, "-clickhouse-protocol", testenv.ClickHouseProtocol(), "-clickhouse-database", chDB}
 	gw, qp, pp, ap := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
 	s.gatewayURL = fmt.Sprintf("http://127.0.0.1:%d", gw)
 	s.queryURL = fmt.Sprintf("http://127.0.0.1:%d", qp)
 
-	s.gateway = testenv.Spawn(t, testenv.Build(t, "services/gateway"), append(common,
+	s.gateway = testenv.Spawn(t, testenv.Build(t, "services/gateway"), append(common[:len(common):len(common)],
 		"-gateway-addr", fmt.Sprintf("127.0.0.1:%d", gw), "-kafka-ensure-topics=true",
-		"-redis-addr", rds, "-redis-key-prefix", prefix)...)
+		"-redis-addr", rds, "-redis-key-prefix", prefix, "-erasure-poll-interval", "200ms",
+		"-erasure-projector-group", topic+"-pg")...)
 	waitReady(t, s.gatewayURL, s.gateway)
-	s.proj = testenv.Spawn(t, testenv.Build(t, "services/projector"), append(append(common, chFlags...),
-		"-projector-addr", fmt.Sprintf("127.0.0.1:%d", pp),
-		"-projector-group-postgres", topic+"-pg", "-projector-group-clickhouse", topic+"-ch")...)
-	waitReady(t, fmt.Sprintf("http://127.0.0.1:%d", pp), s.proj)
-	s.query = testenv.Spawn(t, testenv.Build(t, "services/query"), append(append(common[:2:2], chFlags...),
+	s.projBin = testenv.Build(t, "services/projector")
+	s.projArgs = append(append(common[:len(common):len(common)], chFlags...),
+		"-projector-group-postgres", topic+"-pg", "-projector-group-clickhouse", topic+"-ch")
+	s.proj = testenv.Spawn(t, s.projBin, append(s.projArgs[:len(s.projArgs):len(s.projArgs)], "-projector-addr", fmt.Sprintf("127.0.0.1:%d", pp))...)
+	s.projURL = fmt.Sprintf("http://127.0.0.1:%d", pp)
+	waitReady(t, s.projURL, s.proj)
+	s.query = testenv.Spawn(t, testenv.Build(t, "services/query"), append([]string{"-postgres-url", pgURL}, append(chFlags,
 		"-http-addr", fmt.Sprintf("127.0.0.1:%d", qp), "-admin-addr", fmt.Sprintf("127.0.0.1:%d", ap),
 		"-redis-addr", rds, "-markers-prefix", prefix, "-cursor-key", randomHex(t, 32),
-		"-shutdown-delay", "0s", "-log-format", "text")...)
+		"-shutdown-delay", "0s", "-log-format", "text")...)...)
 	waitReady(t, s.queryURL, s.query)
+	t.Cleanup(func() { deleteTopics(brokers, topic, topic+"-dlq") })
 	return s
 }
 
-// bootstrapKey creates the tenant with pulsectl, the operator's CLI, and
-// returns its new ingest+query key.
-func bootstrapKey(t *testing.T, pgURL, tenant string) string {
+// privateSchema creates schema on the server of baseURL (dropped at cleanup)
+// and returns a URL whose connections use it.
+func privateSchema(t *testing.T, baseURL, schema string) string {
 	t.Helper()
-	cmd := exec.Command(testenv.Build(t, "platform/cmd/pulsectl"), "bootstrap", "--tenant", tenant,
-		"--format", "json", "--postgres-url", pgURL)
-	out, err := cmd.Output()
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, baseURL)
 	if err != nil {
-		t.Fatalf("pulsectl bootstrap: %v", err)
+		t.Fatal(err)
 	}
-	var res struct {
-		Key struct{ Key string } `json:"key"`
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
 	}
-	if err := json.Unmarshal(out, &res); err != nil || !strings.HasPrefix(res.Key.Key, "ps_") {
-		t.Fatalf("pulsectl bootstrap printed no key (%v): %s", err, out)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if c, err := pgx.Connect(ctx, baseURL); err == nil {
+			_, _ = c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+			_ = c.Close(ctx)
+		}
+	})
+	sep := "?"
+	if strings.Contains(baseURL, "?") {
+		sep = "&"
 	}
-	return res.Key.Key
+	return baseURL + sep + "search_path=" + schema
+}
+
+// privateClickHouse creates database db on the engine (dropped at cleanup).
+func privateClickHouse(t *testing.T, addr, db string) string {
+	t.Helper()
+	proto := clickhouse.HTTP
+	if testenv.ClickHouseProtocol() == "native" {
+		proto = clickhouse.Native
+	}
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Protocol: proto})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Exec(context.Background(), "CREATE DATABASE "+db); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db)
+		_ = conn.Close()
+	})
+	return db
+}
+
+// tenantKey creates tenant (rate high enough for the test) and returns a key
+// with the ingest and query scopes.
+func tenantKey(t *testing.T, pool *pgxpool.Pool, tenant string) string {
+	t.Helper()
+	ctx := context.Background()
+	admin := tenancy.NewAdmin(tenancy.NewPGStore(pool))
+	rate, burst := 100000, 100000
+	if _, err := admin.CreateTenant(ctx, "test", tenant, tenancy.TenantSettings{RateLimitPerSec: &rate, RateLimitBurst: &burst}); err != nil {
+		t.Fatal(err)
+	}
+	k, err := admin.CreateKey(ctx, "test", tenant, tenancy.KeySpec{Name: "e2e", Scopes: []tenancy.Scope{tenancy.ScopeIngest, tenancy.ScopeQuery}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.Key
+}
+
+func deleteTopics(brokers string, topics ...string) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...))
+	if err != nil {
+		return
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, _ = kadm.NewClient(cl).DeleteTopics(ctx, topics...)
 }
 
 func waitReady(t *testing.T, base string, p *testenv.Proc) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get(base + "/readyz"); err == nil {
 			resp.Body.Close()
@@ -87,17 +187,17 @@ func waitReady(t *testing.T, base string, p *testenv.Proc) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("%s not ready within 60s; log:\n%s", base, p.Log(40))
+	t.Fatalf("%s not ready within 90s; log:\n%s", base, p.Log(40))
 }
 
-// call sends one request with the tenant's key and decodes the JSON answer.
-func (s *stack) call(method, url, contentType, body string, out any) int {
+// call sends one request with key and decodes the JSON answer into out.
+func (s *stack) call(key, method, url, contentType, body string, out any) int {
 	s.t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+s.key)
+	req.Header.Set("Authorization", "Bearer "+key)
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
@@ -115,10 +215,10 @@ func (s *stack) call(method, url, contentType, body string, out any) int {
 	return resp.StatusCode
 }
 
-// eventually polls check until it returns "" or the deadline passes.
-func eventually(t *testing.T, what string, check func() string) {
+// eventually polls check until it returns "" or within runs out.
+func eventually(t *testing.T, within time.Duration, what string, check func() string) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(within)
 	last := ""
 	for time.Now().Before(deadline) {
 		if last = check(); last == "" {
@@ -126,33 +226,80 @@ func eventually(t *testing.T, what string, check func() string) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	t.Fatalf("%s: still %s after 60s", what, last)
+	t.Fatalf("%s: still %s after %s", what, last, within)
 }
 
-// stop sends SIGTERM to each process and requires a clean exit.
-func (s *stack) stop() {
+// ingest sends events (NDJSON) with key and requires every one accepted.
+func (s *stack) ingest(key string, events []map[string]any) {
 	s.t.Helper()
-	for _, p := range []*testenv.Proc{s.gateway, s.query, s.proj} {
-		if err := p.Signal(syscall.SIGTERM, 30*time.Second); err != nil {
-			s.t.Errorf("exit after SIGTERM: %v; log:\n%s", err, p.Log(20))
-		}
-	}
-}
-
-func randomHex(t *testing.T, n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
-
-func ndjson(events []map[string]any) string {
 	var b bytes.Buffer
 	for _, e := range events {
 		line, _ := json.Marshal(e)
 		b.Write(line)
 		b.WriteByte('\n')
 	}
-	return b.String()
+	var ans ingestAnswer
+	if code := s.call(key, http.MethodPost, s.gatewayURL+"/v1/events", "application/x-ndjson", b.String(), &ans); code != http.StatusOK || ans.Accepted != len(events) {
+		s.t.Fatalf("ingest of %d events: %d, accepted %d duplicate %d rejected %d", len(events), code, ans.Accepted, ans.Duplicate, ans.Rejected)
+	}
+}
+
+// replay runs `projector replay --sink sink --drop` with the stack's settings
+// (the running projector must be stopped: a replay needs an empty group).
+func (s *stack) replay(sink string) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, s.projBin, append([]string{"replay", "--sink", sink, "--drop"}, s.projArgs...)...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		s.t.Fatalf("projector replay --sink %s: %v\n%s", sink, err, out)
+	}
+}
+
+// stop sends SIGTERM to every process and requires a clean exit.
+func (s *stack) stop() {
+	s.t.Helper()
+	for _, p := range []*testenv.Proc{s.gateway, s.query, s.proj} {
+		if err := p.Signal(syscall.SIGTERM, 60*time.Second); err != nil {
+			s.t.Errorf("exit after SIGTERM: %v; log:\n%s", err, p.Log(20))
+		}
+	}
+}
+
+func (s *stack) stopProjector() {
+	s.t.Helper()
+	if err := s.proj.Signal(syscall.SIGTERM, 60*time.Second); err != nil {
+		s.t.Fatalf("projector exit: %v\n%s", err, s.proj.Log(20))
+	}
+}
+
+type ingestAnswer struct {
+	Accepted, Duplicate, Rejected int
+	Results                       []struct {
+		ID, Status, Code string
+	}
+}
+
+type searchAnswer struct {
+	Events []struct {
+		ID, Type, Subject string
+		Data              map[string]any
+	}
+	NextCursor string `json:"next_cursor"`
+}
+
+type statsAnswer struct {
+	Total          int64
+	UniqueSubjects int64 `json:"unique_subjects"`
+	TopTypes       []struct {
+		Type  string
+		Count int64
+	} `json:"top_types"`
+}
+
+type erasureAnswer struct {
+	ID, State string
+	StatusURL string `json:"status_url"`
+	Erased    int64
 }

@@ -1,4 +1,4 @@
-package erasure_test
+package e2e
 
 import (
 	"context"
