@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -53,10 +51,9 @@ func startStack(t *testing.T) *stack {
 	t.Helper()
 	baseURL, rds, brokers, chAddr := testenv.PostgresURL(t), testenv.RedisAddr(t), testenv.KafkaBrokers(t), testenv.ClickHouseAddr(t)
 	id := randomHex(t, 4)
-	pgURL := privateSchema(t, baseURL, "e2e_"+id)
-	chDB := privateClickHouse(t, chAddr, "e2e_"+id)
-	testenv.MigratePostgres(t, pgURL)
-	testenv.MigrateClickHouse(t, chAddr, chDB)
+	pgURL := testenv.PrivatePostgres(t, baseURL, "e2e_"+id)
+	chDB := "e2e_" + id
+	testenv.PrivateClickHouse(t, chAddr, chDB)
 
 	s := &stack{t: t, tenantA: "era-" + id, tenantB: "erb-" + id}
 	var err error
@@ -94,57 +91,6 @@ func startStack(t *testing.T) *stack {
 	waitReady(t, s.queryURL, s.query)
 	t.Cleanup(func() { deleteTopics(brokers, topic, topic+"-dlq") })
 	return s
-}
-
-// privateSchema creates schema on the server of baseURL (dropped at cleanup)
-// and returns a URL whose connections use it.
-func privateSchema(t *testing.T, baseURL, schema string) string {
-	t.Helper()
-	ctx := context.Background()
-	c, err := pgx.Connect(ctx, baseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
-	if _, err := c.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, baseURL); err == nil {
-			_, _ = c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-			_ = c.Close(ctx)
-		}
-	})
-	sep := "?"
-	if strings.Contains(baseURL, "?") {
-		sep = "&"
-	}
-	return baseURL + sep + "search_path=" + schema
-}
-
-// privateClickHouse creates database db on the engine (dropped at cleanup).
-func privateClickHouse(t *testing.T, addr, db string) string {
-	t.Helper()
-	proto := clickhouse.HTTP
-	if testenv.ClickHouseProtocol() == "native" {
-		proto = clickhouse.Native
-	}
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Protocol: proto})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := conn.Exec(context.Background(), "CREATE DATABASE "+db); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db)
-		_ = conn.Close()
-	})
-	return db
 }
 
 // tenantKey creates tenant (rate high enough for the test) and returns a key

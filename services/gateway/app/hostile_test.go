@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/pulsestream/pulsestream/migrations"
 	"github.com/pulsestream/pulsestream/platform/observe"
 	"github.com/pulsestream/pulsestream/platform/tenancy"
 	"github.com/pulsestream/pulsestream/platform/testenv"
@@ -45,14 +43,7 @@ func startRealGateway(t *testing.T, logger *slog.Logger, mod func(*Config)) host
 	redisAddr := testenv.RedisAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	db, err := sql.Open("pgx", pgURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := migrations.Up(ctx, db, migrations.Postgres); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	db.Close()
+	testenv.MigratePostgres(t, pgURL)
 	pool, err := pgxpool.New(ctx, pgURL)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"database/sql"
 	"log/slog"
 	"net/http"
 	"testing"
@@ -11,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/pulsestream/pulsestream/migrations"
 	"github.com/pulsestream/pulsestream/platform/observe"
 	"github.com/pulsestream/pulsestream/platform/tenancy"
 	"github.com/pulsestream/pulsestream/platform/testenv"
@@ -26,14 +24,7 @@ func TestIntegrationNewServesWithRealKeysAndRefusesRevokedOnes(t *testing.T) {
 	redisAddr := testenv.RedisAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	db, err := sql.Open("pgx", pgURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := migrations.Up(ctx, db, migrations.Postgres); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	db.Close()
+	testenv.MigratePostgres(t, pgURL)
 	pool, err := pgxpool.New(ctx, pgURL)
 	if err != nil {
 		t.Fatal(err)

@@ -16,13 +16,10 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/pulsestream/pulsestream/migrations"
 	"github.com/pulsestream/pulsestream/platform/config"
 	"github.com/pulsestream/pulsestream/platform/kafka"
 	"github.com/pulsestream/pulsestream/platform/observe"
@@ -90,36 +87,7 @@ func newHarness(t testing.TB, partitions int) *harness {
 
 	// PostgreSQL: a private schema with the migrations applied.
 	h.pgSchema = "projtest_" + h.suffix
-	admin, err := pgx.Connect(ctx, baseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+h.pgSchema); err != nil {
-		t.Fatal(err)
-	}
-	_ = admin.Close(ctx)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, baseURL); err == nil {
-			_, _ = c.Exec(ctx, "DROP SCHEMA "+h.pgSchema+" CASCADE")
-			_ = c.Close(ctx)
-		}
-	})
-	sep := "?"
-	if strings.Contains(baseURL, "?") {
-		sep = "&"
-	}
-	h.pgURL = baseURL + sep + "search_path=" + h.pgSchema
-	cc, err := pgx.ParseConfig(h.pgURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sqlDB := stdlib.OpenDB(*cc)
-	if _, err := migrations.Up(ctx, sqlDB, migrations.Postgres); err != nil {
-		t.Fatal(err)
-	}
-	_ = sqlDB.Close()
+	h.pgURL = testenv.PrivatePostgres(t, baseURL, h.pgSchema)
 	h.pool, err = pgxpool.New(ctx, h.pgURL)
 	if err != nil {
 		t.Fatal(err)
@@ -128,21 +96,7 @@ func newHarness(t testing.TB, partitions int) *harness {
 
 	// ClickHouse: a private database with the migrations applied.
 	h.chDB = "projtest_" + h.suffix
-	root := h.chOpen("default")
-	if err := root.Exec(ctx, "CREATE DATABASE "+h.chDB); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = root.Exec(ctx, "DROP DATABASE IF EXISTS "+h.chDB)
-		_ = root.Close()
-	})
-	chSQL := clickhouse.OpenDB(&clickhouse.Options{Addr: []string{h.chAddr}, Protocol: clickhouse.HTTP, Auth: clickhouse.Auth{Database: h.chDB}})
-	if _, err := migrations.Up(ctx, chSQL, migrations.ClickHouse); err != nil {
-		t.Fatal(err)
-	}
-	_ = chSQL.Close()
+	testenv.PrivateClickHouse(t, h.chAddr, h.chDB)
 	h.ch = h.chOpen(h.chDB)
 	t.Cleanup(func() { _ = h.ch.Close() })
 	return h
