@@ -3,6 +3,7 @@ package schemas
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -107,7 +108,8 @@ func ContentHash(typ, source, subject string, t time.Time, timeSet bool, dataCon
 	}
 	write([]byte(dataContentType))
 	write(data)
-	return fmt.Sprintf("%x", h.Sum(nil))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0]))
 }
 
 // DecodeError marks a record that can never be applied (the projector's DLQ).
