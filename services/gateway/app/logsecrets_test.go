@@ -1,33 +1,15 @@
 package app
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/pulsestream/pulsestream/platform/testenv"
 )
-
-// lockedBuffer is a log sink shared by the gateway's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestLogsHoldNoKeyPasswordOrEventBody runs a real gateway at debug level
 // with Redis unreachable (so every request logs warnings), sends good, bad
@@ -42,7 +24,7 @@ func TestLogsHoldNoKeyPasswordOrEventBody(t *testing.T) {
 	}
 	deadRedis := ln.Addr().String()
 	ln.Close()
-	var logs lockedBuffer
+	var logs testenv.LogBuffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e := startRealGateway(t, logger, func(c *Config) { c.Redis.Addr = deadRedis })
 	secret := e.key[strings.LastIndexByte(e.key, '_')+1:]
