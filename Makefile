@@ -42,7 +42,7 @@ dev: migrate build ## start the whole stack locally (Ctrl-C stops the services; 
 	@bash scripts/dev.sh run
 
 test: infra ## every test: unit + integration against real PostgreSQL, Redis, Kafka and ClickHouse engine
-	@$(MAKE) --no-print-directory vet-modules lint
+	@$(MAKE) --no-print-directory lint
 	@python3 -m unittest discover -s tools/chdb-server
 	@$(ENV) go test $(GO_TEST_FLAGS) $(PKGS)
 	@$(MAKE) --no-print-directory fuzz-short
@@ -54,9 +54,8 @@ test-unit: ## unit tests only; needs no services
 vet-modules: ## each module builds and vets on its own (GOWORK=off)
 	@for m in $(MODULES); do (cd $$m && GOWORK=off go mod tidy -diff && GOWORK=off go build ./... && GOWORK=off go vet ./...) || { echo "module $$m fails alone"; exit 1; }; done
 
-lint: ## gofmt, go vet and staticcheck on every module
+lint: vet-modules ## gofmt, go vet (through vet-modules) and staticcheck on every module
 	@test -z "$$(gofmt -l $(MODULES))" || { gofmt -l $(MODULES); echo 'gofmt: files above need formatting'; exit 1; }
-	@go vet $(PKGS)
 	@go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
 
 fuzz-short: ## run each fuzz target briefly (FUZZTIME, default 10s)
