@@ -86,15 +86,15 @@ func RedactKey(rawKey string) string {
 // anywhere in it, so that text a client controls and PulseStream logs (a
 // request id, for one) can be refused before a key leaks into the logs.
 func ContainsKey(s string) bool {
-	for i := strings.Index(s, keyMarker); i >= 0 && i+keyLen <= len(s); {
+	for i := 0; i+keyLen <= len(s); i++ {
+		j := strings.Index(s[i:], keyMarker)
+		if j < 0 || i+j+keyLen > len(s) {
+			return false
+		}
+		i += j
 		if _, ok := ParseKey(s[i : i+keyLen]); ok {
 			return true
 		}
-		next := strings.Index(s[i+1:], keyMarker)
-		if next < 0 {
-			break
-		}
-		i += 1 + next
 	}
 	return false
 }

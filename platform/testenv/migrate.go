@@ -37,14 +37,20 @@ func MigratePostgres(tb testing.TB, url string) {
 // engine at addr (protocol from ClickHouseProtocol), once per test process.
 func MigrateClickHouse(tb testing.TB, addr, database string) {
 	tb.Helper()
+	migrate(tb, migrations.ClickHouse, addr+"/"+database, func() *sql.DB {
+		return clickhouse.OpenDB(clickHouseOptions(addr, database))
+	})
+}
+
+// clickHouseOptions is a connection to database ("" for the server's
+// default) with the protocol of ClickHouseProtocol. testenv builds its own
+// options because platform/clickhouse's tests import testenv.
+func clickHouseOptions(addr, database string) *clickhouse.Options {
 	proto := clickhouse.HTTP
 	if ClickHouseProtocol() == "native" {
 		proto = clickhouse.Native
 	}
-	migrate(tb, migrations.ClickHouse, addr+"/"+database, func() *sql.DB {
-		return clickhouse.OpenDB(&clickhouse.Options{Addr: []string{addr}, Protocol: proto,
-			Auth: clickhouse.Auth{Database: database}})
-	})
+	return &clickhouse.Options{Addr: []string{addr}, Protocol: proto, Auth: clickhouse.Auth{Database: database}}
 }
 
 // migrate runs migrations.Up once per target and address. ClickHouse has no

@@ -46,11 +46,7 @@ func PrivatePostgres(tb testing.TB, baseURL, schema string) string {
 // dropped at cleanup.
 func PrivateClickHouse(tb testing.TB, addr, db string) {
 	tb.Helper()
-	proto := clickhouse.HTTP
-	if ClickHouseProtocol() == "native" {
-		proto = clickhouse.Native
-	}
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Protocol: proto})
+	conn, err := clickhouse.Open(clickHouseOptions(addr, ""))
 	if err != nil {
 		tb.Fatal(err)
 	}
