@@ -281,19 +281,7 @@ func (h *harness) idCounts(q string) map[string]int {
 		h.t.Fatal(err)
 	}
 	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var id string
-		var n int
-		if err := rows.Scan(&id, &n); err != nil {
-			h.t.Fatal(err)
-		}
-		out[id] = n
-	}
-	if err := rows.Err(); err != nil {
-		h.t.Fatal(err)
-	}
-	return out
+	return scanIDCounts[int64](h.t, rows)
 }
 
 // chIDCounts runs a ClickHouse (external_id, count) query for the tenant.
@@ -306,17 +294,28 @@ func (h *harness) chIDCounts(q string) map[string]int {
 		h.t.Fatal(err)
 	}
 	defer rows.Close()
+	return scanIDCounts[uint64](h.t, rows)
+}
+
+// scanIDCounts reads (external_id, count) rows of either database; N is the
+// count's type in that database's driver.
+func scanIDCounts[N int64 | uint64](t testing.TB, rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}) map[string]int {
+	t.Helper()
 	out := map[string]int{}
 	for rows.Next() {
 		var id string
-		var n uint64
+		var n N
 		if err := rows.Scan(&id, &n); err != nil {
-			h.t.Fatal(err)
+			t.Fatal(err)
 		}
 		out[id] = int(n)
 	}
 	if err := rows.Err(); err != nil {
-		h.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return out
 }
