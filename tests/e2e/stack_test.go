@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pulsestream/pulsestream/platform/tenancy"
+	"github.com/pulsestream/pulsestream/platform/tenancy/tenancytest"
 	"github.com/pulsestream/pulsestream/platform/testenv"
 )
 
@@ -97,17 +98,9 @@ func startStack(t *testing.T) *stack {
 // with the ingest and query scopes.
 func tenantKey(t *testing.T, pool *pgxpool.Pool, tenant string) string {
 	t.Helper()
-	ctx := context.Background()
-	admin := tenancy.NewAdmin(tenancy.NewPGStore(pool))
-	rate, burst := 100000, 100000
-	if _, err := admin.CreateTenant(ctx, "test", tenant, tenancy.TenantSettings{RateLimitPerSec: &rate, RateLimitBurst: &burst}); err != nil {
-		t.Fatal(err)
-	}
-	k, err := admin.CreateKey(ctx, "test", tenant, tenancy.KeySpec{Name: "e2e", Scopes: []tenancy.Scope{tenancy.ScopeIngest, tenancy.ScopeQuery}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k.Key
+	rate := 100000
+	tn := tenancytest.New(t, pool, tenant, tenancy.TenantSettings{RateLimitPerSec: &rate, RateLimitBurst: &rate})
+	return tn.Key(tenancy.ScopeIngest, tenancy.ScopeQuery).Key
 }
 
 func deleteTopics(brokers string, topics ...string) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pulsestream/pulsestream/platform/observe"
 	"github.com/pulsestream/pulsestream/platform/tenancy"
+	"github.com/pulsestream/pulsestream/platform/tenancy/tenancytest"
 	"github.com/pulsestream/pulsestream/platform/testenv"
 )
 
@@ -49,16 +50,8 @@ func startRealGateway(t *testing.T, logger *slog.Logger, mod func(*Config)) host
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	admin := tenancy.NewAdmin(tenancy.NewPGStore(pool))
 	run := randomID(t)
-	tenant := "gw-hostile-" + run
-	if _, err := admin.CreateTenant(ctx, "test", tenant, tenancy.TenantSettings{}); err != nil {
-		t.Fatal(err)
-	}
-	key, err := admin.CreateKey(ctx, "test", tenant, tenancy.KeySpec{Name: "ingest", Scopes: []tenancy.Scope{tenancy.ScopeIngest}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := tenancytest.New(t, pool, "gw-hostile-"+run, tenancy.TenantSettings{}).Key(tenancy.ScopeIngest)
 	cfg := Defaults()
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.HTTP.ReadHeaderTimeout = time.Second

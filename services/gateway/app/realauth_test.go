@@ -12,6 +12,7 @@ import (
 
 	"github.com/pulsestream/pulsestream/platform/observe"
 	"github.com/pulsestream/pulsestream/platform/tenancy"
+	"github.com/pulsestream/pulsestream/platform/tenancy/tenancytest"
 	"github.com/pulsestream/pulsestream/platform/testenv"
 )
 
@@ -30,21 +31,11 @@ func TestIntegrationNewServesWithRealKeysAndRefusesRevokedOnes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	admin := tenancy.NewAdmin(tenancy.NewPGStore(pool))
 	run := randomID(t)
-	tenant := "gw-" + run
 	rate := 1000
-	if _, err := admin.CreateTenant(ctx, "test", tenant, tenancy.TenantSettings{RateLimitPerSec: &rate}); err != nil {
-		t.Fatal(err)
-	}
-	ingestKey, err := admin.CreateKey(ctx, "test", tenant, tenancy.KeySpec{Name: "ingest", Scopes: []tenancy.Scope{tenancy.ScopeIngest}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	queryKey, err := admin.CreateKey(ctx, "test", tenant, tenancy.KeySpec{Name: "query", Scopes: []tenancy.Scope{tenancy.ScopeQuery}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tn := tenancytest.New(t, pool, "gw-"+run, tenancy.TenantSettings{RateLimitPerSec: &rate})
+	admin, tenant := tn.Admin, tn.ID
+	ingestKey, queryKey := tn.Key(tenancy.ScopeIngest), tn.Key(tenancy.ScopeQuery)
 
 	cfg := Defaults()
 	cfg.HTTP.Addr = "127.0.0.1:0"

@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"github.com/pulsestream/pulsestream/platform/config"
 	"github.com/pulsestream/pulsestream/platform/observe"
 	"github.com/pulsestream/pulsestream/platform/tenancy"
+	"github.com/pulsestream/pulsestream/platform/tenancy/tenancytest"
 	"github.com/pulsestream/pulsestream/platform/testenv"
 	"github.com/pulsestream/pulsestream/services/query/app"
 	"github.com/pulsestream/pulsestream/services/query/internal/querytest"
@@ -55,20 +55,9 @@ func get(t *testing.T, url, key string) (int, string) {
 func TestServiceAnswersWithARealKeyServesOpsAndAdminAndStopsOnSIGTERM(t *testing.T) {
 	pool := querytest.Postgres(t) // migrates
 	querytest.ClickHouse(t)
-	ctx := context.Background()
 	tenant := querytest.Tenant(t)
-	admin := tenancy.NewAdmin(tenancy.NewPGStore(pool))
-	if _, err := admin.CreateTenant(ctx, "test", tenant, tenancy.TenantSettings{}); err != nil {
-		t.Fatal(err)
-	}
-	key, err := admin.CreateKey(ctx, "test", tenant, tenancy.KeySpec{Name: "q", Scopes: []tenancy.Scope{tenancy.ScopeQuery}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ingestOnly, err := admin.CreateKey(ctx, "test", tenant, tenancy.KeySpec{Name: "i", Scopes: []tenancy.Scope{tenancy.ScopeIngest}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tn := tenancytest.New(t, pool, tenant, tenancy.TenantSettings{})
+	key, ingestOnly := tn.Key(tenancy.ScopeQuery), tn.Key(tenancy.ScopeIngest)
 	querytest.InsertPG(t, pool, []querytest.Row{{Tenant: tenant, ID: "e1", Type: "t", Time: time.Now(), Data: map[string]any{"a": 1}, Offset: 1}})
 
 	reg := observe.NewRegistry()

@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"encoding/json"
 	"log/slog"
 	"net/url"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/pulsestream/pulsestream/platform/observe"
 	"github.com/pulsestream/pulsestream/platform/tenancy"
+	"github.com/pulsestream/pulsestream/platform/tenancy/tenancytest"
 	"github.com/pulsestream/pulsestream/services/query/app"
 	"github.com/pulsestream/pulsestream/services/query/internal/querytest"
 )
@@ -63,16 +63,8 @@ func (a queryAnswer) ids() []string {
 func TestInjectionStringsInEveryFilterAreDataNeverSQL(t *testing.T) {
 	pool := querytest.Postgres(t)
 	ch := querytest.ClickHouse(t)
-	ctx := context.Background()
 	tenantA, tenantB := querytest.Tenant(t), querytest.Tenant(t)
-	admin := tenancy.NewAdmin(tenancy.NewPGStore(pool))
-	if _, err := admin.CreateTenant(ctx, "test", tenantA, tenancy.TenantSettings{}); err != nil {
-		t.Fatal(err)
-	}
-	key, err := admin.CreateKey(ctx, "test", tenantA, tenancy.KeySpec{Name: "q", Scopes: []tenancy.Scope{tenancy.ScopeQuery}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := tenancytest.New(t, pool, tenantA, tenancy.TenantSettings{}).Key(tenancy.ScopeQuery)
 	now := time.Now().UTC().Truncate(time.Millisecond).Add(-10 * time.Minute)
 	rows := []querytest.Row{
 		{Tenant: tenantA, ID: storedInjection, Type: storedInjection, Source: storedInjection, Subject: storedInjection, Time: now, Data: map[string]any{"k": storedInjection}, Offset: 1},

@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/pulsestream/pulsestream/platform/observe"
 	"github.com/pulsestream/pulsestream/platform/tenancy"
+	"github.com/pulsestream/pulsestream/platform/tenancy/tenancytest"
 	"github.com/pulsestream/pulsestream/platform/testenv"
 	"github.com/pulsestream/pulsestream/services/query/app"
 	"github.com/pulsestream/pulsestream/services/query/internal/querytest"
@@ -26,16 +26,8 @@ import (
 func TestLogsHoldNoKeyPasswordOrEventContent(t *testing.T) {
 	pool := querytest.Postgres(t)
 	querytest.ClickHouse(t)
-	ctx := context.Background()
 	tenant := querytest.Tenant(t)
-	admin := tenancy.NewAdmin(tenancy.NewPGStore(pool))
-	if _, err := admin.CreateTenant(ctx, "test", tenant, tenancy.TenantSettings{}); err != nil {
-		t.Fatal(err)
-	}
-	key, err := admin.CreateKey(ctx, "test", tenant, tenancy.KeySpec{Name: "q", Scopes: []tenancy.Scope{tenancy.ScopeQuery}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := tenancytest.New(t, pool, tenant, tenancy.TenantSettings{}).Key(tenancy.ScopeQuery)
 	const content = "card-4111-1111-1111-1111"
 	querytest.InsertPG(t, pool, []querytest.Row{{Tenant: tenant, ID: "e1", Type: "t", Time: time.Now(), Data: map[string]any{"card": content}, Offset: 1}})
 	secret := key.Key[strings.LastIndexByte(key.Key, '_')+1:]

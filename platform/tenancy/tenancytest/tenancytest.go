@@ -1,0 +1,45 @@
+// Package tenancytest is test support for the services: it creates a tenant
+// and its API keys through the tenancy admin service, the way an operator
+// would, on a migrated PostgreSQL.
+package tenancytest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pulsestream/pulsestream/platform/tenancy"
+)
+
+// Tenant is a tenant created for a test, with the admin service that made it.
+type Tenant struct {
+	ID    string
+	Admin *tenancy.Admin
+	tb    testing.TB
+}
+
+// New creates tenant id with settings (zero value: the defaults).
+func New(tb testing.TB, pool *pgxpool.Pool, id string, settings tenancy.TenantSettings) *Tenant {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin := tenancy.NewAdmin(tenancy.NewPGStore(pool))
+	if _, err := admin.CreateTenant(ctx, "test", id, settings); err != nil {
+		tb.Fatalf("create tenant %s: %v", id, err)
+	}
+	return &Tenant{ID: id, Admin: admin, tb: tb}
+}
+
+// Key creates a key of the tenant with scopes; its Key field is the secret.
+func (t *Tenant) Key(scopes ...tenancy.Scope) tenancy.CreatedKey {
+	t.tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	k, err := t.Admin.CreateKey(ctx, "test", t.ID, tenancy.KeySpec{Name: "test", Scopes: scopes})
+	if err != nil {
+		t.tb.Fatalf("create key of %s: %v", t.ID, err)
+	}
+	return k
+}
