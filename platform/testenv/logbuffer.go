@@ -2,7 +2,9 @@ package testenv
 
 import (
 	"bytes"
+	"strings"
 	"sync"
+	"testing"
 )
 
 // LogBuffer is a log sink that a service's goroutines share with the test
@@ -24,4 +26,14 @@ func (l *LogBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// RequireAbsent fails tb for every named secret found in text, showing where.
+func RequireAbsent(tb testing.TB, text string, secrets map[string]string) {
+	tb.Helper()
+	for what, s := range secrets {
+		if i := strings.Index(text, s); i >= 0 {
+			tb.Errorf("%s is in the log: …%s…", what, text[max(i-200, 0):min(i+100, len(text))])
+		}
+	}
 }

@@ -5,6 +5,8 @@ package tenancytest
 
 import (
 	"context"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,4 +44,30 @@ func (t *Tenant) Key(scopes ...tenancy.Scope) tenancy.CreatedKey {
 		t.tb.Fatalf("create key of %s: %v", t.ID, err)
 	}
 	return k
+}
+
+// PutKey puts key where a client might: "bearer" (Authorization: Bearer),
+// "x-api-key", "basic" (as the Basic password, a scheme PulseStream refuses)
+// or "query" (an api_key parameter, which PulseStream ignores).
+func PutKey(req *http.Request, key, where string) {
+	switch where {
+	case "bearer":
+		req.Header.Set("Authorization", "Bearer "+key)
+	case "x-api-key":
+		req.Header.Set("X-API-Key", key)
+	case "basic":
+		req.SetBasicAuth("user", key)
+	case "query":
+		q := req.URL.Query()
+		q.Set("api_key", key)
+		req.URL.RawQuery = q.Encode()
+	}
+}
+
+// Secret is the secret part of key (after its public prefix).
+func Secret(key string) string { return key[strings.LastIndexByte(key, '_')+1:] }
+
+// WrongSecret is key with the same public prefix and another secret.
+func WrongSecret(key string) string {
+	return key[:len(key)-len(Secret(key))] + strings.Repeat("a", len(Secret(key)))
 }
