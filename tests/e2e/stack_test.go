@@ -17,8 +17,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pulsestream/pulsestream/platform/tenancy"
 	"github.com/pulsestream/pulsestream/platform/tenancy/tenancytest"
@@ -90,7 +88,7 @@ func startStack(t *testing.T) *stack {
 		"-redis-addr", rds, "-markers-prefix", prefix, "-cursor-key", randomHex(t, 32),
 		"-shutdown-delay", "0s", "-log-format", "text")...)...)
 	waitReady(t, s.queryURL, s.query)
-	t.Cleanup(func() { deleteTopics(brokers, topic, topic+"-dlq") })
+	testenv.DeleteTopicsAtCleanup(t, brokers, topic, topic+"-dlq")
 	return s
 }
 
@@ -101,17 +99,6 @@ func tenantKey(t *testing.T, pool *pgxpool.Pool, tenant string) string {
 	rate := 100000
 	tn := tenancytest.New(t, pool, tenant, tenancy.TenantSettings{RateLimitPerSec: &rate, RateLimitBurst: &rate})
 	return tn.Key(tenancy.ScopeIngest, tenancy.ScopeQuery).Key
-}
-
-func deleteTopics(brokers string, topics ...string) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...))
-	if err != nil {
-		return
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, _ = kadm.NewClient(cl).DeleteTopics(ctx, topics...)
 }
 
 func waitReady(t *testing.T, base string, p *testenv.Proc) {

@@ -25,7 +25,8 @@ import (
 // shared infrastructure, a fresh topic and key prefix) with short read
 // timeouts, so slow clients are cut quickly.
 type hostileEnv struct {
-	url, addr, key string
+	url, addr, key string // key: an ingest key of tenant
+	tenant         *tenancytest.Tenant
 	topic          string
 	brokers        []string
 	readTimeout    time.Duration
@@ -33,11 +34,13 @@ type hostileEnv struct {
 
 func startHostileGateway(t *testing.T) hostileEnv {
 	t.Helper()
-	return startRealGateway(t, slog.New(slog.DiscardHandler), nil)
+	return startRealGateway(t, slog.New(slog.DiscardHandler), tenancy.TenantSettings{}, nil)
 }
 
-// startRealGateway is startHostileGateway with a logger and a config hook.
-func startRealGateway(t *testing.T, logger *slog.Logger, mod func(*Config)) hostileEnv {
+// startRealGateway runs New (real keys, Kafka, Redis, PostgreSQL) for a new
+// tenant with settings, on a private topic and Redis prefix, until the test
+// ends; mod adjusts the config.
+func startRealGateway(t *testing.T, logger *slog.Logger, settings tenancy.TenantSettings, mod func(*Config)) hostileEnv {
 	t.Helper()
 	pgURL := testenv.PostgresURL(t)
 	brokers := testenv.KafkaBrokers(t)
@@ -49,15 +52,16 @@ func startRealGateway(t *testing.T, logger *slog.Logger, mod func(*Config)) host
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pool.Close()
+	t.Cleanup(pool.Close) // the tenant's admin service keeps using it
 	run := randomID(t)
-	key := tenancytest.New(t, pool, "gw-hostile-"+run, tenancy.TenantSettings{}).Key(tenancy.ScopeIngest)
+	tenant := tenancytest.New(t, pool, "gw-real-"+run, settings)
+	key := tenant.Key(tenancy.ScopeIngest)
 	cfg := Defaults()
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.HTTP.ReadHeaderTimeout = time.Second
 	cfg.HTTP.ReadTimeout = 2 * time.Second
 	cfg.Kafka.Brokers = brokers
-	cfg.Kafka.Topic = "gw-hostile-" + run
+	cfg.Kafka.Topic = "gw-real-" + run
 	cfg.Kafka.DLQTopic = cfg.Kafka.Topic + ".dlq"
 	cfg.Kafka.Partitions = 1
 	cfg.Redis.Addr = redisAddr
@@ -73,6 +77,7 @@ func startRealGateway(t *testing.T, logger *slog.Logger, mod func(*Config)) host
 	if err != nil {
 		t.Fatal(err)
 	}
+	testenv.DeleteTopicsAtCleanup(t, brokers, cfg.Kafka.Topic, cfg.Kafka.DLQTopic) // after the gateway stops
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.RunContext(runCtx) }()
@@ -81,9 +86,8 @@ func startRealGateway(t *testing.T, logger *slog.Logger, mod func(*Config)) host
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
-		deleteTopics(t, []string{brokers}, cfg.Kafka.Topic, cfg.Kafka.DLQTopic)
 	})
-	return hostileEnv{url: "http://" + a.Addr(), addr: a.Addr(), key: key.Key, topic: cfg.Kafka.Topic, brokers: []string{brokers}, readTimeout: cfg.HTTP.ReadTimeout}
+	return hostileEnv{url: "http://" + a.Addr(), addr: a.Addr(), key: key.Key, tenant: tenant, topic: cfg.Kafka.Topic, brokers: []string{brokers}, readTimeout: cfg.HTTP.ReadTimeout}
 }
 
 // rawAnswer is what came back on a raw connection.

@@ -9,12 +9,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pulsestream/pulsestream/platform/tenancy"
@@ -58,19 +58,8 @@ func realGateway(t *testing.T, rateA int, mod func(*Config), d deps) (*testGatew
 			mod(c)
 		}
 	})
-	t.Cleanup(func() { deleteTopics(t, env.brokers, env.topic, env.topic+".dlq") })
+	testenv.DeleteTopicsAtCleanup(t, strings.Join(env.brokers, ","), env.topic, env.topic+".dlq")
 	return g, env
-}
-
-func deleteTopics(t testing.TB, brokers []string, topics ...string) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		return
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, _ = kadm.NewClient(cl).DeleteTopics(ctx, topics...)
 }
 
 func TestIntegrationBatchWithInvalidEventsStoresExactlyTheValidOnesOnce(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pulsestream/pulsestream/platform/tenancy"
 	"github.com/pulsestream/pulsestream/platform/tenancy/tenancytest"
 	"github.com/pulsestream/pulsestream/platform/testenv"
 )
@@ -21,7 +22,7 @@ func TestLogsHoldNoKeyPasswordOrEventBody(t *testing.T) {
 	deadRedis := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	var logs testenv.LogBuffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e := startRealGateway(t, logger, func(c *Config) { c.Redis.Addr = deadRedis })
+	e := startRealGateway(t, logger, tenancy.TenantSettings{}, func(c *Config) { c.Redis.Addr = deadRedis })
 	const body = "card-4111-1111-1111-1111"
 	wrongKey := tenancytest.WrongSecret(e.key)
 
