@@ -69,6 +69,11 @@ ensure_database() {
     die "cannot create database $CH_DB: $(cat "$PULSESTREAM_LOCAL/logs/clickhouse-create-db.err")" "$CH_LOG"
 }
 
+preflight() {
+  is_local || return 0
+  port_free_or_same "the ClickHouse engine" "$PULSESTREAM_CLICKHOUSE_PORT" chdb_server.py PULSESTREAM_CLICKHOUSE_PORT
+}
+
 start() {
   ensure_curl
   if ! is_local; then
@@ -82,8 +87,12 @@ start() {
     return 0
   fi
   rm -f "$CH_PIDFILE"
-  if port_open 127.0.0.1 "$PULSESTREAM_CLICKHOUSE_PORT"; then
-    die "port $PULSESTREAM_CLICKHOUSE_PORT is taken by another process; set PULSESTREAM_CLICKHOUSE_PORT"
+  preflight
+  if port_open 127.0.0.1 "$PULSESTREAM_CLICKHOUSE_PORT"; then # another checkout's engine
+    ready || die "the ClickHouse engine on $CH_ADDR, $(describe_pid "$(listener_pid "$PULSESTREAM_CLICKHOUSE_PORT")"), does not answer; stop it or set PULSESTREAM_CLICKHOUSE_PORT"
+    ensure_database
+    say "ClickHouse engine already answers on $CH_ADDR ($(describe_pid "$(listener_pid "$PULSESTREAM_CLICKHOUSE_PORT")"), started elsewhere): using it"
+    return 0
   fi
   ensure_venv
   mkdir -p "$CH_DATA"
@@ -140,6 +149,7 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
+  preflight) preflight ;;
   kill) kill_hard ;;
-  *) die "usage: $0 start|stop|status|kill" ;;
+  *) die "usage: $0 start|stop|status|preflight|kill" ;;
 esac

@@ -2,9 +2,26 @@
 # `make dev`: runs gateway, projector and query from bin/ against the local
 # infrastructure, creates the demo tenant and key, prints a first curl, and
 # keeps running until Ctrl-C. `dev.sh stop` ends services left running.
+# Listen addresses come from the services' own settings (PULSESTREAM_GATEWAY_ADDR, ...).
 source "$(dirname "$0")/lib.sh"
 cd "$PULSESTREAM_ROOT"
 pids="$PULSESTREAM_LOCAL/dev.pids"
+export PULSESTREAM_GATEWAY_ADDR="${PULSESTREAM_GATEWAY_ADDR:-127.0.0.1:8080}"
+export PULSESTREAM_QUERY_ADDR="${PULSESTREAM_QUERY_ADDR:-127.0.0.1:8081}"
+export PULSESTREAM_PROJECTOR_ADDR="${PULSESTREAM_PROJECTOR_ADDR:-127.0.0.1:8082}"
+export PULSESTREAM_ADMIN_ADDR="${PULSESTREAM_ADMIN_ADDR:-127.0.0.1:8090}"
+
+# ports_free: every service's port is free, or stop before starting anything, naming
+# the process that holds it (another checkout's `make dev`, say) and the setting.
+ports_free() {
+  local setting var addr port
+  for setting in GATEWAY QUERY PROJECTOR ADMIN; do
+    var="PULSESTREAM_${setting}_ADDR"; addr=${!var}; port=${addr##*:}
+    port_open "${addr%:*}" "$port" &&
+      die "port $port, wanted by the ${setting,,} service, is taken by $(describe_pid "$(listener_pid "$port")"); stop it (\`make stop\` in its checkout) or set PULSESTREAM_${setting}_ADDR"
+  done
+  return 0
+}
 
 stop_services() {
   [ -f "$pids" ] || return 0
@@ -20,6 +37,9 @@ run) ;;
 esac
 
 stop_services
+ports_free
+# Until the stack answers, any failure stops what this run started: never a half-started stack.
+trap 'stop_services' EXIT
 # The demo tenant and a fresh key with ingest and query scopes.
 bin/pulsectl bootstrap --tenant demo --format env >"$PULSESTREAM_LOCAL/demo.env" ||
   die "could not create the demo tenant"
@@ -33,22 +53,23 @@ for svc in gateway projector query; do
 done
 trap 'say "stopping services"; stop_services; exit 0' INT TERM
 
-wait_for gateway 60 "$PULSESTREAM_LOCAL/logs/gateway.log" curl -sf http://127.0.0.1:8080/livez
-wait_for query 60 "$PULSESTREAM_LOCAL/logs/query.log" curl -sf http://127.0.0.1:8081/livez
-wait_for projector 60 "$PULSESTREAM_LOCAL/logs/projector.log" curl -sf http://127.0.0.1:8082/livez
+wait_for gateway 60 "$PULSESTREAM_LOCAL/logs/gateway.log" curl -sf "http://$PULSESTREAM_GATEWAY_ADDR/livez"
+wait_for query 60 "$PULSESTREAM_LOCAL/logs/query.log" curl -sf "http://$PULSESTREAM_QUERY_ADDR/livez"
+wait_for projector 60 "$PULSESTREAM_LOCAL/logs/projector.log" curl -sf "http://$PULSESTREAM_PROJECTOR_ADDR/livez"
+trap - EXIT
 
 cat <<MSG
 
 PulseStream is running (logs in .local/logs/; Ctrl-C stops the services, 'make stop' the infrastructure).
-  gateway   http://127.0.0.1:8080   query http://127.0.0.1:8081   projector http://127.0.0.1:8082   admin http://127.0.0.1:8090
+  gateway   http://$PULSESTREAM_GATEWAY_ADDR   query http://$PULSESTREAM_QUERY_ADDR   projector http://$PULSESTREAM_PROJECTOR_ADDR   admin http://$PULSESTREAM_ADMIN_ADDR
 Demo key (also in .local/demo.env): $PULSESTREAM_DEMO_API_KEY
 
 Send a first event:
   curl -s -H "Authorization: Bearer $PULSESTREAM_DEMO_API_KEY" -H 'Content-Type: application/json' \\
        -d '{"id":"evt-1","type":"page.viewed","source":"web","subject":"user-42","data":{"path":"/"}}' \\
-       http://127.0.0.1:8080/v1/events
+       http://$PULSESTREAM_GATEWAY_ADDR/v1/events
 Read it back:
-  curl -s -H "Authorization: Bearer $PULSESTREAM_DEMO_API_KEY" http://127.0.0.1:8081/v1/events/evt-1
-  curl -s -H "Authorization: Bearer $PULSESTREAM_DEMO_API_KEY" http://127.0.0.1:8081/v1/events/evt-1/status
+  curl -s -H "Authorization: Bearer $PULSESTREAM_DEMO_API_KEY" http://$PULSESTREAM_QUERY_ADDR/v1/events/evt-1
+  curl -s -H "Authorization: Bearer $PULSESTREAM_DEMO_API_KEY" http://$PULSESTREAM_QUERY_ADDR/v1/events/evt-1/status
 MSG
 wait

@@ -111,6 +111,12 @@ format_once() {
     >>"$LOG" 2>&1 || die "kafka storage format failed" "$LOG"
 }
 
+preflight() {
+  is_external PULSESTREAM_KAFKA_BROKERS "$LOCAL_BROKERS" && return 0
+  port_free_or_same Kafka "$PORT" kafka.Kafka PULSESTREAM_KAFKA_PORT
+  port_free_or_same "the Kafka controller" "$CPORT" kafka.Kafka PULSESTREAM_KAFKA_CONTROLLER_PORT
+}
+
 start() {
   command -v java >/dev/null || apt_install openjdk-17-jre-headless
   if is_external PULSESTREAM_KAFKA_BROKERS "$LOCAL_BROKERS"; then
@@ -119,6 +125,7 @@ start() {
     admin_ok || die "kafka at $PULSESTREAM_KAFKA_BROKERS does not answer"
     say "kafka answers"; return
   fi
+  preflight
   if kafka_running; then   # ours: may still be starting
     say "kafka already running on $LOCAL_BROKERS: verifying"
     wait_for_pid "kafka (admin API)" 90 "$LOG" "$PIDFILE" admin_ok
@@ -171,8 +178,8 @@ status() {
 }
 
 case "${1:-}" in
-  start | stop | status) "$1" ;;
+  start | stop | status | preflight) "$1" ;;
   kill) kill_broker ;;
   topics) shift; [ -d "$K/libs" ] || ensure_libs; topics "$@" ;;
-  *) die "usage: $0 start|stop|status|kill|topics ARGS..." ;;
+  *) die "usage: $0 start|stop|status|preflight|kill|topics ARGS..." ;;
 esac

@@ -36,6 +36,27 @@ wait_for() {
 # shellcheck disable=SC2016
 port_open() { timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>/dev/null; }
 
+# listener_pid PORT: the pid of the process listening on TCP PORT (empty when none or unknown).
+listener_pid() { ss -ltnpH "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2; }
+
+# describe_pid PID: "pid N (its command line)", for messages naming who holds a port.
+describe_pid() {
+  [ -n "$1" ] || { printf 'a process this user cannot see'; return; }
+  printf 'pid %s (%s)' "$1" "$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | cut -c1-160)"
+}
+
+# port_free_or_same NAME PORT WORD SETTING: fine when nothing listens on 127.0.0.1:PORT, or
+# when the listener's command line holds WORD (the same kind of server, perhaps another
+# checkout's, which `start` then reuses once it has checked that it answers); otherwise die
+# naming the process that holds the port and the setting that moves NAME elsewhere.
+port_free_or_same() {
+  local name=$1 port=$2 word=$3 setting=$4 pid
+  port_open 127.0.0.1 "$port" || return 0
+  pid=$(listener_pid "$port")
+  [ -n "$pid" ] && proc_is "$pid" "$word" && return 0
+  die "port $port, wanted by $name, is taken by $(describe_pid "$pid"); stop that process or set $setting to a free port"
+}
+
 # apt_install PKG...: install Debian packages that are missing.
 apt_install() {
   local missing=()

@@ -15,6 +15,11 @@ APORT="${PULSESTREAM_REDIS_ADDR##*:}"
 
 answers() { [ "$(redis-cli -h "$HOST" -p "$APORT" ping 2>/dev/null)" = PONG ]; }
 
+preflight() {
+  is_external PULSESTREAM_REDIS_ADDR "127.0.0.1:$PORT" && return 0
+  port_free_or_same Redis "$PORT" redis-server PULSESTREAM_REDIS_PORT
+}
+
 start() {
   apt_install redis-server
   if is_external PULSESTREAM_REDIS_ADDR "127.0.0.1:$PORT"; then
@@ -22,7 +27,10 @@ start() {
     answers || die "redis at $PULSESTREAM_REDIS_ADDR does not answer"
     say "redis answers"; return
   fi
+  preflight
   if answers; then say "redis already running on 127.0.0.1:$PORT"; return; fi
+  port_open 127.0.0.1 "$PORT" &&
+    die "the Redis on port $PORT, $(describe_pid "$(listener_pid "$PORT")"), does not answer PING; stop it or set PULSESTREAM_REDIS_PORT to a free port"
   mkdir -p "$DIR"
   cat >"$DIR/redis.conf" <<EOF
 # written by scripts/redis.sh on every start
@@ -52,6 +60,6 @@ status() {
 }
 
 case "${1:-}" in
-  start | stop | status) "$1" ;;
-  *) die "usage: $0 start|stop|status" ;;
+  start | stop | status | preflight) "$1" ;;
+  *) die "usage: $0 start|stop|status|preflight" ;;
 esac
