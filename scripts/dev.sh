@@ -7,18 +7,18 @@ source "$(dirname "$0")/lib.sh"
 cd "$PULSESTREAM_ROOT"
 pids="$PULSESTREAM_LOCAL/dev.pids"
 export PULSESTREAM_GATEWAY_ADDR="${PULSESTREAM_GATEWAY_ADDR:-127.0.0.1:8080}"
-export PULSESTREAM_QUERY_ADDR="${PULSESTREAM_QUERY_ADDR:-127.0.0.1:8081}"
+export PULSESTREAM_HTTP_ADDR="${PULSESTREAM_HTTP_ADDR:-127.0.0.1:8081}" # the query service's (flag http-addr)
 export PULSESTREAM_PROJECTOR_ADDR="${PULSESTREAM_PROJECTOR_ADDR:-127.0.0.1:8082}"
 export PULSESTREAM_ADMIN_ADDR="${PULSESTREAM_ADMIN_ADDR:-127.0.0.1:8090}"
 
 # ports_free: every service's port is free, or stop before starting anything, naming
 # the process that holds it (another checkout's `make dev`, say) and the setting.
 ports_free() {
-  local setting var addr port
-  for setting in GATEWAY QUERY PROJECTOR ADMIN; do
-    var="PULSESTREAM_${setting}_ADDR"; addr=${!var}; port=${addr##*:}
+  local pair name var addr port
+  for pair in gateway:GATEWAY query:HTTP projector:PROJECTOR admin:ADMIN; do
+    name=${pair%:*}; var="PULSESTREAM_${pair#*:}_ADDR"; addr=${!var}; port=${addr##*:}
     port_open "${addr%:*}" "$port" &&
-      die "port $port, wanted by the ${setting,,} service, is taken by $(describe_pid "$(listener_pid "$port")"); stop it (\`make stop\` in its checkout) or set PULSESTREAM_${setting}_ADDR"
+      die "port $port, wanted by the $name service, is taken by $(describe_pid "$(listener_pid "$port")"); stop it (\`make stop\` in its checkout) or set $var"
   done
   return 0
 }
@@ -54,14 +54,14 @@ done
 trap 'say "stopping services"; stop_services; exit 0' INT TERM
 
 wait_for gateway 60 "$PULSESTREAM_LOCAL/logs/gateway.log" curl -sf "http://$PULSESTREAM_GATEWAY_ADDR/livez"
-wait_for query 60 "$PULSESTREAM_LOCAL/logs/query.log" curl -sf "http://$PULSESTREAM_QUERY_ADDR/livez"
+wait_for query 60 "$PULSESTREAM_LOCAL/logs/query.log" curl -sf "http://$PULSESTREAM_HTTP_ADDR/livez"
 wait_for projector 60 "$PULSESTREAM_LOCAL/logs/projector.log" curl -sf "http://$PULSESTREAM_PROJECTOR_ADDR/livez"
 trap - EXIT
 
 cat <<MSG
 
 PulseStream is running (logs in .local/logs/; Ctrl-C stops the services, 'make stop' the infrastructure).
-  gateway   http://$PULSESTREAM_GATEWAY_ADDR   query http://$PULSESTREAM_QUERY_ADDR   projector http://$PULSESTREAM_PROJECTOR_ADDR   admin http://$PULSESTREAM_ADMIN_ADDR
+  gateway   http://$PULSESTREAM_GATEWAY_ADDR   query http://$PULSESTREAM_HTTP_ADDR   projector http://$PULSESTREAM_PROJECTOR_ADDR   admin http://$PULSESTREAM_ADMIN_ADDR
 Demo key (also in .local/demo.env): $PULSESTREAM_DEMO_API_KEY
 
 Send a first event:
@@ -69,7 +69,7 @@ Send a first event:
        -d '{"id":"evt-1","type":"page.viewed","source":"web","subject":"user-42","data":{"path":"/"}}' \\
        http://$PULSESTREAM_GATEWAY_ADDR/v1/events
 Read it back:
-  curl -s -H "Authorization: Bearer $PULSESTREAM_DEMO_API_KEY" http://$PULSESTREAM_QUERY_ADDR/v1/events/evt-1
-  curl -s -H "Authorization: Bearer $PULSESTREAM_DEMO_API_KEY" http://$PULSESTREAM_QUERY_ADDR/v1/events/evt-1/status
+  curl -s -H "Authorization: Bearer $PULSESTREAM_DEMO_API_KEY" http://$PULSESTREAM_HTTP_ADDR/v1/events/evt-1
+  curl -s -H "Authorization: Bearer $PULSESTREAM_DEMO_API_KEY" http://$PULSESTREAM_HTTP_ADDR/v1/events/evt-1/status
 MSG
 wait

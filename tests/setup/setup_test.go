@@ -91,7 +91,7 @@ func TestDevNamesTheProcessHoldingAServicePortAndStartsNothing(t *testing.T) {
 	gateway := "127.0.0.1:" + strconv.Itoa(ports[0])
 	env := checkoutEnv(clone, map[string]string{
 		"PULSESTREAM_GATEWAY_ADDR":   gateway,
-		"PULSESTREAM_QUERY_ADDR":     "127.0.0.1:" + strconv.Itoa(held),
+		"PULSESTREAM_HTTP_ADDR":      "127.0.0.1:" + strconv.Itoa(held), // the query service's listener
 		"PULSESTREAM_PROJECTOR_ADDR": "127.0.0.1:" + strconv.Itoa(ports[1]),
 		"PULSESTREAM_ADMIN_ADDR":     "127.0.0.1:" + strconv.Itoa(ports[2]),
 	})
@@ -101,7 +101,7 @@ func TestDevNamesTheProcessHoldingAServicePortAndStartsNothing(t *testing.T) {
 		t.Fatalf("dev.sh run succeeded with the query port held by this test:\n%s", out)
 	}
 	want := fmt.Sprintf("port %d, wanted by the query service, is taken by pid %d", held, os.Getpid())
-	if !strings.Contains(out, want) || !strings.Contains(out, "PULSESTREAM_QUERY_ADDR") {
+	if !strings.Contains(out, want) || !strings.Contains(out, "PULSESTREAM_HTTP_ADDR") {
 		t.Fatalf("the message does not name the port, its holder and the setting (want %q):\n%s", want, out)
 	}
 	if listening(gateway) {
