@@ -6,13 +6,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"time"
 )
 
-// RecordVersion is the version of the Kafka record format written today.
-// Readers refuse versions they do not know (the projector sends them to the DLQ).
+// RecordVersion is the version of the Kafka record format written today
+// (EventRecord, TombstoneRecord). DecodeRecord refuses versions it does not
+// know (the projector sends them to the DLQ).
 const RecordVersion = 1
 
 // Kafka record headers. Every record carries HeaderVersion and HeaderKind.
@@ -34,11 +34,10 @@ const (
 // the first '/' splits the key unambiguously. Every copy of one event and its
 // tombstone share this key, hence one partition and a total order.
 func Key(tenantID, externalID string) []byte {
-	k := make([]byte, 0, len(tenantID)+1+len(externalID))
-	k = append(k, tenantID...)
-	k = append(k, '/')
-	return append(k, externalID...)
+	return AppendKey(make([]byte, 0, keyLen(tenantID, externalID)), tenantID, externalID)
 }
+
+func keyLen(tenantID, externalID string) int { return len(tenantID) + 1 + len(externalID) }
 
 // AppendKey appends Key(tenantID, externalID) to dst without allocating.
 func AppendKey(dst []byte, tenantID, externalID string) []byte {
@@ -116,11 +115,3 @@ func ContentHash(typ, source, subject string, t time.Time, timeSet bool, dataCon
 type DecodeError struct{ Reason string }
 
 func (e *DecodeError) Error() string { return "undecodable record: " + e.Reason }
-
-// CheckVersion returns a DecodeError unless version is one this code reads.
-func CheckVersion(v string) error {
-	if v != strconv.Itoa(RecordVersion) {
-		return &DecodeError{Reason: fmt.Sprintf("unknown record version %q (this build reads %d)", v, RecordVersion)}
-	}
-	return nil
-}

@@ -152,7 +152,6 @@ func (h *Handler) process(c *gin.Context, tenant tenancy.Tenant, items []decode.
 		}
 		seen[it.Event.ID] = i
 		ev := &it.Event
-		ev.Version = schemas.RecordVersion
 		ev.TenantID = tenant.ID
 		ev.ReceivedAt = now
 		data := []byte(ev.Data)
@@ -207,7 +206,7 @@ func (h *Handler) process(c *gin.Context, tenant tenancy.Tenant, items []decode.
 		for k, i := range toProduce {
 			ev := &items[i].Event
 			ev.IngestID = ulid.Make().String()
-			recs[k] = eventRecord(h.topic, ev)
+			recs[k] = schemas.EventRecord(h.topic, ev)
 		}
 		acks, err := h.producer.ProduceAll(ctx, recs)
 		if errors.Is(err, ErrBusy) {
@@ -487,7 +486,7 @@ func (h *Handler) delete(c *gin.Context) {
 		h.unavailable(c, "the deletion could not be recorded in the audit log; retry")
 		return
 	}
-	rec, err := tombstoneRecord(h.topic, &schemas.Tombstone{Version: schemas.RecordVersion, TenantID: p.Tenant.ID, ID: id, DeletedAt: h.now().UTC(), ErasureID: erasureID})
+	rec, err := schemas.TombstoneRecord(h.topic, &schemas.Tombstone{TenantID: p.Tenant.ID, ID: id, DeletedAt: h.now().UTC(), ErasureID: erasureID})
 	if err != nil {
 		apierror.Abort(c, apierror.New(http.StatusInternalServerError, "internal", "tombstone encoding failed"))
 		return

@@ -196,3 +196,12 @@ func (p *Producer) ProduceAll(ctx context.Context, recs []*kgo.Record) ([]Ack, e
 	mu.Unlock()
 	return out, nil
 }
+
+// recordSize is what franz-go counts against MaxBufferedBytes.
+func recordSize(r *kgo.Record) int64 {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return int64(n)
+}

@@ -19,9 +19,9 @@ func (h *Handler) Tombstones(ctx context.Context, tenant string, ids []string, e
 	now := h.now().UTC()
 	recs := make([]*kgo.Record, len(ids))
 	for i, id := range ids {
-		r, err := tombstoneRecord(h.topic, &schemas.Tombstone{Version: schemas.RecordVersion, TenantID: tenant, ID: id, DeletedAt: now, ErasureID: erasureID})
+		r, err := schemas.TombstoneRecord(h.topic, &schemas.Tombstone{TenantID: tenant, ID: id, DeletedAt: now, ErasureID: erasureID})
 		if err != nil {
-			return fmt.Errorf("encode tombstone %s: %w", id, err)
+			return err
 		}
 		recs[i] = r
 	}

@@ -26,7 +26,6 @@ import (
 	"github.com/pulsestream/pulsestream/platform/testenv"
 	"github.com/pulsestream/pulsestream/schemas"
 	"github.com/pulsestream/pulsestream/services/projector/app"
-	"github.com/pulsestream/pulsestream/services/projector/internal/record"
 )
 
 // harness is one test's private world: its own topics, consumer groups,
@@ -211,15 +210,12 @@ func (h *harness) event(id string, typ string, at time.Time) *schemas.Event {
 }
 
 func (h *harness) eventRecord(ev *schemas.Event) *kgo.Record {
-	r, err := record.EventRecord(h.topic, ev)
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	r := schemas.EventRecord(h.topic, ev)
 	return r
 }
 
 func (h *harness) tombstoneRecord(id string) *kgo.Record {
-	r, err := record.TombstoneRecord(h.topic, &schemas.Tombstone{Version: 1, TenantID: h.tenant, ID: id, DeletedAt: time.Now().UTC().Truncate(time.Millisecond), ErasureID: "er-" + id})
+	r, err := schemas.TombstoneRecord(h.topic, &schemas.Tombstone{Version: 1, TenantID: h.tenant, ID: id, DeletedAt: time.Now().UTC().Truncate(time.Millisecond), ErasureID: "er-" + id})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -109,10 +109,7 @@ func newRig(t *testing.T) *rig {
 
 func (r *rig) produce(ids ...string) {
 	for _, id := range ids {
-		rec, err := record.EventRecord("events", &schemas.Event{Version: 1, TenantID: "t", ID: id, Type: "x"})
-		if err != nil {
-			r.t.Fatal(err)
-		}
+		rec := schemas.EventRecord("events", &schemas.Event{Version: 1, TenantID: "t", ID: id, Type: "x"})
 		if err := r.prod.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
 			r.t.Fatal(err)
 		}

@@ -20,10 +20,7 @@ func event(tenant, id string) *schemas.Event {
 }
 
 func TestDecodeAcceptsEventsAndTombstones(t *testing.T) {
-	r, err := record.EventRecord("t", event("ten", "e1"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := schemas.EventRecord("t", event("ten", "e1"))
 	r.Offset, r.Partition = 7, 2
 	it, err := record.Decode(r)
 	if err != nil {
@@ -33,7 +30,7 @@ func TestDecodeAcceptsEventsAndTombstones(t *testing.T) {
 		t.Fatalf("decoded %+v", it)
 	}
 	del := time.Date(2026, 11, 26, 13, 0, 0, 0, time.UTC)
-	r, err = record.TombstoneRecord("t", &schemas.Tombstone{Version: 1, TenantID: "ten", ID: "e1", DeletedAt: del})
+	r, err = schemas.TombstoneRecord("t", &schemas.Tombstone{TenantID: "ten", ID: "e1", DeletedAt: del})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,43 +43,23 @@ func TestDecodeAcceptsEventsAndTombstones(t *testing.T) {
 	}
 }
 
+// TestDecodeRefusesPoisonRecords: the codec's verdicts (every case in
+// schemas' TestDecodeRecordRefusesPoisonRecords) reach the consumer as a
+// *schemas.DecodeError.
 func TestDecodeRefusesPoisonRecords(t *testing.T) {
-	good, _ := record.EventRecord("t", event("ten", "e1"))
-	withHeader := func(k, v string) *kgo.Record {
-		r := *good
-		r.Headers = append(record.Headers(schemas.KindEvent)[:0:0], record.Headers(schemas.KindEvent)...)
-		for i := range r.Headers {
-			if r.Headers[i].Key == k {
-				r.Headers[i].Value = []byte(v)
-			}
-		}
-		return &r
-	}
-	cases := map[string]*kgo.Record{
-		"no headers":       {Key: good.Key, Value: good.Value},
-		"unknown version":  withHeader(schemas.HeaderVersion, "2"),
-		"unknown kind":     withHeader(schemas.HeaderKind, "snapshot"),
-		"not json":         {Key: good.Key, Value: []byte("{nope"), Headers: good.Headers},
-		"key without id":   {Key: []byte("ten"), Value: good.Value, Headers: good.Headers},
-		"key/value differ": {Key: schemas.Key("other", "e1"), Value: good.Value, Headers: good.Headers},
-		"value version":    {Key: good.Key, Value: []byte(`{"v":9,"tenant_id":"ten","id":"e1","type":"x"}`), Headers: good.Headers},
-		"no type":          {Key: good.Key, Value: []byte(`{"v":1,"tenant_id":"ten","id":"e1"}`), Headers: good.Headers},
-	}
-	for name, r := range cases {
-		t.Run(name, func(t *testing.T) {
-			_, err := record.Decode(r)
-			var de *schemas.DecodeError
-			if !errors.As(err, &de) {
-				t.Fatalf("want a DecodeError, got %v", err)
-			}
-		})
+	r := schemas.EventRecord("t", event("ten", "e1"))
+	r.Value = []byte("{nope")
+	_, err := record.Decode(r)
+	var de *schemas.DecodeError
+	if !errors.As(err, &de) {
+		t.Fatalf("want a DecodeError, got %v", err)
 	}
 }
 
 // BenchmarkDecodeBatch measures the first half of the batch build (records →
 // items); the sinks' benchmarks measure items → rows.
 func BenchmarkDecodeBatch(b *testing.B) {
-	recs := Records(b, 1000)
+	recs := records(1000)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
@@ -95,14 +72,11 @@ func BenchmarkDecodeBatch(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(recs)), "ns/event")
 }
 
-// Records returns n event records of ~300 bytes.
-func Records(tb testing.TB, n int) []*kgo.Record {
+// records returns n event records of ~300 bytes.
+func records(n int) []*kgo.Record {
 	out := make([]*kgo.Record, n)
 	for i := range out {
-		r, err := record.EventRecord("t", event("tenant-bench", fmt.Sprintf("evt-%07d", i)))
-		if err != nil {
-			tb.Fatal(err)
-		}
+		r := schemas.EventRecord("t", event("tenant-bench", fmt.Sprintf("evt-%07d", i)))
 		r.Offset = int64(i)
 		out[i] = r
 	}

@@ -2,7 +2,6 @@ package load
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -48,23 +47,12 @@ type KafkaResult struct {
 }
 
 // rawRecord is the record the gateway writes for the event of seq.
-func rawRecord(topic string, e gen.Event, now time.Time) (*kgo.Record, error) {
-	v, err := json.Marshal(schemas.Event{
-		Version: schemas.RecordVersion, TenantID: e.Tenant, IngestID: "raw-" + strconv.FormatUint(e.Seq, 10),
+func rawRecord(topic string, e gen.Event, now time.Time) *kgo.Record {
+	return schemas.EventRecord(topic, &schemas.Event{
+		TenantID: e.Tenant, IngestID: "raw-" + strconv.FormatUint(e.Seq, 10),
 		ReceivedAt: now.UTC(), ContentHash: schemas.ContentHash(e.Type, e.Source, e.Subject, e.Time, true, "application/json", e.Data),
 		ID: e.ID, Type: e.Type, Source: e.Source, Subject: e.Subject, Time: e.Time, DataContentType: "application/json", Data: e.Data,
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &kgo.Record{
-		Topic: topic, Key: schemas.Key(e.Tenant, e.ID), Value: v,
-		Headers: []kgo.RecordHeader{
-			{Key: schemas.HeaderVersion, Value: []byte(strconv.Itoa(schemas.RecordVersion))},
-			{Key: schemas.HeaderKind, Value: []byte(schemas.KindEvent)},
-			{Key: schemas.HeaderContentType, Value: []byte(schemas.ContentTypeJSON)},
-		},
-	}, nil
 }
 
 // DefaultPool is the number of distinct raw records (about 60 MB of 300-byte events).
@@ -73,28 +61,21 @@ const DefaultPool = 100_000
 // recordSource returns the n-th record to produce and its data size, from
 // a pool built before the clock starts (a fresh copy each time, since the
 // client fills in partition, offset and timestamp).
-func recordSource(cfg KafkaConfig) (func(n int64) (*kgo.Record, int), error) {
+func recordSource(cfg KafkaConfig) func(n int64) (*kgo.Record, int) {
 	counter := gen.NewCounter(cfg.SeqBase, len(cfg.Gen.Tenants))
-	build := func(n int64) (*kgo.Record, int, error) {
-		e := cfg.Gen.Event(counter.Next(int(n % int64(len(cfg.Gen.Tenants)))))
-		r, err := rawRecord(cfg.Topic, e, time.Now())
-		return r, len(e.Data), err
-	}
 	if cfg.Pool <= 0 {
 		cfg.Pool = DefaultPool
 	}
 	pool := make([]*kgo.Record, cfg.Pool)
 	sizes := make([]int, cfg.Pool)
 	for i := range pool {
-		var err error
-		if pool[i], sizes[i], err = build(int64(i)); err != nil {
-			return nil, err
-		}
+		e := cfg.Gen.Event(counter.Next(i % len(cfg.Gen.Tenants)))
+		pool[i], sizes[i] = rawRecord(cfg.Topic, e, time.Now()), len(e.Data)
 	}
 	return func(n int64) (*kgo.Record, int) {
 		r := *pool[n%int64(len(pool))]
 		return &r, sizes[n%int64(len(pool))]
-	}, nil
+	}
 }
 
 // RunKafka produces records as fast as the broker acknowledges them
@@ -116,10 +97,7 @@ func RunKafka(ctx context.Context, cfg KafkaConfig) (KafkaResult, error) {
 		return KafkaResult{}, fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
-	next, err := recordSource(cfg)
-	if err != nil {
-		return KafkaResult{}, err
-	}
+	next := recordSource(cfg)
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 

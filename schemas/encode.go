@@ -1,71 +1,26 @@
-package ingest
+package schemas
 
 import (
 	"encoding/json"
-	"strconv"
 	"time"
 	"unicode/utf8"
-
-	"github.com/pulsestream/pulsestream/schemas"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-var (
-	headerVersion   = kgo.RecordHeader{Key: schemas.HeaderVersion, Value: []byte(strconv.Itoa(schemas.RecordVersion))}
-	headerEvent     = kgo.RecordHeader{Key: schemas.HeaderKind, Value: []byte(schemas.KindEvent)}
-	headerTombstone = kgo.RecordHeader{Key: schemas.HeaderKind, Value: []byte(schemas.KindTombstone)}
-	headerJSON      = kgo.RecordHeader{Key: schemas.HeaderContentType, Value: []byte(schemas.ContentTypeJSON)}
-)
-
-// eventRecord is the Kafka record of one accepted event: key
-// schemas.Key(tenant, id), value the schemas.Event JSON.
-func eventRecord(topic string, ev *schemas.Event) *kgo.Record {
-	return &kgo.Record{
-		Topic:   topic,
-		Key:     schemas.Key(ev.TenantID, ev.ID),
-		Value:   appendEvent(make([]byte, 0, valueCap(ev)), ev),
-		Headers: []kgo.RecordHeader{headerVersion, headerEvent, headerJSON},
-	}
-}
 
 // valueCap is a little more than appendEvent writes for ev, so the value
 // is built in one allocation (escapes and extensions may still grow it).
-func valueCap(ev *schemas.Event) int {
+func valueCap(ev *Event) int {
 	return 256 + len(ev.TenantID) + len(ev.IngestID) + len(ev.ContentHash) + len(ev.ID) + len(ev.Type) + len(ev.Source) +
 		len(ev.Subject) + len(ev.DataContentType) + len(ev.DataSchema) + len(ev.Data) + len(ev.DataBase64) + 64*len(ev.Extensions)
 }
 
-// tombstoneRecord is the Kafka record erasing (tenant, id).
-func tombstoneRecord(topic string, ts *schemas.Tombstone) (*kgo.Record, error) {
-	v, err := json.Marshal(ts)
-	if err != nil {
-		return nil, err
-	}
-	return &kgo.Record{
-		Topic:   topic,
-		Key:     schemas.Key(ts.TenantID, ts.ID),
-		Value:   v,
-		Headers: []kgo.RecordHeader{headerVersion, headerTombstone, headerJSON},
-	}, nil
-}
-
-// recordSize is what franz-go counts against MaxBufferedBytes.
-func recordSize(r *kgo.Record) int64 {
-	n := len(r.Key) + len(r.Value)
-	for _, h := range r.Headers {
-		n += len(h.Key) + len(h.Value)
-	}
-	return int64(n)
-}
-
-// appendEvent appends the JSON of ev exactly as encoding/json would decode
-// back into a schemas.Event (same names, same omitempty rules), but without
-// reflection and with Data copied as sent: the event's data is never decoded
-// or re-encoded on its way to Kafka. A test checks it against encoding/json.
-func appendEvent(b []byte, ev *schemas.Event) []byte {
-	b = append(b, `{"v":`...)
-	b = strconv.AppendInt(b, int64(ev.Version), 10)
-	b = append(b, `,"tenant_id":`...)
+// appendEvent appends the version 1 JSON of ev exactly as encoding/json
+// would decode back into an Event (same names, same omitempty rules; "v" is
+// always 1), but without reflection and with Data copied as sent: the
+// event's data is never decoded or re-encoded on its way to Kafka.
+// TestEventValueMatchesEncodingJSON and FuzzEventRecordRoundTrip check it
+// against encoding/json.
+func appendEvent(b []byte, ev *Event) []byte {
+	b = append(b, `{"v":1,"tenant_id":`...)
 	b = appendString(b, ev.TenantID)
 	b = append(b, `,"ingest_id":`...)
 	b = appendString(b, ev.IngestID)
