@@ -15,7 +15,7 @@ go build -o bin/loadgen ./tools/loadgen
 if [[ "${MICRO:-1}" != 0 ]]; then
   echo "== hot-path micro-benchmarks (-benchmem, short)"
   go test -run '^$' -bench 'DecodeValidateBatch1000|KeyDerivation|RecordEncode$' -benchmem -benchtime "${MICRO_BENCHTIME:-200ms}" \
-    ./services/gateway/decode ./services/gateway/ingest
+    ./services/gateway/decode ./schemas
   go test -run '^$' -bench 'BatchBuild|DecodeBatch' -benchmem -benchtime "${MICRO_BENCHTIME:-200ms}" \
     ./services/projector/internal/chsink ./services/projector/internal/pgsink ./services/projector/internal/record
 fi

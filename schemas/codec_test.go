@@ -203,7 +203,7 @@ func BenchmarkKeyDerivation(b *testing.B) {
 	b.ReportAllocs()
 	tenant, id := "tenant-acme", "evt-00001234"
 	var n int
-	for b.Loop() {
+	for i := 0; i < b.N; i++ {
 		n += len(schemas.Key(tenant, id))
 	}
 	if n == 0 {
@@ -217,7 +217,7 @@ func BenchmarkRecordEncode(b *testing.B) {
 	ev.Subject = "order-42"
 	ev.Data = json.RawMessage(`{"order_id":42,"customer":"cust-42","amount":123.45,"currency":"EUR","items":[{"sku":"A-1","qty":2},{"sku":"B-2","qty":1}],"note":"deliver to back door"}`)
 	b.ReportAllocs()
-	for b.Loop() {
+	for i := 0; i < b.N; i++ {
 		_ = schemas.EventRecord("events.v1", &ev)
 	}
 }
@@ -226,7 +226,7 @@ func BenchmarkRecordEncodeWithEncodingJSON(b *testing.B) {
 	ev := sampleEvent()
 	ev.Extensions = nil
 	b.ReportAllocs()
-	for b.Loop() {
+	for i := 0; i < b.N; i++ {
 		_, _ = json.Marshal(&ev)
 	}
 }

@@ -31,6 +31,8 @@ import (
 	"flag"
 	"fmt"
 	"time"
+
+	"github.com/pulsestream/pulsestream/schemas"
 )
 
 // Config is the erasure worker's pacing.
@@ -47,7 +49,7 @@ type Config struct {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.PollInterval, "erasure-poll-interval", time.Second, "how often an idle gateway looks for pending erasures")
 	fs.DurationVar(&c.Lease, "erasure-lease", time.Minute, "how long a claimed erasure stays with its gateway without progress before another gateway takes it over")
-	fs.StringVar(&c.ProjectorGroup, "erasure-projector-group", "pulsestream-projector-postgres", "the projector's PostgreSQL consumer group (its projector-group-postgres): an erasure waits until it has stored every event accepted before the erasure started; empty: do not wait")
+	fs.StringVar(&c.ProjectorGroup, "erasure-projector-group", schemas.DefaultGroupPostgres, "the projector's PostgreSQL consumer group (its projector-group-postgres): an erasure waits until it has stored every event accepted before the erasure started; empty: do not wait")
 	fs.IntVar(&c.PageSize, "erasure-page-size", 1000, "event ids read from PostgreSQL and tombstoned per step of an erasure")
 }
 

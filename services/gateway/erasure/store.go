@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pulsestream/pulsestream/platform/tenancy"
+	"github.com/pulsestream/pulsestream/schemas"
 )
 
 // Erasure states.
@@ -82,10 +83,10 @@ func (s *PGStore) RecordDelete(ctx context.Context, tenant, eventID, erasureID, 
 	})
 }
 
-// ErasedIDs returns which of ids the read model holds as deleted for tenant
+// ErasedIDs returns which of ids the read model (schemas.EventsTable) holds as deleted for tenant
 // (one primary-key lookup of all of them).
 func (s *PGStore) ErasedIDs(ctx context.Context, tenant string, ids []string) (map[string]bool, error) {
-	rows, err := s.pool.Query(ctx, `SELECT external_id FROM events WHERE tenant_id = $1 AND external_id = ANY($2) AND deleted_at IS NOT NULL`, tenant, ids)
+	rows, err := s.pool.Query(ctx, `SELECT external_id FROM `+schemas.EventsTable+` WHERE tenant_id = $1 AND external_id = ANY($2) AND deleted_at IS NOT NULL`, tenant, ids)
 	if err != nil {
 		return nil, fmt.Errorf("read erased ids: %w", err)
 	}
@@ -138,7 +139,7 @@ func (s *PGStore) Claim(ctx context.Context, owner string, lease time.Duration) 
 // NextPage returns up to n ids of the subject's live events after the job's
 // position, in external_id order.
 func (s *PGStore) NextPage(ctx context.Context, j *Job, n int) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT external_id FROM events
+	rows, err := s.pool.Query(ctx, `SELECT external_id FROM `+schemas.EventsTable+`
 		WHERE tenant_id = $1 AND subject = $2 AND deleted_at IS NULL AND ($3::text IS NULL OR external_id > $3)
 		ORDER BY external_id LIMIT $4`, j.TenantID, j.Subject, j.AfterID, n)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/pulsestream/pulsestream/platform/markers"
+	"github.com/pulsestream/pulsestream/schemas/markers"
 )
 
 // Config is the HTTP ingest path's limits and Redis behaviour.

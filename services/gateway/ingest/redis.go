@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
-	"github.com/pulsestream/pulsestream/platform/markers"
+	"github.com/pulsestream/pulsestream/schemas/markers"
 	goredis "github.com/redis/go-redis/v9"
 )
 

@@ -16,7 +16,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pulsestream/pulsestream/schemas"
-	"github.com/pulsestream/pulsestream/services/projector/internal/consumer"
 )
 
 func TestTombstoneHidesTheEventFromBothReadModelsAndRefusesLaterCopies(t *testing.T) {
@@ -129,7 +128,7 @@ func TestPoisonRecordsGoToTheDLQWithTheirErrorAndLaterRecordsAreProjected(t *tes
 				hs[hd.Key] = string(hd.Value)
 			}
 			_, id, _ := schemas.SplitKey(r.Key)
-			got[key{hs[consumer.HeaderDLQSink], id}] = hs
+			got[key{hs[schemas.HeaderDLQSink], id}] = hs
 		})
 	}
 	want := map[key]int64{{"postgres", "bad-json"}: 1, {"postgres", "bad-version"}: 2, {"postgres", "nul-data"}: 3, {"clickhouse", "bad-json"}: 1, {"clickhouse", "bad-version"}: 2}
@@ -141,10 +140,10 @@ func TestPoisonRecordsGoToTheDLQWithTheirErrorAndLaterRecordsAreProjected(t *tes
 		if !ok {
 			t.Fatalf("DLQ lacks %v; has %v", k, got)
 		}
-		if hs[consumer.HeaderDLQTopic] != h.topic || hs[consumer.HeaderDLQPartition] != "0" || hs[consumer.HeaderDLQOffset] != strconv.FormatInt(off, 10) || hs[consumer.HeaderDLQError] == "" {
+		if hs[schemas.HeaderDLQTopic] != h.topic || hs[schemas.HeaderDLQPartition] != "0" || hs[schemas.HeaderDLQOffset] != strconv.FormatInt(off, 10) || hs[schemas.HeaderDLQError] == "" {
 			t.Fatalf("DLQ record %v headers %v", k, hs)
 		}
-		t.Logf("%s/%s: %s", k.sink, k.id, hs[consumer.HeaderDLQError])
+		t.Logf("%s/%s: %s", k.sink, k.id, hs[schemas.HeaderDLQError])
 	}
 }
 

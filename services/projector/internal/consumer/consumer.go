@@ -30,6 +30,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/pulsestream/pulsestream/schemas"
 	"github.com/pulsestream/pulsestream/services/projector/internal/record"
 )
 
@@ -50,15 +51,6 @@ type Stats struct {
 	Rows       int // rows inserted or changed
 	Duplicates int // items that changed nothing (key already stored / already deleted)
 }
-
-// DLQ headers.
-const (
-	HeaderDLQError     = "pulsestream-dlq-error"
-	HeaderDLQTopic     = "pulsestream-dlq-source-topic"
-	HeaderDLQPartition = "pulsestream-dlq-source-partition"
-	HeaderDLQOffset    = "pulsestream-dlq-source-offset"
-	HeaderDLQSink      = "pulsestream-dlq-sink"
-)
 
 // Config tunes one consumer.
 type Config struct {
@@ -500,11 +492,11 @@ func (c *Consumer) sendDLQ(ctx context.Context, bad []dead) error {
 		c.logger.Warn("record sent to the DLQ", "partition", d.r.Partition, "offset", d.r.Offset, "err", d.err)
 		hs := append([]kgo.RecordHeader(nil), d.r.Headers...)
 		hs = append(hs,
-			kgo.RecordHeader{Key: HeaderDLQError, Value: []byte(d.err.Error())},
-			kgo.RecordHeader{Key: HeaderDLQTopic, Value: []byte(d.r.Topic)},
-			kgo.RecordHeader{Key: HeaderDLQPartition, Value: strconv.AppendInt(nil, int64(d.r.Partition), 10)},
-			kgo.RecordHeader{Key: HeaderDLQOffset, Value: strconv.AppendInt(nil, d.r.Offset, 10)},
-			kgo.RecordHeader{Key: HeaderDLQSink, Value: []byte(c.name)},
+			kgo.RecordHeader{Key: schemas.HeaderDLQError, Value: []byte(d.err.Error())},
+			kgo.RecordHeader{Key: schemas.HeaderDLQTopic, Value: []byte(d.r.Topic)},
+			kgo.RecordHeader{Key: schemas.HeaderDLQPartition, Value: strconv.AppendInt(nil, int64(d.r.Partition), 10)},
+			kgo.RecordHeader{Key: schemas.HeaderDLQOffset, Value: strconv.AppendInt(nil, d.r.Offset, 10)},
+			kgo.RecordHeader{Key: schemas.HeaderDLQSink, Value: []byte(c.name)},
 		)
 		out = append(out, &kgo.Record{Topic: c.cfg.DLQTopic, Key: d.r.Key, Value: d.r.Value, Headers: hs, Timestamp: d.r.Timestamp})
 	}

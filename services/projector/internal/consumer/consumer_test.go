@@ -178,7 +178,7 @@ func TestRefusedRecordGoesToTheDLQAndTheRestIsWritten(t *testing.T) {
 	for _, h := range recs[0].Headers {
 		hs[h.Key] = string(h.Value)
 	}
-	if hs[consumer.HeaderDLQError] != "store refuses this value" || hs[consumer.HeaderDLQTopic] != "events" || hs[consumer.HeaderDLQOffset] == "" || hs[consumer.HeaderDLQSink] != "fake" {
+	if hs[schemas.HeaderDLQError] != "store refuses this value" || hs[schemas.HeaderDLQTopic] != "events" || hs[schemas.HeaderDLQOffset] == "" || hs[schemas.HeaderDLQSink] != "fake" {
 		t.Fatalf("DLQ headers %v", hs)
 	}
 }

@@ -25,12 +25,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/pulsestream/pulsestream/schemas"
 	"github.com/pulsestream/pulsestream/services/projector/internal/consumer"
 	"github.com/pulsestream/pulsestream/services/projector/internal/record"
 )
@@ -46,40 +48,28 @@ func New(pool *pgxpool.Pool) *Sink { return &Sink{pool: pool} }
 // Name implements consumer.Sink.
 func (s *Sink) Name() string { return "postgres" }
 
+// stageDDL derives the staging table from the read model (schemas.EventsTable):
+// its columns, types, NOT NULLs and defaults, plus the record kind.
 const stageDDL = `CREATE TEMP TABLE IF NOT EXISTS projector_stage (
 	kind smallint NOT NULL,
-	tenant_id text NOT NULL,
-	external_id text NOT NULL,
-	ingest_id text,
-	type text,
-	source text,
-	subject text,
-	event_time timestamptz,
-	received_at timestamptz,
-	datacontenttype text,
-	data jsonb,
-	data_base64 text,
-	extensions jsonb,
-	content_hash text,
-	kafka_partition integer NOT NULL,
-	kafka_offset bigint NOT NULL,
-	deleted_at timestamptz
+	LIKE ` + schemas.EventsTable + ` INCLUDING DEFAULTS
 ) ON COMMIT DELETE ROWS`
 
-// StageColumns are the COPY columns, in the order Rows produces values.
-var StageColumns = []string{"kind", "tenant_id", "external_id", "ingest_id", "type", "source", "subject", "event_time",
-	"received_at", "datacontenttype", "data", "data_base64", "extensions", "content_hash", "kafka_partition", "kafka_offset", "deleted_at"}
+// StageColumns are the COPY columns, in the order Rows produces values: the
+// kind, then schemas.EventsColumns.
+var StageColumns = append([]string{"kind"}, schemas.EventsColumns...)
 
-const insertFirst = `INSERT INTO events (tenant_id, external_id, ingest_id, type, source, subject, event_time, received_at,
-	datacontenttype, data, data_base64, extensions, content_hash, kafka_partition, kafka_offset, deleted_at)
-SELECT tenant_id, external_id, ingest_id, type, source, subject, event_time, received_at,
-	datacontenttype, data, data_base64, extensions, content_hash, kafka_partition, kafka_offset, deleted_at
+// eventColumns lists schemas.EventsColumns for SQL.
+var eventColumns = strings.Join(schemas.EventsColumns, ", ")
+
+var insertFirst = `INSERT INTO ` + schemas.EventsTable + ` (` + eventColumns + `)
+SELECT ` + eventColumns + `
 FROM (SELECT DISTINCT ON (tenant_id, external_id) * FROM projector_stage
       ORDER BY tenant_id, external_id, kafka_partition, kafka_offset) first
 ORDER BY kafka_partition, kafka_offset
 ON CONFLICT (tenant_id, external_id) DO NOTHING`
 
-const applyTombstones = `UPDATE events e SET
+const applyTombstones = `UPDATE ` + schemas.EventsTable + ` e SET
 	ingest_id = NULL, type = NULL, source = NULL, subject = NULL, event_time = NULL, received_at = NULL,
 	datacontenttype = NULL, data = NULL, data_base64 = NULL, extensions = NULL, deleted_at = t.deleted_at
 FROM (SELECT DISTINCT ON (tenant_id, external_id) tenant_id, external_id, deleted_at FROM projector_stage
@@ -161,7 +151,7 @@ func (s *Sink) Permanent(err error) bool {
 
 // Truncate empties the read model (replay --drop).
 func Truncate(ctx context.Context, pool *pgxpool.Pool) error {
-	if _, err := pool.Exec(ctx, "TRUNCATE events"); err != nil {
+	if _, err := pool.Exec(ctx, "TRUNCATE "+schemas.EventsTable); err != nil {
 		return fmt.Errorf("truncate postgres events: %w", err)
 	}
 	return nil

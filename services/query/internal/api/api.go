@@ -22,8 +22,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/pulsestream/pulsestream/platform/apierror"
-	"github.com/pulsestream/pulsestream/platform/markers"
 	"github.com/pulsestream/pulsestream/platform/tenancy"
+	"github.com/pulsestream/pulsestream/schemas/markers"
 	"github.com/pulsestream/pulsestream/services/query/internal/cursor"
 	"github.com/pulsestream/pulsestream/services/query/internal/store"
 )

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pulsestream/pulsestream/platform/markers"
+	"github.com/pulsestream/pulsestream/schemas/markers"
 	"github.com/pulsestream/pulsestream/services/query/internal/api"
 	"github.com/pulsestream/pulsestream/services/query/internal/querytest"
 	"github.com/pulsestream/pulsestream/services/query/internal/store"

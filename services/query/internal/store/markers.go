@@ -7,7 +7,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/pulsestream/pulsestream/platform/markers"
+	"github.com/pulsestream/pulsestream/schemas/markers"
 )
 
 // RedisGetter is what the marker reader needs of a Redis client.
