@@ -126,40 +126,41 @@ func decodeV1(r *kgo.Record) (Record, error) {
 	switch d.Kind {
 	case KindEvent:
 		d.Event = new(Event)
-		return d, decodeEventV1(r.Value, d.Event, tenant, id)
+		if err := decodeValueV1(d.Kind, r.Value, d.Event, tenant, id); err != nil {
+			return d, err
+		}
+		if d.Event.Type == "" {
+			return d, poison("event has no type")
+		}
+		return d, nil
 	case KindTombstone:
 		d.Tombstone = new(Tombstone)
-		return d, decodeTombstoneV1(r.Value, d.Tombstone, tenant, id)
+		return d, decodeValueV1(d.Kind, r.Value, d.Tombstone, tenant, id)
 	default:
 		return d, poison("unknown %s header %q", HeaderKind, d.Kind)
 	}
 }
 
-func decodeEventV1(value []byte, ev *Event, tenant, id string) error {
-	if err := json.Unmarshal(value, ev); err != nil {
-		return poison("event value: %v", err)
-	}
-	if ev.Version != 1 {
-		return poison("event value version %d (this build reads %d)", ev.Version, RecordVersion)
-	}
-	if ev.TenantID != tenant || ev.ID != id {
-		return poison("event value names %q/%q but the key is %q/%q", ev.TenantID, ev.ID, tenant, id)
-	}
-	if ev.Type == "" {
-		return poison("event has no type")
-	}
-	return nil
+// value is the part every record value shares: format version and key.
+type value interface {
+	head() (version int, tenantID, id string)
 }
 
-func decodeTombstoneV1(value []byte, ts *Tombstone, tenant, id string) error {
-	if err := json.Unmarshal(value, ts); err != nil {
-		return poison("tombstone value: %v", err)
+func (e *Event) head() (int, string, string)     { return e.Version, e.TenantID, e.ID }
+func (t *Tombstone) head() (int, string, string) { return t.Version, t.TenantID, t.ID }
+
+// decodeValueV1 decodes the version 1 JSON value of a kind record into v
+// and checks that it is version 1 and names the record's key.
+func decodeValueV1(kind string, data []byte, v value, tenant, id string) error {
+	if err := json.Unmarshal(data, v); err != nil {
+		return poison("%s value: %v", kind, err)
 	}
-	if ts.Version != 1 {
-		return poison("tombstone value version %d (this build reads %d)", ts.Version, RecordVersion)
+	version, vt, vid := v.head()
+	if version != 1 {
+		return poison("%s value version %d (this build reads %d)", kind, version, RecordVersion)
 	}
-	if ts.TenantID != tenant || ts.ID != id {
-		return poison("tombstone value names %q/%q but the key is %q/%q", ts.TenantID, ts.ID, tenant, id)
+	if vt != tenant || vid != id {
+		return poison("%s value names %q/%q but the key is %q/%q", kind, vt, vid, tenant, id)
 	}
 	return nil
 }

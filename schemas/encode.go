@@ -20,36 +20,17 @@ func valueCap(ev *Event) int {
 // TestEventValueMatchesEncodingJSON and FuzzEventRecordRoundTrip check it
 // against encoding/json.
 func appendEvent(b []byte, ev *Event) []byte {
-	b = append(b, `{"v":1,"tenant_id":`...)
-	b = appendString(b, ev.TenantID)
-	b = append(b, `,"ingest_id":`...)
-	b = appendString(b, ev.IngestID)
-	b = append(b, `,"received_at":`...)
-	b = appendTime(b, ev.ReceivedAt)
-	b = append(b, `,"content_hash":`...)
-	b = appendString(b, ev.ContentHash)
-	b = append(b, `,"id":`...)
-	b = appendString(b, ev.ID)
-	b = append(b, `,"type":`...)
-	b = appendString(b, ev.Type)
-	if ev.Source != "" {
-		b = append(b, `,"source":`...)
-		b = appendString(b, ev.Source)
-	}
-	if ev.Subject != "" {
-		b = append(b, `,"subject":`...)
-		b = appendString(b, ev.Subject)
-	}
-	b = append(b, `,"time":`...)
-	b = appendTime(b, ev.Time)
-	if ev.DataContentType != "" {
-		b = append(b, `,"datacontenttype":`...)
-		b = appendString(b, ev.DataContentType)
-	}
-	if ev.DataSchema != "" {
-		b = append(b, `,"dataschema":`...)
-		b = appendString(b, ev.DataSchema)
-	}
+	b = appendField(b, `{"v":1,"tenant_id":`, ev.TenantID)
+	b = appendField(b, `,"ingest_id":`, ev.IngestID)
+	b = appendTime(b, `,"received_at":`, ev.ReceivedAt)
+	b = appendField(b, `,"content_hash":`, ev.ContentHash)
+	b = appendField(b, `,"id":`, ev.ID)
+	b = appendField(b, `,"type":`, ev.Type)
+	b = appendOptional(b, `,"source":`, ev.Source)
+	b = appendOptional(b, `,"subject":`, ev.Subject)
+	b = appendTime(b, `,"time":`, ev.Time)
+	b = appendOptional(b, `,"datacontenttype":`, ev.DataContentType)
+	b = appendOptional(b, `,"dataschema":`, ev.DataSchema)
 	if len(ev.Extensions) > 0 {
 		// Rare and small: extension values are strings, numbers or booleans.
 		if ext, err := json.Marshal(ev.Extensions); err == nil {
@@ -61,14 +42,26 @@ func appendEvent(b []byte, ev *Event) []byte {
 		b = append(b, `,"data":`...)
 		b = append(b, ev.Data...)
 	}
-	if ev.DataBase64 != "" {
-		b = append(b, `,"data_base64":`...)
-		b = appendString(b, ev.DataBase64)
-	}
+	b = appendOptional(b, `,"data_base64":`, ev.DataBase64)
 	return append(b, '}')
 }
 
-func appendTime(b []byte, t time.Time) []byte {
+// appendField appends key (the JSON up to the value) and s as a JSON string.
+func appendField(b []byte, key, s string) []byte {
+	return appendString(append(b, key...), s)
+}
+
+// appendOptional is appendField for an omitempty field.
+func appendOptional(b []byte, key, s string) []byte {
+	if s == "" {
+		return b
+	}
+	return appendField(b, key, s)
+}
+
+// appendTime appends key and t as encoding/json writes a time.Time.
+func appendTime(b []byte, key string, t time.Time) []byte {
+	b = append(b, key...)
 	b = append(b, '"')
 	b = t.AppendFormat(b, time.RFC3339Nano)
 	return append(b, '"')

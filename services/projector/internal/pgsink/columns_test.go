@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pulsestream/pulsestream/platform/testenv"
 	"github.com/pulsestream/pulsestream/schemas"
@@ -25,12 +26,12 @@ func TestEventsTableHasTheDeclaredColumns(t *testing.T) {
 	url := testenv.PrivatePostgres(t, base, "pgsink_columns_"+hex.EncodeToString(suffix))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
+	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
-	rows, _ := conn.Query(ctx, `SELECT column_name FROM information_schema.columns
+	defer pool.Close()
+	rows, _ := pool.Query(ctx, `SELECT column_name FROM information_schema.columns
 		WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position`, schemas.EventsTable)
 	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
