@@ -66,6 +66,17 @@ func (s *stack) searchIDs(key, q string) map[string]bool {
 	}
 }
 
+// chRawCount counts the rows of ClickHouse's events table matching where,
+// without FINAL: every row stored, whatever the merges did.
+func (s *stack) chRawCount(where string, args ...any) uint64 {
+	s.t.Helper()
+	var n uint64
+	if err := s.ch.QueryRow(context.Background(), "SELECT count() FROM events WHERE "+where, args...).Scan(&n); err != nil {
+		s.t.Fatalf("clickhouse %s: %v", where, err)
+	}
+	return n
+}
+
 func (s *stack) audit(tenant, action, target string) int64 {
 	return s.pgCount(`SELECT count(*) FROM audit_log WHERE tenant_id = $1 AND action = $2 AND target = $3`, tenant, action, target)
 }
@@ -267,6 +278,12 @@ func TestSubjectErasureOverTenThousandEventsEndsDoneWithTheExactCount(t *testing
 		if n := s.pgCount(`SELECT count(*) FROM events WHERE tenant_id = $1 AND external_id LIKE 'alice-%' AND deleted_at IS NOT NULL AND data IS NULL AND subject IS NULL`, s.tenantA); n != alice {
 			t.Fatalf("%s: erased rows without payload %d, want %d", when, n, alice)
 		}
+		if n := s.chRawCount("tenant_id = ? AND subject = 'alice@example.com'", s.tenantA); n != 0 {
+			t.Fatalf("%s: %d ClickHouse rows (read without FINAL) still hold the erased subject", when, n)
+		}
+		if n := s.chRawCount("tenant_id = ? AND subject = 'alice@example.com' AND is_deleted = 0", s.tenantB); n != 500 {
+			t.Fatalf("%s: tenant B's ClickHouse rows with the subject %d, want 500", when, n)
+		}
 		// Tenant B's events of the same subject and ids are untouched.
 		if n := s.total(s.keyB, w.stats("&subject=alice@example.com")); n != 500 {
 			t.Fatalf("%s: tenant B's stats %d, want 500", when, n)
@@ -281,6 +298,11 @@ func TestSubjectErasureOverTenThousandEventsEndsDoneWithTheExactCount(t *testing
 		}
 		if n := s.pgCount(`SELECT count(*) FROM events WHERE tenant_id = $1 AND deleted_at IS NOT NULL`, s.tenantA); n != alice {
 			return fmt.Sprintf("deleted rows %d", n)
+		}
+		// The subject leaves ClickHouse's rows in the projector's write of
+		// the tombstones' batch, just after the tombstone rows appear.
+		if n := s.chRawCount("tenant_id = ? AND subject = 'alice@example.com'", s.tenantA); n != 0 {
+			return fmt.Sprintf("%d ClickHouse rows still hold the subject", n)
 		}
 		return ""
 	})

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pulsestream/pulsestream/platform/tenancy"
@@ -29,6 +31,7 @@ import (
 type stack struct {
 	t                    *testing.T
 	pool                 *pgxpool.Pool
+	ch                   driver.Conn // the private ClickHouse database
 	tenantA, tenantB     string
 	keyA, keyB           string
 	gatewayURL, queryURL string
@@ -61,6 +64,11 @@ func startStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.pool.Close)
+	s.ch, err = clickhouse.Open(&clickhouse.Options{Addr: []string{chAddr}, Protocol: clickhouse.HTTP, Auth: clickhouse.Auth{Database: chDB}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.ch.Close() })
 	s.keyA, s.keyB = tenantKey(t, s.pool, s.tenantA), tenantKey(t, s.pool, s.tenantB)
 
 	topic, prefix := "e2e-"+id, "e2e-"+id+":"

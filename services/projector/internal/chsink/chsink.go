@@ -27,6 +27,9 @@
 // copy). Counts: SELECT sum(events) FROM events_per_minute (exact at any
 // merge state), or count() FROM events FINAL.
 //
+// A batch's tombstones also erase the personal columns of their keys' event
+// rows from storage, not only from FINAL (scrub.go).
+//
 // The remaining assumption is one writer per partition (the consumer group
 // guarantees it; BlockRebalanceOnPoll keeps a batch from straddling a
 // rebalance).
@@ -139,6 +142,9 @@ func (s *Sink) Write(ctx context.Context, items []record.Item) (consumer.Stats, 
 		if err := s.insert(ctx, rows); err != nil {
 			return consumer.Stats{}, err
 		}
+	}
+	if err := s.scrub(ctx, items); err != nil {
+		return consumer.Stats{}, err
 	}
 	return consumer.Stats{Rows: len(rows), Duplicates: dups}, nil
 }

@@ -1,0 +1,98 @@
+package chsink
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/pulsestream/pulsestream/services/projector/internal/record"
+)
+
+// Erasure on disk. A tombstone row hides its key's event rows under FINAL,
+// but those rows, with their subject and source, stay in their parts until a
+// merge happens to combine them with the tombstone. So after inserting a
+// batch, the sink rewrites the personal columns of the batch's erased keys:
+// ALTER TABLE events UPDATE subject = '', source = '' (a mutation: ClickHouse
+// writes new parts without the values, synchronously with mutations_sync = 2,
+// before the batch's offsets are committed). The parts it replaced are
+// outdated and removed from disk by the table's cleanup within
+// old_parts_lifetime + max_cleanup_delay_period (+ random add), set by
+// migration clickhouse/00020. A lightweight DELETE or UPDATE only masks rows
+// (the bytes stay until a merge), and OPTIMIZE ... FINAL would rewrite the
+// whole table (it has one partition); see docs/erasure.md for the costs.
+//
+// Every tombstone of the batch counts, also those the plan skipped as
+// duplicates: after a crash between the INSERT and the mutation, the replayed
+// batch finds its keys already deleted, and the scrub still runs. A SELECT
+// first keeps batches whose keys are clean (replays, repeated tombstones)
+// from starting a mutation at all.
+
+// scrubSettings: wait until every replica has applied the mutation; the IN
+// lists can exceed the default query size.
+var scrubSettings = clickhouse.Settings{"mutations_sync": 2, "max_query_size": 64 << 20}
+
+// scrub blanks the personal columns of every non-deleted row of the keys the
+// batch's tombstones erase.
+func (s *Sink) scrub(ctx context.Context, items []record.Item) error {
+	keys := tombstoned(items)
+	chunk := max(s.LookupChunk, 1)
+	for start := 0; start < len(keys); start += chunk {
+		if err := s.scrubChunk(ctx, keys[start:min(start+chunk, len(keys))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Sink) scrubChunk(ctx context.Context, keys []key) error {
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(scrubSettings))
+	where := "is_deleted = 0 AND (subject != '' OR source != '') AND " + keyFilter(keys)
+	var dirty uint64
+	if err := s.conn.QueryRow(ctx, "SELECT count() FROM events WHERE "+where).Scan(&dirty); err != nil {
+		return fmt.Errorf("find erased rows in clickhouse: %w", err)
+	}
+	if dirty == 0 {
+		return nil
+	}
+	if err := s.conn.Exec(ctx, "ALTER TABLE events UPDATE subject = '', source = '' WHERE "+where); err != nil {
+		return fmt.Errorf("erase personal columns of %d clickhouse rows: %w", dirty, err)
+	}
+	return nil
+}
+
+// tombstoned returns the distinct keys of the batch's tombstones.
+func tombstoned(items []record.Item) []key {
+	seen := map[key]struct{}{}
+	var keys []key
+	for i := range items {
+		if items[i].Kind != record.KindTombstone {
+			continue
+		}
+		k := key{items[i].TenantID, items[i].ExternalID}
+		if _, ok := seen[k]; !ok {
+			seen[k] = struct{}{}
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// keyFilter is a WHERE condition matching exactly keys (never empty).
+func keyFilter(keys []key) string {
+	var q strings.Builder
+	q.WriteString("(tenant_id, external_id) IN (")
+	for i, k := range keys {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		q.WriteByte('(')
+		quote(&q, k.tenant)
+		q.WriteByte(',')
+		quote(&q, k.id)
+		q.WriteByte(')')
+	}
+	q.WriteString(")")
+	return q.String()
+}
