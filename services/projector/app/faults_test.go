@@ -4,17 +4,16 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/pulsestream/pulsestream/platform/testenv"
 	"github.com/pulsestream/pulsestream/schemas"
 )
 
@@ -147,72 +146,14 @@ func TestPoisonRecordsGoToTheDLQWithTheirErrorAndLaterRecordsAreProjected(t *tes
 	}
 }
 
-// proxy forwards TCP to target until cut.
-type proxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	cut    bool
-	conns  map[net.Conn]struct{}
-}
-
-func newProxy(t testing.TB, target string) *proxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
-	t.Cleanup(func() { _ = ln.Close(); p.setCut(true) })
-	go p.serve()
-	return p
-}
-
-func (p *proxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		if p.cut {
-			p.mu.Unlock()
-			_ = c.Close()
-			continue
-		}
-		up, err := net.DialTimeout("tcp", p.target, 5*time.Second)
-		if err != nil {
-			p.mu.Unlock()
-			_ = c.Close()
-			continue
-		}
-		p.conns[c], p.conns[up] = struct{}{}, struct{}{}
-		p.mu.Unlock()
-		go func() { _, _ = io.Copy(up, c); _ = up.Close() }()
-		go func() { _, _ = io.Copy(c, up); _ = c.Close() }()
-	}
-}
-
-// setCut drops every open connection and refuses new ones (true), or heals.
-func (p *proxy) setCut(cut bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = cut
-	if cut {
-		for c := range p.conns {
-			_ = c.Close()
-		}
-		clear(p.conns)
-	}
-}
-
 func TestPostgresOutageSkipsNothingFailsReadinessAndDrainsAfterwards(t *testing.T) {
 	h := newHarness(t, 3)
 	u, err := url.Parse(h.pgURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	px := newProxy(t, u.Host)
-	u.Host = px.ln.Addr().String()
+	px := testenv.NewCutProxy(t, u.Host)
+	u.Host = px.Addr()
 
 	first, exp := h.dupLog(6000, 0.1)
 	h.produce(first[:3000]...)
@@ -220,7 +161,7 @@ func TestPostgresOutageSkipsNothingFailsReadinessAndDrainsAfterwards(t *testing.
 		"--projector-store-timeout", "2s", "--postgres-dial-timeout", "1s")
 	waitFor(t, 30*time.Second, "first rows", func() bool { return h.pgTotal() > 0 })
 
-	px.setCut(true)
+	px.Cut()
 	cutAt := time.Now()
 	h.produce(first[3000:]...) // arrives while PostgreSQL is unreachable
 	sawDown := false
@@ -236,7 +177,7 @@ func TestPostgresOutageSkipsNothingFailsReadinessAndDrainsAfterwards(t *testing.
 	if lag := h.lag("postgres"); lag <= 0 {
 		t.Fatalf("lag during the outage is %d: records were committed without being written", lag)
 	}
-	px.setCut(false)
+	px.Restore()
 	waitFor(t, 60*time.Second, "lag drains after the outage", func() bool { return h.lag("postgres") == 0 })
 	waitFor(t, 15*time.Second, "/readyz ready again", func() bool { code, _ := readyz(addr); return code == 200 })
 	if n := h.pgTotal(); n != exp.total {
@@ -257,14 +198,14 @@ func metrics(addr string) string {
 
 func TestClickHouseOutageSkipsNothingFailsReadinessAndKeepsCountsExact(t *testing.T) {
 	h := newHarness(t, 3)
-	px := newProxy(t, h.chAddr)
+	px := testenv.NewCutProxy(t, h.chAddr)
 	recs, exp := h.dupLog(6000, 0.1)
 	h.produce(recs[:3000]...)
-	addr := h.start("--projector-sinks", "clickhouse", "--clickhouse-addr", px.ln.Addr().String(), "--projector-batch-size", "250",
+	addr := h.start("--projector-sinks", "clickhouse", "--clickhouse-addr", px.Addr(), "--projector-batch-size", "250",
 		"--projector-store-timeout", "2s")
 	waitFor(t, 30*time.Second, "first rows", func() bool { return h.chRowCount() > 0 })
 
-	px.setCut(true)
+	px.Cut()
 	cutAt := time.Now()
 	h.produce(recs[3000:]...)
 	sawDown := false
@@ -280,7 +221,7 @@ func TestClickHouseOutageSkipsNothingFailsReadinessAndKeepsCountsExact(t *testin
 	if lag := h.lag("clickhouse"); lag <= 0 {
 		t.Fatalf("lag during the outage is %d: records were committed without being written", lag)
 	}
-	px.setCut(false)
+	px.Restore()
 	waitFor(t, 60*time.Second, "lag drains after the outage", func() bool { return h.lag("clickhouse") == 0 })
 	equalCounts(t, "clickhouse rollup", h.chRollup(), exp)
 	equalCounts(t, "clickhouse events FINAL", h.chFinal(), exp)
