@@ -6,12 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -169,7 +167,11 @@ func TestIntegrationTenantOverItsRateGets429AndOthersAreUnaffected(t *testing.T)
 	start := time.Now()
 	var accepted, limited int
 	var last429 answer
-	for i := 0; i < 100 && time.Since(start) < time.Second; i++ {
+	// The bucket starts full (burst 100) and only refills, so whatever the
+	// machine's speed the first 10 requests of 10 events are accepted, with
+	// Remaining exactly 90 after the first and at least 100-10k after the k-th;
+	// they are sent even when they take longer than the second.
+	for i := 0; i < 100 && (i < 10 || time.Since(start) < time.Second); i++ {
 		var evs []string
 		for j := 0; j < 10; j++ {
 			evs = append(evs, event(fmt.Sprintf("r-%d-%d", i, j), "t", "1"))
@@ -185,8 +187,14 @@ func TestIntegrationTenantOverItsRateGets429AndOthersAreUnaffected(t *testing.T)
 			t.Fatalf("request %d: %d %s", i, a.status, a.raw)
 		}
 		if a.header.Get("RateLimit-Limit") != "100" || a.header.Get("RateLimit-Remaining") == "" || a.header.Get("RateLimit-Reset") == "" ||
-			a.header.Get("X-RateLimit-Limit") != "100" {
+			a.header.Get("X-RateLimit-Limit") != "100" || a.header.Get("RateLimit-Policy") != "100;w=1;burst=100" {
 			t.Fatalf("request %d: rate headers missing: %v", i, a.header)
+		}
+		if i < 10 {
+			remaining, err := strconv.Atoi(a.header.Get("RateLimit-Remaining"))
+			if a.status != 200 || a.body.Accepted != 10 || err != nil || remaining < 90-10*i || i == 0 && remaining != 90 {
+				t.Fatalf("request %d of the first 100 events (the burst): %d, %d accepted, RateLimit-Remaining %q", i, a.status, a.body.Accepted, a.header.Get("RateLimit-Remaining"))
+			}
 		}
 	}
 	elapsed := time.Since(start)
@@ -209,78 +217,23 @@ func TestIntegrationTenantOverItsRateGets429AndOthersAreUnaffected(t *testing.T)
 	t.Logf("accepted %d events in %s, %d requests limited", accepted, elapsed, limited)
 }
 
-// cutProxy forwards TCP to target and can cut every connection.
-type cutProxy struct {
-	ln     net.Listener
-	target string
-	down   atomic.Bool
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-}
-
-func newCutProxy(t *testing.T, target string) *cutProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
-	go p.serve()
-	t.Cleanup(func() { _ = ln.Close(); p.cut() })
-	return p
-}
-
-func (p *cutProxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		if p.down.Load() {
-			_ = c.Close()
-			continue
-		}
-		u, err := net.Dial("tcp", p.target)
-		if err != nil {
-			_ = c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns[c], p.conns[u] = struct{}{}, struct{}{}
-		p.mu.Unlock()
-		go func() { _, _ = io.Copy(u, c); _ = u.Close() }()
-		go func() { _, _ = io.Copy(c, u); _ = c.Close() }()
-	}
-}
-
-func (p *cutProxy) cut() {
-	p.down.Store(true)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.conns {
-		_ = c.Close()
-	}
-	p.conns = map[net.Conn]struct{}{}
-}
-
-func (p *cutProxy) restore() { p.down.Store(false) }
-
 // TestIntegrationUnreachableBrokerAnswers503ThenIngestionResumes sends all of
 // the gateway's Kafka traffic through a proxy (franz-go's Dialer: every
 // broker address, seed or learned from metadata, is dialled through it), cuts
 // it, and restores it. The shared broker itself is never stopped.
 func TestIntegrationUnreachableBrokerAnswers503ThenIngestionResumes(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
-	proxy := newCutProxy(t, brokers)
+	proxy := testenv.NewCutProxy(t, brokers)
 	dialer := kgo.Dialer(func(ctx context.Context, network, _ string) (net.Conn, error) {
 		var d net.Dialer
-		return d.DialContext(ctx, network, proxy.ln.Addr().String())
+		return d.DialContext(ctx, network, proxy.Addr())
 	})
 	const timeout = 3 * time.Second
 	g, env := realGateway(t, 0, func(c *Config) { c.Producer.DeliveryTimeout = timeout }, deps{kafka: []kgo.Opt{dialer}})
 	if a := g.post(t, keyA, "application/json", batch(event("before", "t", "1"))); a.status != 200 {
 		t.Fatalf("before: %d %s", a.status, a.raw)
 	}
-	proxy.cut()
+	proxy.Cut()
 	for i := 0; i < 3; i++ {
 		start := time.Now()
 		a := g.post(t, keyA, "application/json", batch(event(fmt.Sprint("during-", i), "t", "1")))
@@ -293,7 +246,7 @@ func TestIntegrationUnreachableBrokerAnswers503ThenIngestionResumes(t *testing.T
 			t.Fatalf("503 after %s; delivery timeout %s", took, timeout)
 		}
 	}
-	proxy.restore()
+	proxy.Restore()
 	deadline := time.Now().Add(30 * time.Second)
 	var a answer
 	for time.Now().Before(deadline) {

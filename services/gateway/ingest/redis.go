@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -141,6 +142,17 @@ func NewRedisLimiter(rdb *goredis.Client, prefix string) *RedisLimiter {
 	return &RedisLimiter{l: redis_rate.NewLimiter(rdb), prefix: prefix}
 }
 
+// remainingAfter is what is left of a bucket that is full again after
+// resetAfter. redis_rate's own Remaining is a float quotient that Redis
+// truncates to an integer, and its script computes in doubles of seconds
+// since 2017 (an ulp of about 6e-8 s): a fresh bucket of 100 after taking 10
+// says 89 (ResetAfter 100.000023ms). This floors the same quantity, forgiving
+// up to one microsecond of refill for that noise.
+func remainingAfter(resetAfter time.Duration, ratePerSec, burst int) int {
+	left := float64(burst) - resetAfter.Seconds()*float64(ratePerSec)
+	return max(int(math.Floor(left+1e-6*float64(ratePerSec))), 0)
+}
+
 // AllowN takes n units when they are all available, else none.
 func (r *RedisLimiter) AllowN(ctx context.Context, tenant string, ratePerSec, burst, n int) (Decision, error) {
 	lim := redis_rate.Limit{Rate: ratePerSec, Burst: burst, Period: time.Second}
@@ -148,11 +160,16 @@ func (r *RedisLimiter) AllowN(ctx context.Context, tenant string, ratePerSec, bu
 	if err != nil {
 		return Decision{}, fmt.Errorf("redis rate limit: %w", err)
 	}
+	allowed := res.Allowed >= n && n > 0 || n == 0
+	remaining := res.Remaining
+	if allowed {
+		remaining = remainingAfter(res.ResetAfter, ratePerSec, burst)
+	}
 	return Decision{
-		Allowed:    res.Allowed >= n && n > 0 || n == 0,
+		Allowed:    allowed,
 		Limit:      burst,
 		Rate:       ratePerSec,
-		Remaining:  res.Remaining,
+		Remaining:  remaining,
 		ResetAfter: res.ResetAfter,
 		RetryAfter: res.RetryAfter,
 	}, nil
