@@ -77,6 +77,11 @@ func TestDroppedReadModelsReplayedFromTheTopicHoldTheSameRows(t *testing.T) {
 		t.Fatalf("postgres holds %d rows before the replay, want %d", n, exp.total+1)
 	}
 
+	// Rows the topic does not hold, and the time the replay begins: --drop
+	// must remove the first, and every row must be written after the second
+	// (a drop that truncates nothing would otherwise look the same).
+	h.plantSentinels()
+	since := h.storeClocks()
 	h.replay("postgres", "--drop")
 	if got := h.pgSnapshot(); got != pgBefore {
 		t.Fatalf("postgres after drop+replay differs:\n%s", firstDiff(pgBefore, got))
@@ -85,6 +90,7 @@ func TestDroppedReadModelsReplayedFromTheTopicHoldTheSameRows(t *testing.T) {
 	if got := h.chSnapshot(); got != chBefore {
 		t.Fatalf("clickhouse after drop+replay differs:\n%s", firstDiff(chBefore, got))
 	}
+	h.requireRewritten(since)
 	// Replaying over the existing rows (no drop, from a timestamp) changes nothing either.
 	h.replay("clickhouse", "--from-timestamp", time.Now().Add(-time.Hour).Format(time.RFC3339))
 	h.replay("postgres")
@@ -100,6 +106,87 @@ func TestDroppedReadModelsReplayedFromTheTopicHoldTheSameRows(t *testing.T) {
 	if n := strings.Count(h.pgSnapshot(), "\n"); n != exp.total+2 {
 		t.Fatalf("postgres rows %d after the new record, want %d", n, exp.total+2)
 	}
+}
+
+// sentinel is an id the topic never holds.
+const sentinel = "sentinel-not-in-the-log"
+
+// plantSentinels stores a copy of one of the tenant's rows under the
+// sentinel id in PostgreSQL and in ClickHouse's events table (so its rollup
+// counts it too), plus a rollup row of a sentinel type.
+func (h *harness) plantSentinels() {
+	h.t.Helper()
+	ctx := context.Background()
+	if _, err := h.pool.Exec(ctx, `INSERT INTO events SELECT (jsonb_populate_record(NULL::events, to_jsonb(e) || jsonb_build_object('external_id', $2::text))).*
+		FROM events e WHERE tenant_id = $1 AND deleted_at IS NULL LIMIT 1`, h.tenant, sentinel); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.ch.Exec(ctx, "INSERT INTO events SELECT * REPLACE (? AS external_id) FROM events WHERE tenant_id = ? AND rollup_sign = 1 LIMIT 1", sentinel, h.tenant); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.ch.Exec(ctx, "INSERT INTO events_per_minute VALUES (?, '2001-01-01 00:00:00', ?, 1)", h.tenant, sentinel); err != nil {
+		h.t.Fatal(err)
+	}
+	if h.pgCount("external_id = $2", sentinel) != 1 || h.chCount("events", "external_id = ?", sentinel) != 1 || h.chCount("events_per_minute", "type = ?", sentinel) != 1 {
+		h.t.Fatal("the sentinels were not stored")
+	}
+}
+
+// clocks are the stores' own clocks at one moment.
+type clocks struct{ pg, ch time.Time }
+
+func (h *harness) storeClocks() clocks {
+	h.t.Helper()
+	var c clocks
+	if err := h.pool.QueryRow(context.Background(), "SELECT clock_timestamp()").Scan(&c.pg); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.ch.QueryRow(context.Background(), "SELECT now64(3)").Scan(&c.ch); err != nil {
+		h.t.Fatal(err)
+	}
+	return c
+}
+
+// requireRewritten fails unless the sentinels are gone and every row of
+// both read models (ClickHouse's raw rows, before merges) was written after
+// since.
+func (h *harness) requireRewritten(since clocks) {
+	h.t.Helper()
+	if n := h.pgCount("external_id = $2", sentinel); n != 0 {
+		h.t.Fatalf("postgres still holds the sentinel after replay --drop (%d rows)", n)
+	}
+	if n := h.pgCount("stored_at < $2", since.pg); n != 0 {
+		h.t.Fatalf("%d postgres rows were stored before the replay began", n)
+	}
+	if n := h.chCount("events", "external_id = ?", sentinel); n != 0 {
+		h.t.Fatalf("clickhouse still holds the sentinel after replay --drop (%d rows)", n)
+	}
+	if n := h.chCount("events_per_minute", "type = ?", sentinel); n != 0 {
+		h.t.Fatalf("the clickhouse rollup still holds the sentinel after replay --drop (%d rows)", n)
+	}
+	if n := h.chCount("events", "projected_at < ?", since.ch); n != 0 {
+		h.t.Fatalf("%d clickhouse rows were written before the replay began", n)
+	}
+}
+
+// pgCount counts the tenant's PostgreSQL rows matching where ($1 is the tenant).
+func (h *harness) pgCount(where string, args ...any) int {
+	h.t.Helper()
+	var n int
+	if err := h.pool.QueryRow(context.Background(), "SELECT count(*) FROM events WHERE tenant_id = $1 AND "+where, append([]any{h.tenant}, args...)...).Scan(&n); err != nil {
+		h.t.Fatal(err)
+	}
+	return n
+}
+
+// chCount counts the tenant's raw rows of a ClickHouse table matching where.
+func (h *harness) chCount(table, where string, args ...any) uint64 {
+	h.t.Helper()
+	var n uint64
+	if err := h.ch.QueryRow(context.Background(), "SELECT count() FROM "+table+" WHERE tenant_id = ? AND "+where, append([]any{h.tenant}, args...)...).Scan(&n); err != nil {
+		h.t.Fatal(err)
+	}
+	return n
 }
 
 func firstDiff(a, b string) string {
