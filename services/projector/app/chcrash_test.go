@@ -19,6 +19,7 @@ func TestClickHouseEngineSIGKILLedAndRestartedKeepsCountsExact(t *testing.T) {
 	h := newHarness(t, 3)
 	recs, exp := h.dupLog(20000, 0.1)
 	h.produce(recs[:10000]...)
+	h.holdMerges()
 	addr := h.start("--projector-sinks", "clickhouse", "--projector-batch-size", "1000",
 		"--projector-store-timeout", "3s")
 	waitFor(t, 60*time.Second, "first rows", func() bool { return h.chRowCount() > 0 })
@@ -37,7 +38,12 @@ func TestClickHouseEngineSIGKILLedAndRestartedKeepsCountsExact(t *testing.T) {
 	final, rollup := h.chFinal(), h.chRollup()
 	equalCounts(t, "clickhouse events FINAL", final, exp)
 	equalCounts(t, "clickhouse rollup", rollup, exp)
-	t.Logf("lag when the engine was killed: %d records; raw rows %d (FINAL %d)", crashedAt, h.chRowCount(), final.total)
+	raw, excess := h.chRowCount(), h.chRawExcess()
+	t.Logf("lag when the engine was killed: %d records; raw rows %d (FINAL %d)", crashedAt, raw, final.total)
 	fmt.Printf("faults: 1 injected, %d events acknowledged, %d stored, %d lost, %d doubled\n",
-		exp.total, final.total, max(exp.total-final.total, 0), max(rollup.total-exp.total, 0)+max(final.total-exp.total, 0))
+		exp.total, final.total, max(exp.total-final.total, 0), max(rollup.total-exp.total, 0)+len(excess))
+	if raw != exp.total {
+		t.Errorf("clickhouse holds %d raw rows, want %d", raw, exp.total)
+	}
+	h.requireNoRawExcess()
 }

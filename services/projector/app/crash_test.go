@@ -40,6 +40,7 @@ func TestSigkilledProjectorRestartedEndsWithTheSameExactCounts(t *testing.T) {
 	h := newHarness(t, 3)
 	recs, exp := h.dupLog(60000, 0.1)
 	h.produce(recs...)
+	h.holdMerges()
 	logf, err := os.Create(filepath.Join(t.TempDir(), "projector.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -88,6 +89,7 @@ func TestSigkilledProjectorRestartedEndsWithTheSameExactCounts(t *testing.T) {
 	if n := h.chRowCount(); n != exp.total {
 		t.Fatalf("clickhouse stored %d rows, want %d", n, exp.total)
 	}
+	h.requireNoRawExcess()
 	if t.Failed() {
 		b, _ := os.ReadFile(logf.Name())
 		t.Log(lastLines(string(b), 40))

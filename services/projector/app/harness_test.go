@@ -234,11 +234,40 @@ func (h *harness) produce(recs ...*kgo.Record) {
 	}
 }
 
-// expected is what the read models must hold: the first copy of each id.
+// expected is what the read models must hold: the first copy of each id,
+// counted in total, per type, per minute and per (minute, type) cell (the
+// rollup's own grain, where a double in one cell and a loss in another of
+// the same minute or type would cancel out in the marginals).
 type expected struct {
 	total  int
 	byType map[string]int
 	byMin  map[time.Time]int
+	byCell map[cell]int
+}
+
+type cell struct {
+	minute time.Time
+	typ    string
+}
+
+func newExpected() expected {
+	return expected{byType: map[string]int{}, byMin: map[time.Time]int{}, byCell: map[cell]int{}}
+}
+
+// add counts n events of typ at the minute of at (n < 0 removes them);
+// entries that reach 0 are dropped, as the stores' queries drop them.
+func (e *expected) add(typ string, at time.Time, n int) {
+	m := at.UTC().Truncate(time.Minute)
+	e.total += n
+	bump(e.byType, typ, n)
+	bump(e.byMin, m, n)
+	bump(e.byCell, cell{m, typ}, n)
+}
+
+func bump[K comparable](m map[K]int, k K, n int) {
+	if m[k] += n; m[k] == 0 {
+		delete(m, k)
+	}
 }
 
 // dupLog builds n records over n*(1-dupFrac) ids: every id once, plus
@@ -246,7 +275,7 @@ type expected struct {
 // "winner" changes the counts).
 func (h *harness) dupLog(n int, dupFrac float64) ([]*kgo.Record, expected) {
 	unique := int(float64(n) * (1 - dupFrac))
-	exp := expected{byType: map[string]int{}, byMin: map[time.Time]int{}}
+	exp := newExpected()
 	recs := make([]*kgo.Record, 0, n)
 	ids := make([]string, 0, unique)
 	dupEvery := 0
@@ -259,9 +288,7 @@ func (h *harness) dupLog(n int, dupFrac float64) ([]*kgo.Record, expected) {
 		at := baseTime.Add(time.Duration(i%1800) * time.Second) // 30 minutes
 		recs = append(recs, h.eventRecord(h.event(id, typ, at)))
 		ids = append(ids, id)
-		exp.total++
-		exp.byType[typ]++
-		exp.byMin[at.Truncate(time.Minute)]++
+		exp.add(typ, at, 1)
 		if dupEvery > 0 && i%dupEvery == dupEvery-1 && len(recs) < n {
 			// a copy of a recent id with different attributes: must lose
 			j := i - (i/dupEvery)%7
@@ -276,18 +303,19 @@ func (h *harness) dupLog(n int, dupFrac float64) ([]*kgo.Record, expected) {
 
 // ---- the read models ----
 
+// counts is what a read model holds, in the shape of expected.
 type counts struct {
-	total   int
-	byType  map[string]int
-	byMin   map[time.Time]int
+	expected
 	deleted int
 }
+
+func newCounts() counts { return counts{expected: newExpected()} }
 
 func (h *harness) pgCounts() counts {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := counts{byType: map[string]int{}, byMin: map[time.Time]int{}}
+	c := newCounts()
 	rows, err := h.pool.Query(ctx, `SELECT type, date_trunc('minute', event_time), count(*) FROM events
 		WHERE tenant_id = $1 AND deleted_at IS NULL GROUP BY 1, 2`, h.tenant)
 	if err != nil {
@@ -302,9 +330,7 @@ func (h *harness) pgCounts() counts {
 		if err := rows.Scan(&typ, &m, &n); err != nil {
 			h.t.Fatal(err)
 		}
-		c.total += n
-		c.byType[typ] += n
-		c.byMin[m.UTC()] += n
+		c.add(typ, m, n)
 	}
 	if err := rows.Err(); err != nil {
 		h.t.Fatal(err)
@@ -328,7 +354,7 @@ func (h *harness) chRollup() counts {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := counts{byType: map[string]int{}, byMin: map[time.Time]int{}}
+	c := newCounts()
 	rows, err := h.ch.Query(ctx, `SELECT type, minute, sum(events) AS n FROM events_per_minute
 		WHERE tenant_id = ? GROUP BY type, minute HAVING n != 0`, h.tenant)
 	if err != nil {
@@ -344,9 +370,7 @@ func (h *harness) chRollup() counts {
 		if err := rows.Scan(&typ, &m, &n); err != nil {
 			h.t.Fatal(err)
 		}
-		c.total += int(n)
-		c.byType[typ] += int(n)
-		c.byMin[m.UTC()] += int(n)
+		c.add(typ, m, int(n))
 	}
 	if err := rows.Err(); err != nil {
 		h.t.Fatal(err)
@@ -359,7 +383,7 @@ func (h *harness) chFinal() counts {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := counts{byType: map[string]int{}, byMin: map[time.Time]int{}}
+	c := newCounts()
 	rows, err := h.ch.Query(ctx, `SELECT type, toStartOfMinute(event_time) AS m, count() FROM events FINAL
 		WHERE tenant_id = ? GROUP BY type, m`, h.tenant)
 	if err != nil {
@@ -375,9 +399,7 @@ func (h *harness) chFinal() counts {
 		if err := rows.Scan(&typ, &m, &n); err != nil {
 			h.t.Fatal(err)
 		}
-		c.total += int(n)
-		c.byType[typ] += int(n)
-		c.byMin[m.UTC()] += int(n)
+		c.add(typ, m, int(n))
 	}
 	if err := rows.Err(); err != nil {
 		h.t.Fatal(err)
@@ -414,6 +436,70 @@ func equalCounts(t testing.TB, what string, got counts, want expected) {
 			t.Errorf("%s: minute %s has %d, want %d", what, m.Format(time.TimeOnly), got.byMin[m], n)
 			break
 		}
+	}
+	if len(got.byCell) != len(want.byCell) {
+		t.Errorf("%s: %d (minute, type) cells, want %d", what, len(got.byCell), len(want.byCell))
+	}
+	for c, n := range want.byCell {
+		if got.byCell[c] != n {
+			t.Errorf("%s: minute %s type %s has %d, want %d", what, c.minute.Format(time.TimeOnly), c.typ, got.byCell[c], n)
+			break
+		}
+	}
+}
+
+// holdMerges keeps ClickHouse from merging the parts of the events table
+// (it still runs mutations), so every row the sink wrote stays countable:
+// a merge would fold a doubled key's rows into one. Table settings persist
+// across an engine restart.
+func (h *harness) holdMerges() {
+	h.t.Helper()
+	if err := h.ch.Exec(context.Background(), `ALTER TABLE events MODIFY SETTING max_bytes_to_merge_at_max_space_in_pool = 1,
+		max_bytes_to_merge_at_min_space_in_pool = 1`); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// chRawExcess returns the tenant's keys holding more raw rows (no FINAL)
+// than the sink writes for a key, at most one event row and one tombstone
+// row, with their counts. Meaningful after holdMerges.
+func (h *harness) chRawExcess() map[string]string {
+	h.t.Helper()
+	rows, err := h.ch.Query(context.Background(), `SELECT external_id, countIf(is_deleted = 0) AS ev, countIf(is_deleted = 1) AS del
+		FROM events WHERE tenant_id = ? GROUP BY external_id HAVING ev > 1 OR del > 1`, h.tenant)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var (
+			id      string
+			ev, del uint64
+		)
+		if err := rows.Scan(&id, &ev, &del); err != nil {
+			h.t.Fatal(err)
+		}
+		out[id] = fmt.Sprintf("%d event rows, %d tombstone rows", ev, del)
+	}
+	if err := rows.Err(); err != nil {
+		h.t.Fatal(err)
+	}
+	return out
+}
+
+// requireNoRawExcess fails the test when a key holds more raw rows than the
+// sink writes for it.
+func (h *harness) requireNoRawExcess() {
+	h.t.Helper()
+	if ex := h.chRawExcess(); len(ex) > 0 {
+		n := 0
+		for id, what := range ex {
+			if n++; n <= 5 {
+				h.t.Errorf("clickhouse: key %s holds %s", id, what)
+			}
+		}
+		h.t.Fatalf("clickhouse: %d keys hold more raw rows than the sink writes", len(ex))
 	}
 }
 
