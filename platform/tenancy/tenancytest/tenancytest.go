@@ -48,7 +48,8 @@ func (t *Tenant) Key(scopes ...tenancy.Scope) tenancy.CreatedKey {
 
 // PutKey puts key where a client might: "bearer" (Authorization: Bearer),
 // "x-api-key", "basic" (as the Basic password, a scheme PulseStream refuses)
-// or "query" (an api_key parameter, which PulseStream ignores).
+// "query" (an api_key parameter, which PulseStream ignores) or "request-id"
+// (inside an X-Request-Id, which services echo and log unless it holds a key).
 func PutKey(req *http.Request, key, where string) {
 	switch where {
 	case "bearer":
@@ -61,6 +62,8 @@ func PutKey(req *http.Request, key, where string) {
 		q := req.URL.Query()
 		q.Set("api_key", key)
 		req.URL.RawQuery = q.Encode()
+	case "request-id": // services echo and log request ids
+		req.Header.Set("X-Request-Id", "req-"+key)
 	}
 }
 

@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,9 +16,9 @@ import (
 // TestLogsHoldNoKeyPasswordOrEventBody runs a real gateway at debug level
 // with Redis unreachable (so every request logs warnings), sends good, bad
 // and hostile requests carrying the key in every place a client might put
-// it (except the request id, which the gateway echoes and logs by design),
-// and searches the whole log for the key, its secret, the PostgreSQL
-// password and the event bodies.
+// it (the request id too: the gateway logs request ids, so one holding a key
+// must be replaced), and searches the whole log for the key, its secret, the
+// password of the PostgreSQL URL in use and the event bodies.
 func TestLogsHoldNoKeyPasswordOrEventBody(t *testing.T) {
 	deadRedis := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	var logs testenv.LogBuffer
@@ -30,7 +31,9 @@ func TestLogsHoldNoKeyPasswordOrEventBody(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, e.url+"/v1/events", strings.NewReader(payload))
 		req.Header.Set("Content-Type", "application/json")
 		tenancytest.PutKey(req, key, "query") // besides where: the query string is never read
-		tenancytest.PutKey(req, key, where)
+		for _, w := range strings.Split(where, "+") {
+			tenancytest.PutKey(req, key, w)
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -49,6 +52,7 @@ func TestLogsHoldNoKeyPasswordOrEventBody(t *testing.T) {
 			{wrongKey, "bearer", ev},                                                // wrong secret, valid prefix
 			{e.key, "basic", ev},                                                    // key in an unsupported scheme
 			{"", "none", ev},                                                        // key only in the query string
+			{e.key, "bearer+request-id", ev},                                        // key in the request id (replaced; request ids are logged)
 		} {
 			statuses[send(c.key, c.where, c.payload)]++
 		}
@@ -57,7 +61,9 @@ func TestLogsHoldNoKeyPasswordOrEventBody(t *testing.T) {
 	if strings.Count(out, "\n") < 50 || !strings.Contains(out, "marker lookup failed") {
 		t.Fatalf("the gateway logged too little to prove anything (%d lines); statuses %v", strings.Count(out, "\n"), statuses)
 	}
-	testenv.RequireAbsent(t, out, map[string]string{"the API key": e.key, "the key's secret": tenancytest.Secret(e.key),
-		"the wrong key's secret": tenancytest.Secret(wrongKey), "an event body": body, "the PostgreSQL password": ":pulsestream@"})
+	secrets := testenv.PostgresPasswordForms(t, testenv.PostgresURL(t))
+	maps.Copy(secrets, map[string]string{"the API key": e.key, "the key's secret": tenancytest.Secret(e.key),
+		"the wrong key's secret": tenancytest.Secret(wrongKey), "an event body": body})
+	testenv.RequireAbsent(t, out, secrets)
 	t.Logf("%d log lines, %d bytes searched; answers %v", strings.Count(out, "\n"), len(out), statuses)
 }

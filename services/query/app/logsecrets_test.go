@@ -3,6 +3,7 @@ package app_test
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -73,7 +74,9 @@ func TestLogsHoldNoKeyPasswordOrEventContent(t *testing.T) {
 	if strings.Count(out, "\n") < 10 {
 		t.Fatalf("the service logged too little to prove anything (%d lines); answers %v", strings.Count(out, "\n"), statuses)
 	}
-	testenv.RequireAbsent(t, out, map[string]string{"the API key": key.Key, "the key's secret": tenancytest.Secret(key.Key),
-		"the wrong key's secret": tenancytest.Secret(wrongKey), "event content": content, "the PostgreSQL password": ":pulsestream@"})
+	secrets := testenv.PostgresPasswordForms(t, testenv.PostgresURL(t))
+	maps.Copy(secrets, map[string]string{"the API key": key.Key, "the key's secret": tenancytest.Secret(key.Key),
+		"the wrong key's secret": tenancytest.Secret(wrongKey), "event content": content})
+	testenv.RequireAbsent(t, out, secrets)
 	t.Logf("%d log lines, %d bytes searched; answers %v", strings.Count(out, "\n"), len(out), statuses)
 }
