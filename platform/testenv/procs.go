@@ -152,6 +152,28 @@ func (k *Kafka) Kill() {
 	waitClosed(k.tb, k.Brokers)
 }
 
+// Pause freezes the broker (SIGSTOP): its connections stay open and every
+// request waits, as on a broker that has stalled. Resume undoes it.
+func (k *Kafka) Pause() { k.tb.Helper(); k.signal(syscall.SIGSTOP) }
+
+// Resume lets a paused broker run again (SIGCONT).
+func (k *Kafka) Resume() { k.tb.Helper(); k.signal(syscall.SIGCONT) }
+
+func (k *Kafka) signal(sig syscall.Signal) {
+	k.tb.Helper()
+	b, err := os.ReadFile(filepath.Join(k.local, "kafka", "kafka.pid"))
+	if err != nil {
+		k.tb.Fatalf("kafka: no pid file: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		k.tb.Fatalf("kafka: bad pid file %q", b)
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		k.tb.Fatalf("kafka: %s pid %d: %v", sig, pid, err)
+	}
+}
+
 // waitClosed fails the test unless nothing accepts connections on addr
 // within 10 s.
 func waitClosed(tb testing.TB, addr string) {
