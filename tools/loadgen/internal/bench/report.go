@@ -162,7 +162,7 @@ func (r *Report) PrintTable(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	v := r.Verification
-	fmt.Fprintf(w, "verification: expected %d distinct accepted (+%d uncertain), PostgreSQL %d rows, ClickHouse %d rows (FINAL), samples pg/ch/api %d/%d/%d: ",
+	fmt.Fprintf(w, "verification: expected %d distinct accepted (+%d uncertain), PostgreSQL %d rows, ClickHouse %d raw rows, samples pg/ch/api %d/%d/%d: ",
 		v.Expected, v.Uncertain, v.PostgresRows, v.ClickHouseRows, v.SamplesPostgres, v.SamplesClickHouse, v.SamplesQueryAPI)
 	if v.OK {
 		fmt.Fprintln(w, "OK")
