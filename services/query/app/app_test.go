@@ -82,7 +82,7 @@ func TestServiceAnswersWithARealKeyServesOpsAndAdminAndStopsOnSIGTERM(t *testing
 	}
 	_, metrics := get(t, base+"/metrics", "")
 	if !strings.Contains(metrics, `pulsestream_query_http_requests_total{method="GET",route="/v1/events/:id",status="200"} 1`) ||
-		!strings.Contains(metrics, `pulsestream_query_http_request_duration_seconds_count{route="/v1/events/:id"} 1`) {
+		!strings.Contains(metrics, `pulsestream_query_http_request_duration_seconds_count{route="/v1/events/:id"} 3`) {
 		t.Errorf("metrics lack the latency histogram by route:\n%s", grep(metrics, "pulsestream_query"))
 	}
 	// The admin API is on its own listener, not on the public one.
