@@ -1,4 +1,5 @@
 // Package platform is the service-agnostic plumbing shared by the PulseStream
-// services: configuration, logging, metrics and health endpoints, the run group,
-// and client constructors for Kafka, PostgreSQL, Redis and ClickHouse.
+// services: configuration, logging, metrics and health endpoints, the gin
+// engine every HTTP API is built on (httpapi), the run group (runner), and
+// client constructors for Kafka, PostgreSQL, Redis and ClickHouse.
 package platform

@@ -32,7 +32,6 @@
 package clickhouse
 
 import (
-	"context"
 	"database/sql"
 	"errors"
 	"flag"
@@ -117,7 +116,8 @@ func (c *Config) addrs() ([]string, error) {
 
 // Open builds the connection pool without waiting for the server, like
 // postgres.Open: a service starts while ClickHouse is still coming up and
-// reports it through its readiness check. Use Connect to fail at once.
+// reports it through its readiness check (a conn.Ping fails while the
+// server does not answer).
 func Open(cfg Config) (driver.Conn, error) {
 	opts, err := cfg.options()
 	if err != nil {
@@ -167,20 +167,6 @@ func (c *Config) options() (*ch.Options, error) {
 		opts.Protocol = ch.HTTP
 	}
 	return opts, nil
-}
-
-// Connect opens the connection and pings it before returning, so a wrong
-// address, database or protocol fails here with a message naming them.
-func Connect(ctx context.Context, cfg Config) (driver.Conn, error) {
-	conn, err := Open(cfg)
-	if err != nil {
-		return nil, err
-	}
-	if err := conn.Ping(ctx); err != nil {
-		_ = conn.Close()
-		return nil, fmt.Errorf("%s: ping: %w", cfg.where(), err)
-	}
-	return conn, nil
 }
 
 func (c *Config) where() string {

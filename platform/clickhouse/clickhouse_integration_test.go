@@ -72,19 +72,27 @@ func openAt(t *testing.T, cfg Config) driver.Conn {
 	defer cancel()
 	boot := cfg
 	boot.Database = "default"
-	bc, err := Connect(ctx, boot)
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
+	bc := openPinged(ctx, t, boot)
 	if err := bc.Exec(ctx, fmt.Sprintf("CREATE DATABASE IF NOT EXISTS `%s`", cfg.Database)); err != nil {
 		t.Fatalf("create database: %v", err)
 	}
 	_ = bc.Close()
-	conn, err := Connect(ctx, cfg)
+	conn := openPinged(ctx, t, cfg)
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// openPinged opens cfg and waits for one answer.
+func openPinged(ctx context.Context, t *testing.T, cfg Config) driver.Conn {
+	t.Helper()
+	conn, err := Open(cfg)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
-	t.Cleanup(func() { _ = conn.Close() })
+	if err := conn.Ping(ctx); err != nil {
+		_ = conn.Close()
+		t.Fatalf("ping %s: %v", cfg.Addr, err)
+	}
 	return conn
 }
 

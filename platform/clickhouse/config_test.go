@@ -66,21 +66,22 @@ func TestValidateNamesTheBadSetting(t *testing.T) {
 	}
 }
 
-func TestConnectFailsFastNamingTheAddressWhenNothingListens(t *testing.T) {
-	// Port 1 on loopback: nothing listens, the dial is refused at once.
+func TestOpenValidatesFirstAndDoesNotWaitForTheServer(t *testing.T) {
+	if _, err := Open(Config{Protocol: "tcp"}); err == nil || !strings.Contains(err.Error(), "clickhouse-addr") {
+		t.Fatalf("Open did not validate first: %v", err)
+	}
+	// Port 1 on loopback: nothing listens. Open still returns the pool (the
+	// service starts and reports ClickHouse through /readyz); a ping fails.
 	cfg := Config{Addr: "127.0.0.1:1", Protocol: "http", Database: "pulsestream", Username: "default",
 		DialTimeout: 2 * time.Second, MaxOpenConns: 1}
+	conn, err := Open(cfg)
+	if err != nil {
+		t.Fatalf("Open against a closed port: %v", err)
+	}
+	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := Connect(ctx, cfg)
-	if err == nil {
-		_ = conn.Close()
-		t.Fatal("Connect succeeded against a closed port")
-	}
-	if !strings.Contains(err.Error(), "127.0.0.1:1") {
-		t.Fatalf("error does not name the address: %v", err)
-	}
-	if _, err := Connect(ctx, Config{Protocol: "tcp"}); err == nil || !strings.Contains(err.Error(), "clickhouse-addr") {
-		t.Fatalf("Connect did not validate first: %v", err)
+	if err := conn.Ping(ctx); err == nil {
+		t.Fatal("ping succeeded against a closed port")
 	}
 }

@@ -1,6 +1,7 @@
 // Package kafka builds franz-go clients the PulseStream way: seed brokers and
-// topic names from one Config, kprom metrics on the registry passed in, and
-// topic creation with the partition count the project chooses (brokers run
+// topic names from one Config, kprom metrics on the registry passed in,
+// franz-go's own log lines through the service's slog logger (plugin/kslog,
+// so its level setting applies), and topic creation with the partition count the project chooses (brokers run
 // with auto-creation off).
 package kafka
 
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
+	"github.com/twmb/franz-go/plugin/kslog"
 )
 
 // Config names the brokers and the topics.
@@ -67,11 +70,16 @@ func (c *Config) SeedBrokers() []string {
 }
 
 // NewClient returns a franz-go client with kprom metrics registered under
-// namespace on reg (nil reg: no metrics). opts come last and win.
-func NewClient(cfg Config, reg prometheus.Registerer, namespace string, opts ...kgo.Opt) (*kgo.Client, error) {
+// namespace on reg (nil reg: no metrics) and its logs written to logger with
+// the attribute kafka_client=namespace (nil logger: dropped). opts come last
+// and win.
+func NewClient(cfg Config, reg prometheus.Registerer, logger *slog.Logger, namespace string, opts ...kgo.Opt) (*kgo.Client, error) {
 	base := []kgo.Opt{
 		kgo.SeedBrokers(cfg.SeedBrokers()...),
 		kgo.ClientID(cfg.ClientID),
+	}
+	if logger != nil {
+		base = append(base, kgo.WithLogger(kslog.New(logger.With("kafka_client", namespace))))
 	}
 	if reg != nil {
 		m := kprom.NewMetrics(namespace, kprom.Registerer(reg), kprom.FetchAndProduceDetail(kprom.ByNode, kprom.Batches, kprom.Records, kprom.CompressedBytes, kprom.UncompressedBytes))

@@ -1,5 +1,6 @@
 // Package runner runs a process's actors (servers, consumers) in one
-// oklog/run group with a signal actor. On SIGINT/SIGTERM it first fails
+// oklog/run group with a stop actor, the process's only signal handler. On
+// SIGINT/SIGTERM (or when the caller's context ends) it first fails
 // readiness, waits the shutdown delay so load balancers notice, and only then
 // interrupts the actors, which drain and stop.
 package runner
@@ -36,7 +37,7 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Group is a run group with a signal actor added by Run.
+// Group is a run group with a stop actor added by Run.
 type Group struct {
 	g      run.Group
 	cfg    Config
@@ -62,29 +63,31 @@ func (g *Group) AddContext(fn func(ctx context.Context) error) {
 	}, func(error) { cancel() })
 }
 
-// OnSignal registers fn to run as soon as a stop signal arrives, before the
-// shutdown delay (use it to fail readiness).
+// OnSignal registers fn to run as soon as a stop is requested (signal or
+// context), before the shutdown delay (use it to fail readiness).
 func (g *Group) OnSignal(fn func()) { g.onStop = append(g.onStop, fn) }
 
-// ErrSignal is returned by Run when a signal stopped the group.
-var ErrSignal = errors.New("stopped by signal")
+// errStop ends the group when a stop signal arrived or the context ended.
+var errStop = errors.New("stop requested")
 
-// Run adds the signal actor and blocks until the first actor returns.
-func (g *Group) Run() error {
+// Run adds the stop actor and blocks until the first actor returns. A
+// SIGINT/SIGTERM or the end of ctx (tests, or a caller that owns the process's
+// lifetime) starts the shutdown: the OnSignal functions run (readiness
+// fails), the shutdown delay passes, then every actor is interrupted and
+// drains. A stop so requested returns nil; otherwise Run returns the error of
+// the actor that ended first. The runner is the only place a PulseStream
+// process handles signals.
+func (g *Group) Run(ctx context.Context) error {
 	sig := make(chan os.Signal, 1)
 	done := make(chan struct{})
 	g.g.Add(func() error {
 		select {
 		case s := <-sig:
-			g.logger.Info("stop signal received; failing readiness", "signal", s.String(), "delay", g.cfg.ShutdownDelay)
-			for _, fn := range g.onStop {
-				fn()
-			}
-			select {
-			case <-time.After(g.cfg.ShutdownDelay):
-			case <-done:
-			}
-			return ErrSignal
+			g.stop("signal", s.String(), done)
+			return errStop
+		case <-ctx.Done():
+			g.stop("context", context.Cause(ctx).Error(), done)
+			return errStop
 		case <-done:
 			return nil
 		}
@@ -92,8 +95,21 @@ func (g *Group) Run() error {
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
 	err := g.g.Run()
-	if errors.Is(err, ErrSignal) {
+	if errors.Is(err, errStop) {
 		return nil
 	}
 	return err
+}
+
+// stop fails readiness and waits the shutdown delay (cut short when another
+// actor ends the group meanwhile).
+func (g *Group) stop(by, what string, done <-chan struct{}) {
+	g.logger.Info("stop requested; failing readiness", by, what, "delay", g.cfg.ShutdownDelay)
+	for _, fn := range g.onStop {
+		fn()
+	}
+	select {
+	case <-time.After(g.cfg.ShutdownDelay):
+	case <-done:
+	}
 }

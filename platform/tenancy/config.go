@@ -6,7 +6,9 @@ import (
 	"time"
 )
 
-// Config is the API key cache of a service that authenticates requests.
+// Config is the API key cache of a service that authenticates requests (the
+// gateway and the query service both read it; deployments may give each its
+// own value).
 type Config struct {
 	// CacheTTL bounds how long a revocation, suspension or limit change made
 	// by another process may go unseen here.
@@ -15,7 +17,7 @@ type Config struct {
 
 // RegisterFlags defines auth-cache-ttl (PULSESTREAM_AUTH_CACHE_TTL).
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.DurationVar(&c.CacheTTL, "auth-cache-ttl", 5*time.Second,
+	fs.DurationVar(&c.CacheTTL, "auth-cache-ttl", 10*time.Second,
 		"how long API key lookups are cached in process; a key revoked elsewhere is refused here within this time (0 disables the cache)")
 }
 

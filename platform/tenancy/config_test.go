@@ -10,7 +10,7 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 	var c Config
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	c.RegisterFlags(fs)
-	if c.CacheTTL != 5*time.Second || c.Validate() != nil {
+	if c.CacheTTL != 10*time.Second || c.Validate() != nil {
 		t.Fatalf("default %s, %v", c.CacheTTL, c.Validate())
 	}
 	for _, bad := range []string{"-1s", "11m"} {

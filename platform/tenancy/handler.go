@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/pulsestream/pulsestream/platform/apierror"
+	"github.com/pulsestream/pulsestream/platform/httpapi"
 )
 
 // maxAdminBody bounds admin request bodies.
@@ -23,27 +24,17 @@ const maxAdminBody = 64 << 10
 const CodeOperatorOnly = "operator_only"
 
 // AdminHandler serves the admin API (schemas/openapi/admin.yaml) under
-// /v1/admin/. Callers need an admin-scoped key of the operator tenant; every
+// /v1/admin/ on the platform engine (request id, metrics on m, recovery,
+// 404/405). Callers need an admin-scoped key of the operator tenant; every
 // change is audited with actor "key:<prefix>" of that key. Mount it on its
 // own listener (default 127.0.0.1:8090), never on a public one.
-func AdminHandler(admin *Admin, auth Authenticator, logger *slog.Logger) http.Handler {
-	return adminRouter(admin, auth, logger)
+func AdminHandler(admin *Admin, auth Authenticator, m *httpapi.Metrics, logger *slog.Logger) http.Handler {
+	return adminRouter(admin, auth, m, logger)
 }
 
-func adminRouter(admin *Admin, auth Authenticator, logger *slog.Logger) *gin.Engine {
+func adminRouter(admin *Admin, auth Authenticator, m *httpapi.Metrics, logger *slog.Logger) *gin.Engine {
 	h := &adminAPI{admin: admin, logger: logger}
-	r := gin.New()
-	r.HandleMethodNotAllowed = true
-	r.Use(gin.CustomRecoveryWithWriter(io.Discard, func(c *gin.Context, rec any) {
-		logger.Error("admin api panic", "path", c.FullPath(), "panic", fmt.Sprint(rec))
-		apierror.Abort(c, apierror.New(http.StatusInternalServerError, "internal", "internal error"))
-	}))
-	r.NoRoute(func(c *gin.Context) {
-		apierror.Abort(c, apierror.New(http.StatusNotFound, "not_found", "no such admin endpoint"))
-	})
-	r.NoMethod(func(c *gin.Context) {
-		apierror.Abort(c, apierror.New(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this endpoint"))
-	})
+	r := httpapi.New(httpapi.Options{Logger: logger, Metrics: m, Secret: ContainsKey})
 	v1 := r.Group("/v1/admin", Middleware(auth, ScopeAdmin), operatorOnly)
 	v1.GET("/tenants", h.listTenants)
 	v1.POST("/tenants", h.createTenant)
@@ -98,7 +89,7 @@ func (h *adminAPI) fail(c *gin.Context, err error) {
 		apierror.Abort(c, apierror.New(http.StatusConflict, "reserved_tenant", err.Error()))
 	default:
 		h.logger.Error("admin api", "method", c.Request.Method, "path", c.FullPath(), "err", err)
-		apierror.Abort(c, apierror.New(http.StatusInternalServerError, "internal", "internal error"))
+		httpapi.Internal(c)
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pulsestream/pulsestream/platform/apierror"
+	"github.com/pulsestream/pulsestream/platform/httpapi"
 	"github.com/pulsestream/pulsestream/platform/testenv"
 )
 
@@ -389,7 +390,7 @@ func adminServer(t *testing.T) (adminClient, *Admin, CreatedKey) {
 	}
 	k := mustKey(t, admin, OperatorTenant, KeySpec{Name: "test " + t.Name(), Scopes: []Scope{ScopeAdmin}})
 	t.Cleanup(func() { _, _ = admin.RevokeKey(context.Background(), testActor, OperatorTenant, k.ID) })
-	srv := httptest.NewServer(AdminHandler(admin, auth, slog.New(slog.DiscardHandler)))
+	srv := httptest.NewServer(AdminHandler(admin, auth, httpapi.NewMetrics(prometheus.NewRegistry(), "test"), slog.New(slog.DiscardHandler)))
 	t.Cleanup(srv.Close)
 	return adminClient{t: t, url: srv.URL, key: k.Key}, admin, k
 }

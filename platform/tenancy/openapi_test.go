@@ -7,9 +7,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pulsestream/pulsestream/platform/apitest"
+	"github.com/pulsestream/pulsestream/platform/httpapi"
 )
 
 func TestAdminRoutesMatchTheOpenAPIDocument(t *testing.T) {
-	r := adminRouter(NewAdmin(nil), NewCachedAuthenticator(newFakeStore(), 0, prometheus.NewRegistry()), slog.New(slog.DiscardHandler))
+	r := adminRouter(NewAdmin(nil), NewCachedAuthenticator(newFakeStore(), 0, prometheus.NewRegistry()), httpapi.NewMetrics(prometheus.NewRegistry(), "test"), slog.New(slog.DiscardHandler))
 	apitest.RoutesMatchDocument(t, "openapi/admin.yaml", r.Routes())
 }

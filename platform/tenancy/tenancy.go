@@ -12,7 +12,7 @@
 //	auth := tenancy.NewCachedAuthenticator(store, cfg.Auth.CacheTTL, reg)
 //	router.Use(tenancy.Middleware(auth, tenancy.ScopeIngest))         // or per route group
 //	admin := tenancy.NewAdmin(store, auth)                            // purges auth's cache on changes
-//	adminHandler := tenancy.AdminHandler(admin, auth, logger)         // own listener, 127.0.0.1:8090
+//	adminHandler := tenancy.AdminHandler(admin, auth, httpMetrics, logger) // own listener, 127.0.0.1:8090
 //
 // Keys read ps_<8-char public prefix>_<52-char secret> (key.go); only their
 // SHA-256 is stored, and the row is found by the public prefix and compared

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"context"
 	"os"
 
 	"github.com/gin-gonic/gin"
@@ -29,7 +30,7 @@ func run() int {
 		logger.Error("start", "err", err)
 		return 1
 	}
-	if err := a.Run(); err != nil {
+	if err := a.Run(context.Background()); err != nil {
 		logger.Error("run", "err", err)
 		return 1
 	}

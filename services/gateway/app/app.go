@@ -13,6 +13,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/pulsestream/pulsestream/platform/httpapi"
 	"github.com/pulsestream/pulsestream/platform/httpserver"
 	"github.com/pulsestream/pulsestream/platform/kafka"
 	"github.com/pulsestream/pulsestream/platform/observe"
@@ -73,7 +74,7 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 			a.close()
 		}
 	}()
-	cl, err := kafka.NewClient(cfg.Kafka, reg, "pulsestream_gateway", append(append(cfg.Producer.ProducerOpts(), kgo.DefaultProduceTopic(cfg.Kafka.Topic)), d.kafka...)...)
+	cl, err := kafka.NewClient(cfg.Kafka, reg, logger, "pulsestream_gateway", append(append(cfg.Producer.ProducerOpts(), kgo.DefaultProduceTopic(cfg.Kafka.Topic)), d.kafka...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +96,7 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 	}
 	// Readiness: what ingestion cannot work without. Redis is left out on
 	// purpose: without it ingestion goes on (fail-open), only without dedup.
-	a.health = observe.NewHealth(reg, cfg.HealthTimeout)
+	a.health = observe.NewHealth(reg, cfg.Health.Timeout)
 	a.health.Add("kafka", func(ctx context.Context) error { return kafka.Ping(ctx, cl) })
 	if d.auth == nil || d.erasures == nil {
 		a.pool, err = postgres.Open(context.Background(), cfg.Postgres)
@@ -105,7 +106,7 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 	}
 	if d.auth == nil {
 		store := tenancy.NewPGStore(a.pool)
-		d.auth = tenancy.NewCachedAuthenticator(store, cfg.AuthCacheTTL, reg)
+		d.auth = tenancy.NewCachedAuthenticator(store, cfg.Auth.CacheTTL, reg)
 		a.health.Add("postgres", store.Ping)
 	}
 
@@ -137,7 +138,7 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 		Erasure: erasure.NewHandler(d.erasures, tenancy.PrincipalFrom, logger),
 		Auth:    tenancy.Middleware(d.auth, tenancy.ScopeIngest),
 		Ops:     observe.Handler(a.health, reg),
-		Metrics: NewHTTPMetrics(reg),
+		Metrics: httpapi.NewMetrics(reg, "gateway"),
 		Logger:  logger,
 	})
 	a.server, err = httpserver.Listen(cfg.HTTP, a.router, logger)
@@ -157,32 +158,15 @@ func (a *App) Addr() string { return a.server.Addr() }
 // Health is the readiness state (tests fail it to watch shutdown).
 func (a *App) Health() *observe.Health { return a.health }
 
-// Run serves until SIGINT/SIGTERM: readiness fails first, the server drains
-// in-flight requests, then the producer flushes what is buffered and closes.
-func (a *App) Run() error {
+// Run serves until SIGINT/SIGTERM or the end of ctx: readiness fails first,
+// the server drains in-flight requests, then the producer flushes what is
+// buffered and closes.
+func (a *App) Run(ctx context.Context) error {
 	g := runner.New(a.cfg.Runner, a.logger)
 	g.OnSignal(a.health.ShutDown)
 	g.Add(a.server.Serve, a.server.Shutdown)
 	a.addWorker(g)
-	err := g.Run()
-	a.close()
-	return err
-}
-
-// RunContext is Run for tests: ctx cancelled plays the signal.
-func (a *App) RunContext(ctx context.Context) error {
-	g := runner.New(a.cfg.Runner, a.logger)
-	g.Add(a.server.Serve, a.server.Shutdown)
-	a.addWorker(g)
-	g.AddContext(func(ctx2 context.Context) error {
-		select {
-		case <-ctx.Done():
-			a.health.ShutDown()
-		case <-ctx2.Done():
-		}
-		return nil
-	})
-	err := g.Run()
+	err := g.Run(ctx)
 	a.close()
 	return err
 }

@@ -5,32 +5,32 @@ package app
 import (
 	"errors"
 	"flag"
-	"fmt"
-	"time"
 
 	"github.com/pulsestream/pulsestream/platform/httpserver"
 	"github.com/pulsestream/pulsestream/platform/kafka"
 	"github.com/pulsestream/pulsestream/platform/logging"
+	"github.com/pulsestream/pulsestream/platform/observe"
 	"github.com/pulsestream/pulsestream/platform/postgres"
 	"github.com/pulsestream/pulsestream/platform/redis"
 	"github.com/pulsestream/pulsestream/platform/runner"
+	"github.com/pulsestream/pulsestream/platform/tenancy"
 	"github.com/pulsestream/pulsestream/services/gateway/erasure"
 	"github.com/pulsestream/pulsestream/services/gateway/ingest"
 )
 
 // Config is every setting of the gateway.
 type Config struct {
-	HTTP          httpserver.Config
-	Log           logging.Config
-	Runner        runner.Config
-	Kafka         kafka.Config
-	Producer      ingest.ProducerConfig
-	Ingest        ingest.Config
-	Redis         redis.Config
-	Postgres      postgres.Config
-	Erasure       erasure.Config
-	AuthCacheTTL  time.Duration
-	HealthTimeout time.Duration
+	HTTP     httpserver.Config
+	Log      logging.Config
+	Runner   runner.Config
+	Kafka    kafka.Config
+	Producer ingest.ProducerConfig
+	Ingest   ingest.Config
+	Redis    redis.Config
+	Postgres postgres.Config
+	Erasure  erasure.Config
+	Auth     tenancy.Config
+	Health   observe.HealthConfig
 }
 
 // RegisterFlags defines every flag of the gateway.
@@ -44,20 +44,14 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Redis.RegisterFlags(fs)
 	c.Postgres.RegisterFlags(fs)
 	c.Erasure.RegisterFlags(fs)
-	fs.DurationVar(&c.AuthCacheTTL, "auth-cache-ttl", 30*time.Second, "how long an API key lookup is cached (a revocation takes effect within it)")
-	fs.DurationVar(&c.HealthTimeout, "health-timeout", 2*time.Second, "time each readiness check gets")
+	c.Auth.RegisterFlags(fs)
+	c.Health.RegisterFlags(fs)
 }
 
 // Validate names every bad setting.
 func (c *Config) Validate() error {
 	errs := []error{c.HTTP.Validate(), c.Log.Validate(), c.Runner.Validate(), c.Kafka.Validate(), c.Producer.Validate(),
-		c.Ingest.Validate(), c.Redis.Validate(), c.Postgres.Validate(), c.Erasure.Validate()}
-	if c.AuthCacheTTL < 0 {
-		errs = append(errs, fmt.Errorf("auth-cache-ttl: must not be negative, got %s", c.AuthCacheTTL))
-	}
-	if c.HealthTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("health-timeout: must be positive, got %s", c.HealthTimeout))
-	}
+		c.Ingest.Validate(), c.Redis.Validate(), c.Postgres.Validate(), c.Erasure.Validate(), c.Auth.Validate(), c.Health.Validate()}
 	return errors.Join(errs...)
 }
 

@@ -173,7 +173,7 @@ func startGateway(t testing.TB, brokers []string, topic string, d deps, mod func
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- a.RunContext(ctx) }()
+	go func() { done <- a.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		select {

@@ -80,7 +80,7 @@ func startRealGateway(t *testing.T, logger *slog.Logger, settings tenancy.Tenant
 	testenv.DeleteTopicsAtCleanup(t, brokers, cfg.Kafka.Topic, cfg.Kafka.DLQTopic) // after the gateway stops
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- a.RunContext(runCtx) }()
+	go func() { done <- a.Run(runCtx) }()
 	t.Cleanup(func() {
 		stop()
 		if err := <-done; err != nil {

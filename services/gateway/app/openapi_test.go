@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pulsestream/pulsestream/platform/apitest"
+	"github.com/pulsestream/pulsestream/platform/httpapi"
 	"github.com/pulsestream/pulsestream/services/gateway/erasure"
 	"github.com/pulsestream/pulsestream/services/gateway/ingest"
 )
@@ -19,7 +20,7 @@ func TestGatewayRoutesMatchTheOpenAPIDocument(t *testing.T) {
 		Erasure: erasure.NewHandler(nil, nil, slog.New(slog.DiscardHandler)),
 		Auth:    func(c *gin.Context) {},
 		Ops:     http.NotFoundHandler(),
-		Metrics: NewHTTPMetrics(prometheus.NewRegistry()),
+		Metrics: httpapi.NewMetrics(prometheus.NewRegistry(), "gateway"),
 		Logger:  slog.New(slog.DiscardHandler),
 	})
 	apitest.RoutesMatchDocument(t, "openapi/gateway.yaml", r.Routes())

@@ -18,7 +18,7 @@ func TestIntegrationNewServesWithRealKeysAndRefusesRevokedOnes(t *testing.T) {
 	rate := 1000
 	e := startRealGateway(t, slog.New(slog.DiscardHandler), tenancy.TenantSettings{RateLimitPerSec: &rate}, func(c *Config) {
 		c.Kafka.Partitions = 2
-		c.AuthCacheTTL = 0 // see the revocation at once
+		c.Auth.CacheTTL = 0 // see the revocation at once
 	})
 	queryKey := e.tenant.Key(tenancy.ScopeQuery)
 	g := &testGateway{url: e.url}

@@ -14,6 +14,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/pulsestream/pulsestream/platform/apierror"
+	"github.com/pulsestream/pulsestream/platform/httpapi"
 	"github.com/pulsestream/pulsestream/platform/tenancy"
 )
 
@@ -64,7 +65,7 @@ const MaxSubject = 1024
 func (h *Handler) request(c *gin.Context) {
 	p, ok := h.principal(c)
 	if !ok {
-		apierror.Abort(c, apierror.New(http.StatusUnauthorized, "unauthenticated", "no authenticated principal"))
+		httpapi.Unauthenticated(c)
 		return
 	}
 	req, aerr := decodeRequest(c)
@@ -120,7 +121,7 @@ func checkSubject(s string) *apierror.Error {
 func (h *Handler) get(c *gin.Context) {
 	p, ok := h.principal(c)
 	if !ok {
-		apierror.Abort(c, apierror.New(http.StatusUnauthorized, "unauthenticated", "no authenticated principal"))
+		httpapi.Unauthenticated(c)
 		return
 	}
 	id := c.Param("id")

@@ -18,6 +18,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/oklog/ulid/v2"
 	"github.com/pulsestream/pulsestream/platform/apierror"
+	"github.com/pulsestream/pulsestream/platform/httpapi"
 	"github.com/pulsestream/pulsestream/platform/tenancy"
 	"github.com/pulsestream/pulsestream/schemas"
 	"github.com/pulsestream/pulsestream/schemas/markers"
@@ -102,7 +103,7 @@ func (h *Handler) Register(g gin.IRoutes) {
 func (h *Handler) ingest(c *gin.Context) {
 	p, ok := h.principal(c)
 	if !ok {
-		apierror.Abort(c, apierror.New(http.StatusUnauthorized, "unauthenticated", "no authenticated principal"))
+		httpapi.Unauthenticated(c)
 		return
 	}
 	tenant := p.Tenant
@@ -467,7 +468,7 @@ type DeleteResponse struct {
 func (h *Handler) delete(c *gin.Context) {
 	p, ok := h.principal(c)
 	if !ok {
-		apierror.Abort(c, apierror.New(http.StatusUnauthorized, "unauthenticated", "no authenticated principal"))
+		httpapi.Unauthenticated(c)
 		return
 	}
 	id := strings.TrimPrefix(c.Param("id"), "/")

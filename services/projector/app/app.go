@@ -62,7 +62,7 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (a *App, err
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	a.admin, err = kafka.NewClient(cfg.Kafka, reg, "pulsestream_projector_dlq",
+	a.admin, err = kafka.NewClient(cfg.Kafka, reg, logger, "pulsestream_projector_dlq",
 		// DLQ records must not be lost: keep franz-go's idempotent acks=all producer.
 		kgo.DefaultProduceTopic(cfg.Kafka.DLQTopic))
 	if err != nil {
@@ -72,7 +72,7 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (a *App, err
 	if err := kafka.EnsureTopics(ctx, a.admin, cfg.Kafka); err != nil {
 		return nil, err
 	}
-	a.health = observe.NewHealth(reg, 2*time.Second)
+	a.health = observe.NewHealth(reg, cfg.Health.Timeout)
 	a.health.Add("kafka", func(ctx context.Context) error { return kafka.Ping(ctx, a.admin) })
 	m := consumer.NewMetrics(reg)
 
@@ -114,7 +114,7 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (a *App, err
 		rb := consumer.NewRebalances()
 		if !cfg.Replay.Enabled {
 			// Replay builds its client after resetting the group's offsets.
-			cl, err = kafka.NewClient(cfg.Kafka, reg, "pulsestream_projector_"+name, consumer.GroupOpts(ccfg, rb)...)
+			cl, err = kafka.NewClient(cfg.Kafka, reg, logger, "pulsestream_projector_"+name, consumer.GroupOpts(ccfg, rb)...)
 			if err != nil {
 				return nil, err
 			}
@@ -152,30 +152,30 @@ func (a *App) Addr() string {
 	return a.server.Addr()
 }
 
-// Run runs the projector (or the replay) until a signal, ctx ends, a fatal
-// error, or (replay) until the read model caught up.
+// Run runs the projector (or the replay) until SIGINT/SIGTERM, the end of
+// ctx, a fatal error, or (replay) until the read model caught up. A replay
+// stopped before it caught up is an error.
 func (a *App) Run(ctx context.Context) error {
 	defer a.Close()
-	if a.cfg.Replay.Enabled {
-		ctx, stop := signalContext(ctx)
-		defer stop()
-		return a.replay(ctx)
-	}
 	g := runner.New(a.cfg.Runner, a.logger)
 	g.OnSignal(a.health.ShutDown)
-	g.Add(a.server.Serve, a.server.Shutdown)
-	g.AddContext(func(c context.Context) error {
-		select {
-		case <-ctx.Done():
-		case <-c.Done():
+	if a.cfg.Replay.Enabled {
+		var replayErr error
+		g.AddContext(func(ctx context.Context) error {
+			replayErr = a.replay(ctx)
+			return replayErr
+		})
+		if err := g.Run(ctx); err != nil {
+			return err
 		}
-		return nil
-	})
+		return replayErr
+	}
+	g.Add(a.server.Serve, a.server.Shutdown)
 	for _, s := range a.sinks {
 		g.AddContext(s.consumer.Run)
 		g.AddContext(func(ctx context.Context) error { return s.consumer.ReportLag(ctx, a.cfg.Projector.LagInterval) })
 	}
-	return g.Run()
+	return g.Run(ctx)
 }
 
 // Close releases every client (idempotent).
@@ -247,7 +247,7 @@ func (a *App) replay(ctx context.Context) error {
 
 	rp := s.replay
 	rb := consumer.NewRebalances()
-	cl, err := kafka.NewClient(a.cfg.Kafka, rp.reg, "pulsestream_projector_"+s.name, consumer.GroupOpts(rp.cfg, rb)...)
+	cl, err := kafka.NewClient(a.cfg.Kafka, rp.reg, a.logger, "pulsestream_projector_"+s.name, consumer.GroupOpts(rp.cfg, rb)...)
 	if err != nil {
 		return err
 	}

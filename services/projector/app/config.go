@@ -12,6 +12,7 @@ import (
 	"github.com/pulsestream/pulsestream/platform/httpserver"
 	"github.com/pulsestream/pulsestream/platform/kafka"
 	"github.com/pulsestream/pulsestream/platform/logging"
+	"github.com/pulsestream/pulsestream/platform/observe"
 	"github.com/pulsestream/pulsestream/platform/postgres"
 	"github.com/pulsestream/pulsestream/platform/runner"
 	"github.com/pulsestream/pulsestream/schemas"
@@ -31,13 +32,14 @@ type Config struct {
 	ClickHouse clickhouse.Config
 	HTTP       httpserver.Config
 	Runner     runner.Config
+	Health     observe.HealthConfig
 	Projector  ProjectorConfig
 	Replay     ReplayConfig
 }
 
 // Components lists the component configs for config.Parse.
 func (c *Config) Components() []any {
-	return []any{&c.Log, &c.Kafka, &c.Postgres, &c.ClickHouse, httpFlags{&c.HTTP}, &c.Runner, &c.Projector, &c.Replay}
+	return []any{&c.Log, &c.Kafka, &c.Postgres, &c.ClickHouse, httpFlags{&c.HTTP}, &c.Runner, &c.Health, &c.Projector, &c.Replay}
 }
 
 type httpFlags struct{ c *httpserver.Config }

@@ -68,7 +68,7 @@ func newHarness(t testing.TB, partitions int) *harness {
 	defer cancel()
 
 	var err error
-	h.prod, err = kafka.NewClient(h.kafkaConfig(), nil, "", kgo.DefaultProduceTopic(h.topic), kgo.ProducerBatchMaxBytes(4<<20))
+	h.prod, err = kafka.NewClient(h.kafkaConfig(), nil, nil, "", kgo.DefaultProduceTopic(h.topic), kgo.ProducerBatchMaxBytes(4<<20))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pulsestream/pulsestream/platform/clickhouse"
+	"github.com/pulsestream/pulsestream/platform/httpapi"
 	"github.com/pulsestream/pulsestream/platform/httpserver"
 	"github.com/pulsestream/pulsestream/platform/logging"
 	"github.com/pulsestream/pulsestream/platform/observe"
@@ -39,6 +40,8 @@ type Config struct {
 	ClickHouse clickhouse.Config
 	Redis      redis.Config
 	Runner     runner.Config
+	Auth       tenancy.Config
+	Health     observe.HealthConfig
 	Query      QueryConfig
 }
 
@@ -47,18 +50,13 @@ type QueryConfig struct {
 	Timeout       time.Duration
 	CursorKey     string
 	MarkersPrefix string
-	AuthCacheTTL  time.Duration
-	HealthTimeout time.Duration
 }
 
-// RegisterFlags defines query-timeout, cursor-key, markers-prefix,
-// auth-cache-ttl and health-timeout.
+// RegisterFlags defines query-timeout, cursor-key and markers-prefix.
 func (c *QueryConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Timeout, "query-timeout", 5*time.Second, "longest a read-model query may run; a slower one is cancelled and answered 503")
 	fs.StringVar(&c.CursorKey, "cursor-key", "", "hex HMAC key (at least 32 bytes) signing search cursors; every replica needs the same one. Empty: a random key per process (cursors die with it)")
 	fs.StringVar(&c.MarkersPrefix, "markers-prefix", markers.DefaultPrefix, "Redis key prefix of the gateway's accepted markers")
-	fs.DurationVar(&c.AuthCacheTTL, "auth-cache-ttl", 10*time.Second, "how long API key lookups are cached; a revocation takes effect within it")
-	fs.DurationVar(&c.HealthTimeout, "health-timeout", 2*time.Second, "time each readiness check gets")
 }
 
 // Validate names a bad setting.
@@ -72,12 +70,6 @@ func (c *QueryConfig) Validate() error {
 			errs = append(errs, errors.New("cursor-key: must be hex of at least 32 bytes (64 hex digits)"))
 		}
 	}
-	if c.AuthCacheTTL < 0 {
-		errs = append(errs, fmt.Errorf("auth-cache-ttl: must not be negative, got %s", c.AuthCacheTTL))
-	}
-	if c.HealthTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("health-timeout: must be positive, got %s", c.HealthTimeout))
-	}
 	return errors.Join(errs...)
 }
 
@@ -90,13 +82,15 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.ClickHouse.RegisterFlags(fs)
 	c.Redis.RegisterFlags(fs)
 	c.Runner.RegisterFlags(fs)
+	c.Auth.RegisterFlags(fs)
+	c.Health.RegisterFlags(fs)
 	c.Query.RegisterFlags(fs)
 }
 
 // Validate checks every component.
 func (c *Config) Validate() error {
 	return errors.Join(c.Log.Validate(), c.HTTP.Validate(), c.Admin.Validate(), c.Postgres.Validate(), c.ClickHouse.Validate(),
-		c.Redis.Validate(), c.Runner.Validate(), c.Query.Validate())
+		c.Redis.Validate(), c.Runner.Validate(), c.Auth.Validate(), c.Health.Validate(), c.Query.Validate())
 }
 
 // App is the wired service.
@@ -145,7 +139,7 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 	pg := store.NewPostgres(pool)
 	chs := store.NewClickHouse(ch)
 
-	a.health = observe.NewHealth(reg, cfg.Query.HealthTimeout)
+	a.health = observe.NewHealth(reg, cfg.Health.Timeout)
 	a.health.Add("postgres", pg.Ping)
 	a.health.Add("clickhouse", chs.Ping)
 	// Redis is not a readiness check: it only feeds the "accepted" step of
@@ -153,8 +147,9 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 	// search, lookups and statistics out of rotation for it would be wrong.
 
 	tenants := tenancy.NewPGStore(pool)
-	auth := tenancy.NewCachedAuthenticator(tenants, cfg.Query.AuthCacheTTL, reg)
+	auth := tenancy.NewCachedAuthenticator(tenants, cfg.Auth.CacheTTL, reg)
 
+	httpMetrics := httpapi.NewMetrics(reg, "query") // one set for both listeners: routes tell them apart
 	h := api.New(api.Deps{
 		Events:       pg,
 		Stats:        chs,
@@ -164,12 +159,12 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 		Ops:          observe.Handler(a.health, reg),
 		QueryTimeout: cfg.Query.Timeout,
 		Logger:       logger,
-		Registry:     reg,
+		Metrics:      httpMetrics,
 	}).Handler()
 	if a.public, err = httpserver.Listen(cfg.HTTP, h, logger); err != nil {
 		return nil, err
 	}
-	adminHandler := tenancy.AdminHandler(tenancy.NewAdmin(tenants, auth), auth, logger)
+	adminHandler := tenancy.AdminHandler(tenancy.NewAdmin(tenants, auth), auth, httpMetrics, logger)
 	if a.admin, err = httpserver.Listen(cfg.Admin, adminHandler, logger); err != nil {
 		return nil, err
 	}
@@ -199,14 +194,15 @@ func (a *App) PublicAddr() string { return a.public.Addr() }
 // AdminAddr is the bound address of the admin listener.
 func (a *App) AdminAddr() string { return a.admin.Addr() }
 
-// Run serves until a stop signal, then fails readiness, drains and closes.
-func (a *App) Run() error {
+// Run serves until SIGINT/SIGTERM or the end of ctx, then fails readiness,
+// drains and closes.
+func (a *App) Run(ctx context.Context) error {
 	defer a.Close()
 	g := runner.New(a.runCfg, a.logger)
 	g.OnSignal(a.health.ShutDown)
 	g.Add(a.public.Serve, a.public.Shutdown)
 	g.Add(a.admin.Serve, a.admin.Shutdown)
-	return g.Run()
+	return g.Run(ctx)
 }
 
 // Close releases the clients (Run does it on return).

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -80,7 +81,8 @@ func TestServiceAnswersWithARealKeyServesOpsAndAdminAndStopsOnSIGTERM(t *testing
 		t.Errorf("no key: %d, want 401", st)
 	}
 	_, metrics := get(t, base+"/metrics", "")
-	if !strings.Contains(metrics, `pulsestream_query_request_duration_seconds_count{code="200",route="/v1/events/:id"} 1`) {
+	if !strings.Contains(metrics, `pulsestream_query_http_requests_total{method="GET",route="/v1/events/:id",status="200"} 1`) ||
+		!strings.Contains(metrics, `pulsestream_query_http_request_duration_seconds_count{route="/v1/events/:id"} 3`) {
 		t.Errorf("metrics lack the latency histogram by route:\n%s", grep(metrics, "pulsestream_query"))
 	}
 	// The admin API is on its own listener, not on the public one.
@@ -89,6 +91,10 @@ func TestServiceAnswersWithARealKeyServesOpsAndAdminAndStopsOnSIGTERM(t *testing
 	}
 	if st, _ := get(t, base+"/v1/admin/tenants", key.Key); st != http.StatusNotFound {
 		t.Errorf("admin API reachable on the public listener: %d", st)
+	}
+	// The admin engine counts its requests in the process's HTTP metrics.
+	if _, metrics := get(t, base+"/metrics", ""); !strings.Contains(metrics, `pulsestream_query_http_requests_total{method="GET",route="/v1/admin/tenants",status="401"} 1`) {
+		t.Errorf("metrics lack the admin API's request:\n%s", grep(metrics, "pulsestream_query_http_requests_total"))
 	}
 
 	// SIGTERM: the servers drain and Run returns.
@@ -120,7 +126,7 @@ func TestReadinessFailsWhenADependencyIsDown(t *testing.T) {
 func start(t *testing.T, a *app.App) (stop func()) {
 	t.Helper()
 	done := make(chan error, 1)
-	go func() { done <- a.Run() }()
+	go func() { done <- a.Run(context.Background()) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		if st, _ := get(t, "http://"+a.PublicAddr()+"/livez", ""); st == 200 {

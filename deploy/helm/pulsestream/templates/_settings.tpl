@@ -74,6 +74,7 @@ projector:
   - log-level
   - log-format
   - shutdown-delay
+  - health-timeout
   - kafka-brokers
   - kafka-topic
   - kafka-dlq-topic

@@ -24,7 +24,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
@@ -140,11 +139,6 @@ func (s *Sink) Permanent(err error) bool {
 		case "22", "23":
 			return true
 		}
-		return false
-	}
-	var netErr net.Error
-	if errors.As(err, &netErr) {
-		return false
 	}
 	return false
 }

@@ -12,16 +12,14 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/pulsestream/pulsestream/platform/apierror"
+	"github.com/pulsestream/pulsestream/platform/httpapi"
 	"github.com/pulsestream/pulsestream/platform/tenancy"
 	"github.com/pulsestream/pulsestream/schemas/markers"
 	"github.com/pulsestream/pulsestream/services/query/internal/cursor"
@@ -33,7 +31,6 @@ const (
 	CodeNotFound     = "not_found"
 	CodeQueryTimeout = "query_timeout"
 	CodeUnavailable  = "store_unavailable"
-	CodeInternal     = "internal"
 )
 
 // EventStore is the PostgreSQL side.
@@ -65,14 +62,13 @@ type Deps struct {
 	Ops          http.Handler
 	QueryTimeout time.Duration
 	Logger       *slog.Logger
-	Registry     prometheus.Registerer
+	Metrics      *httpapi.Metrics // the process's HTTP metrics (shared with the admin API)
 	Now          func() time.Time // defaults to time.Now
 }
 
 // API holds the handlers.
 type API struct {
-	d       Deps
-	latency *prometheus.HistogramVec
+	d Deps
 }
 
 // New returns the API over d.
@@ -80,11 +76,7 @@ func New(d Deps) *API {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &API{d: d, latency: promauto.With(d.Registry).NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "pulsestream_query_request_duration_seconds",
-		Help:    "Query API request latency by route and status code.",
-		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-	}, []string{"route", "code"})}
+	return &API{d: d}
 }
 
 // Handler returns the router: the tenant API under /v1 and, when Deps.Ops is
@@ -92,48 +84,22 @@ func New(d Deps) *API {
 func (a *API) Handler() http.Handler { return a.router() }
 
 func (a *API) router() *gin.Engine {
-	r := gin.New()
+	r := httpapi.New(httpapi.Options{Logger: a.d.Logger, Metrics: a.d.Metrics, Ops: a.d.Ops, Secret: tenancy.ContainsKey})
 	// Match on the escaped path so an id holding "/" (as %2F) is one segment.
 	r.UseRawPath = true
 	r.UnescapePathValues = true
-	r.Use(a.observe, gin.CustomRecovery(func(c *gin.Context, rec any) {
-		a.d.Logger.Error("handler panic", "route", c.FullPath(), "panic", rec)
-		apierror.Abort(c, apierror.New(http.StatusInternalServerError, CodeInternal, "internal error"))
-	}))
-	if a.d.Ops != nil {
-		for _, p := range []string{"/livez", "/readyz", "/metrics"} {
-			r.GET(p, gin.WrapH(a.d.Ops))
-		}
-	}
 	v1 := r.Group("/v1", tenancy.Middleware(a.d.Auth, tenancy.ScopeQuery))
 	v1.GET("/events", a.search)
 	v1.GET("/events/:id", a.get)
 	v1.GET("/events/:id/status", a.status)
 	v1.GET("/stats", a.stats)
-	r.NoRoute(func(c *gin.Context) {
-		apierror.Abort(c, apierror.New(http.StatusNotFound, CodeNotFound, "no such route"))
-	})
-	r.NoMethod(func(c *gin.Context) {
-		apierror.Abort(c, apierror.New(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed"))
-	})
-	r.HandleMethodNotAllowed = true
 	return r
-}
-
-func (a *API) observe(c *gin.Context) {
-	start := time.Now()
-	c.Next()
-	route := c.FullPath()
-	if route == "" {
-		route = "unmatched"
-	}
-	a.latency.WithLabelValues(route, strconv.Itoa(c.Writer.Status())).Observe(time.Since(start).Seconds())
 }
 
 func tenantOf(c *gin.Context) (string, bool) {
 	p, ok := tenancy.PrincipalFrom(c)
 	if !ok || p.Tenant.ID == "" {
-		apierror.Abort(c, apierror.New(http.StatusUnauthorized, "unauthenticated", "no authenticated tenant"))
+		httpapi.Unauthenticated(c)
 		return "", false
 	}
 	return p.Tenant.ID, true

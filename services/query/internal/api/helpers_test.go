@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pulsestream/pulsestream/platform/apierror"
+	"github.com/pulsestream/pulsestream/platform/httpapi"
 	"github.com/pulsestream/pulsestream/services/query/internal/api"
 	"github.com/pulsestream/pulsestream/services/query/internal/cursor"
 )
@@ -42,8 +43,8 @@ func serve(tb testing.TB, d api.Deps) string {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.NewTextHandler(testWriter{tb}, nil))
 	}
-	if d.Registry == nil {
-		d.Registry = prometheus.NewRegistry()
+	if d.Metrics == nil {
+		d.Metrics = httpapi.NewMetrics(prometheus.NewRegistry(), "query")
 	}
 	srv := httptest.NewServer(api.New(d).Handler())
 	tb.Cleanup(srv.Close)

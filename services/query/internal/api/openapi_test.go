@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/pulsestream/pulsestream/platform/apitest"
+	"github.com/pulsestream/pulsestream/platform/httpapi"
 	"github.com/pulsestream/pulsestream/schemas"
 )
 
@@ -49,7 +50,7 @@ func loadDoc(t *testing.T) openapiDoc {
 }
 
 func TestRoutesMatchTheOpenAPIDocument(t *testing.T) {
-	a := New(Deps{Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()})
+	a := New(Deps{Logger: slog.New(slog.DiscardHandler), Metrics: httpapi.NewMetrics(prometheus.NewRegistry(), "query")})
 	apitest.RoutesMatchDocument(t, "openapi/query.yaml", a.router().Routes())
 }
 
