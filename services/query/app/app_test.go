@@ -103,7 +103,9 @@ func TestServiceAnswersWithARealKeyServesOpsAndAdminAndStopsOnSIGTERM(t *testing
 
 func TestReadinessFailsWhenADependencyIsDown(t *testing.T) {
 	querytest.Postgres(t)
-	cfg := parse(t, "-postgres-url", "postgres://pulsestream:pulsestream@127.0.0.1:1/pulsestream?sslmode=disable", "-health-timeout", "500ms", "-postgres-dial-timeout", "500ms")
+	// Port 1 refuses at once; the health timeout is long so that a ClickHouse
+	// engine slowed by a loaded machine is not taken for a failing one.
+	cfg := parse(t, "-postgres-url", "postgres://pulsestream:pulsestream@127.0.0.1:1/pulsestream?sslmode=disable", "-health-timeout", "10s", "-postgres-dial-timeout", "500ms")
 	a, err := app.New(cfg, slog.New(slog.DiscardHandler), observe.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
