@@ -117,21 +117,24 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 	var metrics *ingest.Metrics
 	a.producer = ingest.NewProducer(cl, cfg.Producer, func(d time.Duration) { metrics.ProduceLatency.Observe(d.Seconds()) })
 	metrics = ingest.NewMetrics(reg, func() float64 { return float64(a.producer.Buffered()) })
-	h := ingest.NewHandler(cfg.Ingest, cfg.Kafka.Topic, v, a.producer, d.markers, d.limiter, tenancy.PrincipalFrom, metrics, logger)
+	var es *erasure.PGStore // the real store: then the erasure worker runs in this process
 	if d.erasures == nil {
-		es := erasure.NewPGStore(a.pool, cfg.Kafka.Topic)
+		es = erasure.NewPGStore(a.pool, cfg.Kafka.Topic)
 		d.erasures = es
-		var proj erasure.Projection
-		if cfg.Erasure.ProjectorGroup != "" {
-			proj = erasure.NewKafkaProjection(cl, cfg.Kafka.Topic, cfg.Erasure.ProjectorGroup)
-		}
-		a.worker = erasure.NewWorker(cfg.Erasure, es, h, proj, reg, logger)
 		if d.auth != nil { // the tenancy store did not add PostgreSQL to readiness
 			a.health.Add("postgres", es.Ping)
 		}
 	}
-	h.SetDeleteAuditor(d.erasures)
-	h.SetErasedLookup(d.erasures)
+	svc := ingest.NewService(cfg.Ingest, cfg.Kafka.Topic, ingest.Deps{Producer: a.producer, Markers: d.markers, Limiter: d.limiter,
+		Audit: d.erasures, Erased: d.erasures, Metrics: metrics, Logger: logger})
+	if es != nil {
+		var proj erasure.Projection
+		if cfg.Erasure.ProjectorGroup != "" {
+			proj = erasure.NewKafkaProjection(cl, cfg.Kafka.Topic, cfg.Erasure.ProjectorGroup)
+		}
+		a.worker = erasure.NewWorker(cfg.Erasure, es, svc, proj, reg, logger)
+	}
+	h := ingest.NewHandler(cfg.Ingest, svc, v, tenancy.PrincipalFrom, metrics)
 
 	a.router = NewRouter(RouterDeps{
 		Ingest:  h,

@@ -16,7 +16,7 @@ import (
 
 func TestGatewayRoutesMatchTheOpenAPIDocument(t *testing.T) {
 	r := NewRouter(RouterDeps{
-		Ingest:  ingest.NewHandler(ingest.Config{}, "t", nil, nil, nil, nil, nil, nil, slog.New(slog.DiscardHandler)),
+		Ingest:  ingest.NewHandler(ingest.Config{}, nil, nil, nil, nil),
 		Erasure: erasure.NewHandler(nil, nil, slog.New(slog.DiscardHandler)),
 		Auth:    func(c *gin.Context) {},
 		Ops:     http.NotFoundHandler(),

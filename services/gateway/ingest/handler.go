@@ -2,11 +2,9 @@ package ingest
 
 import (
 	"compress/gzip"
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -16,14 +14,10 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/oklog/ulid/v2"
 	"github.com/pulsestream/pulsestream/platform/apierror"
 	"github.com/pulsestream/pulsestream/platform/httpapi"
 	"github.com/pulsestream/pulsestream/platform/tenancy"
-	"github.com/pulsestream/pulsestream/schemas"
-	"github.com/pulsestream/pulsestream/schemas/markers"
 	"github.com/pulsestream/pulsestream/services/gateway/decode"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Event statuses and the codes the handler adds to decode's.
@@ -71,27 +65,20 @@ type Response struct {
 // PrincipalFunc returns the authenticated caller of a request.
 type PrincipalFunc func(c *gin.Context) (tenancy.Principal, bool)
 
-// Handler serves the ingest routes.
+// Handler is the HTTP adapter of the ingest service: it reads and decodes
+// requests, calls the service, and maps its outcomes to statuses.
 type Handler struct {
 	cfg       Config
-	topic     string
+	svc       *Service
 	validator *decode.Validator
-	producer  *Producer
-	markers   MarkerStore
-	limiter   Limiter
 	principal PrincipalFunc
 	metrics   *Metrics
-	logger    *slog.Logger
 	now       func() time.Time
-	redis     *redisGate
-	audit     DeleteAuditor
-	erased    ErasedLookup
 }
 
-// NewHandler wires the ingest path.
-func NewHandler(cfg Config, topic string, v *decode.Validator, p *Producer, ms MarkerStore, l Limiter, principal PrincipalFunc, m *Metrics, logger *slog.Logger) *Handler {
-	return &Handler{cfg: cfg, topic: topic, validator: v, producer: p, markers: ms, limiter: l, principal: principal, metrics: m, logger: logger, now: time.Now,
-		redis: &redisGate{timeout: cfg.RedisTimeout, cooldown: cfg.RedisCooldown}}
+// NewHandler serves svc over HTTP.
+func NewHandler(cfg Config, svc *Service, v *decode.Validator, principal PrincipalFunc, m *Metrics) *Handler {
+	return &Handler{cfg: cfg, svc: svc, validator: v, principal: principal, metrics: m, now: time.Now}
 }
 
 // Register mounts the routes on g (which already authenticates).
@@ -109,12 +96,12 @@ func (h *Handler) ingest(c *gin.Context) {
 	tenant := p.Tenant
 	format, aerr := decode.FormatOf(c.Request.Header)
 	if aerr != nil {
-		h.fail(c, &tenant, aerr)
+		h.fail(c, tenant, aerr)
 		return
 	}
 	body, aerr := h.readBody(c)
 	if aerr != nil {
-		h.fail(c, &tenant, aerr)
+		h.fail(c, tenant, aerr)
 		return
 	}
 	lim := decode.Limits{MaxEventBytes: h.cfg.MaxEventBytes, MaxEvents: h.cfg.MaxEvents, MaxDepth: h.cfg.MaxDepth}
@@ -124,130 +111,33 @@ func (h *Handler) ingest(c *gin.Context) {
 	now := h.now().UTC()
 	items, aerr := h.validator.Decode(format, c.Request.Header, body, lim, now)
 	if aerr != nil {
-		h.fail(c, &tenant, aerr)
+		h.fail(c, tenant, aerr)
 		return
 	}
-	if !h.rateLimit(c, tenant, len(items)) {
-		return
+	out := h.svc.Ingest(c.Request.Context(), tenant, items, now, c.GetString("request_id"))
+	if out.Decision != nil {
+		setRateHeaders(c, *out.Decision)
 	}
-	h.process(c, tenant, items, now)
+	switch {
+	case out.Admission == LimiterDown:
+		h.unavailable(c, "the rate limiter is unavailable; retry shortly")
+	case out.Admission == Limited:
+		h.limited(c, tenant, len(items), *out.Decision)
+	case out.Busy:
+		h.countResults(out.Results)
+		h.unavailable(c, "the gateway is at its buffer limit; retry shortly")
+	default:
+		h.respond(c, out)
+	}
 }
 
-// process dedups, produces and answers a decoded request.
-func (h *Handler) process(c *gin.Context, tenant tenancy.Tenant, items []decode.Item, now time.Time) {
-	ctx := c.Request.Context()
-	results := make([]Result, len(items))
-	// Candidates: valid events not repeated earlier in this request.
-	seen := make(map[string]int, len(items))
-	var cand []int
-	for i := range items {
-		it := &items[i]
-		results[i] = Result{Index: i, ID: it.ID}
-		if it.Reject != nil {
-			results[i].reject(it.Reject.Code, it.Reject.Message)
-			continue
-		}
-		if first, dup := seen[it.Event.ID]; dup {
-			results[i].reject(CodeDuplicateInRequest, fmt.Sprintf("id repeats event %d of this request", first))
-			continue
-		}
-		seen[it.Event.ID] = i
-		ev := &it.Event
-		ev.TenantID = tenant.ID
-		ev.ReceivedAt = now
-		data := []byte(ev.Data)
-		if ev.DataBase64 != "" {
-			data = []byte("b64:" + ev.DataBase64) // cannot collide with JSON data
-		}
-		ev.ContentHash = schemas.ContentHash(ev.Type, ev.Source, ev.Subject, ev.Time, it.TimeSet, ev.DataContentType, data)
-		cand = append(cand, i)
-	}
-	// One round trip for every marker of the request.
-	toProduce := cand
-	if len(cand) > 0 {
-		ids := make([]string, len(cand))
-		for k, i := range cand {
-			ids[k] = items[i].Event.ID
-		}
-		var ms []markers.Marker
-		var found []bool
-		err := h.redis.do(ctx, func(ctx context.Context) (err error) {
-			ms, found, err = h.markers.Lookup(ctx, tenant.ID, ids)
-			return err
-		})
-		if err != nil {
-			h.metrics.RedisErrors.WithLabelValues("marker_lookup").Inc()
-			h.logger.Warn("marker lookup failed; producing without dedup", "err", err, "tenant", tenant.ID, "request_id", c.GetString("request_id"))
-			toProduce = h.dropErased(ctx, tenant.ID, items, cand, results, c.GetString("request_id"))
-		} else {
-			toProduce = toProduce[:0:0]
-			for k, i := range cand {
-				if !found[k] {
-					toProduce = append(toProduce, i)
-					continue
-				}
-				m := ms[k]
-				if m.ContentHash == markers.Erased {
-					results[i].Status, results[i].Code, results[i].Message = StatusDuplicate, CodeErased, "this id was erased; the event is not stored again"
-					continue
-				}
-				if m.ContentHash == items[i].Event.ContentHash {
-					results[i].Status = StatusDuplicate
-					results[i].IngestID = m.IngestID
-					results[i].Partition, results[i].Offset = &m.Partition, &m.Offset
-				} else {
-					results[i].reject(CodeConflict, "an event with this id and different content was already accepted")
-				}
-			}
-		}
-	}
-	unavailable := false
-	if len(toProduce) > 0 {
-		recs := make([]*kgo.Record, len(toProduce))
-		for k, i := range toProduce {
-			ev := &items[i].Event
-			ev.IngestID = ulid.Make().String()
-			recs[k] = schemas.EventRecord(h.topic, ev)
-		}
-		acks, err := h.producer.ProduceAll(ctx, recs)
-		if errors.Is(err, ErrBusy) {
-			h.countResults(results)
-			h.unavailable(c, "the gateway is at its buffer limit; retry shortly")
-			return
-		}
-		var saveIDs []string
-		var saveMarkers []markers.Marker
-		ackedAt := h.now()
-		for k, i := range toProduce {
-			a := acks[k]
-			if a.Err != nil {
-				unavailable = true
-				results[i].reject(CodeUnavailable, "Kafka did not acknowledge the event in time; it was not stored, retry")
-				continue
-			}
-			ev := &items[i].Event
-			part, off := a.Partition, a.Offset
-			results[i].Status = StatusAccepted
-			results[i].IngestID = ev.IngestID
-			results[i].Partition, results[i].Offset = &part, &off
-			saveIDs = append(saveIDs, ev.ID)
-			saveMarkers = append(saveMarkers, markers.Marker{ContentHash: ev.ContentHash, AcceptedAt: ackedAt, Partition: part, Offset: off, IngestID: ev.IngestID})
-		}
-		if unavailable {
-			h.logger.Warn("produce failed", "err", firstErr(acks), "tenant", tenant.ID, "request_id", c.GetString("request_id"))
-		}
-		// Markers only after the acks: a marker must never announce an
-		// event Kafka does not hold.
-		if len(saveIDs) > 0 {
-			if err := h.redis.do(ctx, func(ctx context.Context) error { return h.markers.Save(ctx, tenant.ID, saveIDs, saveMarkers) }); err != nil {
-				h.metrics.RedisErrors.WithLabelValues("marker_save").Inc()
-				h.logger.Warn("marker save failed", "err", err, "tenant", tenant.ID, "request_id", c.GetString("request_id"))
-			}
-		}
-	}
+// respond answers a request whose events were processed: 200 when none was
+// rejected, 207 when some were, 4xx when all were, 503 when Kafka failed.
+func (h *Handler) respond(c *gin.Context, out Outcome) {
+	results := out.Results
 	resp := h.countResults(results)
 	switch {
-	case unavailable:
+	case out.Unavailable:
 		resp.Error = &apierror.Detail{Code: CodeServiceUnavailable, Message: "Kafka did not acknowledge every event; events marked unavailable were not stored: retry them"}
 		c.Header("Retry-After", seconds(h.cfg.RetryAfter))
 		c.JSON(http.StatusServiceUnavailable, resp)
@@ -300,15 +190,6 @@ func allCode(rs []Result, code string) bool {
 		}
 	}
 	return true
-}
-
-func firstErr(acks []Ack) error {
-	for _, a := range acks {
-		if a.Err != nil {
-			return a.Err
-		}
-	}
-	return nil
 }
 
 // readBody reads the body within the request limit and inflates gzip within
@@ -365,66 +246,28 @@ func tooLarge(msg string) *apierror.Error {
 }
 
 // fail answers a request-level error, with the tenant's rate-limit headers
-// when it is known (a zero-cost look at the bucket).
-func (h *Handler) fail(c *gin.Context, tenant *tenancy.Tenant, e *apierror.Error) {
-	if tenant != nil && tenant.RateLimitPerSec > 0 {
-		var d Decision
-		if err := h.redis.do(c.Request.Context(), func(ctx context.Context) (err error) {
-			d, err = h.limiter.AllowN(ctx, tenant.ID, tenant.RateLimitPerSec, burstOf(*tenant), 0)
-			return err
-		}); err == nil {
-			setRateHeaders(c, d)
-		}
+// when they are known (a zero-cost look at the bucket).
+func (h *Handler) fail(c *gin.Context, tenant tenancy.Tenant, e *apierror.Error) {
+	if d := h.svc.Peek(c.Request.Context(), tenant); d != nil {
+		setRateHeaders(c, *d)
 	}
 	h.metrics.Events.WithLabelValues("request_refused", e.Code).Inc()
 	apierror.Abort(c, e)
 }
 
-func burstOf(t tenancy.Tenant) int {
-	if t.RateLimitBurst > 0 {
-		return t.RateLimitBurst
-	}
-	return t.RateLimitPerSec
-}
-
-// rateLimit takes n units from the tenant's bucket or answers 429 (or 503
-// when Redis fails and the limiter fails closed). It reports whether to go on.
-func (h *Handler) rateLimit(c *gin.Context, t tenancy.Tenant, n int) bool {
-	if t.RateLimitPerSec <= 0 {
-		return true // no limit configured for this tenant
-	}
+// limited answers 429: the batch can never fit the burst, or the bucket
+// has not enough left now.
+func (h *Handler) limited(c *gin.Context, t tenancy.Tenant, n int, d Decision) {
 	burst := burstOf(t)
-	var d Decision
-	err := h.redis.do(c.Request.Context(), func(ctx context.Context) (err error) {
-		d, err = h.limiter.AllowN(ctx, t.ID, t.RateLimitPerSec, burst, n)
-		return err
-	})
-	if err != nil {
-		h.metrics.RedisErrors.WithLabelValues("rate_limit").Inc()
-		h.metrics.RateLimit.WithLabelValues("error").Inc()
-		if h.cfg.RateLimitFailClosed {
-			h.unavailable(c, "the rate limiter is unavailable; retry shortly")
-			return false
-		}
-		h.logger.Warn("rate limiter unavailable; letting the request through", "err", err, "tenant", t.ID, "request_id", c.GetString("request_id"))
-		return true
-	}
-	setRateHeaders(c, d)
-	if d.Allowed {
-		h.metrics.RateLimit.WithLabelValues("allowed").Inc()
-		return true
-	}
-	h.metrics.RateLimit.WithLabelValues("limited").Inc()
 	if n > burst {
 		c.Header("Retry-After", seconds(time.Duration(math.Ceil(float64(n)/float64(t.RateLimitPerSec)))*time.Second))
 		apierror.Abort(c, apierror.New(http.StatusTooManyRequests, CodeBatchExceedsBurst,
 			fmt.Sprintf("a batch of %d events exceeds the tenant's burst of %d: split it into smaller requests", n, burst)))
-		return false
+		return
 	}
 	c.Header("Retry-After", seconds(d.RetryAfter))
 	apierror.Abort(c, apierror.New(http.StatusTooManyRequests, CodeRateLimited,
 		fmt.Sprintf("the tenant's rate limit of %d events/s (burst %d) is exhausted; retry after the Retry-After seconds", t.RateLimitPerSec, burst)))
-	return false
 }
 
 // setRateHeaders writes the IETF draft RateLimit-* fields and their
@@ -462,9 +305,7 @@ type DeleteResponse struct {
 	StatusURL string `json:"status_url"`
 }
 
-// delete records the request in the audit log, then produces a tombstone for
-// (tenant, id). Deleting twice produces two tombstones with the same key: the
-// projector applies them idempotently.
+// delete erases one event of the caller's tenant through the service.
 func (h *Handler) delete(c *gin.Context) {
 	p, ok := h.principal(c)
 	if !ok {
@@ -476,40 +317,14 @@ func (h *Handler) delete(c *gin.Context) {
 		apierror.Abort(c, apierror.BadParameter("id", "invalid_id", "the id must be 1 to 256 characters without control characters"))
 		return
 	}
-	erasureID := ulid.Make().String()
-	// The audit entry first: no tombstone is ever produced without one.
-	err := errNoAuditor
-	if h.audit != nil {
-		err = h.audit.RecordDelete(c.Request.Context(), p.Tenant.ID, id, erasureID, p.Actor())
-	}
-	if err != nil {
-		h.logger.Warn("audit of a deletion failed", "err", err, "tenant", p.Tenant.ID, "request_id", c.GetString("request_id"))
+	switch err := h.svc.Delete(c.Request.Context(), p.Tenant.ID, id, p.Actor(), c.GetString("request_id")); {
+	case err == nil:
+		c.JSON(http.StatusAccepted, DeleteResponse{ID: id, StatusURL: "/v1/events/" + url.PathEscape(id) + "/status"}) // one path segment: '/' in an id is %2F
+	case errors.Is(err, ErrAudit):
 		h.unavailable(c, "the deletion could not be recorded in the audit log; retry")
-		return
-	}
-	rec, err := schemas.TombstoneRecord(h.topic, &schemas.Tombstone{TenantID: p.Tenant.ID, ID: id, DeletedAt: h.now().UTC(), ErasureID: erasureID})
-	if err != nil {
+	case errors.Is(err, errTombstoneEnc):
 		apierror.Abort(c, apierror.New(http.StatusInternalServerError, "internal", "tombstone encoding failed"))
-		return
-	}
-	acks, err := h.producer.ProduceAll(c.Request.Context(), []*kgo.Record{rec})
-	if err != nil || acks[0].Err != nil {
-		h.logger.Warn("tombstone produce failed", "err", errors.Join(err, firstErr(acks)), "tenant", p.Tenant.ID, "request_id", c.GetString("request_id"))
+	default:
 		h.unavailable(c, "Kafka did not acknowledge the deletion; retry")
-		return
-	}
-	h.saveErased(c.Request.Context(), p.Tenant.ID, []string{id}, erasureID, acks[0], c.GetString("request_id"))
-	c.JSON(http.StatusAccepted, DeleteResponse{ID: id, StatusURL: "/v1/events/" + url.PathEscape(id) + "/status"}) // one path segment: '/' in an id is %2F
-}
-
-// saveErased writes erasure markers for ids after their tombstones were
-// acknowledged (ack: the tombstone's, or the last of a page's), so a re-sent
-// event is answered duplicate without producing it. Redis trouble is logged
-// and counted, never fatal: the read models still refuse the event.
-func (h *Handler) saveErased(ctx context.Context, tenant string, ids []string, erasureID string, ack Ack, requestID string) {
-	m := markers.Marker{ContentHash: markers.Erased, AcceptedAt: h.now(), Partition: ack.Partition, Offset: ack.Offset, IngestID: erasureID}
-	if err := h.redis.do(ctx, func(ctx context.Context) error { return h.markers.SaveErased(ctx, tenant, ids, m) }); err != nil {
-		h.metrics.RedisErrors.WithLabelValues("erased_marker_save").Inc()
-		h.logger.Warn("erasure marker save failed", "err", err, "tenant", tenant, "request_id", requestID)
 	}
 }

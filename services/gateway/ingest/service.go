@@ -1,0 +1,278 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pulsestream/pulsestream/schemas/markers"
+	"github.com/pulsestream/pulsestream/platform/tenancy"
+	"github.com/pulsestream/pulsestream/schemas"
+	"github.com/pulsestream/pulsestream/services/gateway/decode"
+)
+
+// Deps are what the ingest service is built from. Audit and Erased may be
+// nil: without an auditor deletions are refused, without an erased lookup a
+// Redis outage lets re-sent erased ids through to Kafka (the read models
+// still refuse them).
+type Deps struct {
+	Producer *Producer
+	Markers  MarkerStore
+	Limiter  Limiter
+	Audit    DeleteAuditor
+	Erased   ErasedLookup
+	Metrics  *Metrics
+	Logger   *slog.Logger
+}
+
+// Service is the ingest path without HTTP: rate limit, dedup against the
+// markers, produce, save markers after the acks; and tombstones.
+type Service struct {
+	cfg   Config
+	topic string
+	Deps
+	now   func() time.Time
+	redis *redisGate
+}
+
+// NewService returns the service producing to topic.
+func NewService(cfg Config, topic string, d Deps) *Service {
+	return &Service{cfg: cfg, topic: topic, Deps: d, now: time.Now,
+		redis: &redisGate{timeout: cfg.RedisTimeout, cooldown: cfg.RedisCooldown}}
+}
+
+// Admission is the rate limiter's verdict on a request.
+type Admission int
+
+// The verdicts: go on, refused by the limit, refused because the limiter
+// is unavailable and fails closed.
+const (
+	Admitted Admission = iota
+	Limited
+	LimiterDown
+)
+
+// Outcome is what became of a request's events.
+type Outcome struct {
+	Admission Admission
+	Decision  *Decision // the tenant's bucket after the request; nil when unknown
+	Results   []Result  // in request order; nil when not admitted
+	// Busy: the producer's buffer is full, nothing was produced.
+	Busy bool
+	// Unavailable: Kafka did not acknowledge some events (code unavailable).
+	Unavailable bool
+}
+
+// Ingest rate-limits, dedups, produces and marks a decoded request of
+// tenant received at now. requestID only labels logs.
+func (s *Service) Ingest(ctx context.Context, tenant tenancy.Tenant, items []decode.Item, now time.Time, requestID string) Outcome {
+	var out Outcome
+	out.Admission, out.Decision = s.admit(ctx, tenant, len(items), requestID)
+	if out.Admission != Admitted {
+		return out
+	}
+	out.Results = make([]Result, len(items))
+	cand := s.candidates(tenant.ID, items, now, out.Results)
+	toProduce := s.dedup(ctx, tenant.ID, items, cand, out.Results, requestID)
+	if len(toProduce) > 0 {
+		out.Busy, out.Unavailable = s.produce(ctx, tenant.ID, items, toProduce, out.Results, requestID)
+	}
+	return out
+}
+
+// Peek is the tenant's bucket now, taking nothing (nil: no limit or unknown).
+func (s *Service) Peek(ctx context.Context, t tenancy.Tenant) *Decision {
+	if t.RateLimitPerSec <= 0 {
+		return nil
+	}
+	var d Decision
+	if err := s.redis.do(ctx, func(ctx context.Context) (err error) {
+		d, err = s.Limiter.AllowN(ctx, t.ID, t.RateLimitPerSec, burstOf(t), 0)
+		return err
+	}); err != nil {
+		return nil
+	}
+	return &d
+}
+
+// admit takes n units from the tenant's bucket. When Redis fails, the
+// request goes on (fail-open, no decision) or is refused (fail-closed).
+func (s *Service) admit(ctx context.Context, t tenancy.Tenant, n int, requestID string) (Admission, *Decision) {
+	if t.RateLimitPerSec <= 0 {
+		return Admitted, nil // no limit configured for this tenant
+	}
+	var d Decision
+	err := s.redis.do(ctx, func(ctx context.Context) (err error) {
+		d, err = s.Limiter.AllowN(ctx, t.ID, t.RateLimitPerSec, burstOf(t), n)
+		return err
+	})
+	if err != nil {
+		s.Metrics.RedisErrors.WithLabelValues("rate_limit").Inc()
+		s.Metrics.RateLimit.WithLabelValues("error").Inc()
+		if s.cfg.RateLimitFailClosed {
+			return LimiterDown, nil
+		}
+		s.Logger.Warn("rate limiter unavailable; letting the request through", "err", err, "tenant", t.ID, "request_id", requestID)
+		return Admitted, nil
+	}
+	if d.Allowed {
+		s.Metrics.RateLimit.WithLabelValues("allowed").Inc()
+		return Admitted, &d
+	}
+	s.Metrics.RateLimit.WithLabelValues("limited").Inc()
+	return Limited, &d
+}
+
+func burstOf(t tenancy.Tenant) int {
+	if t.RateLimitBurst > 0 {
+		return t.RateLimitBurst
+	}
+	return t.RateLimitPerSec
+}
+
+// candidates fills results with each item's id and its rejection, if any,
+// and returns the valid events not repeated earlier in the request, made
+// ready to store (tenant, receive time, content hash).
+func (s *Service) candidates(tenant string, items []decode.Item, now time.Time, results []Result) []int {
+	seen := make(map[string]int, len(items))
+	cand := make([]int, 0, len(items))
+	for i := range items {
+		it := &items[i]
+		results[i] = Result{Index: i, ID: it.ID}
+		if it.Reject != nil {
+			results[i].reject(it.Reject.Code, it.Reject.Message)
+			continue
+		}
+		if first, dup := seen[it.Event.ID]; dup {
+			results[i].reject(CodeDuplicateInRequest, fmt.Sprintf("id repeats event %d of this request", first))
+			continue
+		}
+		seen[it.Event.ID] = i
+		stamp(&it.Event, tenant, now, it.TimeSet)
+		cand = append(cand, i)
+	}
+	return cand
+}
+
+// stamp sets what the gateway adds to an event before storing it.
+func stamp(ev *schemas.Event, tenant string, now time.Time, timeSet bool) {
+	ev.TenantID = tenant
+	ev.ReceivedAt = now
+	data := []byte(ev.Data)
+	if ev.DataBase64 != "" {
+		data = []byte("b64:" + ev.DataBase64) // cannot collide with JSON data
+	}
+	ev.ContentHash = schemas.ContentHash(ev.Type, ev.Source, ev.Subject, ev.Time, timeSet, ev.DataContentType, data)
+}
+
+// dedup answers the candidates Redis holds a marker for (duplicate, erased
+// or conflict) and returns the others, in one round trip. When Redis fails
+// every candidate goes on, minus those PostgreSQL holds as erased.
+func (s *Service) dedup(ctx context.Context, tenant string, items []decode.Item, cand []int, results []Result, requestID string) []int {
+	if len(cand) == 0 {
+		return nil
+	}
+	ids := make([]string, len(cand))
+	for k, i := range cand {
+		ids[k] = items[i].Event.ID
+	}
+	var ms []markers.Marker
+	var found []bool
+	err := s.redis.do(ctx, func(ctx context.Context) (err error) {
+		ms, found, err = s.Markers.Lookup(ctx, tenant, ids)
+		return err
+	})
+	if err != nil {
+		s.Metrics.RedisErrors.WithLabelValues("marker_lookup").Inc()
+		s.Logger.Warn("marker lookup failed; producing without dedup", "err", err, "tenant", tenant, "request_id", requestID)
+		return s.dropErased(ctx, tenant, items, cand, results, requestID)
+	}
+	keep := cand[:0:0]
+	for k, i := range cand {
+		if !found[k] {
+			keep = append(keep, i)
+			continue
+		}
+		results[i].repeat(ms[k], items[i].Event.ContentHash)
+	}
+	return keep
+}
+
+// repeat answers an event whose id has marker m: duplicate when the content
+// is the same, erased when the id was erased, conflict otherwise.
+func (r *Result) repeat(m markers.Marker, contentHash string) {
+	switch m.ContentHash {
+	case markers.Erased:
+		r.Status, r.Code, r.Message = StatusDuplicate, CodeErased, "this id was erased; the event is not stored again"
+	case contentHash:
+		r.Status = StatusDuplicate
+		r.IngestID = m.IngestID
+		r.Partition, r.Offset = &m.Partition, &m.Offset
+	default:
+		r.reject(CodeConflict, "an event with this id and different content was already accepted")
+	}
+}
+
+// produce sends the events toProduce and waits for their acks, then saves
+// their markers. busy: nothing was produced (buffer full); unavailable:
+// some events were not acknowledged.
+func (s *Service) produce(ctx context.Context, tenant string, items []decode.Item, toProduce []int, results []Result, requestID string) (busy, unavailable bool) {
+	recs := make([]*kgo.Record, len(toProduce))
+	for k, i := range toProduce {
+		ev := &items[i].Event
+		ev.IngestID = ulid.Make().String()
+		recs[k] = schemas.EventRecord(s.topic, ev)
+	}
+	acks, err := s.Producer.ProduceAll(ctx, recs)
+	if err != nil {
+		return true, false // ErrBusy, the only error ProduceAll returns
+	}
+	ids := make([]string, 0, len(toProduce))
+	ms := make([]markers.Marker, 0, len(toProduce))
+	ackedAt := s.now()
+	for k, i := range toProduce {
+		a := acks[k]
+		if a.Err != nil {
+			unavailable = true
+			results[i].reject(CodeUnavailable, "Kafka did not acknowledge the event in time; it was not stored, retry")
+			continue
+		}
+		ev := &items[i].Event
+		part, off := a.Partition, a.Offset
+		results[i].Status, results[i].IngestID = StatusAccepted, ev.IngestID
+		results[i].Partition, results[i].Offset = &part, &off
+		ids = append(ids, ev.ID)
+		ms = append(ms, markers.Marker{ContentHash: ev.ContentHash, AcceptedAt: ackedAt, Partition: part, Offset: off, IngestID: ev.IngestID})
+	}
+	if unavailable {
+		s.Logger.Warn("produce failed", "err", firstErr(acks), "tenant", tenant, "request_id", requestID)
+	}
+	s.saveMarkers(ctx, tenant, ids, ms, requestID)
+	return false, unavailable
+}
+
+// saveMarkers writes the markers of acknowledged events: only after the
+// acks, so a marker never announces an event Kafka does not hold. Redis
+// trouble is logged and counted: the read models still dedup.
+func (s *Service) saveMarkers(ctx context.Context, tenant string, ids []string, ms []markers.Marker, requestID string) {
+	if len(ids) == 0 {
+		return
+	}
+	if err := s.redis.do(ctx, func(ctx context.Context) error { return s.Markers.Save(ctx, tenant, ids, ms) }); err != nil {
+		s.Metrics.RedisErrors.WithLabelValues("marker_save").Inc()
+		s.Logger.Warn("marker save failed", "err", err, "tenant", tenant, "request_id", requestID)
+	}
+}
+
+func firstErr(acks []Ack) error {
+	for _, a := range acks {
+		if a.Err != nil {
+			return a.Err
+		}
+	}
+	return nil
+}
