@@ -89,10 +89,14 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 	}
 	a.redis = redis.Open(cfg.Redis)
 	if d.markers == nil {
-		d.markers = ingest.NewRedisMarkers(a.redis, cfg.Ingest.RedisKeyPrefix, cfg.Ingest.MarkerTTL, cfg.Ingest.ErasedMarkerTTL)
+		if d.markers, err = ingest.NewRedisMarkers(a.redis, cfg.Ingest.RedisKeyPrefix, cfg.Ingest.MarkerTTL, cfg.Ingest.ErasedMarkerTTL); err != nil {
+			return nil, err
+		}
 	}
 	if d.limiter == nil {
-		d.limiter = ingest.NewRedisLimiter(a.redis, cfg.Ingest.RedisKeyPrefix)
+		if d.limiter, err = ingest.NewRedisLimiter(a.redis, cfg.Ingest.RedisKeyPrefix); err != nil {
+			return nil, err
+		}
 	}
 	// Readiness: what ingestion cannot work without. Redis is left out on
 	// purpose: without it ingestion goes on (fail-open), only without dedup.

@@ -5,8 +5,11 @@
 // Libraries: franz-go (mandated) with TryProduce and promises, so a request's
 // records are produced concurrently and the handler waits for all acks without
 // ever blocking on a full buffer; go-redis/redis_rate/v10 for GCRA rate limits
-// (a well-kept, atomic Lua implementation: one round trip, AllowN for batches);
-// go-redis/v9 for the markers (MGET and a SET NX pipeline: one round trip each).
+// (a well-kept, atomic Lua implementation: one script call, AllowN for batches);
+// go-redis/v9 for the markers (an MGET and a SET NX per event). Every Redis
+// command goes through go-redis's autopipeliner, so the rate-limit scripts,
+// marker lookups and marker writes of all requests in flight share one
+// pipelined round trip per batch instead of two or three round trips each.
 package ingest
 
 import (

@@ -64,9 +64,91 @@ func (g *redisGate) do(ctx context.Context, fn func(ctx context.Context) error) 
 	return err
 }
 
+// coalesced sends commands through go-redis's autopipeliner (its deferred
+// face): the commands of every request in flight share one pipelined round
+// trip, the next batch leaving as soon as the previous one is answered, so
+// Redis round trips (and their syscalls on both sides) are paid per batch of
+// requests, not per request. Each caller waits for its own commands at most
+// until its context is done (the autopipeliner alone would not honour it).
+type coalesced struct{ ap *goredis.AutoPipeliner }
+
+func newCoalesced(rdb *goredis.Client) (coalesced, error) {
+	ap, err := rdb.AsyncAutoPipeline()
+	if err != nil {
+		return coalesced{}, fmt.Errorf("redis autopipeline: %w", err)
+	}
+	return coalesced{ap: ap}, nil
+}
+
+// run submits cmds and waits for all of them; it returns the first error
+// other than goredis.Nil (a SET NX that found the key, a missing key).
+func (c coalesced) run(ctx context.Context, cmds ...goredis.Cmder) error {
+	fs := make([]goredis.AutoFuture, len(cmds))
+	for i, cmd := range cmds {
+		fs[i] = c.ap.Submit(ctx, cmd)
+	}
+	var first error
+	for _, f := range fs {
+		if err := f.WaitContext(ctx); err != nil && err != goredis.Nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// script runs one EVAL/EVALSHA-family command for redis_rate through the
+// coalesced pipeline. After a context error the submitted command may still
+// be written to by its batch, so the caller gets a fresh one holding the error.
+func (c coalesced) script(ctx context.Context, name, payload string, keys []string, args []any) *goredis.Cmd {
+	a := make([]any, 0, 3+len(keys)+len(args))
+	a = append(a, name, payload, len(keys))
+	for _, k := range keys {
+		a = append(a, k)
+	}
+	cmd := goredis.NewCmd(ctx, append(a, args...)...)
+	if err := c.ap.Submit(ctx, cmd).WaitContext(ctx); ctx.Err() != nil && err == ctx.Err() {
+		failed := goredis.NewCmd(ctx)
+		failed.SetErr(err)
+		return failed
+	}
+	return cmd
+}
+
+// The rediser redis_rate needs, over the coalesced pipeline.
+
+func (c coalesced) Eval(ctx context.Context, script string, keys []string, args ...any) *goredis.Cmd {
+	return c.script(ctx, "eval", script, keys, args)
+}
+
+func (c coalesced) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *goredis.Cmd {
+	return c.script(ctx, "evalsha", sha1, keys, args)
+}
+
+func (c coalesced) EvalRO(ctx context.Context, script string, keys []string, args ...any) *goredis.Cmd {
+	return c.script(ctx, "eval_ro", script, keys, args)
+}
+
+func (c coalesced) EvalShaRO(ctx context.Context, sha1 string, keys []string, args ...any) *goredis.Cmd {
+	return c.script(ctx, "evalsha_ro", sha1, keys, args)
+}
+
+func (c coalesced) ScriptExists(ctx context.Context, hashes ...string) *goredis.BoolSliceCmd {
+	return c.ap.ScriptExists(ctx, hashes...)
+}
+
+func (c coalesced) ScriptLoad(ctx context.Context, script string) *goredis.StringCmd {
+	return c.ap.ScriptLoad(ctx, script)
+}
+
+func (c coalesced) Del(ctx context.Context, keys ...string) *goredis.IntCmd {
+	cmd := c.ap.Del(ctx, keys...)
+	_ = cmd.Err() // the deferred face: wait for it
+	return cmd
+}
+
 // RedisMarkers is the MarkerStore in Redis (keys from platform/markers).
 type RedisMarkers struct {
-	rdb       *goredis.Client
+	rdb       coalesced
 	prefix    string
 	ttl       time.Duration
 	erasedTTL time.Duration
@@ -74,20 +156,22 @@ type RedisMarkers struct {
 
 // NewRedisMarkers stores markers under prefix with ttl, erasure markers with
 // erasedTTL (0: kept until deleted).
-func NewRedisMarkers(rdb *goredis.Client, prefix string, ttl, erasedTTL time.Duration) *RedisMarkers {
-	return &RedisMarkers{rdb: rdb, prefix: prefix, ttl: ttl, erasedTTL: erasedTTL}
+func NewRedisMarkers(rdb *goredis.Client, prefix string, ttl, erasedTTL time.Duration) (*RedisMarkers, error) {
+	c, err := newCoalesced(rdb)
+	if err != nil {
+		return nil, err
+	}
+	return &RedisMarkers{rdb: c, prefix: prefix, ttl: ttl, erasedTTL: erasedTTL}, nil
 }
 
-// SaveErased is one pipeline of SET (EX erasedTTL, or no expiry).
+// SaveErased is a SET (EX erasedTTL, or no expiry) per id.
 func (s *RedisMarkers) SaveErased(ctx context.Context, tenant string, ids []string, m markers.Marker) error {
 	v := m.Encode()
-	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for _, id := range ids {
-			p.Set(ctx, markers.Key(s.prefix, tenant, id), v, s.erasedTTL)
-		}
-		return nil
-	})
-	if err != nil {
+	cmds := make([]goredis.Cmder, len(ids))
+	for i, id := range ids {
+		cmds[i] = goredis.NewStatusCmd(ctx, setArgs(markers.Key(s.prefix, tenant, id), v, s.erasedTTL, false)...)
+	}
+	if err := s.rdb.run(ctx, cmds...); err != nil {
 		return fmt.Errorf("redis save erasure markers: %w", err)
 	}
 	return nil
@@ -95,17 +179,18 @@ func (s *RedisMarkers) SaveErased(ctx context.Context, tenant string, ids []stri
 
 // Lookup is one MGET.
 func (s *RedisMarkers) Lookup(ctx context.Context, tenant string, ids []string) ([]markers.Marker, []bool, error) {
-	keys := make([]string, len(ids))
+	args := make([]any, 1+len(ids))
+	args[0] = "mget"
 	for i, id := range ids {
-		keys[i] = markers.Key(s.prefix, tenant, id)
+		args[1+i] = markers.Key(s.prefix, tenant, id)
 	}
-	vals, err := s.rdb.MGet(ctx, keys...).Result()
-	if err != nil {
+	cmd := goredis.NewSliceCmd(ctx, args...)
+	if err := s.rdb.run(ctx, cmd); err != nil {
 		return nil, nil, fmt.Errorf("redis mget markers: %w", err)
 	}
 	ms := make([]markers.Marker, len(ids))
 	ok := make([]bool, len(ids))
-	for i, v := range vals {
+	for i, v := range cmd.Val() {
 		str, isStr := v.(string)
 		if !isStr {
 			continue
@@ -117,29 +202,44 @@ func (s *RedisMarkers) Lookup(ctx context.Context, tenant string, ids []string) 
 	return ms, ok, nil
 }
 
-// Save is one pipeline of SET NX EX.
+// Save is a SET NX EX per id.
 func (s *RedisMarkers) Save(ctx context.Context, tenant string, ids []string, ms []markers.Marker) error {
-	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for i, id := range ids {
-			p.SetArgs(ctx, markers.Key(s.prefix, tenant, id), ms[i].Encode(), goredis.SetArgs{Mode: "NX", TTL: s.ttl})
-		}
-		return nil
-	})
-	if err != nil && err != goredis.Nil {
+	cmds := make([]goredis.Cmder, len(ids))
+	for i, id := range ids {
+		cmds[i] = goredis.NewStatusCmd(ctx, setArgs(markers.Key(s.prefix, tenant, id), ms[i].Encode(), s.ttl, true)...)
+	}
+	if err := s.rdb.run(ctx, cmds...); err != nil {
 		return fmt.Errorf("redis save markers: %w", err)
 	}
 	return nil
 }
 
-// RedisLimiter is GCRA in Redis through go-redis/redis_rate/v10.
+// setArgs is SET key value [PX ttl] [NX].
+func setArgs(key, value string, ttl time.Duration, nx bool) []any {
+	a := append(make([]any, 0, 6), "set", key, value)
+	if ttl > 0 {
+		a = append(a, "px", ttl.Milliseconds())
+	}
+	if nx {
+		a = append(a, "nx")
+	}
+	return a
+}
+
+// RedisLimiter is GCRA in Redis through go-redis/redis_rate/v10, its
+// scripts riding the coalesced pipeline with the marker commands.
 type RedisLimiter struct {
 	l      *redis_rate.Limiter
 	prefix string
 }
 
 // NewRedisLimiter keys buckets as <prefix>ingest:<tenant> (redis_rate adds "rate:").
-func NewRedisLimiter(rdb *goredis.Client, prefix string) *RedisLimiter {
-	return &RedisLimiter{l: redis_rate.NewLimiter(rdb), prefix: prefix}
+func NewRedisLimiter(rdb *goredis.Client, prefix string) (*RedisLimiter, error) {
+	c, err := newCoalesced(rdb)
+	if err != nil {
+		return nil, err
+	}
+	return &RedisLimiter{l: redis_rate.NewLimiter(c), prefix: prefix}, nil
 }
 
 // remainingAfter is what is left of a bucket that is full again after
