@@ -1,0 +1,61 @@
+package app
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestIntegrationTwoGatewaysShareOneTenantLimit runs two gateways on one
+// Redis key prefix (two replicas) and offers one tenant far more single-event
+// requests than its limit through both at once. GCRA runs in Redis for every
+// request (the coalesced pipeline changes how commands travel, not what they
+// decide), so the combined accepted count stays within what one bucket
+// allows: burst + rate × elapsed, tolerance 1 event for rounding. Had each
+// replica its own bucket, about twice that would be accepted.
+func TestIntegrationTwoGatewaysShareOneTenantLimit(t *testing.T) {
+	const rate = 50 // events/s; burst = rate (principal)
+	g1, env := realGateway(t, rate, nil, deps{})
+	g2 := startGateway(t, env.brokers, env.topic, deps{auth: env.auth}, func(c *Config) {
+		c.Redis.Addr = g1.app.cfg.Redis.Addr
+		c.Ingest.RedisKeyPrefix = g1.app.cfg.Ingest.RedisKeyPrefix
+	})
+	var accepted, limited [2]atomic.Int64
+	var seq atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	stop := start.Add(1500 * time.Millisecond)
+	for w := range 16 {
+		wg.Go(func() {
+			g := []*testGateway{g1, g2}[w%2]
+			for time.Now().Before(stop) {
+				a := g.post(t, keyA, "application/json", batch(event(fmt.Sprintf("s-%d", seq.Add(1)), "t", "1")))
+				switch a.status {
+				case 200:
+					accepted[w%2].Add(int64(a.body.Accepted))
+				case 429:
+					limited[w%2].Add(1)
+				default:
+					t.Errorf("gateway %d: %d %s", w%2+1, a.status, a.raw)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	total := accepted[0].Load() + accepted[1].Load()
+	bound := rate + int64(rate*elapsed.Seconds()) + 1
+	t.Logf("accepted %d + %d = %d in %s (bound %d), 429s %d + %d", accepted[0].Load(), accepted[1].Load(), total, elapsed, bound, limited[0].Load(), limited[1].Load())
+	if total > bound {
+		t.Fatalf("two gateways accepted %d events in %s; one shared limit of %d/s (burst %d) allows at most %d", total, elapsed, rate, rate, bound)
+	}
+	if total < rate {
+		t.Fatalf("accepted %d: fewer than the burst of %d, though far more were offered", total, rate)
+	}
+	if limited[0].Load()+limited[1].Load() == 0 {
+		t.Fatal("no 429 although far more than the limit was offered")
+	}
+}
