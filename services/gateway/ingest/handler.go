@@ -140,11 +140,11 @@ func (h *Handler) respond(c *gin.Context, out Outcome) {
 	case out.Unavailable:
 		resp.Error = &apierror.Detail{Code: CodeServiceUnavailable, Message: "Kafka did not acknowledge every event; events marked unavailable were not stored: retry them"}
 		c.Header("Retry-After", seconds(h.cfg.RetryAfter))
-		c.JSON(http.StatusServiceUnavailable, resp)
+		writeResponse(c, http.StatusServiceUnavailable, &resp)
 	case resp.Rejected == 0:
-		c.JSON(http.StatusOK, resp)
+		writeResponse(c, http.StatusOK, &resp)
 	case resp.Accepted+resp.Duplicate > 0:
-		c.JSON(http.StatusMultiStatus, resp)
+		writeResponse(c, http.StatusMultiStatus, &resp)
 	default:
 		status := http.StatusBadRequest
 		if allCode(results, decode.CodeTooLarge) {
@@ -159,7 +159,7 @@ func (h *Handler) respond(c *gin.Context, out Outcome) {
 			code = results[0].Code
 		}
 		resp.Error = &apierror.Detail{Code: code, Message: msg}
-		c.JSON(status, resp)
+		writeResponse(c, status, &resp)
 	}
 }
 
