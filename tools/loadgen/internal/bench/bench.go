@@ -42,21 +42,23 @@ type Config struct {
 
 	BatchConcurrency  int
 	SingleConcurrency int
-	E2ERate           float64
-	E2EBatch          int
-	E2EConcurrency    int
-	PollInterval      time.Duration
-	DrainTimeout      time.Duration
-	Samples           int
-	Keep              bool // keep databases and topics for inspection
-	Profile           bool // perf-record the gateway and projector during their phases
+	// SingleConcurrencyHigh is the second single-event phase's connections.
+	SingleConcurrencyHigh int
+	E2ERate               float64
+	E2EBatch              int
+	E2EConcurrency        int
+	PollInterval          time.Duration
+	DrainTimeout          time.Duration
+	Samples               int
+	Keep                  bool // keep databases and topics for inspection
+	Profile               bool // perf-record the gateway and projector during their phases
 }
 
 // Validate names every bad setting.
 func (c *Config) Validate() error {
 	var errs []error
 	pos := map[string]int{"tenants": c.Tenants, "data-bytes": c.DataBytes, "partitions": c.Partitions,
-		"batch-concurrency": c.BatchConcurrency, "single-concurrency": c.SingleConcurrency, "e2e-batch": c.E2EBatch, "e2e-concurrency": c.E2EConcurrency}
+		"batch-concurrency": c.BatchConcurrency, "single-concurrency": c.SingleConcurrency, "single-concurrency-high": c.SingleConcurrencyHigh, "e2e-batch": c.E2EBatch, "e2e-concurrency": c.E2EConcurrency}
 	for name, v := range pos {
 		if v <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be positive, got %d", name, v))

@@ -73,16 +73,7 @@ func (b *run) run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	rep.Phases = append(rep.Phases, raw)
-	for _, ph := range []struct {
-		idx         int
-		name        string
-		batch, conc int
-		dur         time.Duration
-	}{
-		{phaseBatch100, "gateway-batch100", 100, b.cfg.BatchConcurrency, b.cfg.BatchDuration},
-		{phaseBatch1000, "gateway-batch1000", 1000, b.cfg.BatchConcurrency, b.cfg.BatchDuration},
-		{phaseSingle, "gateway-single", 1, b.cfg.SingleConcurrency, b.cfg.SingleDuration},
-	} {
+	for _, ph := range b.gatewayPhases() {
 		p, err := b.httpPhase(ctx, exp, ph.idx, ph.name, b.tenants, ph.batch, ph.conc, 0, ph.dur)
 		if err != nil {
 			return nil, err
@@ -131,7 +122,7 @@ func (b *run) configMap() map[string]any {
 	c := b.cfg
 	return map[string]any{"tenants": c.Tenants, "data_bytes": c.DataBytes, "dup_ratio": c.DupRatio, "gzip": c.Gzip, "partitions": c.Partitions,
 		"raw_duration": c.RawDuration.String(), "batch_duration": c.BatchDuration.String(), "single_duration": c.SingleDuration.String(),
-		"e2e_duration": c.E2EDuration.String(), "batch_concurrency": c.BatchConcurrency, "single_concurrency": c.SingleConcurrency,
+		"e2e_duration": c.E2EDuration.String(), "batch_concurrency": c.BatchConcurrency, "single_concurrency": c.SingleConcurrency, "single_concurrency_high": c.SingleConcurrencyHigh,
 		"e2e_rate": c.E2ERate, "e2e_batch": c.E2EBatch, "e2e_concurrency": c.E2EConcurrency, "poll_interval": c.PollInterval.String(), "max_events_per_phase": c.MaxEvents}
 }
 
@@ -166,7 +157,7 @@ func (b *run) httpPhase(ctx context.Context, exp *expectation, idx int, name str
 	b.logf("phase %s: %d events per request, %d in flight, %s", name, batch, conc, dur)
 	cfg := b.httpConfig(idx, tenants, batch, conc, rate, dur)
 	var prof *profiler
-	if idx == phaseBatch1000 || idx == phaseSingle {
+	if idx == phaseBatch1000 || idx == phaseSingle || idx == phaseSingleHigh {
 		prof = b.startProfile(name, b.gateway)
 	}
 	before := b.snapshot()

@@ -153,6 +153,7 @@ func (r *Report) PrintTable(w io.Writer) {
 		fmt.Fprintln(tw, "\t")
 	}
 	tw.Flush()
+	r.printGatewayCPU(w)
 	fmt.Fprintf(w, "\ngateway/raw Kafka throughput: batch100 %.2f, batch1000 %.2f\n", r.Ratios["batch100"], r.Ratios["batch1000"])
 	fmt.Fprintf(w, "end-to-end visibility lag (%s): PostgreSQL p50 %.0f ms p99 %.0f ms; ClickHouse p50 %.0f ms p99 %.0f ms\n",
 		r.Visibility.Method, r.Visibility.Postgres.P50, r.Visibility.Postgres.P99, r.Visibility.ClickHouse.P50, r.Visibility.ClickHouse.P99)
