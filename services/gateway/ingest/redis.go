@@ -70,30 +70,57 @@ func (g *redisGate) do(ctx context.Context, fn func(ctx context.Context) error) 
 // Redis round trips (and their syscalls on both sides) are paid per batch of
 // requests, not per request. Each caller waits for its own commands at most
 // until its context is done (the autopipeliner alone would not honour it).
-type coalesced struct{ ap *goredis.AutoPipeliner }
+// A large request (a big batch's markers) already amortizes its round trip:
+// it takes a pipeline of its own on a pooled connection instead of holding
+// up the shared stream, where batches execute one after the other.
+type coalesced struct {
+	rdb *goredis.Client
+	ap  *goredis.AutoPipeliner
+}
+
+// bulkKeys is the number of keys from which a request's commands take their
+// own pipeline.
+const bulkKeys = 32
 
 func newCoalesced(rdb *goredis.Client) (coalesced, error) {
 	ap, err := rdb.AsyncAutoPipeline()
 	if err != nil {
 		return coalesced{}, fmt.Errorf("redis autopipeline: %w", err)
 	}
-	return coalesced{ap: ap}, nil
+	return coalesced{rdb: rdb, ap: ap}, nil
 }
 
-// run submits cmds and waits for all of them; it returns the first error
-// other than goredis.Nil (a SET NX that found the key, a missing key).
-func (c coalesced) run(ctx context.Context, cmds ...goredis.Cmder) error {
+// run sends cmds (touching keys keys in all) and waits for all of them; it
+// returns the first error other than goredis.Nil (a SET NX that found the
+// key, a missing key).
+func (c coalesced) run(ctx context.Context, keys int, cmds ...goredis.Cmder) error {
+	if keys >= bulkKeys {
+		p := c.rdb.Pipeline()
+		for _, cmd := range cmds {
+			_ = p.Process(ctx, cmd)
+		}
+		_, _ = p.Exec(ctx) // each command holds its own error
+		return firstRedisErr(cmds)
+	}
 	fs := make([]goredis.AutoFuture, len(cmds))
 	for i, cmd := range cmds {
 		fs[i] = c.ap.Submit(ctx, cmd)
 	}
-	var first error
 	for _, f := range fs {
-		if err := f.WaitContext(ctx); err != nil && err != goredis.Nil && first == nil {
-			first = err
+		if err := f.WaitContext(ctx); err != nil && err != goredis.Nil {
+			return err // the others may still be in flight: not read
 		}
 	}
-	return first
+	return nil
+}
+
+func firstRedisErr(cmds []goredis.Cmder) error {
+	for _, cmd := range cmds {
+		if err := cmd.Err(); err != nil && err != goredis.Nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // script runs one EVAL/EVALSHA-family command for redis_rate through the
@@ -171,7 +198,7 @@ func (s *RedisMarkers) SaveErased(ctx context.Context, tenant string, ids []stri
 	for i, id := range ids {
 		cmds[i] = goredis.NewStatusCmd(ctx, setArgs(markers.Key(s.prefix, tenant, id), v, s.erasedTTL, false)...)
 	}
-	if err := s.rdb.run(ctx, cmds...); err != nil {
+	if err := s.rdb.run(ctx, len(ids), cmds...); err != nil {
 		return fmt.Errorf("redis save erasure markers: %w", err)
 	}
 	return nil
@@ -185,7 +212,7 @@ func (s *RedisMarkers) Lookup(ctx context.Context, tenant string, ids []string) 
 		args[1+i] = markers.Key(s.prefix, tenant, id)
 	}
 	cmd := goredis.NewSliceCmd(ctx, args...)
-	if err := s.rdb.run(ctx, cmd); err != nil {
+	if err := s.rdb.run(ctx, len(ids), cmd); err != nil {
 		return nil, nil, fmt.Errorf("redis mget markers: %w", err)
 	}
 	ms := make([]markers.Marker, len(ids))
@@ -208,7 +235,7 @@ func (s *RedisMarkers) Save(ctx context.Context, tenant string, ids []string, ms
 	for i, id := range ids {
 		cmds[i] = goredis.NewStatusCmd(ctx, setArgs(markers.Key(s.prefix, tenant, id), ms[i].Encode(), s.ttl, true)...)
 	}
-	if err := s.rdb.run(ctx, cmds...); err != nil {
+	if err := s.rdb.run(ctx, len(ids), cmds...); err != nil {
 		return fmt.Errorf("redis save markers: %w", err)
 	}
 	return nil
@@ -227,10 +254,11 @@ func setArgs(key, value string, ttl time.Duration, nx bool) []any {
 }
 
 // RedisLimiter is GCRA in Redis through go-redis/redis_rate/v10, its
-// scripts riding the coalesced pipeline with the marker commands.
+// scripts riding the coalesced pipeline with the marker commands (requests
+// of bulkKeys events or more call Redis directly, as their markers do).
 type RedisLimiter struct {
-	l      *redis_rate.Limiter
-	prefix string
+	shared, direct *redis_rate.Limiter
+	prefix         string
 }
 
 // NewRedisLimiter keys buckets as <prefix>ingest:<tenant> (redis_rate adds "rate:").
@@ -239,7 +267,7 @@ func NewRedisLimiter(rdb *goredis.Client, prefix string) (*RedisLimiter, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &RedisLimiter{l: redis_rate.NewLimiter(c), prefix: prefix}, nil
+	return &RedisLimiter{shared: redis_rate.NewLimiter(c), direct: redis_rate.NewLimiter(rdb), prefix: prefix}, nil
 }
 
 // remainingAfter is what is left of a bucket that is full again after
@@ -256,7 +284,11 @@ func remainingAfter(resetAfter time.Duration, ratePerSec, burst int) int {
 // AllowN takes n units when they are all available, else none.
 func (r *RedisLimiter) AllowN(ctx context.Context, tenant string, ratePerSec, burst, n int) (Decision, error) {
 	lim := redis_rate.Limit{Rate: ratePerSec, Burst: burst, Period: time.Second}
-	res, err := r.l.AllowN(ctx, r.prefix+"ingest:"+tenant, lim, n)
+	l := r.shared
+	if n >= bulkKeys {
+		l = r.direct
+	}
+	res, err := l.AllowN(ctx, r.prefix+"ingest:"+tenant, lim, n)
 	if err != nil {
 		return Decision{}, fmt.Errorf("redis rate limit: %w", err)
 	}
