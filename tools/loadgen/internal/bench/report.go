@@ -170,7 +170,7 @@ func (r *Report) PrintTable(w io.Writer) {
 	} else {
 		fmt.Fprintf(w, "FAILED\n  %s\n", strings.Join(v.Problems, "\n  "))
 	}
-	fmt.Fprintln(w, "\ntargets (issue 9):")
+	fmt.Fprintln(w, "\ntargets (issue 9, then issue 15):")
 	for _, t := range r.Targets {
 		mark := "met"
 		if !t.Met {
