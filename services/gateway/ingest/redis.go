@@ -55,10 +55,12 @@ func (g *redisGate) do(ctx context.Context, fn func(ctx context.Context) error) 
 	if time.Now().UnixNano() < g.downUntil.Load() {
 		return ErrRedisSkipped
 	}
-	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+	opCtx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
-	err := fn(ctx)
-	if err != nil && g.cooldown > 0 {
+	err := fn(opCtx)
+	// A caller that went away (the client hung up) says nothing about Redis:
+	// only failures while the caller still waited start the cooldown.
+	if err != nil && g.cooldown > 0 && ctx.Err() == nil {
 		g.downUntil.Store(time.Now().Add(g.cooldown).UnixNano())
 	}
 	return err
