@@ -69,6 +69,10 @@ func appendTime(b []byte, key string, t time.Time) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// AppendJSONString appends s as a JSON string, escaped as the record encoder
+// escapes (the gateway writes its answers with it too).
+func AppendJSONString(b []byte, s string) []byte { return appendString(b, s) }
+
 // appendString appends s as a JSON string. s is valid UTF-8 (the decoder
 // refused anything else); invalid bytes would become U+FFFD as in encoding/json.
 func appendString(b []byte, s string) []byte {
