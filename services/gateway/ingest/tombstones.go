@@ -30,7 +30,7 @@ type ErasedLookup interface {
 // acknowledge the tombstone. Either way nothing is erased: retry.
 var (
 	ErrAudit        = errors.New("the deletion could not be recorded in the audit log")
-	ErrNotAcked     = errors.New("Kafka did not acknowledge the tombstone")
+	ErrNotAcked     = errors.New("no Kafka ack for the tombstone")
 	errNoAuditor    = errors.New("no audit log configured")
 	errTombstoneEnc = errors.New("tombstone encoding failed")
 )
