@@ -43,9 +43,7 @@ func (p projectorRun) groups() []string {
 // startProjectorRun starts bin/projector for p; the previous projector of
 // the run must have been stopped (one projector accounted at a time).
 func (b *run) startProjectorRun(ctx context.Context, p projectorRun) error {
-	for _, g := range p.groups() {
-		b.groups = append(b.groups, g)
-	}
+	b.groups = append(b.groups, p.groups()...)
 	var err error
 	b.proj, err = b.start(ctx, "projector", "-projector-addr", "ADDR", "-kafka-brokers", b.cfg.Brokers, "-kafka-topic", b.topic,
 		"-kafka-dlq-topic", b.topic+".dlq", "-kafka-partitions", strconv.Itoa(b.cfg.Partitions), "-projector-sinks", p.sinks,
