@@ -108,7 +108,7 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (a *App, err
 		ccfg := consumer.Config{
 			Group: group, Topic: cfg.Kafka.Topic, DLQTopic: cfg.Kafka.DLQTopic,
 			BatchSize: cfg.Projector.BatchSize, Linger: cfg.Projector.Linger, WriteTimeout: cfg.Projector.WriteTimeout,
-			BackoffMin: cfg.Projector.BackoffMin, BackoffMax: cfg.Projector.BackoffMax, SessionTimeout: cfg.Projector.SessionTimeout, Parallelism: writeParallelism,
+			BackoffMin: cfg.Projector.BackoffMin, BackoffMax: cfg.Projector.BackoffMax, SessionTimeout: cfg.Projector.SessionTimeout, Parallelism: writeParallelism(name),
 		}
 		var cl *kgo.Client
 		rb := consumer.NewRebalances()

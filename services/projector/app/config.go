@@ -63,11 +63,19 @@ type ProjectorConfig struct {
 	SessionTimeout  time.Duration
 }
 
-// writeParallelism is how many partitions of one batch are written at once
-// (measured: PostgreSQL 41k -> 44-49k records/s with 3; ClickHouse's local
-// engine runs one query at a time, so it gains nothing there). Not a flag yet:
-// every flag must also be rendered by the Helm chart (deploy's drift test).
-const writeParallelism = 3
+// writeParallelism is how many partitions of one batch a sink writes at once
+// (measured: PostgreSQL 41k -> 44-49k records/s with 3). ClickHouse's local
+// engine runs one query at a time, and every part costs it one existence
+// lookup (each reading the key columns of about every granule the batch
+// touches) and one insert (one more part to merge): it writes the whole batch
+// as one part. Not a flag yet: every flag must also be rendered by the Helm
+// chart (deploy's drift test).
+func writeParallelism(sink string) int {
+	if sink == SinkClickHouse {
+		return 1
+	}
+	return 3
+}
 
 // RegisterFlags defines the projector-* flags.
 func (c *ProjectorConfig) RegisterFlags(fs *flag.FlagSet) {

@@ -79,8 +79,8 @@ func (p *Postgres) Stored(ctx context.Context, tenant, externalID string) (Store
 }
 
 // searchSQL builds the statement of q. Every predicate matches the partial
-// indexes (tenant_id, [type,] event_time DESC, external_id DESC) WHERE
-// deleted_at IS NULL; the keyset predicate is a row comparison so the index
+// index (tenant_id, event_time DESC, external_id DESC) WHERE deleted_at IS
+// NULL (a type is a filter on that range since migration 00004); the keyset predicate is a row comparison so the index
 // range starts right after the cursor (no OFFSET). Several types are read
 // as one ordered index range per type (LATERAL over unnest) merged by the
 // outer ORDER BY, so each range stops after limit rows.

@@ -45,6 +45,8 @@ type Config struct {
 	// SingleConcurrencyHigh is the second single-event phase's connections.
 	SingleConcurrencyHigh int
 	E2ERate               float64
+	E2ERateHigh           float64 // a second end-to-end phase at this rate; 0: none
+	SinkAlone             bool    // also drain the backlog with each sink alone
 	E2EBatch              int
 	E2EConcurrency        int
 	PollInterval          time.Duration
@@ -72,6 +74,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DupRatio < 0 || c.DupRatio >= 1 {
 		errs = append(errs, fmt.Errorf("dup-ratio: must be in [0, 1), got %g", c.DupRatio))
+	}
+	if c.E2ERateHigh < 0 {
+		errs = append(errs, fmt.Errorf("e2e-rate-high: must not be negative, got %g", c.E2ERateHigh))
 	}
 	if c.E2ERate <= 0 {
 		errs = append(errs, fmt.Errorf("e2e-rate: must be positive, got %g", c.E2ERate))

@@ -89,17 +89,14 @@ func (b *run) run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	defer conn.Close(context.Background())
-	proj, err := b.drainPhase(ctx, conn, exp)
+	proj, err := b.projectionPhases(ctx, conn, exp)
 	if err != nil {
 		return nil, err
 	}
 	rep.Phases = append(rep.Phases, proj...)
-	e2e, lag, err := b.e2ePhase(ctx, conn, exp)
-	if err != nil {
+	if err := b.e2ePhases(ctx, conn, exp, rep); err != nil {
 		return nil, err
 	}
-	rep.Phases = append(rep.Phases, e2e)
-	rep.Visibility = lag
 	for _, s := range []*service{b.gateway, b.proj, b.query} {
 		if v, err := procstat.PeakRSS(s.pid()); err == nil {
 			rep.PeakRSS[s.name] = v
@@ -109,7 +106,7 @@ func (b *run) run(ctx context.Context) (*Report, error) {
 		rep.PeakRSS["loadgen"] = v
 	}
 	rep.Verification = b.verify(ctx, conn, exp)
-	rep.Targets = targets(rep)
+	rep.Targets = append(targets(rep), projectionTargets(rep)...)
 	rep.Profiles = b.profiles
 	rep.Seconds = round(time.Since(b.started).Seconds(), 1)
 	if !rep.Verification.OK {
@@ -123,7 +120,7 @@ func (b *run) configMap() map[string]any {
 	return map[string]any{"tenants": c.Tenants, "data_bytes": c.DataBytes, "dup_ratio": c.DupRatio, "gzip": c.Gzip, "partitions": c.Partitions,
 		"raw_duration": c.RawDuration.String(), "batch_duration": c.BatchDuration.String(), "single_duration": c.SingleDuration.String(),
 		"e2e_duration": c.E2EDuration.String(), "batch_concurrency": c.BatchConcurrency, "single_concurrency": c.SingleConcurrency, "single_concurrency_high": c.SingleConcurrencyHigh,
-		"e2e_rate": c.E2ERate, "e2e_batch": c.E2EBatch, "e2e_concurrency": c.E2EConcurrency, "poll_interval": c.PollInterval.String(), "max_events_per_phase": c.MaxEvents}
+		"e2e_rate": c.E2ERate, "e2e_rate_high": c.E2ERateHigh, "sink_alone": c.SinkAlone, "e2e_batch": c.E2EBatch, "e2e_concurrency": c.E2EConcurrency, "poll_interval": c.PollInterval.String(), "max_events_per_phase": c.MaxEvents}
 }
 
 func (b *run) rawPhase(ctx context.Context) (Phase, error) {

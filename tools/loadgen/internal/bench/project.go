@@ -82,39 +82,11 @@ func drainRate(polls []poll, want int64, started time.Time) float64 {
 	return float64(polls[last].n) / polls[last].at.Sub(started).Seconds()
 }
 
-// drainPhase starts the projector on the backlog of the gateway phases
-// and measures how fast both read models fill.
-func (b *run) drainPhase(ctx context.Context, conn *pgx.Conn, exp *expectation) ([]Phase, error) {
-	want, _ := exp.total()
-	b.logf("phase projection: projector drains the %d events accepted so far into PostgreSQL and ClickHouse", want)
-	before := b.snapshot()
-	started := time.Now()
-	if err := b.startProjector(ctx); err != nil {
-		return nil, err
-	}
-	prof := b.startProfile("projection", b.proj)
-	pg, ch, err := b.pollUntil(ctx, counter{conn, b.ch, b.tenants}, func() int64 { return int64(want) }, b.cfg.DrainTimeout)
-	after := b.snapshot()
-	b.addProfile("projection", prof.stop(b))
-	if err != nil {
-		return nil, err
-	}
-	cpu := before.perMillion(after, int64(want))
-	elapsed := time.Since(started).Seconds()
-	mk := func(name string, polls []poll) Phase {
-		rate := drainRate(polls, int64(want), started)
-		return Phase{Name: name, Description: "projector draining the gateway phases' backlog (both sinks in one process); rate from first rows to all rows, polled; CPU is for both sinks together",
-			Events: int64(want), Accepted: int64(want), Seconds: round(elapsed, 2), EventsPerSec: round(rate, 0),
-			DataMBPerSec: round(rate*float64(b.cfg.DataBytes)/1e6, 2), CPUPerMillion: cpu}
-	}
-	return []Phase{mk("project-postgres", pg), mk("project-clickhouse", ch)}, nil
-}
-
-// e2ePhase offers E2ERate events/s to the gateway (open loop) for fresh
+// e2ePhase offers rate events/s to the gateway (open loop) for fresh
 // tenants while polling both read models, then measures visibility lag.
-func (b *run) e2ePhase(ctx context.Context, conn *pgx.Conn, exp *expectation) (Phase, Lag, error) {
-	b.logf("phase e2e: %.0f events/s offered in batches of %d for %s, polling the read models every %s", b.cfg.E2ERate, b.cfg.E2EBatch, b.cfg.E2EDuration, b.cfg.PollInterval)
-	cfg := b.httpConfig(phaseE2E, b.e2e, b.cfg.E2EBatch, b.cfg.E2EConcurrency, b.cfg.E2ERate, b.cfg.E2EDuration)
+func (b *run) e2ePhase(ctx context.Context, conn *pgx.Conn, exp *expectation, name string, idx int, tenants []string, rate float64) (Phase, Lag, error) {
+	b.logf("phase %s: %.0f events/s offered in batches of %d for %s, polling the read models every %s", name, rate, b.cfg.E2EBatch, b.cfg.E2EDuration, b.cfg.PollInterval)
+	cfg := b.httpConfig(idx, tenants, b.cfg.E2EBatch, b.cfg.E2EConcurrency, rate, b.cfg.E2EDuration)
 	cfg.DupRatio = 0 // the count-based lag needs every accepted event to add one row
 	var target = make(chan int64, 1)
 	var want int64 = -1
@@ -124,7 +96,7 @@ func (b *run) e2ePhase(ctx context.Context, conn *pgx.Conn, exp *expectation) (P
 	}
 	out := make(chan polled, 1)
 	go func() {
-		pg, ch, err := b.pollUntil(ctx, counter{conn, b.ch, b.e2e}, func() int64 {
+		pg, ch, err := b.pollUntil(ctx, counter{conn, b.ch, tenants}, func() int64 {
 			select {
 			case w := <-target:
 				want = w
@@ -139,12 +111,12 @@ func (b *run) e2ePhase(ctx context.Context, conn *pgx.Conn, exp *expectation) (P
 	if err != nil {
 		return Phase{}, Lag{}, err
 	}
-	exp.add(phaseE2E, cfg.Gen, res)
-	target <- int64(exp.accepted[phaseE2E].Len())
+	exp.add(idx, cfg.Gen, res)
+	target <- int64(exp.accepted[idx].Len())
 	p := <-out
 	after := b.snapshot()
-	phase := httpPhaseResult("e2e", res, b.cfg.DataBytes, before.perMillion(after, res.Accepted))
-	phase.Description = fmt.Sprintf("open loop, %.0f events/s offered in requests of %d, until visible in both read models; CPU includes the projector", b.cfg.E2ERate, b.cfg.E2EBatch)
+	phase := httpPhaseResult(name, res, b.cfg.DataBytes, before.perMillion(after, res.Accepted))
+	phase.Description = fmt.Sprintf("open loop, %.0f events/s offered in requests of %d, until visible in both read models; CPU includes the projector", rate, b.cfg.E2EBatch)
 	if p.err != nil {
 		return phase, Lag{}, p.err
 	}

@@ -37,6 +37,7 @@ type run struct {
 	prefix   string // Redis key prefix
 	tenants  []string
 	e2e      []string
+	e2eHigh  []string // tenants of the second end-to-end phase
 	keys     map[string]string
 	kadm     *kadm.Client
 	kcl      *kgo.Client
@@ -64,6 +65,9 @@ func newRun(ctx context.Context, cfg Config, logf func(string, ...any)) (*run, e
 		b.tenants = append(b.tenants, fmt.Sprintf("%s-t%d", id, i))
 	}
 	b.e2e = []string{id + "-e2e0", id + "-e2e1"}
+	if cfg.E2ERateHigh > 0 {
+		b.e2eHigh = []string{id + "-e2e2", id + "-e2e3"}
+	}
 	if err := mkdirs(cfg.WorkDir, cfg.ResultsDir); err != nil {
 		return nil, err
 	}
@@ -110,7 +114,7 @@ func (b *run) setup(ctx context.Context) error {
 	if err := b.kafka(ctx); err != nil {
 		return err
 	}
-	for _, t := range append(append([]string{}, b.tenants...), b.e2e...) {
+	for _, t := range append(append(append([]string{}, b.tenants...), b.e2e...), b.e2eHigh...) {
 		if err := b.tenant(ctx, t); err != nil {
 			return err
 		}
@@ -225,17 +229,6 @@ func (b *run) start(ctx context.Context, name string, args ...string) (*service,
 	b.procs = append(b.procs, proc{name: name, pid: s.pid()})
 	b.logf("setup: %s pid %d on %s", name, s.pid(), addr)
 	return s, nil
-}
-
-// startProjector starts the projector on the gateway's topic with the
-// run's own consumer groups.
-func (b *run) startProjector(ctx context.Context) error {
-	var err error
-	b.proj, err = b.start(ctx, "projector", "-projector-addr", "ADDR", "-kafka-brokers", b.cfg.Brokers, "-kafka-topic", b.topic,
-		"-kafka-dlq-topic", b.topic+".dlq", "-kafka-partitions", strconv.Itoa(b.cfg.Partitions),
-		"-projector-group-postgres", b.groups[0], "-projector-group-clickhouse", b.groups[1],
-		"-postgres-url", b.pgURL, "-clickhouse-addr", b.cfg.CHAddr, "-clickhouse-database", b.id, "-log-level", "warn")
-	return err
 }
 
 // genConfig is the event generator of phase p over tenants.

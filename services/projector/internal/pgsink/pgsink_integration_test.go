@@ -1,0 +1,66 @@
+package pgsink_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pulsestream/pulsestream/platform/testenv"
+	"github.com/pulsestream/pulsestream/schemas"
+	"github.com/pulsestream/pulsestream/services/projector/internal/pgsink"
+	"github.com/pulsestream/pulsestream/services/projector/internal/record"
+)
+
+func event(id string, offset int64, typ string) record.Item {
+	return record.Item{Kind: record.KindEvent, TenantID: "tenant-a", ExternalID: id, Offset: offset,
+		Event: &schemas.Event{Version: 1, TenantID: "tenant-a", ID: id, Type: typ, Time: time.Unix(0, 0).UTC(), Data: json.RawMessage(`{"n":1}`)}}
+}
+
+// An events-only batch takes the direct COPY; a batch with a stored key or
+// a key repeated in the batch is refused there and written by the staged
+// path: every key keeps its first record, nothing is lost or doubled.
+func TestDirectCopyFallsBackToStagedOnStoredOrRepeatedKeys(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	pool, err := pgxpool.New(ctx, testenv.PrivatePostgres(t, testenv.PostgresURL(t), "pgsink_"+hex.EncodeToString(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	s := pgsink.New(pool)
+	steps := []struct {
+		name       string
+		items      []record.Item
+		rows, dups int
+	}{
+		{"new keys", []record.Item{event("a", 0, "first"), event("b", 1, "first")}, 2, 0},
+		{"a stored key among new ones", []record.Item{event("a", 2, "second"), event("c", 3, "first")}, 1, 1},
+		{"new keys after a conflict", []record.Item{event("d", 4, "first")}, 1, 0},
+		{"a key twice in the batch", []record.Item{event("e", 5, "first"), event("e", 6, "second"), event("f", 7, "first")}, 2, 1},
+		{"a replayed batch", []record.Item{event("a", 0, "first"), event("b", 1, "first")}, 0, 2},
+		{"new keys again", []record.Item{event("g", 8, "first")}, 1, 0},
+	}
+	for _, step := range steps {
+		st, err := s.Write(ctx, step.items)
+		if err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if st.Rows != step.rows || st.Duplicates != step.dups {
+			t.Fatalf("%s: %+v, want %d rows and %d duplicates", step.name, st, step.rows, step.dups)
+		}
+	}
+	var n, second int
+	if err := pool.QueryRow(ctx, "SELECT count(*), count(*) FILTER (WHERE type <> 'first') FROM events").Scan(&n, &second); err != nil {
+		t.Fatal(err)
+	}
+	if n != 7 || second != 0 {
+		t.Fatalf("%d rows (%d not the first copy), want 7 first copies", n, second)
+	}
+}
