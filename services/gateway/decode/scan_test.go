@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 // scanSeeds are bodies at the edges of what scanBody decides: every JSON
@@ -74,4 +75,54 @@ func FuzzScanBodyAgreesWithTheChecksItReplaces(f *testing.F) {
 		f.Add(uint8(3), []byte("["+s+","+s+"]"))
 	}
 	f.Fuzz(func(t *testing.T, depth uint8, body []byte) { checkScan(t, body, int(depth%8)) })
+}
+
+// checkPlainTime holds plainTime to the event schema's "time" rule and to
+// the library path's reading: what it accepts the schema accepts, read as
+// finish reads it.
+func checkPlainTime(t *testing.T, v *Validator, s string) {
+	t.Helper()
+	got, ok := plainTime(s)
+	if !ok {
+		return
+	}
+	doc, _ := json.Marshal(map[string]string{"id": "a", "type": "t", "time": s})
+	if err := v.ValidateDocument(doc); err != nil {
+		t.Fatalf("plainTime accepts %q, the schema refuses it: %v", s, err)
+	}
+	slow := v.finish(Item{}, objectMembers(nil, doc), nil, time.Unix(7, 0))
+	if slow.Reject != nil || !slow.Event.Time.Equal(got) || slow.Event.Time.String() != got.String() {
+		t.Fatalf("plainTime reads %q as %v, the library path as %v (%v)", s, got, slow.Event.Time, slow.Reject)
+	}
+}
+
+func timeSeeds() []string {
+	return []string{"2026-11-26T10:00:00Z", "2026-11-26t10:00:00.5z", "2026-02-29T10:00:00Z", "2024-02-29T23:59:59.999999999-23:59",
+		"2026-11-26T24:00:00Z", "2026-11-26T10:00:00+01:00", "2026-12-31T23:59:60Z", "2026-11-26 10:00:00Z", "2026-11-26T10:00:00.Z",
+		"2026-11-26T10:00:00+24:00", "0000-01-01T00:00:00Z", "2026-13-01T00:00:00Z", "2026-04-31T00:00:00Z", "2026-11-26T10:00:00+1:000",
+		"2026-11-26T10:60:00Z", "+026-11-26T10:00:00Z", "2026-11-26T10:00:00", "2026-11-26T10:00:00Zx", "2026-11-26T10:00:00.1234+00:00"}
+}
+
+func TestPlainTimeAgreesWithTheSchemaOnSeeds(t *testing.T) {
+	v := newValidator(t)
+	accepted := 0
+	for _, s := range timeSeeds() {
+		checkPlainTime(t, v, s)
+		if _, ok := plainTime(s); ok {
+			accepted++
+		}
+	}
+	if accepted < 5 {
+		t.Fatalf("plainTime accepted only %d of the seeds", accepted)
+	}
+}
+
+// FuzzPlainTimeIsASchemaDateTime is the differential test of the time check
+// fastAccept runs in place of the library's date-time format.
+func FuzzPlainTimeIsASchemaDateTime(f *testing.F) {
+	for _, s := range timeSeeds() {
+		f.Add(s)
+	}
+	v := newValidator(f)
+	f.Fuzz(func(t *testing.T, s string) { checkPlainTime(t, v, s) })
 }
