@@ -135,6 +135,12 @@ func (v *Validator) decode(f Format, h http.Header, body []byte, lim Limits, now
 			return v.decodeValue(f, val, raws, lim, now)
 		}
 	}
+	return v.decodeChecked(f, body, lim, now)
+}
+
+// decodeChecked is the path of every body scanBody refuses: separate checks
+// of the text, the shape and the JSON, each wording its problem.
+func (v *Validator) decodeChecked(f Format, body []byte, lim Limits, now time.Time) ([]Item, *apierror.Error) {
 	if err := checkText(body, lim.MaxDepth); err != nil {
 		return nil, err
 	}

@@ -3,9 +3,12 @@ package decode
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pulsestream/pulsestream/schemas"
 )
 
 // scanSeeds are bodies at the edges of what scanBody decides: every JSON
@@ -125,4 +128,34 @@ func FuzzPlainTimeIsASchemaDateTime(f *testing.F) {
 	}
 	v := newValidator(f)
 	f.Fuzz(func(t *testing.T, s string) { checkPlainTime(t, v, s) })
+}
+
+// FuzzDecodeAgreesWithTheCheckedPath holds the request decoder, one-pass
+// scanner first, to the path of separate checks it short-cuts: the same
+// items or the same request-level error (status, code, message, offset).
+func FuzzDecodeAgreesWithTheCheckedPath(f *testing.F) {
+	for _, s := range scanSeeds() {
+		f.Add(uint8(0), []byte(s))
+		f.Add(uint8(2), []byte("["+s+","+s+"]"))
+	}
+	v := newValidator(f)
+	lim := Limits{MaxEventBytes: 200, MaxEvents: 3, MaxDepth: 4}
+	now := time.Unix(7, 0)
+	f.Fuzz(func(t *testing.T, format uint8, body []byte) {
+		fm := []Format{FormatJSON, FormatStructured, FormatBatch}[format%3]
+		items, err := v.decode(fm, nil, body, lim, now)
+		wantItems, wantErr := v.decodeChecked(fm, body, lim, now)
+		// A rejected event's half-filled Event depends on map order (finish
+		// stops at a bad time): only its ID, size and reason are answered.
+		for _, its := range [][]Item{items, wantItems} {
+			for i := range its {
+				if its[i].Reject != nil {
+					its[i].Event = schemas.Event{}
+				}
+			}
+		}
+		if !reflect.DeepEqual(err, wantErr) || !reflect.DeepEqual(items, wantItems) {
+			t.Fatalf("format %d body %q:\n decode  %+v %+v\n checked %+v %+v", fm, body, items, err, wantItems, wantErr)
+		}
+	})
 }
