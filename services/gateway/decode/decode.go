@@ -128,6 +128,19 @@ func (v *Validator) decode(f Format, h http.Header, body []byte, lim Limits, now
 	if f == FormatBinary {
 		return v.decodeBinary(h, body, lim, now)
 	}
+	if f != FormatNDJSON {
+		// The common case: one pass checks the text and the JSON and splits
+		// a batch (scan.go); any problem is found and worded below.
+		if val, raws, ok := scanBody(body, lim.MaxDepth, nil); ok {
+			return v.decodeValue(f, val, raws, lim, now)
+		}
+	}
+	return v.decodeChecked(f, body, lim, now)
+}
+
+// decodeChecked is the path of every body scanBody refuses: separate checks
+// of the text, the shape and the JSON, each wording its problem.
+func (v *Validator) decodeChecked(f Format, body []byte, lim Limits, now time.Time) ([]Item, *apierror.Error) {
 	if err := checkText(body, lim.MaxDepth); err != nil {
 		return nil, err
 	}
@@ -138,28 +151,45 @@ func (v *Validator) decode(f Format, h http.Header, body []byte, lim Limits, now
 	if f == FormatNDJSON {
 		return v.decodeNDJSON(body, lim, now)
 	}
-	isArray := trimmed[0] == '['
-	switch {
-	case f == FormatStructured && isArray:
-		return nil, apierror.New(http.StatusBadRequest, CodeInvalidBody, MediaStructured+" carries one event (a JSON object); send arrays as "+MediaBatch)
-	case f == FormatBatch && !isArray:
-		return nil, apierror.New(http.StatusBadRequest, CodeInvalidBody, MediaBatch+" must be a JSON array of events")
-	case !isArray && trimmed[0] != '{':
-		if !json.Valid(trimmed) {
-			return nil, malformed(trimmed, body)
-		}
-		return nil, apierror.New(http.StatusBadRequest, CodeInvalidBody, "the body must be one event (a JSON object) or an array of events")
-	}
-	if !isArray {
-		if !json.Valid(trimmed) {
-			return nil, malformed(trimmed, body)
-		}
-		return []Item{v.decodeEvent(trimmed, lim, now)}, nil
+	if err := checkShape(f, trimmed); err != nil {
+		return nil, err
 	}
 	if !json.Valid(trimmed) {
 		return nil, malformed(trimmed, body)
 	}
-	raws := arrayElems(trimmed)
+	var raws [][]byte
+	if trimmed[0] == '[' {
+		raws = arrayElems(trimmed)
+	}
+	return v.decodeValue(f, trimmed, raws, lim, now)
+}
+
+// checkShape refuses a body whose outer shape does not fit its format
+// (before its JSON syntax is checked, so these answers win).
+func checkShape(f Format, trimmed []byte) *apierror.Error {
+	isArray := trimmed[0] == '['
+	switch {
+	case f == FormatStructured && isArray:
+		return apierror.New(http.StatusBadRequest, CodeInvalidBody, MediaStructured+" carries one event (a JSON object); send arrays as "+MediaBatch)
+	case f == FormatBatch && !isArray:
+		return apierror.New(http.StatusBadRequest, CodeInvalidBody, MediaBatch+" must be a JSON array of events")
+	}
+	return nil
+}
+
+// decodeValue decodes val, one valid JSON value checked by checkText, whose
+// elements are raws when it is an array.
+func (v *Validator) decodeValue(f Format, val []byte, raws [][]byte, lim Limits, now time.Time) ([]Item, *apierror.Error) {
+	if err := checkShape(f, val); err != nil {
+		return nil, err
+	}
+	switch val[0] {
+	case '{':
+		return []Item{v.decodeEvent(val, lim, now)}, nil
+	case '[':
+	default:
+		return nil, apierror.New(http.StatusBadRequest, CodeInvalidBody, "the body must be one event (a JSON object) or an array of events")
+	}
 	switch {
 	case len(raws) == 0:
 		return nil, apierror.New(http.StatusBadRequest, CodeEmpty, "the array is empty: send at least one event")

@@ -119,5 +119,33 @@ func unquoteKey(q []byte) string {
 			return s
 		}
 	}
-	return string(q[1 : len(q)-1])
+	return knownKey(q[1 : len(q)-1])
+}
+
+// knownKey returns the name k, without allocating for the schema's
+// attribute names (the compiler converts a switched-on []byte for free).
+func knownKey(k []byte) string {
+	switch string(k) {
+	case "specversion":
+		return "specversion"
+	case "id":
+		return "id"
+	case "type":
+		return "type"
+	case "source":
+		return "source"
+	case "subject":
+		return "subject"
+	case "time":
+		return "time"
+	case "datacontenttype":
+		return "datacontenttype"
+	case "dataschema":
+		return "dataschema"
+	case "data":
+		return "data"
+	case "data_base64":
+		return "data_base64"
+	}
+	return string(k)
 }

@@ -1,0 +1,161 @@
+package decode
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pulsestream/pulsestream/schemas"
+)
+
+// scanSeeds are bodies at the edges of what scanBody decides: every JSON
+// token, nesting at the limit, bad escapes and UTF-8, white space the
+// slow path trims but JSON does not allow.
+func scanSeeds() []string {
+	seeds := []string{
+		``, ` `, `[]`, ` [ ] `, `{}`, `[{}]`, `[1,2]`, `[1,]`, `[,1]`, `[1 2]`, `{"a":1,}`, `{"a" 1}`, `{1:2}`,
+		`"x"`, `1`, `-0`, `-`, `01`, `1.`, `1.5e`, `1e+5`, `-0.0E-0`, `true`, `tru`, `nul`, `false `, `[true,false,null]`,
+		`"\u00e9\n\"\\\/\b\f\r\t"`, `"\u12G4"`, `"\x"`, `"a` + "\x01" + `"`, `"a` + "\x7f" + `"`, "\"\xff\"", "\"\xc3\"", "[\"é\"]",
+		"\xef\xbb\xbf[]", "\u00a0[]", "[]\u0085", "[1]\x00", "[1] [2]", `[[[[]]]]`, `[[[[[]]]]]`, `{"a":{"b":{"c":{}}}}`,
+		`{"a":{"b":{"c":{"d":{}}}}}`, `["]"]`, `["[[[[[["]`, `{"id":"a","type":"t"}`, "[\n{\"id\":\"a\",\"type\":\"t\"}\r\n,\t{}]",
+	}
+	return append(seeds, agreementSeeds()...)
+}
+
+// checkScan holds scanBody to what it replaces: checkText, then json.Valid
+// on the trimmed body, then arrayElems. The one difference by design: Unicode
+// white space around the value (which bytes.TrimSpace trims and JSON does
+// not allow) sends the body to the slow path, which decides as before.
+func checkScan(t *testing.T, body []byte, maxDepth int) {
+	t.Helper()
+	val, raws, ok := scanBody(body, maxDepth, nil)
+	trimmed := bytes.TrimSpace(body)
+	jsonTrimmed := bytes.Trim(body, " \t\r\n")
+	want := checkText(body, maxDepth) == nil && len(jsonTrimmed) > 0 && json.Valid(jsonTrimmed)
+	if ok != want {
+		t.Fatalf("scanBody(%q, %d) ok=%v, checkText+json.Valid say %v", body, maxDepth, ok, want)
+	}
+	if !ok {
+		return
+	}
+	if !bytes.Equal(val, trimmed) {
+		t.Fatalf("scanBody(%q) value %q, want %q", body, val, trimmed)
+	}
+	var wantRaws [][]byte
+	if trimmed[0] == '[' {
+		wantRaws = arrayElems(trimmed)
+	}
+	if len(raws) != len(wantRaws) {
+		t.Fatalf("scanBody(%q) split %d elements, arrayElems %d", body, len(raws), len(wantRaws))
+	}
+	for i := range raws {
+		if !bytes.Equal(raws[i], wantRaws[i]) {
+			t.Fatalf("scanBody(%q) element %d %q, arrayElems %q", body, i, raws[i], wantRaws[i])
+		}
+	}
+}
+
+func TestScanBodyAgreesOnSeeds(t *testing.T) {
+	for _, s := range scanSeeds() {
+		for _, d := range []int{0, 1, 3, 4, 64} {
+			checkScan(t, []byte(s), d)
+			checkScan(t, []byte("["+s+"]"), d)
+			checkScan(t, []byte("["+s+","+s+"]"), d)
+		}
+	}
+	checkScan(t, benchBatch(50), 64)
+	checkScan(t, []byte(strings.Repeat("[", 70)+strings.Repeat("]", 70)), 64)
+}
+
+// FuzzScanBodyAgreesWithTheChecksItReplaces is the differential test of the
+// one-pass scanner against checkText, json.Valid and arrayElems.
+func FuzzScanBodyAgreesWithTheChecksItReplaces(f *testing.F) {
+	for _, s := range scanSeeds() {
+		f.Add(uint8(4), []byte(s))
+		f.Add(uint8(3), []byte("["+s+","+s+"]"))
+	}
+	f.Fuzz(func(t *testing.T, depth uint8, body []byte) { checkScan(t, body, int(depth%8)) })
+}
+
+// checkPlainTime holds plainTime to the event schema's "time" rule and to
+// the library path's reading: what it accepts the schema accepts, read as
+// finish reads it.
+func checkPlainTime(t *testing.T, v *Validator, s string) {
+	t.Helper()
+	got, ok := plainTime(s)
+	if !ok {
+		return
+	}
+	doc, _ := json.Marshal(map[string]string{"id": "a", "type": "t", "time": s})
+	if err := v.ValidateDocument(doc); err != nil {
+		t.Fatalf("plainTime accepts %q, the schema refuses it: %v", s, err)
+	}
+	slow := v.finish(Item{}, objectMembers(nil, doc), nil, time.Unix(7, 0))
+	if slow.Reject != nil || !slow.Event.Time.Equal(got) || slow.Event.Time.String() != got.String() {
+		t.Fatalf("plainTime reads %q as %v, the library path as %v (%v)", s, got, slow.Event.Time, slow.Reject)
+	}
+}
+
+func timeSeeds() []string {
+	return []string{"2026-11-26T10:00:00Z", "2026-11-26t10:00:00.5z", "2026-02-29T10:00:00Z", "2024-02-29T23:59:59.999999999-23:59",
+		"2026-11-26T24:00:00Z", "2026-11-26T10:00:00+01:00", "2026-12-31T23:59:60Z", "2026-11-26 10:00:00Z", "2026-11-26T10:00:00.Z",
+		"2026-11-26T10:00:00+24:00", "0000-01-01T00:00:00Z", "2026-13-01T00:00:00Z", "2026-04-31T00:00:00Z", "2026-11-26T10:00:00+1:000",
+		"2026-11-26T10:60:00Z", "+026-11-26T10:00:00Z", "2026-11-26T10:00:00", "2026-11-26T10:00:00Zx", "2026-11-26T10:00:00.1234+00:00"}
+}
+
+func TestPlainTimeAgreesWithTheSchemaOnSeeds(t *testing.T) {
+	v := newValidator(t)
+	accepted := 0
+	for _, s := range timeSeeds() {
+		checkPlainTime(t, v, s)
+		if _, ok := plainTime(s); ok {
+			accepted++
+		}
+	}
+	if accepted < 5 {
+		t.Fatalf("plainTime accepted only %d of the seeds", accepted)
+	}
+}
+
+// FuzzPlainTimeIsASchemaDateTime is the differential test of the time check
+// fastAccept runs in place of the library's date-time format.
+func FuzzPlainTimeIsASchemaDateTime(f *testing.F) {
+	for _, s := range timeSeeds() {
+		f.Add(s)
+	}
+	v := newValidator(f)
+	f.Fuzz(func(t *testing.T, s string) { checkPlainTime(t, v, s) })
+}
+
+// FuzzDecodeAgreesWithTheCheckedPath holds the request decoder, one-pass
+// scanner first, to the path of separate checks it short-cuts: the same
+// items or the same request-level error (status, code, message, offset).
+func FuzzDecodeAgreesWithTheCheckedPath(f *testing.F) {
+	for _, s := range scanSeeds() {
+		f.Add(uint8(0), []byte(s))
+		f.Add(uint8(2), []byte("["+s+","+s+"]"))
+	}
+	v := newValidator(f)
+	lim := Limits{MaxEventBytes: 200, MaxEvents: 3, MaxDepth: 4}
+	now := time.Unix(7, 0)
+	f.Fuzz(func(t *testing.T, format uint8, body []byte) {
+		fm := []Format{FormatJSON, FormatStructured, FormatBatch}[format%3]
+		items, err := v.decode(fm, nil, body, lim, now)
+		wantItems, wantErr := v.decodeChecked(fm, body, lim, now)
+		// A rejected event's half-filled Event depends on map order (finish
+		// stops at a bad time): only its ID, size and reason are answered.
+		for _, its := range [][]Item{items, wantItems} {
+			for i := range its {
+				if its[i].Reject != nil {
+					its[i].Event = schemas.Event{}
+				}
+			}
+		}
+		if !reflect.DeepEqual(err, wantErr) || !reflect.DeepEqual(items, wantItems) {
+			t.Fatalf("format %d body %q:\n decode  %+v %+v\n checked %+v %+v", fm, body, items, err, wantItems, wantErr)
+		}
+	})
+}
