@@ -16,14 +16,9 @@ import (
 // names it, and DecodeRecord keeps a case for every version still in the
 // log (decodeV1 for version 1).
 //
-// Decoding uses the standard library's encoding/json, the same decoder
-// (and so the same verdicts, e.g. invalid UTF-8 becomes U+FFFD) as the
-// writer's reference (FuzzEventRecordRoundTrip). goccy/go-json decoded
-// about 4x faster with half the allocations (18 per event in the
-// projector's BenchmarkDecodeBatch), but a differential fuzz run found it
-// keeps invalid UTF-8 that encoding/json replaces, so the read models could
-// disagree with the writer; at the stores' measured 25-55k rows/s decoding
-// (3-4 µs per event) is not the bottleneck.
+// DecodeRecord reads event values without reflection and falls back to
+// encoding/json for anything outside the writer's shape (decode.go; why,
+// in the package comment).
 
 var (
 	headerVersion   = kgo.RecordHeader{Key: HeaderVersion, Value: []byte(strconv.Itoa(RecordVersion))}
