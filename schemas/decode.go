@@ -78,6 +78,9 @@ func (p *eventParser) plainString() (start, end int, ok bool) {
 	start = p.i + 1
 	ascii := true
 	for i := start; i < len(p.b); i++ {
+		if plainASCII[p.b[i]] {
+			continue
+		}
 		switch c := p.b[i]; {
 		case c == '"':
 			if !ascii && !utf8.Valid(p.b[start:i]) {
@@ -87,12 +90,21 @@ func (p *eventParser) plainString() (start, end int, ok bool) {
 			return start, i, true
 		case c == '\\' || c < 0x20:
 			return 0, 0, false
-		case c >= utf8.RuneSelf:
+		default:
 			ascii = false
 		}
 	}
 	return 0, 0, false
 }
+
+// plainASCII marks the bytes a JSON string holds as they are: ASCII but
+// control characters, the quote and the backslash.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // field reads the value of the field called name into ev.
 func (p *eventParser) field(name []byte, ev *Event) bool {
