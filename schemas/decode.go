@@ -59,7 +59,7 @@ func fastEvent(data []byte, ev *Event) bool {
 // skipSpace skips JSON whitespace and reports whether input remains.
 func (p *eventParser) skipSpace() bool { return skipSpace(p.b, &p.i) }
 
-// name reads `"name":` and returns the name if it is plain ASCII.
+// name reads `"name":` and returns the name if it needs no unescaping.
 func (p *eventParser) name() ([]byte, bool) {
 	if !p.skipSpace() || p.b[p.i] != '"' {
 		return nil, false
