@@ -5,7 +5,8 @@
 // in the log. Anything it cannot accept is a *schemas.DecodeError, which
 // the consumer sends to the dead-letter topic.
 //
-// Decoding uses encoding/json (why, in schemas/codec.go).
+// Event values are decoded without reflection, with encoding/json's
+// verdicts and values (why and how, in the schemas package comment).
 package record
 
 import (
