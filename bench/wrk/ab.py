@@ -49,13 +49,13 @@ def main():
         for ph in phases:
             parts = ph.split(":")
             if parts[0] == "single":
-                batch, conn, secs, script = 1, int(parts[1]), int(parts[2]), "single.lua"
+                batch, conn, secs = 1, int(parts[1]), int(parts[2])
             else:
-                batch, conn, secs, script = int(parts[1]), int(parts[2]), int(parts[3]), "batch.lua"
+                batch, conn, secs = int(parts[1]), int(parts[2]), int(parts[3])
             wenv = dict(env, KEY=key, RUN=f"{run}-{ph}", BATCH=str(batch))
             before = {k: cpu(p) for k, p in procs.items()}
             t0 = time.time()
-            w = subprocess.Popen(["wrk", "-t2", f"-c{conn}", f"-d{secs}s", "--latency", "-s", os.path.join(HERE, script), url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=wenv)
+            w = subprocess.Popen(["wrk", "-t2", f"-c{conn}", f"-d{secs}s", "--latency", "-s", os.path.join(HERE, "events.lua"), url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=wenv)
             o = w.stdout.read().decode()
             _, status, ru = os.wait4(w.pid, 0)
             wall = time.time() - t0

@@ -1,4 +1,5 @@
--- N ~320-byte CloudEvents per request (N from env BATCH), unique ids
+-- ~320-byte CloudEvents with unique ids: BATCH=1 sends one bare event per request,
+-- BATCH=N an array of N (default 100)
 local counter = 0
 
 local threads = 0
@@ -14,6 +15,7 @@ function request()
     counter = counter + 1
     parts[i] = '{"specversion":"1.0","id":"' .. run .. "-" .. tid .. "-" .. counter .. '","type":"com.example.order.created","source":"/shop/eu","subject":"order-' .. counter .. '","time":"2026-11-26T10:00:00.123Z","datacontenttype":"application/json","data":{"order_id":' .. counter .. ',"customer":"cust-17","amount":123.45,"currency":"EUR","items":[{"sku":"A-1","qty":2},{"sku":"B-2","qty":1}],"note":"deliver to back door"}}'
   end
+  if n == 1 then return wrk.format("POST", "/v1/events", hdr, parts[1]) end
   return wrk.format("POST", "/v1/events", hdr, "[" .. table.concat(parts, ",") .. "]")
 end
 function done(summary, latency, requests)
