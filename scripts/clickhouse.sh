@@ -89,6 +89,7 @@ start() {
   rm -f "$CH_PIDFILE"
   preflight
   if port_open 127.0.0.1 "$PULSESTREAM_CLICKHOUSE_PORT"; then # another checkout's engine
+    ensure_venv # this checkout's tests start private engines of their own from it
     ready || die "the ClickHouse engine on $CH_ADDR, $(describe_pid "$(listener_pid "$PULSESTREAM_CLICKHOUSE_PORT")"), does not answer; stop it or set PULSESTREAM_CLICKHOUSE_PORT"
     ensure_database
     say "ClickHouse engine already answers on $CH_ADDR ($(describe_pid "$(listener_pid "$PULSESTREAM_CLICKHOUSE_PORT")"), started elsewhere): using it"
