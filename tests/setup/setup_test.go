@@ -25,9 +25,14 @@ func TestInfraAndStopWorkFromACheckoutOnlyRootCanEnter(t *testing.T) {
 	}
 	before := ownerAndMode(t, private)
 	clone := checkout(t, private)
-	ports := freePorts(t, 2)
+	ports := freePorts(t, 3)
+	// Its own PostgreSQL and Redis; the shared Kafka on its usual port (so
+	// reused as another checkout's broker); the shared ClickHouse engine as an
+	// external server (its address moved off this checkout's port), which spares
+	// the copy a 900 MB chDB install.
 	env := checkoutEnv(clone, map[string]string{
 		"PULSESTREAM_PG_PORT": strconv.Itoa(ports[0]), "PULSESTREAM_REDIS_PORT": strconv.Itoa(ports[1]),
+		"PULSESTREAM_CLICKHOUSE_PORT": strconv.Itoa(ports[2]), "PULSESTREAM_CLICKHOUSE_ADDR": clickhouse,
 	})
 	postgres, redis := "127.0.0.1:"+strconv.Itoa(ports[0]), "127.0.0.1:"+strconv.Itoa(ports[1])
 	t.Cleanup(func() { _, _ = run(clone, env, "make", "clean") })
