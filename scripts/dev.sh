@@ -17,8 +17,7 @@ ports_free() {
   local pair name var addr port
   for pair in gateway:GATEWAY query:HTTP projector:PROJECTOR admin:ADMIN; do
     name=${pair%:*}; var="PULSESTREAM_${pair#*:}_ADDR"; addr=${!var}; port=${addr##*:}
-    port_open "${addr%:*}" "$port" &&
-      die "port $port, wanted by the $name service, is taken by $(describe_pid "$(listener_pid "$port")"); stop it (\`make stop\` in its checkout) or set $var"
+    port_open "${addr%:*}" "$port" && port_taken "the $name service" "$port" "$var"
   done
   return 0
 }

@@ -54,7 +54,13 @@ port_free_or_same() {
   port_open 127.0.0.1 "$port" || return 0
   pid=$(listener_pid "$port")
   [ -n "$pid" ] && proc_is "$pid" "$word" && return 0
-  die "port $port, wanted by $name, is taken by $(describe_pid "$pid"); stop that process or set $setting to a free port"
+  port_taken "$name" "$port" "$setting"
+}
+
+# port_taken NAME PORT SETTING: die naming the process that holds PORT and the
+# setting that moves NAME elsewhere.
+port_taken() {
+  die "port $2, wanted by $1, is taken by $(describe_pid "$(listener_pid "$2")"); stop that process or set $3 to a free port"
 }
 
 # apt_install PKG...: install Debian packages that are missing.

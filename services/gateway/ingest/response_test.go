@@ -49,12 +49,18 @@ func TestAppendResponseMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
-func BenchmarkAppendResponse(b *testing.B) {
+// hundredAccepted is the answer to a batch of 100 accepted events.
+func hundredAccepted() Response {
 	part, off := int32(1), int64(42)
 	r := Response{Accepted: 100}
 	for i := range 100 {
 		r.Results = append(r.Results, Result{Index: i, ID: "order-created-0001", Status: StatusAccepted, IngestID: "01JDXYZABCDEFGHJKMNPQRSTVW", Partition: &part, Offset: &off})
 	}
+	return r
+}
+
+func BenchmarkAppendResponse(b *testing.B) {
+	r := hundredAccepted()
 	b.ReportAllocs()
 	var buf []byte
 	for b.Loop() {
@@ -63,11 +69,7 @@ func BenchmarkAppendResponse(b *testing.B) {
 }
 
 func BenchmarkMarshalResponse(b *testing.B) {
-	part, off := int32(1), int64(42)
-	r := Response{Accepted: 100}
-	for i := range 100 {
-		r.Results = append(r.Results, Result{Index: i, ID: "order-created-0001", Status: StatusAccepted, IngestID: "01JDXYZABCDEFGHJKMNPQRSTVW", Partition: &part, Offset: &off})
-	}
+	r := hundredAccepted()
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := json.Marshal(&r); err != nil {
