@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Every Go module of the workspace (go.work); each also builds alone (GOWORK=off).
-MODULES := platform schemas migrations services/gateway services/projector services/query deploy tools/loadgen tests
+MODULES := platform schemas migrations tenancy testkit services/gateway services/projector services/query deploy tools/loadgen tests
 PKGS := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 ENV := source scripts/env.sh &&
 GO_TEST_FLAGS ?= -count=1 -timeout 15m
@@ -33,7 +33,7 @@ migrate: infra ## apply PostgreSQL and ClickHouse migrations (idempotent) and pr
 build: ## build every service binary into bin/
 	@mkdir -p bin
 	@for s in gateway projector query; do go build -o bin/$$s ./services/$$s || exit 1; done
-	@go build -o bin/pulsectl ./platform/cmd/pulsectl
+	@go build -o bin/pulsectl ./tenancy/cmd/pulsectl
 
 IMAGE ?= ghcr.io/pulsestream/pulsestream
 IMAGE_TAG ?= dev

@@ -403,7 +403,7 @@ func binary(t *testing.T, pkg string) string {
 	// Built inside its own module, so this works with the workspace and with
 	// GOWORK=off alike (every module builds alone).
 	mod := pkg
-	for _, m := range []string{"services/gateway", "services/projector", "services/query", "migrations", "platform"} {
+	for _, m := range []string{"services/gateway", "services/projector", "services/query", "migrations", "tenancy"} {
 		if pkg == m || strings.HasPrefix(pkg, m+"/") {
 			mod = m
 		}

@@ -27,8 +27,8 @@ var metricName = regexp.MustCompile(`pulsestream_[a-z0-9_]+`)
 var httpMetric = regexp.MustCompile(`^pulsestream_([a-z0-9]+)_(http_requests_total|http_request_duration_seconds)$`)
 
 // registeredInSource reports whether a metric name appears in the Go source
-// of services/ or platform/ (where every metric is registered with promauto),
-// or is a kprom metric of one of the services' Kafka clients.
+// of services/, platform/ or tenancy/ (where every metric is registered with
+// promauto), or is a kprom metric of one of the services' Kafka clients.
 func registeredInSource(t *testing.T, name string) bool {
 	t.Helper()
 	for _, ns := range kpromNamespaces {
@@ -47,7 +47,7 @@ func registeredInSource(t *testing.T, name string) bool {
 		cmd.Dir = ".."
 		return cmd.Run() == nil
 	}
-	cmd := exec.Command("grep", "-rqF", "--include=*.go", `"`+base+`"`, "services", "platform")
+	cmd := exec.Command("grep", "-rqF", "--include=*.go", `"`+base+`"`, "services", "platform", "tenancy")
 	cmd.Dir = ".."
 	return cmd.Run() == nil
 }

@@ -6,7 +6,6 @@ require github.com/pressly/goose/v3 v3.30.0
 
 require (
 	github.com/ClickHouse/ch-go v0.75.0 // indirect
-	github.com/ClickHouse/clickhouse-go/v2 v2.51.0 // indirect
 	github.com/andybalholm/brotli v1.3.0 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/go-faster/city v1.0.1 // indirect
@@ -14,7 +13,6 @@ require (
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
-	github.com/jackc/pgx/v5 v5.12.0 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	github.com/klauspost/compress v1.20.4 // indirect
 	github.com/mfridman/interpolate v0.0.2 // indirect
@@ -24,6 +22,9 @@ require (
 	github.com/segmentio/asm v1.2.1 // indirect
 	github.com/sethvargo/go-retry v0.5.0 // indirect
 	github.com/shopspring/decimal v1.6.0 // indirect
+	github.com/twmb/franz-go v1.22.3 // indirect
+	github.com/twmb/franz-go/pkg/kadm v1.20.0 // indirect
+	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
 	go.opentelemetry.io/otel v1.47.0 // indirect
 	go.opentelemetry.io/otel/trace v1.47.0 // indirect
 	go.uber.org/multierr v1.11.0 // indirect
@@ -32,9 +33,15 @@ require (
 	golang.org/x/text v0.44.0 // indirect
 )
 
-require github.com/pulsestream/pulsestream/platform v0.0.0
+require (
+	github.com/ClickHouse/clickhouse-go/v2 v2.51.0
+	github.com/jackc/pgx/v5 v5.12.0
+	github.com/pulsestream/pulsestream/platform v0.0.0
+	github.com/pulsestream/pulsestream/testkit v0.0.0
+)
 
 replace (
 	github.com/pulsestream/pulsestream/platform => ../platform
 	github.com/pulsestream/pulsestream/schemas => ../schemas
+	github.com/pulsestream/pulsestream/testkit => ../testkit
 )

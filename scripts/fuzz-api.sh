@@ -48,7 +48,7 @@ trap cleanup EXIT
 ensure_schemathesis
 say "building gateway, query and pulsectl"
 for s in gateway query; do go build -o "$WORK/bin/$s" "./services/$s" || die "go build $s failed"; done
-go build -o "$WORK/bin/pulsectl" ./platform/cmd/pulsectl || die "go build pulsectl failed"
+go build -o "$WORK/bin/pulsectl" ./tenancy/cmd/pulsectl || die "go build pulsectl failed"
 go run ./migrations/cmd/migrate up >/dev/null || die "migrations failed"
 
 tenant="${RUN//[^a-z0-9-]/-}"

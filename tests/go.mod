@@ -5,7 +5,9 @@ go 1.26.0
 require (
 	github.com/ClickHouse/clickhouse-go/v2 v2.51.0
 	github.com/jackc/pgx/v5 v5.12.0
-	github.com/pulsestream/pulsestream/platform v0.0.0
+	github.com/pulsestream/pulsestream/migrations v0.0.0
+	github.com/pulsestream/pulsestream/tenancy v0.0.0
+	github.com/pulsestream/pulsestream/testkit v0.0.0
 	github.com/twmb/franz-go v1.22.3
 )
 
@@ -51,7 +53,7 @@ require (
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.23.0 // indirect
-	github.com/pulsestream/pulsestream/migrations v0.0.0 // indirect
+	github.com/pulsestream/pulsestream/platform v0.0.0 // indirect
 	github.com/quic-go/qpack v0.6.0 // indirect
 	github.com/quic-go/quic-go v0.59.0 // indirect
 	github.com/segmentio/asm v1.2.1 // indirect
@@ -78,4 +80,6 @@ replace (
 	github.com/pulsestream/pulsestream/migrations => ../migrations
 	github.com/pulsestream/pulsestream/platform => ../platform
 	github.com/pulsestream/pulsestream/schemas => ../schemas
+	github.com/pulsestream/pulsestream/tenancy => ../tenancy
+	github.com/pulsestream/pulsestream/testkit => ../testkit
 )

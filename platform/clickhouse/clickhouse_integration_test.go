@@ -20,7 +20,7 @@ import (
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/pulsestream/pulsestream/platform/testenv"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 // Integration tests: they run against the ClickHouse at PULSESTREAM_CLICKHOUSE_ADDR

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/pulsestream/pulsestream/platform/kafka"
-	"github.com/pulsestream/pulsestream/platform/testenv"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 // pingWith pings the broker with a client logging to a buffer at level and

@@ -7,8 +7,11 @@ require (
 	github.com/gin-gonic/gin v1.12.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/prometheus/client_golang v1.25.0
+	github.com/pulsestream/pulsestream/migrations v0.0.0
 	github.com/pulsestream/pulsestream/platform v0.0.0
 	github.com/pulsestream/pulsestream/schemas v0.0.0
+	github.com/pulsestream/pulsestream/tenancy v0.0.0
+	github.com/pulsestream/pulsestream/testkit v0.0.0
 	github.com/redis/go-redis/v9 v9.23.0
 	go.yaml.in/yaml/v3 v3.0.6
 )
@@ -55,7 +58,6 @@ require (
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.23.0 // indirect
-	github.com/pulsestream/pulsestream/migrations v0.0.0 // indirect
 	github.com/quic-go/qpack v0.6.0 // indirect
 	github.com/quic-go/quic-go v0.59.0 // indirect
 	github.com/segmentio/asm v1.2.1 // indirect
@@ -84,4 +86,6 @@ replace (
 	github.com/pulsestream/pulsestream/migrations => ../../migrations
 	github.com/pulsestream/pulsestream/platform => ../../platform
 	github.com/pulsestream/pulsestream/schemas => ../../schemas
+	github.com/pulsestream/pulsestream/tenancy => ../../tenancy
+	github.com/pulsestream/pulsestream/testkit => ../../testkit
 )

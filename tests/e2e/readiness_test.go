@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pulsestream/pulsestream/platform/testenv"
+	"github.com/pulsestream/pulsestream/migrations/migratetest"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 // readinessBound is how long a binary may take to notice a dependency going
@@ -54,7 +55,7 @@ func expectReadiness(t *testing.T, p *testenv.Proc, base string, code int, faili
 func TestGatewayReadinessFollowsPostgresAndKafka(t *testing.T) {
 	baseURL, rds := testenv.PostgresURL(t), testenv.RedisAddr(t)
 	id := randomHex(t, 4)
-	pgURL := testenv.PrivatePostgres(t, baseURL, "e2e_"+id)
+	pgURL := migratetest.PrivatePostgres(t, baseURL, "e2e_"+id)
 	u, err := url.Parse(pgURL)
 	if err != nil {
 		t.Fatal(err)
@@ -88,8 +89,8 @@ func TestGatewayReadinessFollowsPostgresAndKafka(t *testing.T) {
 func TestQueryReadinessFollowsPostgresAndClickHouse(t *testing.T) {
 	baseURL, rds, chAddr := testenv.PostgresURL(t), testenv.RedisAddr(t), testenv.ClickHouseAddr(t)
 	id := randomHex(t, 4)
-	pgURL := testenv.PrivatePostgres(t, baseURL, "e2e_"+id)
-	testenv.PrivateClickHouse(t, chAddr, "e2e_"+id)
+	pgURL := migratetest.PrivatePostgres(t, baseURL, "e2e_"+id)
+	migratetest.PrivateClickHouse(t, chAddr, "e2e_"+id)
 	u, err := url.Parse(pgURL)
 	if err != nil {
 		t.Fatal(err)

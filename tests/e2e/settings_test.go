@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pulsestream/pulsestream/platform/testenv"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 // Every binary refuses an invalid setting before it touches anything: it
@@ -16,14 +16,14 @@ func TestEveryBinaryRefusesAnInvalidSettingNamingIt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds five binaries")
 	}
-	for _, dir := range []string{"services/gateway", "services/projector", "services/query", "migrations/cmd/migrate", "platform/cmd/pulsectl"} {
+	for _, dir := range []string{"services/gateway", "services/projector", "services/query", "migrations/cmd/migrate", "tenancy/cmd/pulsectl"} {
 		t.Run(dir, func(t *testing.T) {
 			bin := testenv.Build(t, dir)
 			var args []string
 			switch dir {
 			case "migrations/cmd/migrate":
 				args = []string{"up"}
-			case "platform/cmd/pulsectl":
+			case "tenancy/cmd/pulsectl":
 				args = []string{"tenants", "list"}
 			}
 			for _, env := range []string{"PULSESTREAM_POSTGRES_URL=::not a url::", "PULSESTREAM_POSTGRES_MAX_CONNS=0"} {

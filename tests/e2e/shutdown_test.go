@@ -15,7 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/pulsestream/pulsestream/platform/testenv"
+	"github.com/pulsestream/pulsestream/migrations/migratetest"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 // postResult is one POST /v1/events as the client saw it.
@@ -51,7 +52,7 @@ func post(url, key string, body string) postResult {
 func TestGatewaySIGTERMWithAProduceInFlightFinishesIt(t *testing.T) {
 	baseURL, rds := testenv.PostgresURL(t), testenv.RedisAddr(t)
 	id := randomHex(t, 4)
-	pgURL := testenv.PrivatePostgres(t, baseURL, "e2e_"+id)
+	pgURL := migratetest.PrivatePostgres(t, baseURL, "e2e_"+id)
 	pool, err := pgxpool.New(context.Background(), pgURL)
 	if err != nil {
 		t.Fatal(err)

@@ -20,9 +20,10 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/pulsestream/pulsestream/platform/tenancy"
-	"github.com/pulsestream/pulsestream/platform/tenancy/tenancytest"
-	"github.com/pulsestream/pulsestream/platform/testenv"
+	"github.com/pulsestream/pulsestream/migrations/migratetest"
+	"github.com/pulsestream/pulsestream/tenancy"
+	"github.com/pulsestream/pulsestream/tenancy/tenancytest"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 // stack is the three binaries (gateway, projector, query), built from their
@@ -53,9 +54,9 @@ func startStack(t *testing.T) *stack {
 	t.Helper()
 	baseURL, rds, brokers, chAddr := testenv.PostgresURL(t), testenv.RedisAddr(t), testenv.KafkaBrokers(t), testenv.ClickHouseAddr(t)
 	id := randomHex(t, 4)
-	pgURL := testenv.PrivatePostgres(t, baseURL, "e2e_"+id)
+	pgURL := migratetest.PrivatePostgres(t, baseURL, "e2e_"+id)
 	chDB := "e2e_" + id
-	testenv.PrivateClickHouse(t, chAddr, chDB)
+	migratetest.PrivateClickHouse(t, chAddr, chDB)
 
 	s := &stack{t: t, tenantA: "era-" + id, tenantB: "erb-" + id}
 	var err error

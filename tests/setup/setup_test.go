@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pulsestream/pulsestream/platform/testenv"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 func TestInfraAndStopWorkFromACheckoutOnlyRootCanEnter(t *testing.T) {

@@ -15,10 +15,11 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/pulsestream/pulsestream/migrations/migratetest"
 	"github.com/pulsestream/pulsestream/platform/observe"
-	"github.com/pulsestream/pulsestream/platform/tenancy"
-	"github.com/pulsestream/pulsestream/platform/tenancy/tenancytest"
-	"github.com/pulsestream/pulsestream/platform/testenv"
+	"github.com/pulsestream/pulsestream/tenancy"
+	"github.com/pulsestream/pulsestream/tenancy/tenancytest"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 // hostileEnv is a gateway built by New (PostgreSQL keys, Redis, Kafka: the
@@ -47,7 +48,7 @@ func startRealGateway(t *testing.T, logger *slog.Logger, settings tenancy.Tenant
 	redisAddr := testenv.RedisAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	testenv.MigratePostgres(t, pgURL)
+	migratetest.Postgres(t, pgURL)
 	pool, err := pgxpool.New(ctx, pgURL)
 	if err != nil {
 		t.Fatal(err)

@@ -8,10 +8,10 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/pulsestream/pulsestream/platform/apitest"
 	"github.com/pulsestream/pulsestream/platform/httpapi"
 	"github.com/pulsestream/pulsestream/services/gateway/erasure"
 	"github.com/pulsestream/pulsestream/services/gateway/ingest"
+	"github.com/pulsestream/pulsestream/testkit/apitest"
 )
 
 func TestGatewayRoutesMatchTheOpenAPIDocument(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pulsestream/pulsestream/platform/testenv"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 // TestRedisSIGKILLDegradesAsDocumentedAndRecoversWithoutRestart kills a

@@ -7,9 +7,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/pulsestream/pulsestream/platform/httpapi"
-	"github.com/pulsestream/pulsestream/platform/tenancy"
 	"github.com/pulsestream/pulsestream/services/gateway/erasure"
 	"github.com/pulsestream/pulsestream/services/gateway/ingest"
+	"github.com/pulsestream/pulsestream/tenancy"
 )
 
 // RouterDeps is what the router is built from.

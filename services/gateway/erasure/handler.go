@@ -15,7 +15,7 @@ import (
 
 	"github.com/pulsestream/pulsestream/platform/apierror"
 	"github.com/pulsestream/pulsestream/platform/httpapi"
-	"github.com/pulsestream/pulsestream/platform/tenancy"
+	"github.com/pulsestream/pulsestream/tenancy"
 )
 
 // RequestStore is the handler's view of the erasures table (PGStore).

@@ -17,7 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/pulsestream/pulsestream/platform/testenv"
+	"github.com/pulsestream/pulsestream/migrations/migratetest"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 // pgStore is a PGStore on a private schema with the migrations applied and
@@ -48,7 +49,7 @@ func pgStore(t *testing.T, live int) (*PGStore, *pgxpool.Pool, string) {
 		sep = "&"
 	}
 	url := base + sep + "search_path=" + schema
-	testenv.MigratePostgres(t, url)
+	migratetest.Postgres(t, url)
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		t.Fatal(err)

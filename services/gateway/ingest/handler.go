@@ -16,8 +16,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/pulsestream/pulsestream/platform/apierror"
 	"github.com/pulsestream/pulsestream/platform/httpapi"
-	"github.com/pulsestream/pulsestream/platform/tenancy"
 	"github.com/pulsestream/pulsestream/services/gateway/decode"
+	"github.com/pulsestream/pulsestream/tenancy"
 )
 
 // Event statuses and the codes the handler adds to decode's.

@@ -9,10 +9,10 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/pulsestream/pulsestream/platform/tenancy"
 	"github.com/pulsestream/pulsestream/schemas"
 	"github.com/pulsestream/pulsestream/schemas/markers"
 	"github.com/pulsestream/pulsestream/services/gateway/decode"
+	"github.com/pulsestream/pulsestream/tenancy"
 )
 
 // Deps are what the ingest service is built from. Audit and Erased may be

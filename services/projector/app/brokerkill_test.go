@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pulsestream/pulsestream/platform/tenancy"
-	"github.com/pulsestream/pulsestream/platform/testenv"
+	"github.com/pulsestream/pulsestream/tenancy"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 // faultPlan is how long load runs and how often the broker dies. `make test`

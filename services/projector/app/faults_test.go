@@ -14,8 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/pulsestream/pulsestream/platform/testenv"
 	"github.com/pulsestream/pulsestream/schemas"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 func TestTombstoneHidesTheEventFromBothReadModelsAndRefusesLaterCopies(t *testing.T) {

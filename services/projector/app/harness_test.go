@@ -20,12 +20,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/pulsestream/pulsestream/migrations/migratetest"
 	"github.com/pulsestream/pulsestream/platform/config"
 	"github.com/pulsestream/pulsestream/platform/kafka"
 	"github.com/pulsestream/pulsestream/platform/observe"
-	"github.com/pulsestream/pulsestream/platform/testenv"
 	"github.com/pulsestream/pulsestream/schemas"
 	"github.com/pulsestream/pulsestream/services/projector/app"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 // harness is one test's private world: its own topics, consumer groups,
@@ -86,7 +87,7 @@ func newHarness(t testing.TB, partitions int) *harness {
 
 	// PostgreSQL: a private schema with the migrations applied.
 	h.pgSchema = "projtest_" + h.suffix
-	h.pgURL = testenv.PrivatePostgres(t, baseURL, h.pgSchema)
+	h.pgURL = migratetest.PrivatePostgres(t, baseURL, h.pgSchema)
 	h.pool, err = pgxpool.New(ctx, h.pgURL)
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +96,7 @@ func newHarness(t testing.TB, partitions int) *harness {
 
 	// ClickHouse: a private database with the migrations applied.
 	h.chDB = "projtest_" + h.suffix
-	testenv.PrivateClickHouse(t, h.chAddr, h.chDB)
+	migratetest.PrivateClickHouse(t, h.chAddr, h.chDB)
 	h.ch = h.chOpen(h.chDB)
 	t.Cleanup(func() { _ = h.ch.Close() })
 	return h

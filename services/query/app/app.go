@@ -24,11 +24,11 @@ import (
 	"github.com/pulsestream/pulsestream/platform/postgres"
 	"github.com/pulsestream/pulsestream/platform/redis"
 	"github.com/pulsestream/pulsestream/platform/runner"
-	"github.com/pulsestream/pulsestream/platform/tenancy"
 	"github.com/pulsestream/pulsestream/schemas/markers"
 	"github.com/pulsestream/pulsestream/services/query/internal/api"
 	"github.com/pulsestream/pulsestream/services/query/internal/cursor"
 	"github.com/pulsestream/pulsestream/services/query/internal/store"
+	"github.com/pulsestream/pulsestream/tenancy"
 )
 
 // Config is the query service's settings.

@@ -15,11 +15,11 @@ import (
 
 	"github.com/pulsestream/pulsestream/platform/config"
 	"github.com/pulsestream/pulsestream/platform/observe"
-	"github.com/pulsestream/pulsestream/platform/tenancy"
-	"github.com/pulsestream/pulsestream/platform/tenancy/tenancytest"
-	"github.com/pulsestream/pulsestream/platform/testenv"
 	"github.com/pulsestream/pulsestream/services/query/app"
 	"github.com/pulsestream/pulsestream/services/query/internal/querytest"
+	"github.com/pulsestream/pulsestream/tenancy"
+	"github.com/pulsestream/pulsestream/tenancy/tenancytest"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 func init() { gin.SetMode(gin.ReleaseMode) }

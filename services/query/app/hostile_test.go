@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/pulsestream/pulsestream/platform/observe"
-	"github.com/pulsestream/pulsestream/platform/tenancy"
-	"github.com/pulsestream/pulsestream/platform/tenancy/tenancytest"
 	"github.com/pulsestream/pulsestream/services/query/app"
 	"github.com/pulsestream/pulsestream/services/query/internal/querytest"
+	"github.com/pulsestream/pulsestream/tenancy"
+	"github.com/pulsestream/pulsestream/tenancy/tenancytest"
 )
 
 // injections are SQL and ClickHouse injection strings; each is sent in every

@@ -11,10 +11,11 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/pulsestream/pulsestream/platform/testenv"
+	"github.com/pulsestream/pulsestream/migrations/migratetest"
 	"github.com/pulsestream/pulsestream/schemas"
 	"github.com/pulsestream/pulsestream/services/projector/internal/chsink"
 	"github.com/pulsestream/pulsestream/services/projector/internal/record"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 // Long ids make the existence query far bigger than ClickHouse's default
@@ -72,7 +73,7 @@ func migratedDatabase(ctx context.Context, t *testing.T) driver.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = root.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db) })
-	testenv.MigrateClickHouse(t, addr, db)
+	migratetest.ClickHouse(t, addr, db)
 	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Protocol: clickhouse.HTTP, Auth: clickhouse.Auth{Database: db}})
 	if err != nil {
 		t.Fatal(err)

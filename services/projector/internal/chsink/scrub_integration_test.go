@@ -15,10 +15,11 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/pulsestream/pulsestream/platform/testenv"
+	"github.com/pulsestream/pulsestream/migrations/migratetest"
 	"github.com/pulsestream/pulsestream/schemas"
 	"github.com/pulsestream/pulsestream/services/projector/internal/chsink"
 	"github.com/pulsestream/pulsestream/services/projector/internal/record"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 // erasureDiskBound is the bound docs/erasure.md states for an erased value to
@@ -32,7 +33,7 @@ func privateDB(t *testing.T) (driver.Conn, string) {
 	b := make([]byte, 5)
 	_, _ = rand.Read(b)
 	db := "projtest_ch_" + hex.EncodeToString(b)
-	testenv.PrivateClickHouse(t, addr, db)
+	migratetest.PrivateClickHouse(t, addr, db)
 	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Protocol: clickhouse.HTTP, Auth: clickhouse.Auth{Database: db}})
 	if err != nil {
 		t.Fatal(err)

@@ -11,8 +11,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/pulsestream/pulsestream/platform/testenv"
+	"github.com/pulsestream/pulsestream/migrations/migratetest"
 	"github.com/pulsestream/pulsestream/schemas"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 // TestEventsTableHasTheDeclaredColumns keeps schemas.EventsColumns (what the
@@ -23,7 +24,7 @@ func TestEventsTableHasTheDeclaredColumns(t *testing.T) {
 	base := testenv.PostgresURL(t)
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
-	url := testenv.PrivatePostgres(t, base, "pgsink_columns_"+hex.EncodeToString(suffix))
+	url := migratetest.PrivatePostgres(t, base, "pgsink_columns_"+hex.EncodeToString(suffix))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	pool, err := pgxpool.New(ctx, url)

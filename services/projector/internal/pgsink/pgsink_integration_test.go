@@ -10,10 +10,11 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/pulsestream/pulsestream/platform/testenv"
+	"github.com/pulsestream/pulsestream/migrations/migratetest"
 	"github.com/pulsestream/pulsestream/schemas"
 	"github.com/pulsestream/pulsestream/services/projector/internal/pgsink"
 	"github.com/pulsestream/pulsestream/services/projector/internal/record"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 func event(id string, offset int64, typ string) record.Item {
@@ -29,7 +30,7 @@ func TestDirectCopyFallsBackToStagedOnStoredOrRepeatedKeys(t *testing.T) {
 	defer cancel()
 	b := make([]byte, 5)
 	_, _ = rand.Read(b)
-	pool, err := pgxpool.New(ctx, testenv.PrivatePostgres(t, testenv.PostgresURL(t), "pgsink_"+hex.EncodeToString(b)))
+	pool, err := pgxpool.New(ctx, migratetest.PrivatePostgres(t, testenv.PostgresURL(t), "pgsink_"+hex.EncodeToString(b)))
 	if err != nil {
 		t.Fatal(err)
 	}

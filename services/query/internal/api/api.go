@@ -1,6 +1,6 @@
 // Package api is the query service's HTTP API (gin, mandated): one event by
 // id, search with keyset cursors, statistics and ingestion status, all scoped
-// to the tenant of the caller's API key (platform/tenancy middleware, query
+// to the tenant of the caller's API key (tenancy middleware, query
 // scope). Parameters are checked before any store is asked; a bad one is a
 // 400 naming it (platform/apierror). Every store call runs under the query
 // timeout: a slow query is cancelled through its context and answered 503
@@ -20,10 +20,10 @@ import (
 
 	"github.com/pulsestream/pulsestream/platform/apierror"
 	"github.com/pulsestream/pulsestream/platform/httpapi"
-	"github.com/pulsestream/pulsestream/platform/tenancy"
 	"github.com/pulsestream/pulsestream/schemas/markers"
 	"github.com/pulsestream/pulsestream/services/query/internal/cursor"
 	"github.com/pulsestream/pulsestream/services/query/internal/store"
+	"github.com/pulsestream/pulsestream/tenancy"
 )
 
 // Codes of the non-parameter errors.

@@ -9,11 +9,11 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/pulsestream/pulsestream/platform/testenv"
 	"github.com/pulsestream/pulsestream/schemas/markers"
 	"github.com/pulsestream/pulsestream/services/query/internal/api"
 	"github.com/pulsestream/pulsestream/services/query/internal/querytest"
 	"github.com/pulsestream/pulsestream/services/query/internal/store"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 // The gateway's erasure marker (written once Kafka acknowledged a tombstone)

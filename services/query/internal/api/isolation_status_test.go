@@ -15,11 +15,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/pulsestream/pulsestream/platform/testenv"
 	"github.com/pulsestream/pulsestream/schemas/markers"
 	"github.com/pulsestream/pulsestream/services/query/internal/api"
 	"github.com/pulsestream/pulsestream/services/query/internal/querytest"
 	"github.com/pulsestream/pulsestream/services/query/internal/store"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 func TestTenantNeverSeesAnotherTenantsEventsThroughAnyEndpointOrParameter(t *testing.T) {

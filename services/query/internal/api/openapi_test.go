@@ -10,9 +10,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/pulsestream/pulsestream/platform/apitest"
 	"github.com/pulsestream/pulsestream/platform/httpapi"
 	"github.com/pulsestream/pulsestream/schemas"
+	"github.com/pulsestream/pulsestream/testkit/apitest"
 )
 
 type openapiDoc struct {

@@ -1,5 +1,5 @@
 // Package querytest is test support for the query service: connections to
-// the real PostgreSQL and ClickHouse engine (platform/testenv, migrated with
+// the real PostgreSQL and ClickHouse engine (testkit/testenv, migrated with
 // the migrations module), random tenant ids so tests never share rows, and
 // writers that put rows straight into both read models the way the
 // projector lays them out (migrations/postgres/00002_events.sql,
@@ -22,15 +22,16 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for goose
 
-	"github.com/pulsestream/pulsestream/platform/tenancy"
-	"github.com/pulsestream/pulsestream/platform/testenv"
+	"github.com/pulsestream/pulsestream/migrations/migratetest"
+	"github.com/pulsestream/pulsestream/tenancy"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 // Postgres returns a pool on the migrated test database.
 func Postgres(tb testing.TB) *pgxpool.Pool {
 	tb.Helper()
 	url := testenv.PostgresURL(tb)
-	testenv.MigratePostgres(tb, url)
+	migratetest.Postgres(tb, url)
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
 		tb.Fatal(err)
@@ -55,7 +56,7 @@ func chOptions(tb testing.TB) *clickhouse.Options {
 func ClickHouse(tb testing.TB) driver.Conn {
 	tb.Helper()
 	opts := chOptions(tb)
-	testenv.MigrateClickHouse(tb, opts.Addr[0], opts.Auth.Database)
+	migratetest.ClickHouse(tb, opts.Addr[0], opts.Auth.Database)
 	conn, err := clickhouse.Open(opts)
 	if err != nil {
 		tb.Fatal(err)

@@ -14,8 +14,9 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver for goose
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/pulsestream/pulsestream/platform/tenancy"
-	"github.com/pulsestream/pulsestream/platform/testenv"
+	"github.com/pulsestream/pulsestream/migrations/migratetest"
+	"github.com/pulsestream/pulsestream/tenancy"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 const actor = "cli:pulsectl-test"
@@ -30,7 +31,7 @@ type cli struct {
 func newCLI(t *testing.T) cli {
 	t.Helper()
 	url := testenv.PostgresURL(t)
-	testenv.MigratePostgres(t, url)
+	migratetest.Postgres(t, url)
 	return cli{t: t, url: url}
 }
 

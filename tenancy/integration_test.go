@@ -22,9 +22,10 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver for goose
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pulsestream/pulsestream/migrations/migratetest"
 	"github.com/pulsestream/pulsestream/platform/apierror"
 	"github.com/pulsestream/pulsestream/platform/httpapi"
-	"github.com/pulsestream/pulsestream/platform/testenv"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 // pgStore migrates the test database (once per test binary) and returns a
@@ -32,7 +33,7 @@ import (
 func pgStore(t *testing.T) (*PGStore, *pgxpool.Pool) {
 	t.Helper()
 	url := testenv.PostgresURL(t)
-	testenv.MigratePostgres(t, url)
+	migratetest.Postgres(t, url)
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)

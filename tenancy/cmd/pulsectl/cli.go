@@ -16,7 +16,7 @@ import (
 
 	"github.com/pulsestream/pulsestream/platform/config"
 	"github.com/pulsestream/pulsestream/platform/postgres"
-	"github.com/pulsestream/pulsestream/platform/tenancy"
+	"github.com/pulsestream/pulsestream/tenancy"
 )
 
 // env is what a run may touch outside itself; tests pass their own.

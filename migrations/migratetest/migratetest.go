@@ -1,4 +1,9 @@
-package testenv
+// Package migratetest is test support: it applies this module's migrations to
+// the servers integration tests run against (addresses from testkit/testenv),
+// once per test process. It lives beside the migrations, not in testkit, so
+// that testkit needs no migrations and platform's own tests (which use
+// testkit) add no module cycle.
+package migratetest
 
 import (
 	"context"
@@ -11,6 +16,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 
 	"github.com/pulsestream/pulsestream/migrations"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 var migrated sync.Map // target name + address -> *migration
@@ -20,9 +26,9 @@ type migration struct {
 	err  error
 }
 
-// MigratePostgres applies the PostgreSQL migrations to the database at url,
-// once per test process.
-func MigratePostgres(tb testing.TB, url string) {
+// Postgres applies the PostgreSQL migrations to the database at url, once per
+// test process.
+func Postgres(tb testing.TB, url string) {
 	tb.Helper()
 	migrate(tb, migrations.Postgres, url, func() *sql.DB {
 		db, err := sql.Open("pgx", url)
@@ -33,9 +39,9 @@ func MigratePostgres(tb testing.TB, url string) {
 	})
 }
 
-// MigrateClickHouse applies the ClickHouse migrations to database on the
-// engine at addr (protocol from ClickHouseProtocol), once per test process.
-func MigrateClickHouse(tb testing.TB, addr, database string) {
+// ClickHouse applies the ClickHouse migrations to database on the engine at
+// addr (protocol from testenv.ClickHouseProtocol), once per test process.
+func ClickHouse(tb testing.TB, addr, database string) {
 	tb.Helper()
 	migrate(tb, migrations.ClickHouse, addr+"/"+database, func() *sql.DB {
 		return clickhouse.OpenDB(clickHouseOptions(addr, database))
@@ -43,11 +49,10 @@ func MigrateClickHouse(tb testing.TB, addr, database string) {
 }
 
 // clickHouseOptions is a connection to database ("" for the server's
-// default) with the protocol of ClickHouseProtocol. testenv builds its own
-// options because platform/clickhouse's tests import testenv.
+// default) with the protocol of testenv.ClickHouseProtocol.
 func clickHouseOptions(addr, database string) *clickhouse.Options {
 	proto := clickhouse.HTTP
-	if ClickHouseProtocol() == "native" {
+	if testenv.ClickHouseProtocol() == "native" {
 		proto = clickhouse.Native
 	}
 	return &clickhouse.Options{Addr: []string{addr}, Protocol: proto, Auth: clickhouse.Auth{Database: database}}

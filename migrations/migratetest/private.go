@@ -1,4 +1,4 @@
-package testenv
+package migratetest
 
 import (
 	"context"
@@ -38,7 +38,7 @@ func PrivatePostgres(tb testing.TB, baseURL, schema string) string {
 		sep = "&"
 	}
 	url := baseURL + sep + "search_path=" + schema
-	MigratePostgres(tb, url)
+	Postgres(tb, url)
 	return url
 }
 
@@ -59,5 +59,5 @@ func PrivateClickHouse(tb testing.TB, addr, db string) {
 		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db)
 		_ = conn.Close()
 	})
-	MigrateClickHouse(tb, addr, db)
+	ClickHouse(tb, addr, db)
 }

@@ -6,8 +6,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/pulsestream/pulsestream/platform/apitest"
 	"github.com/pulsestream/pulsestream/platform/httpapi"
+	"github.com/pulsestream/pulsestream/testkit/apitest"
 )
 
 func TestAdminRoutesMatchTheOpenAPIDocument(t *testing.T) {
