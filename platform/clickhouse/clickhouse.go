@@ -29,9 +29,17 @@
 // process serving one query at a time; see tools/chdb-server/README.md for
 // what its HTTP front end does not do. Point clickhouse-addr at a real server
 // (with clickhouse-protocol=native if you like) and nothing else changes.
+//
+// # Users and TLS
+//
+// clickhouse-username and clickhouse-password log in on both protocols
+// (HTTP: basic auth, or X-ClickHouse-User/-Key headers over TLS).
+// clickhouse-tls* (platform/secure) turns on TLS for either protocol: https
+// for http (ClickHouse's port 8443 by convention), TLS for native (9440).
 package clickhouse
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"flag"
@@ -42,6 +50,8 @@ import (
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/pulsestream/pulsestream/platform/secure"
 )
 
 // Protocols accepted by clickhouse-protocol.
@@ -61,6 +71,7 @@ type Config struct {
 	Password     string
 	DialTimeout  time.Duration
 	MaxOpenConns int
+	TLS          secure.TLS
 }
 
 // RegisterFlags defines the clickhouse-* flags with defaults for the local engine.
@@ -74,6 +85,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Password, "clickhouse-password", "", "ClickHouse password")
 	fs.DurationVar(&c.DialTimeout, "clickhouse-dial-timeout", 5*time.Second, "ClickHouse connect timeout")
 	fs.IntVar(&c.MaxOpenConns, "clickhouse-max-open-conns", 10, "largest number of open ClickHouse connections")
+	c.TLS.RegisterFlags(fs, "clickhouse", "ClickHouse server")
 }
 
 // Validate names the first bad ClickHouse setting.
@@ -95,7 +107,7 @@ func (c *Config) Validate() error {
 	if c.MaxOpenConns < 1 {
 		return fmt.Errorf("clickhouse-max-open-conns: must be at least 1, got %d", c.MaxOpenConns)
 	}
-	return nil
+	return c.TLS.Validate()
 }
 
 func (c *Config) addrs() ([]string, error) {
@@ -119,7 +131,7 @@ func (c *Config) addrs() ([]string, error) {
 // reports it through its readiness check (a conn.Ping fails while the
 // server does not answer).
 func Open(cfg Config) (driver.Conn, error) {
-	opts, err := cfg.options()
+	opts, err := cfg.Options()
 	if err != nil {
 		return nil, err
 	}
@@ -132,20 +144,28 @@ func Open(cfg Config) (driver.Conn, error) {
 
 // OpenDB is Open for database/sql users (the migrations runner).
 func OpenDB(cfg Config) (*sql.DB, error) {
-	opts, err := cfg.options()
+	opts, err := cfg.Options()
 	if err != nil {
 		return nil, err
 	}
 	return ch.OpenDB(opts), nil
 }
 
-func (c *Config) options() (*ch.Options, error) {
+// Options are the clickhouse-go options the settings make.
+func (c *Config) Options() (*ch.Options, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	addrs, _ := c.addrs()
+	// ServerName stays empty unless set: crypto/tls and net/http fill in the
+	// host of each address dialed.
+	tc, err := c.TLS.Config()
+	if err != nil {
+		return nil, err
+	}
 	opts := &ch.Options{
 		Addr: addrs,
+		TLS:  tc,
 		Auth: ch.Auth{
 			Database: c.Database,
 			Username: c.Username,
@@ -167,6 +187,28 @@ func (c *Config) options() (*ch.Options, error) {
 		opts.Protocol = ch.HTTP
 	}
 	return opts, nil
+}
+
+// Probe is the start-time access check of conn (secure.Check): a ClickHouse
+// that refuses the TLS handshake or the login stops the service, naming the
+// setting.
+func Probe(ping func(context.Context) error, cfg Config) secure.Probe {
+	return secure.Probe{
+		Name:    "clickhouse",
+		Server:  cfg.Protocol + "://" + cfg.Addr,
+		Timeout: cfg.DialTimeout,
+		Ping:    ping,
+		Refused: func(err error) string {
+			var ex *ch.Exception
+			if errors.As(err, &ex) {
+				switch ex.Code {
+				case 516, 192, 193: // AUTHENTICATION_FAILED, UNKNOWN_USER, WRONG_PASSWORD
+					return "clickhouse-username and clickhouse-password"
+				}
+			}
+			return cfg.TLS.TLSSetting(err)
+		},
+	}
 }
 
 func (c *Config) where() string {

@@ -3,6 +3,14 @@
 // franz-go's own log lines through the service's slog logger (plugin/kslog,
 // so its level setting applies), and topic creation with the partition count the project chooses (brokers run
 // with auto-creation off).
+//
+// Secured brokers: TLS from the kafka-tls* block (platform/secure) and SASL
+// PLAIN or SCRAM-SHA-256/512 through franz-go's pkg/sasl/plain and
+// pkg/sasl/scram (kafka-sasl-mechanism, -username, -password), so a
+// SASL_SSL listener (MSK with SCRAM, Confluent Cloud, Aiven, Strimzi) is a
+// matter of settings. OAUTHBEARER and AWS_MSK_IAM are left out: franz-go
+// has the mechanisms but not the token or AWS credential sources they need,
+// and no local broker here could test them.
 package kafka
 
 import (
@@ -12,13 +20,26 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 	"github.com/twmb/franz-go/plugin/kprom"
 	"github.com/twmb/franz-go/plugin/kslog"
+
+	"github.com/pulsestream/pulsestream/platform/secure"
+)
+
+// SASL mechanisms accepted by kafka-sasl-mechanism.
+const (
+	SASLPlain       = "PLAIN"
+	SASLScramSHA256 = "SCRAM-SHA-256"
+	SASLScramSHA512 = "SCRAM-SHA-512"
 )
 
 // Config names the brokers and the topics.
@@ -29,6 +50,10 @@ type Config struct {
 	Partitions        int
 	ReplicationFactor int
 	ClientID          string
+	TLS               secure.TLS
+	SASLMechanism     string
+	SASLUsername      string
+	SASLPassword      string
 }
 
 // RegisterFlags defines the kafka-* flags.
@@ -39,6 +64,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Partitions, "kafka-partitions", 6, "partitions of the event topic when PulseStream creates it")
 	fs.IntVar(&c.ReplicationFactor, "kafka-replication-factor", 1, "replication factor of topics PulseStream creates")
 	fs.StringVar(&c.ClientID, "kafka-client-id", "pulsestream", "Kafka client id")
+	c.TLS.RegisterFlags(fs, "kafka", "Kafka brokers")
+	fs.StringVar(&c.SASLMechanism, "kafka-sasl-mechanism", "", `SASL mechanism: "" (none), PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (use with kafka-tls: PLAIN sends the password as it is)`)
+	fs.StringVar(&c.SASLUsername, "kafka-sasl-username", "", "SASL user name (with kafka-sasl-mechanism)")
+	fs.StringVar(&c.SASLPassword, "kafka-sasl-password", "", "SASL password (with kafka-sasl-mechanism)")
 }
 
 // Validate names a bad Kafka setting.
@@ -55,7 +84,55 @@ func (c *Config) Validate() error {
 	case c.ReplicationFactor < 1:
 		return fmt.Errorf("kafka-replication-factor: must be at least 1, got %d", c.ReplicationFactor)
 	}
-	return nil
+	if _, err := c.saslMechanism(); err != nil {
+		return err
+	}
+	return c.TLS.Validate()
+}
+
+// saslMechanism is the franz-go mechanism of the SASL settings (nil: none).
+func (c *Config) saslMechanism() (sasl.Mechanism, error) {
+	mech := strings.ToUpper(strings.TrimSpace(c.SASLMechanism))
+	if mech == "" {
+		if c.SASLUsername != "" || c.SASLPassword != "" {
+			return nil, errors.New("kafka-sasl-username and kafka-sasl-password: set while kafka-sasl-mechanism is empty; name the mechanism")
+		}
+		return nil, nil
+	}
+	if c.SASLUsername == "" || c.SASLPassword == "" {
+		return nil, fmt.Errorf("kafka-sasl-username and kafka-sasl-password: both are required with kafka-sasl-mechanism %s", mech)
+	}
+	switch mech {
+	case SASLPlain:
+		return plain.Auth{User: c.SASLUsername, Pass: c.SASLPassword}.AsMechanism(), nil
+	case SASLScramSHA256:
+		return scram.Auth{User: c.SASLUsername, Pass: c.SASLPassword}.AsSha256Mechanism(), nil
+	case SASLScramSHA512:
+		return scram.Auth{User: c.SASLUsername, Pass: c.SASLPassword}.AsSha512Mechanism(), nil
+	}
+	return nil, fmt.Errorf("kafka-sasl-mechanism: must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got %q", c.SASLMechanism)
+}
+
+// securityOpts are the TLS and SASL options of the settings.
+func (c *Config) securityOpts() ([]kgo.Opt, error) {
+	var opts []kgo.Opt
+	tc, err := c.TLS.Config()
+	if err != nil {
+		return nil, err
+	}
+	if tc != nil {
+		// franz-go clones it per broker and fills ServerName with the
+		// broker's host when kafka-tls-server-name is empty.
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	mech, err := c.saslMechanism()
+	if err != nil {
+		return nil, err
+	}
+	if mech != nil {
+		opts = append(opts, kgo.SASL(mech))
+	}
+	return opts, nil
 }
 
 // SeedBrokers splits the broker list.
@@ -74,10 +151,11 @@ func (c *Config) SeedBrokers() []string {
 // the attribute kafka_client=namespace (nil logger: dropped). opts come last
 // and win.
 func NewClient(cfg Config, reg prometheus.Registerer, logger *slog.Logger, namespace string, opts ...kgo.Opt) (*kgo.Client, error) {
-	base := []kgo.Opt{
-		kgo.SeedBrokers(cfg.SeedBrokers()...),
-		kgo.ClientID(cfg.ClientID),
+	base, err := cfg.securityOpts()
+	if err != nil {
+		return nil, err
 	}
+	base = append(base, kgo.SeedBrokers(cfg.SeedBrokers()...), kgo.ClientID(cfg.ClientID))
 	if logger != nil {
 		base = append(base, kgo.WithLogger(kslog.New(logger.With("kafka_client", namespace))))
 	}
@@ -107,6 +185,27 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg Config) error {
 		}
 	}
 	return nil
+}
+
+// Probe is the start-time access check of cl (secure.Check): a broker that
+// refuses the TLS handshake or the SASL login stops the service, naming the
+// setting.
+func Probe(cl *kgo.Client, cfg Config) secure.Probe {
+	return secure.Probe{
+		Name:    "kafka",
+		Server:  cfg.Brokers,
+		Timeout: 10 * time.Second,
+		Ping:    cl.Ping,
+		Refused: func(err error) string {
+			switch {
+			case errors.Is(err, kerr.SaslAuthenticationFailed):
+				return "kafka-sasl-username and kafka-sasl-password"
+			case errors.Is(err, kerr.UnsupportedSaslMechanism), errors.Is(err, kerr.IllegalSaslState):
+				return "kafka-sasl-mechanism"
+			}
+			return cfg.TLS.TLSSetting(err)
+		},
+	}
 }
 
 // Ping asks the cluster for its metadata: the readiness check for Kafka.

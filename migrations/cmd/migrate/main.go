@@ -24,6 +24,7 @@ import (
 	"github.com/pulsestream/pulsestream/platform/config"
 	"github.com/pulsestream/pulsestream/platform/logging"
 	"github.com/pulsestream/pulsestream/platform/postgres"
+	"github.com/pulsestream/pulsestream/platform/secure"
 )
 
 // Config is every setting migrate reads.
@@ -84,13 +85,22 @@ func migrate(ctx context.Context, cfg Config, up bool, out io.Writer, logger *sl
 	targets := []struct {
 		target migrations.Target
 		open   func() (*sql.DB, error)
+		probe  func(*sql.DB) secure.Probe
 	}{
-		{migrations.Postgres, func() (*sql.DB, error) { return postgres.OpenDB(cfg.Postgres) }},
-		{migrations.ClickHouse, func() (*sql.DB, error) { return clickhouse.OpenDB(cfg.ClickHouse) }},
+		{migrations.Postgres, func() (*sql.DB, error) { return postgres.OpenDB(cfg.Postgres) },
+			func(db *sql.DB) secure.Probe { return postgres.Probe(db.PingContext, cfg.Postgres) }},
+		{migrations.ClickHouse, func() (*sql.DB, error) { return clickhouse.OpenDB(cfg.ClickHouse) },
+			func(db *sql.DB) secure.Probe { return clickhouse.Probe(db.PingContext, cfg.ClickHouse) }},
 	}
 	for _, t := range targets {
 		db, err := t.open()
 		if err != nil {
+			return false, err
+		}
+		// a refused certificate or login names its setting (an unreachable
+		// server fails below, in the migration itself)
+		if err := secure.Check(ctx, logger, t.probe(db)); err != nil {
+			_ = db.Close()
 			return false, err
 		}
 		applied, latest, err := apply(ctx, db, t.target, up)

@@ -20,6 +20,7 @@ import (
 	"github.com/pulsestream/pulsestream/platform/postgres"
 	"github.com/pulsestream/pulsestream/platform/redis"
 	"github.com/pulsestream/pulsestream/platform/runner"
+	"github.com/pulsestream/pulsestream/platform/secure"
 	"github.com/pulsestream/pulsestream/services/gateway/decode"
 	"github.com/pulsestream/pulsestream/services/gateway/erasure"
 	"github.com/pulsestream/pulsestream/services/gateway/ingest"
@@ -79,15 +80,10 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 		return nil, err
 	}
 	a.kafka = cl
-	if cfg.Producer.EnsureTopics {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := kafka.EnsureTopics(ctx, cl, cfg.Kafka)
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("ensure topics: %w", err)
-		}
+	if a.redis, err = redis.Open(cfg.Redis); err != nil {
+		return nil, err
 	}
-	a.redis = redis.Open(cfg.Redis)
+	probes := []secure.Probe{kafka.Probe(cl, cfg.Kafka), redis.Probe(a.redis, cfg.Redis)}
 	if d.markers == nil {
 		if d.markers, err = ingest.NewRedisMarkers(a.redis, cfg.Ingest.RedisKeyPrefix, cfg.Ingest.MarkerTTL, cfg.Ingest.ErasedMarkerTTL); err != nil {
 			return nil, err
@@ -106,6 +102,20 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 		a.pool, err = postgres.Open(context.Background(), cfg.Postgres)
 		if err != nil {
 			return nil, err
+		}
+		probes = append(probes, postgres.Probe(a.pool.Ping, cfg.Postgres))
+	}
+	// A server refusing our certificate or credentials stops the start here,
+	// naming the setting; an unreachable one is left to readiness.
+	if err := secure.Check(context.Background(), logger, probes...); err != nil {
+		return nil, err
+	}
+	if cfg.Producer.EnsureTopics {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := kafka.EnsureTopics(ctx, cl, cfg.Kafka)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("ensure topics: %w", err)
 		}
 	}
 	if d.auth == nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/pulsestream/pulsestream/platform/observe"
 	"github.com/pulsestream/pulsestream/platform/postgres"
 	"github.com/pulsestream/pulsestream/platform/runner"
+	"github.com/pulsestream/pulsestream/platform/secure"
 	"github.com/pulsestream/pulsestream/services/projector/internal/chsink"
 	"github.com/pulsestream/pulsestream/services/projector/internal/consumer"
 	"github.com/pulsestream/pulsestream/services/projector/internal/pgsink"
@@ -69,6 +70,11 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (a *App, err
 		return nil, err
 	}
 	a.closers = append(a.closers, a.admin.Close)
+	// A server refusing our certificate or credentials stops the start here,
+	// naming the setting; an unreachable one is left to readiness.
+	if err := secure.Check(ctx, logger, kafka.Probe(a.admin, cfg.Kafka)); err != nil {
+		return nil, err
+	}
 	if err := kafka.EnsureTopics(ctx, a.admin, cfg.Kafka); err != nil {
 		return nil, err
 	}
@@ -93,6 +99,9 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (a *App, err
 				return nil, err
 			}
 			a.closers = append(a.closers, a.pool.Close)
+			if err := secure.Check(ctx, logger, postgres.Probe(a.pool.Ping, cfg.Postgres)); err != nil {
+				return nil, err
+			}
 			s := pgsink.New(a.pool)
 			sink, group, ping = s, cfg.Projector.GroupPostgres, s.Ping
 		case SinkClickHouse:
@@ -102,6 +111,9 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (a *App, err
 			}
 			conn := a.ch
 			a.closers = append(a.closers, func() { _ = conn.Close() })
+			if err := secure.Check(ctx, logger, clickhouse.Probe(conn.Ping, cfg.ClickHouse)); err != nil {
+				return nil, err
+			}
 			s := chsink.New(a.ch)
 			sink, group, ping = s, cfg.Projector.GroupClickHouse, s.Ping
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/pulsestream/pulsestream/platform/postgres"
 	"github.com/pulsestream/pulsestream/platform/redis"
 	"github.com/pulsestream/pulsestream/platform/runner"
+	"github.com/pulsestream/pulsestream/platform/secure"
 	"github.com/pulsestream/pulsestream/schemas/markers"
 	"github.com/pulsestream/pulsestream/services/query/internal/api"
 	"github.com/pulsestream/pulsestream/services/query/internal/cursor"
@@ -133,8 +134,17 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 		return nil, err
 	}
 	a.closer = append(a.closer, func() { _ = ch.Close() })
-	rdb := redis.Open(cfg.Redis)
+	rdb, err := redis.Open(cfg.Redis)
+	if err != nil {
+		return nil, err
+	}
 	a.closer = append(a.closer, func() { _ = rdb.Close() })
+	// A server refusing our certificate or credentials stops the start here,
+	// naming the setting; an unreachable one is left to readiness.
+	if err := secure.Check(ctx, logger, postgres.Probe(pool.Ping, cfg.Postgres),
+		clickhouse.Probe(ch.Ping, cfg.ClickHouse), redis.Probe(rdb, cfg.Redis)); err != nil {
+		return nil, err
+	}
 
 	pg := store.NewPostgres(pool)
 	chs := store.NewClickHouse(ch)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pulsestream/pulsestream/platform/config"
 	"github.com/pulsestream/pulsestream/platform/postgres"
+	"github.com/pulsestream/pulsestream/platform/secure"
 	"github.com/pulsestream/pulsestream/tenancy"
 )
 
@@ -111,7 +112,13 @@ func (c *common) admin(ctx context.Context, e env, formats ...string) (*tenancy.
 	// PULSESTREAM_* variable of a service can never change what a command does.
 	set := map[string]bool{}
 	c.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for _, name := range []string{"postgres-url", "postgres-max-conns", "postgres-dial-timeout"} {
+	var dbFlags []string // every postgres-* flag: URL, pool and TLS settings
+	c.fs.VisitAll(func(f *flag.Flag) {
+		if strings.HasPrefix(f.Name, "postgres-") {
+			dbFlags = append(dbFlags, f.Name)
+		}
+	})
+	for _, name := range dbFlags {
 		if v := e.getenv(config.EnvName(name)); v != "" && !set[name] {
 			if err := c.fs.Set(name, v); err != nil {
 				return nil, nil, usagef("%s: %v", config.EnvName(name), err)
@@ -123,6 +130,12 @@ func (c *common) admin(ctx context.Context, e env, formats ...string) (*tenancy.
 	}
 	pool, err := postgres.Open(ctx, c.pg)
 	if err != nil {
+		return nil, nil, err
+	}
+	// a refused certificate or login names its setting; an unreachable
+	// server fails in the command itself
+	if err := secure.Check(ctx, nil, postgres.Probe(pool.Ping, c.pg)); err != nil {
+		pool.Close()
 		return nil, nil, err
 	}
 	return tenancy.NewAdmin(tenancy.NewPGStore(pool)), pool.Close, nil
