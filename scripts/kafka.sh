@@ -7,6 +7,10 @@
 #   topics ARGS   run Kafka's TopicCommand against $PULSESTREAM_KAFKA_BROKERS,
 #                 e.g. `kafka.sh topics --create --topic events.v1 --partitions 3`.
 # If PULSESTREAM_KAFKA_BROKERS points elsewhere, start/status only check it.
+# Tests that need a secured listener (platform/testenv's StartSecureKafka) set:
+#   PULSESTREAM_KAFKA_EXTRA_PROPERTIES  a file appended to server.properties (a later key wins)
+#   PULSESTREAM_KAFKA_FORMAT_ARGS       extra storage-format arguments (e.g. --add-scram ...)
+#   PULSESTREAM_KAFKA_HEAP              the broker's -Xmx (default 1g)
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -77,6 +81,9 @@ group.initial.rebalance.delay.ms=0
 broker.heartbeat.interval.ms=1000
 broker.session.timeout.ms=4500
 EOF
+  if [ -n "${PULSESTREAM_KAFKA_EXTRA_PROPERTIES:-}" ]; then
+    { echo "# from $PULSESTREAM_KAFKA_EXTRA_PROPERTIES"; cat "$PULSESTREAM_KAFKA_EXTRA_PROPERTIES"; } >>"$K/server.properties"
+  fi
   # broker: everything to stdout, which start() appends to $LOG
   cat >"$K/log4j2.properties" <<'EOF'
 status = warn
@@ -107,7 +114,9 @@ format_once() {
     tool kafka.tools.StorageTool random-uuid | tail -1 >"$K/cluster.id"
   fi
   say "formatting $K/data (cluster id $(cat "$K/cluster.id"))"
-  tool kafka.tools.StorageTool format -t "$(cat "$K/cluster.id")" -c "$K/server.properties" \
+  local extra=()
+  read -ra extra <<<"${PULSESTREAM_KAFKA_FORMAT_ARGS:-}"
+  tool kafka.tools.StorageTool format -t "$(cat "$K/cluster.id")" -c "$K/server.properties" "${extra[@]}" \
     >>"$LOG" 2>&1 || die "kafka storage format failed" "$LOG"
 }
 
@@ -146,7 +155,7 @@ start() {
   [ "$(stat -c %s "$LOG" 2>/dev/null || echo 0)" -lt 52428800 ] || mv "$LOG" "$LOG.1"
   local from; from=$(($(stat -c %s "$LOG" 2>/dev/null || echo 0) + 1))
   # setsid: own session, so the broker outlives this shell and its job control
-  setsid nohup java -Xmx1g -Dlog4j2.configurationFile="$K/log4j2.properties" \
+  setsid nohup java -Xmx"${PULSESTREAM_KAFKA_HEAP:-1g}" -Dlog4j2.configurationFile="$K/log4j2.properties" \
     -cp "$K/libs/*" kafka.Kafka "$K/server.properties" >>"$LOG" 2>&1 </dev/null &
   echo $! >"$PIDFILE"
   # (grep -c, not -q: an early exit would SIGPIPE tail and fail under pipefail)

@@ -101,6 +101,14 @@ type Kafka struct {
 // Integration-only: it skips like Require when integration tests are off.
 func StartKafka(tb testing.TB) *Kafka {
 	tb.Helper()
+	return startKafka(tb, nil)
+}
+
+// startKafka is StartKafka with extra script environment (secured listeners)
+// made by extraEnv from the private directory and the PLAINTEXT and
+// CONTROLLER ports.
+func startKafka(tb testing.TB, extraEnv func(local string, port, cport int) []string) *Kafka {
+	tb.Helper()
 	Require(tb, "PULSESTREAM_KAFKA_BROKERS")
 	root := Root(tb)
 	shared := os.Getenv("PULSESTREAM_LOCAL")
@@ -135,6 +143,9 @@ func StartKafka(tb testing.TB) *Kafka {
 		"PULSESTREAM_KAFKA_PORT=" + strconv.Itoa(port), "PULSESTREAM_KAFKA_CONTROLLER_PORT=" + strconv.Itoa(cport),
 		"PULSESTREAM_KAFKA_BROKERS=" + k.Brokers,
 	}}
+	if extraEnv != nil {
+		k.env = append(k.env, extraEnv(local, port, cport)...)
+	}
 	tb.Cleanup(func() {
 		// SIGKILL: the data dir is thrown away, a clean stop would only cost time.
 		if err := k.run("kill"); err != nil {

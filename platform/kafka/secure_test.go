@@ -1,0 +1,113 @@
+package kafka_test
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pulsestream/pulsestream/platform/kafka"
+	"github.com/pulsestream/pulsestream/platform/secure"
+	"github.com/pulsestream/pulsestream/platform/testenv"
+)
+
+// settings is a Config from flag values, as a service gets it.
+func settings(t *testing.T, kv ...string) kafka.Config {
+	t.Helper()
+	var c kafka.Config
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	c.RegisterFlags(fs)
+	for i := 0; i < len(kv); i += 2 {
+		if err := fs.Set(kv[i], kv[i+1]); err != nil {
+			t.Fatalf("-%s=%s: %v", kv[i], kv[i+1], err)
+		}
+	}
+	return c
+}
+
+// TestSASLSSLBrokerWithSCRAMAndPLAIN runs a private broker whose SASL_SSL
+// listener requires a client certificate and a login: each mechanism
+// produces and reads back a record; a wrong password, an untrusted broker
+// certificate and a missing client certificate stop the start check naming
+// the setting and the broker.
+func TestSASLSSLBrokerWithSCRAMAndPLAIN(t *testing.T) {
+	certs := testenv.NewCerts(t)
+	k := testenv.StartSecureKafka(t, certs, map[string]string{"pulsestream": "s3cret-pw"})
+	base := []string{"kafka-brokers", k.SecureBrokers, "kafka-tls", "true", "kafka-tls-ca", certs.CA,
+		"kafka-tls-cert", certs.ClientCert, "kafka-tls-key", certs.ClientKey,
+		"kafka-sasl-username", "pulsestream", "kafka-topic", "secured.v1", "kafka-dlq-topic", "secured.v1.dlq", "kafka-partitions", "1"}
+
+	for i, mech := range []string{"SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"} {
+		t.Run(mech, func(t *testing.T) {
+			cfg := settings(t, append(base, "kafka-sasl-mechanism", mech, "kafka-sasl-password", "s3cret-pw")...)
+			if err := cfg.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			cl := client(t, cfg, kgo.DefaultProduceTopic(cfg.Topic), kgo.ConsumeTopics(cfg.Topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := secure.Check(ctx, nil, kafka.Probe(cl, cfg)); err != nil {
+				t.Fatal(err)
+			}
+			if err := kafka.EnsureTopics(ctx, cl, cfg); err != nil {
+				t.Fatal(err)
+			}
+			if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(mech)}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for len(got) < i+1 {
+				fs := cl.PollFetches(ctx)
+				if err := fs.Err0(); err != nil {
+					t.Fatal(err)
+				}
+				fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+			}
+			if got[i] != mech {
+				t.Fatalf("read back %q, want the record just produced last (%s)", got, mech)
+			}
+		})
+	}
+
+	for _, tc := range []struct {
+		name    string
+		kv      []string
+		setting string
+	}{
+		{"wrong password", []string{"kafka-sasl-mechanism", "SCRAM-SHA-512", "kafka-sasl-password", "wrong"}, "kafka-sasl-username and kafka-sasl-password"},
+		{"wrong PLAIN password", []string{"kafka-sasl-mechanism", "PLAIN", "kafka-sasl-password", "wrong"}, "kafka-sasl-username and kafka-sasl-password"},
+		{"untrusted broker certificate", []string{"kafka-sasl-mechanism", "SCRAM-SHA-512", "kafka-sasl-password", "s3cret-pw", "kafka-tls-ca", certs.OtherCA}, "kafka-tls-ca"},
+		{"certificate for another name", []string{"kafka-sasl-mechanism", "SCRAM-SHA-512", "kafka-sasl-password", "s3cret-pw", "kafka-tls-server-name", "kafka.example.com"}, "kafka-tls-server-name"},
+		{"client certificate from another CA", []string{"kafka-sasl-mechanism", "SCRAM-SHA-512", "kafka-sasl-password", "s3cret-pw",
+			"kafka-tls-cert", certs.StrangerCert, "kafka-tls-key", certs.StrangerKey}, "kafka-tls-cert"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := settings(t, append(base, tc.kv...)...)
+			cl := client(t, cfg)
+			start := time.Now()
+			err := secure.Check(context.Background(), nil, kafka.Probe(cl, cfg))
+			var refused *secure.RefusedError
+			if !errors.As(err, &refused) {
+				t.Fatalf("start check: %v, want the broker's refusal", err)
+			}
+			if !strings.HasPrefix(err.Error(), tc.setting+": kafka at "+k.SecureBrokers+" refused the connection: ") {
+				t.Fatalf("message %q does not start with the setting %q and the broker %s", err, tc.setting, k.SecureBrokers)
+			}
+			t.Logf("%s after %s", err, time.Since(start).Round(time.Millisecond))
+		})
+	}
+}
+
+func client(t *testing.T, cfg kafka.Config, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kafka.NewClient(cfg, nil, nil, "pulsestream_test", opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
