@@ -195,7 +195,7 @@ func (c *Config) Options() (*ch.Options, error) {
 func Probe(ping func(context.Context) error, cfg Config) secure.Probe {
 	return secure.Probe{
 		Name:    "clickhouse",
-		Server:  cfg.Protocol + "://" + cfg.Addr,
+		Server:  cfg.scheme() + "://" + cfg.Addr,
 		Timeout: cfg.DialTimeout,
 		Ping:    ping,
 		Refused: func(err error) string {
@@ -211,6 +211,17 @@ func Probe(ping func(context.Context) error, cfg Config) secure.Probe {
 	}
 }
 
+// scheme names the protocol and whether it runs over TLS, for messages.
+func (c *Config) scheme() string {
+	switch {
+	case c.TLS.Enabled && c.Protocol == ProtocolHTTP:
+		return "https"
+	case c.TLS.Enabled:
+		return c.Protocol + "+tls"
+	}
+	return c.Protocol
+}
+
 func (c *Config) where() string {
-	return fmt.Sprintf("clickhouse %s://%s database %q", c.Protocol, c.Addr, c.Database)
+	return fmt.Sprintf("clickhouse %s://%s database %q", c.scheme(), c.Addr, c.Database)
 }

@@ -377,10 +377,18 @@ type ClickHouse struct {
 	dataDir string
 	log     string
 	cmd     *exec.Cmd
+	args    []string     // extra chdb-server arguments (StartSecureClickHouse)
+	ping    *http.Client // for /ping (https with the test CA when secured)
+	scheme  string
 }
 
 // StartClickHouse starts a private chdb-server on a free port.
 func StartClickHouse(tb testing.TB) *ClickHouse {
+	tb.Helper()
+	return startClickHouse(tb, nil)
+}
+
+func startClickHouse(tb testing.TB, configure func(*ClickHouse)) *ClickHouse {
 	tb.Helper()
 	Require(tb, "PULSESTREAM_CLICKHOUSE_ADDR")
 	root := Root(tb)
@@ -390,7 +398,7 @@ func StartClickHouse(tb testing.TB) *ClickHouse {
 	}
 	c := &ClickHouse{tb: tb, Addr: "127.0.0.1:" + strconv.Itoa(FreePort(tb)),
 		python: filepath.Join(shared, "venv", "bin", "python"), server: filepath.Join(root, "tools", "chdb-server", "chdb_server.py"),
-		dataDir: tb.TempDir()}
+		dataDir: tb.TempDir(), ping: http.DefaultClient, scheme: "http"}
 	c.log = filepath.Join(c.dataDir, "chdb-server.log")
 	for _, f := range []string{c.python, c.server} {
 		if _, err := os.Stat(f); err != nil {
@@ -402,6 +410,9 @@ func StartClickHouse(tb testing.TB) *ClickHouse {
 			c.Kill()
 		}
 	})
+	if configure != nil {
+		configure(c)
+	}
 	c.Start()
 	return c
 }
@@ -415,7 +426,7 @@ func (c *ClickHouse) Start() {
 	}
 	defer f.Close()
 	host, port, _ := net.SplitHostPort(c.Addr)
-	cmd := exec.Command(c.python, c.server, "--host", host, "--port", port, "--data-dir", filepath.Join(c.dataDir, "data"), "--quiet")
+	cmd := exec.Command(c.python, append([]string{c.server, "--host", host, "--port", port, "--data-dir", filepath.Join(c.dataDir, "data"), "--quiet"}, c.args...)...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		c.tb.Fatal(err)
@@ -423,7 +434,7 @@ func (c *ClickHouse) Start() {
 	c.cmd = cmd
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := http.Get("http://" + c.Addr + "/ping")
+		resp, err := c.ping.Get(c.scheme + "://" + c.Addr + "/ping")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {

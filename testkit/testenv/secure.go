@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
@@ -196,6 +197,21 @@ func (p *Postgres) RequireTLS(certs *Certs) string {
 		return c.Close(ctx)
 	})
 	return url
+}
+
+// StartSecureClickHouse starts a private chdb-server serving https with the
+// test CA's server certificate, requiring a client certificate from that CA
+// and the login user/password on every query. The login check is
+// chdb-server's (it answers a failed login as ClickHouse does: 401, code 516);
+// a real ClickHouse server's users are not part of this.
+func StartSecureClickHouse(tb testing.TB, certs *Certs, username, password string) *ClickHouse {
+	tb.Helper()
+	return startClickHouse(tb, func(c *ClickHouse) {
+		c.args = []string{"--user", username, "--password", password,
+			"--tls-cert", certs.ServerCert, "--tls-key", certs.ServerKey, "--tls-ca", certs.CA}
+		c.scheme = "https"
+		c.ping = &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS(tb, certs)}, Timeout: 2 * time.Second}
+	})
 }
 
 // clientTLS trusts the test CA and presents the client certificate.

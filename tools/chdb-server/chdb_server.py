@@ -24,6 +24,11 @@ What it speaks (see README.md next to this file for the full list and limits):
 * `Content-Encoding` gzip/deflate/xz/bz2 on request bodies; gzip/deflate
   responses when the request sets `enable_http_compression=1` and accepts them.
 * `/ping` and `/` answer "Ok.\n".
+* Optional, for tests of secured clients: `--user`/`--password` (every request but
+  `/ping` must log in, by basic auth, `X-ClickHouse-User`/`-Key` or `user`/`password`
+  parameters, else 401 with code 516 AUTHENTICATION_FAILED as ClickHouse answers)
+  and `--tls-cert`/`--tls-key` (https; with `--tls-ca` client certificates signed by
+  that CA are required).
 
 The engine is driven through one session. Engine calls are serialized with a
 lock (the per-request database and settings are session state), HTTP handling
@@ -33,7 +38,9 @@ stays concurrent: bodies are received and responses sent outside the lock.
 from __future__ import annotations
 
 import argparse
+import base64
 import bz2
+import hmac
 import json
 import logging
 import lzma
@@ -42,6 +49,7 @@ import re
 import shutil
 import signal
 import struct
+import ssl
 import sys
 import tempfile
 import threading
@@ -61,6 +69,7 @@ LOG = logging.getLogger("chdb-server")
 # Error codes this program raises itself (the engine's own errors keep their codes).
 BAD_ARGUMENTS = (36, "BAD_ARGUMENTS")
 NOT_IMPLEMENTED = (48, "NOT_IMPLEMENTED")
+AUTHENTICATION_FAILED = (516, "AUTHENTICATION_FAILED")
 UNKNOWN_FORMAT = (73, "UNKNOWN_FORMAT")
 UNSUPPORTED_METHOD = (1, "UNSUPPORTED_METHOD")
 LOGICAL_ERROR = (49, "LOGICAL_ERROR")
@@ -107,6 +116,8 @@ class ClickHouseError(Exception):
         return cls(int(m.group(1)), names[-1] if names else "", text)
 
     def http_status(self) -> int:
+        if self.name == "AUTHENTICATION_FAILED":
+            return 401
         if self.name == "NOT_IMPLEMENTED":
             return 501
         if self.name.startswith("UNKNOWN_") or self.name.startswith("NO_SUCH_"):
@@ -523,11 +534,24 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "chdb-server"
     engine: Engine  # set on the class by main()
+    credentials: tuple[str, str] | None = None  # (user, password) every query must log in with
     spool_dir: str  # private directory for request bodies, set by main()
 
     # Silence BaseHTTPRequestHandler's own access log: we write our own line.
     def log_message(self, format, *args):  # noqa: A002
         pass
+
+    def handle(self):
+        if isinstance(self.connection, ssl.SSLSocket):  # --tls-cert: handshake here, not in accept()
+            try:
+                self.connection.settimeout(10)
+                self.connection.do_handshake()
+                self.connection.settimeout(None)
+            except (ssl.SSLError, OSError) as exc:
+                LOG.warning("TLS handshake with %s failed: %s", self.client_address[0], exc)
+                self.close_connection = True
+                return
+        super().handle()
 
     def do_GET(self):
         self._handle()
@@ -620,6 +644,7 @@ class Handler(BaseHTTPRequestHandler):
                     url.path == "/" and self.command in ("GET", "HEAD") and not self._log_query):
                 self._send(200, b"Ok.\n", {"Content-Type": "text/plain; charset=UTF-8"}, head)
                 return
+            self._authenticate(params)
             if url.path != "/":
                 status = 404
                 self.close_connection = True  # the body (if any) was not read
@@ -648,6 +673,27 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             LOG.info("%s %d %.1fms %s%s", self.command, status, (time.monotonic() - started) * 1000,
                      error_name + " " if error_name else "", short_query(self._log_query) or "-")
+
+    def _authenticate(self, params: dict[str, str]) -> None:
+        """With --user/--password: the request logs in as ClickHouse accepts it
+        (basic auth, X-ClickHouse-User/-Key headers, user/password parameters)."""
+        if self.credentials is None:
+            return
+        user = self.headers.get("X-ClickHouse-User") or params.get("user") or ""
+        password = self.headers.get("X-ClickHouse-Key") or params.get("password") or ""
+        auth = self.headers.get("Authorization", "")
+        if auth.startswith("Basic "):
+            try:
+                user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+            except ValueError:
+                user, password = "", ""
+        want_user, want_password = self.credentials
+        ok = hmac.compare_digest(user.encode(), want_user.encode()) and hmac.compare_digest(
+            password.encode(), want_password.encode())
+        if not ok:
+            self.close_connection = True  # the body (if any) was not read
+            raise ClickHouseError.own(AUTHENTICATION_FAILED, f"{user or 'default'}: Authentication failed: "
+                                      "password is incorrect, or there is no user with such name")
 
     def _execute(self, params: dict[str, str], head: bool) -> int:
         if "multipart/form-data" in self.headers.get("Content-Type", ""):
@@ -775,7 +821,14 @@ def main(argv=None) -> int:
     ap.add_argument("--port", type=int, default=18123, help="port to listen on (default 18123)")
     ap.add_argument("--data-dir", required=True, help="directory holding the engine's databases")
     ap.add_argument("--quiet", action="store_true", help="no per-request log lines")
+    ap.add_argument("--user", help="user every request but /ping must log in as (with --password)")
+    ap.add_argument("--password", default="", help="password of --user")
+    ap.add_argument("--tls-cert", help="PEM server certificate: serve https (with --tls-key)")
+    ap.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    ap.add_argument("--tls-ca", help="PEM CA bundle: require client certificates it signed")
     args = ap.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        ap.error("--tls-cert and --tls-key go together")
 
     logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s",
                         level=logging.WARNING if args.quiet else logging.INFO)
@@ -786,10 +839,23 @@ def main(argv=None) -> int:
     Handler.spool_dir = os.path.join(os.path.abspath(args.data_dir), "http-spool")
     shutil.rmtree(Handler.spool_dir, ignore_errors=True)
     os.makedirs(Handler.spool_dir, mode=0o700)
+    if args.user:
+        Handler.credentials = (args.user, args.password)
     server = Server((args.host, args.port), Handler)
-    LOG.info("chdb %s (ClickHouse engine %s) serving %s on http://%s:%d (started in %.2fs)",
+    scheme = "http"
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.tls_ca:
+            ctx.load_verify_locations(args.tls_ca)
+            ctx.verify_mode = ssl.CERT_REQUIRED
+        # the handshake runs in the request's thread (Handler.setup), so a slow
+        # or failing client does not hold up accept()
+        server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+        scheme = "https"
+    LOG.info("chdb %s (ClickHouse engine %s) serving %s on %s://%s:%d (started in %.2fs)",
              engine.chdb_version, engine.engine_version, os.path.abspath(args.data_dir),
-             args.host, args.port, time.monotonic() - t0)
+             scheme, args.host, args.port, time.monotonic() - t0)
 
     def stop(signum, _frame):
         LOG.info("signal %d: shutting down", signum)
