@@ -250,6 +250,11 @@ func TestSchemaRefusesWrongValuesNamingTheKey(t *testing.T) {
 		{"query.config.query-timout=10s", []string{"query.config.query-timout: query reads no setting query-timout"}},
 		{"config.kafka-brokrs=kafka:9092", []string{"config.kafka-brokrs: no PulseStream component reads a setting kafka-brokrs"}},
 		{"listener.read-timout=1s", []string{"listener.read-timout: HTTP listeners have no setting read-timout"}},
+		{"config.kafka-sasl-mechanism=scram", []string{"/config/kafka-sasl-mechanism", "value must be one of"}},
+		{"tls.redis.verify=false", []string{"/tls/redis", "additional properties 'verify' not allowed"}},
+		{"tls.redis.ca.secret=redis-ca", []string{"tls.redis.ca is set but tls.redis.enabled is false"}},
+		{"tls.kafka.clientCertSecret=kc", []string{"tls.kafka.clientCertSecret is set but tls.kafka.enabled is false"}},
+		{"config.kafka-tls-ca=/etc/ca.crt", []string{"config.kafka-tls-ca is computed by the chart", "TLS settings from tls.*"}},
 		{"config.kafka-brokers=null", []string{"gateway reads the setting kafka-brokers (PULSESTREAM_KAFKA_BROKERS) but no value is given"}},
 	} {
 		t.Run(tc.set, func(t *testing.T) {
@@ -577,9 +582,9 @@ func TestTopicsAndMigrationsRunAsHooksBeforeTheServicesChange(t *testing.T) {
 					t.Errorf("%s Job hook = %q, want pre-install,pre-upgrade", name, got)
 				}
 			}
-			// The migrate Job's secrets must exist before it runs: a hook
+			// The hook Jobs' secrets must exist before they run: a hook
 			// Secret of lower weight, or the operator's existing Secret.
-			for _, e := range jobs["migrate"].Spec.Template.Spec.Containers[0].Env {
+			for _, e := range slices.Concat(jobs["migrate"].Spec.Template.Spec.Containers[0].Env, jobs["topics"].Spec.Template.Spec.Containers[0].Env) {
 				if e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
 					continue
 				}
@@ -589,12 +594,14 @@ func TestTopicsAndMigrationsRunAsHooksBeforeTheServicesChange(t *testing.T) {
 				}
 				s, ok := hookSecrets[ref.Name]
 				if !ok {
-					t.Fatalf("migrate reads %s from Secret %s, which is not created before the hook", e.Name, ref.Name)
+					t.Fatalf("a hook Job reads %s from Secret %s, which is not created before the hooks", e.Name, ref.Name)
 				}
 				sw, err1 := strconv.Atoi(s.Annotations["helm.sh/hook-weight"])
 				jw, err2 := strconv.Atoi(jobs["migrate"].Annotations["helm.sh/hook-weight"])
-				if err1 != nil || err2 != nil || sw >= jw {
-					t.Errorf("hook Secret weight %q is not below the migrate Job's %q", s.Annotations["helm.sh/hook-weight"], jobs["migrate"].Annotations["helm.sh/hook-weight"])
+				tw, err3 := strconv.Atoi(jobs["topics"].Annotations["helm.sh/hook-weight"])
+				if err1 != nil || err2 != nil || err3 != nil || sw >= jw || sw >= tw {
+					t.Errorf("hook Secret weight %q is not below the migrate Job's %q and the topics Job's %q", s.Annotations["helm.sh/hook-weight"],
+						jobs["migrate"].Annotations["helm.sh/hook-weight"], jobs["topics"].Annotations["helm.sh/hook-weight"])
 				}
 				if _, ok := s.Data[ref.Key]; !ok {
 					t.Errorf("hook Secret %s has no key %s", ref.Name, ref.Key)
@@ -684,4 +691,104 @@ func TestAdminAPIIsNeitherBehindAnIngressNorOpenToEveryone(t *testing.T) {
 			t.Errorf("%v: %d NetworkPolicy rules for the admin port, want 1", args, adminRules)
 		}
 	}
+}
+
+// TestTLSFilesAreMountedWhereTheSettingsPoint renders every TLS option
+// (testdata/all-toggles.yaml) and follows each <SERVER>_TLS_CA, _CERT and
+// _KEY path of every workload (and the topics Job's TLS_* paths) to the
+// volume mounted there and the Secret or ConfigMap key it comes from; each
+// Kafka client (gateway, projector, topics Job) gets the SASL login.
+func TestTLSFilesAreMountedWhereTheSettingsPoint(t *testing.T) {
+	objs := decodeAll(t, mustRender(t, "-f", "testdata/all-toggles.yaml"))
+	configMaps := map[string]map[string]string{}
+	secrets := map[string]map[string][]byte{}
+	for _, o := range objs {
+		switch o := o.(type) {
+		case *corev1.ConfigMap:
+			configMaps[o.Name] = o.Data
+		case *corev1.Secret:
+			secrets[o.Name] = o.Data
+		}
+	}
+	// where each file must come from (testdata/all-toggles.yaml)
+	want := map[string]string{
+		"KAFKA_TLS_CA": "configMap kafka-ca/ca.crt", "KAFKA_TLS_CERT": "secret kafka-client/tls.crt", "KAFKA_TLS_KEY": "secret kafka-client/tls.key",
+		"REDIS_TLS_CA": "secret redis-ca/ca.pem", "REDIS_TLS_CERT": "secret redis-client/tls.crt", "REDIS_TLS_KEY": "secret redis-client/tls.key",
+		"POSTGRES_TLS_CA": "secret postgres-ca/ca.crt", "CLICKHOUSE_TLS_CA": "secret clickhouse-ca/ca.crt",
+	}
+	reads := map[string][]string{ // servers each workload connects to
+		"gateway": {"KAFKA", "REDIS", "POSTGRES"}, "projector": {"KAFKA", "POSTGRES", "CLICKHOUSE"},
+		"query": {"POSTGRES", "CLICKHOUSE", "REDIS"}, "migrate": {"POSTGRES", "CLICKHOUSE"},
+	}
+	n := 0
+	for _, w := range workloads(objs) {
+		component := w.name[strings.LastIndex(w.name, "-")+1:]
+		env := renderedEnv(t, w.pod, configMaps, secrets)
+		if component == "topics" { // its own variable names, for Kafka's tools
+			for _, k := range []string{"TLS_CA", "TLS_CERT", "TLS_KEY"} {
+				env["PULSESTREAM_KAFKA_"+k] = env[k]
+			}
+			env["PULSESTREAM_KAFKA_TLS"], env["PULSESTREAM_KAFKA_SASL_PASSWORD"] = env["TLS"], env["SASL_PASSWORD"]
+			env["PULSESTREAM_KAFKA_SASL_MECHANISM"] = env["SASL_MECHANISM"]
+			reads[component] = []string{"KAFKA"}
+		}
+		for _, server := range reads[component] {
+			if env["PULSESTREAM_"+server+"_TLS"] != "true" {
+				t.Errorf("%s: PULSESTREAM_%s_TLS = %q, want true", w.name, server, env["PULSESTREAM_"+server+"_TLS"])
+			}
+			for _, f := range []string{"_TLS_CA", "_TLS_CERT", "_TLS_KEY"} {
+				key := server + f
+				path := env["PULSESTREAM_"+key]
+				if (path == "") != (want[key] == "") {
+					t.Errorf("%s: PULSESTREAM_%s = %q, want a file from %q", w.name, key, path, want[key])
+					continue
+				}
+				if path == "" {
+					continue
+				}
+				if got := mountedFrom(w.pod, path); got != want[key] {
+					t.Errorf("%s: PULSESTREAM_%s = %s, mounted from %q, want %q", w.name, key, path, got, want[key])
+				}
+				n++
+			}
+		}
+		if slices.Contains(reads[component], "KAFKA") &&
+			(env["PULSESTREAM_KAFKA_SASL_MECHANISM"] != "SCRAM-SHA-512" || env["PULSESTREAM_KAFKA_SASL_PASSWORD"] != "kafka-secret") {
+			t.Errorf("%s: SASL mechanism %q, password %q", w.name, env["PULSESTREAM_KAFKA_SASL_MECHANISM"], env["PULSESTREAM_KAFKA_SASL_PASSWORD"])
+		}
+	}
+	if n != 22 { // gateway 3+3+1, projector 3+1+1, query 1+1+3, migrate 1+1, topics 3
+		t.Errorf("%d TLS files followed, want 22", n)
+	}
+}
+
+// mountedFrom returns "secret NAME/KEY" or "configMap NAME/KEY": the source
+// of the file at path in the pod's first container, or "" when nothing is
+// mounted there.
+func mountedFrom(pod corev1.PodSpec, path string) string {
+	dir, file := filepath.Split(path)
+	for _, m := range pod.Containers[0].VolumeMounts {
+		if filepath.Clean(m.MountPath) != filepath.Clean(dir) {
+			continue
+		}
+		for _, v := range pod.Volumes {
+			if v.Name != m.Name {
+				continue
+			}
+			var kind, name string
+			var items []corev1.KeyToPath
+			switch {
+			case v.Secret != nil:
+				kind, name, items = "secret", v.Secret.SecretName, v.Secret.Items
+			case v.ConfigMap != nil:
+				kind, name, items = "configMap", v.ConfigMap.Name, v.ConfigMap.Items
+			}
+			for _, it := range items {
+				if it.Path == file {
+					return kind + " " + name + "/" + it.Key
+				}
+			}
+		}
+	}
+	return ""
 }

@@ -98,3 +98,25 @@ integers.
 {{- end -}}
 {{- join "," $out -}}
 {{- end -}}
+
+{{/* pulsestream.hookSecretName: the Secret of the hook Jobs (topics, migrate) when no existingSecret. */}}
+{{- define "pulsestream.hookSecretName" -}}
+{{- printf "%s-hooks" (include "pulsestream.fullname" . | trunc 56 | trimSuffix "-") -}}
+{{- end -}}
+
+{{/*
+pulsestream.hookSecretData: the secret settings of the hook Jobs, keyed by variable name:
+migrate's (pulsestream.env) and, with a SASL mechanism, the topics Job's Kafka password
+(shared values: config.kafka-sasl-*, secrets.kafka-sasl-password).
+*/}}
+{{- define "pulsestream.hookSecretData" -}}
+{{- $data := dict -}}
+{{- if .Values.migrate.enabled -}}
+{{- $env := include "pulsestream.env" (dict "root" . "component" "migrate") | fromYaml -}}
+{{- range $k, $val := $env.secret }}{{ $_ := set $data $k $val }}{{ end -}}
+{{- end -}}
+{{- if and .Values.topics.job.enabled (index .Values.config "kafka-sasl-mechanism") -}}
+{{- $_ := set $data "PULSESTREAM_KAFKA_SASL_PASSWORD" (include "pulsestream.value" (index .Values.secrets "kafka-sasl-password" | default "")) -}}
+{{- end -}}
+{{- toYaml $data -}}
+{{- end -}}

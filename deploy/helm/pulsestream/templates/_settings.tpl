@@ -39,6 +39,14 @@ gateway:
   - kafka-partitions
   - kafka-replication-factor
   - kafka-client-id
+  - kafka-tls
+  - kafka-tls-ca
+  - kafka-tls-cert
+  - kafka-tls-key
+  - kafka-tls-server-name
+  - kafka-sasl-mechanism
+  - kafka-sasl-username
+  - kafka-sasl-password
   - kafka-linger
   - kafka-delivery-timeout
   - kafka-max-buffered-bytes
@@ -57,15 +65,26 @@ gateway:
   - redis-op-timeout
   - redis-cooldown
   - redis-addr
+  - redis-username
   - redis-password
   - redis-db
   - redis-dial-timeout
   - redis-read-timeout
   - redis-write-timeout
   - redis-pool-size
+  - redis-tls
+  - redis-tls-ca
+  - redis-tls-cert
+  - redis-tls-key
+  - redis-tls-server-name
   - postgres-url
   - postgres-max-conns
   - postgres-dial-timeout
+  - postgres-tls
+  - postgres-tls-ca
+  - postgres-tls-cert
+  - postgres-tls-key
+  - postgres-tls-server-name
   - erasure-poll-interval
   - erasure-lease
   - erasure-page-size
@@ -81,9 +100,22 @@ projector:
   - kafka-partitions
   - kafka-replication-factor
   - kafka-client-id
+  - kafka-tls
+  - kafka-tls-ca
+  - kafka-tls-cert
+  - kafka-tls-key
+  - kafka-tls-server-name
+  - kafka-sasl-mechanism
+  - kafka-sasl-username
+  - kafka-sasl-password
   - postgres-url
   - postgres-max-conns
   - postgres-dial-timeout
+  - postgres-tls
+  - postgres-tls-ca
+  - postgres-tls-cert
+  - postgres-tls-key
+  - postgres-tls-server-name
   - clickhouse-addr
   - clickhouse-protocol
   - clickhouse-database
@@ -91,6 +123,11 @@ projector:
   - clickhouse-password
   - clickhouse-dial-timeout
   - clickhouse-max-open-conns
+  - clickhouse-tls
+  - clickhouse-tls-ca
+  - clickhouse-tls-cert
+  - clickhouse-tls-key
+  - clickhouse-tls-server-name
   - projector-sinks
   - projector-group-postgres
   - projector-group-clickhouse
@@ -113,6 +150,11 @@ query:
   - postgres-url
   - postgres-max-conns
   - postgres-dial-timeout
+  - postgres-tls
+  - postgres-tls-ca
+  - postgres-tls-cert
+  - postgres-tls-key
+  - postgres-tls-server-name
   - clickhouse-addr
   - clickhouse-protocol
   - clickhouse-database
@@ -120,13 +162,24 @@ query:
   - clickhouse-password
   - clickhouse-dial-timeout
   - clickhouse-max-open-conns
+  - clickhouse-tls
+  - clickhouse-tls-ca
+  - clickhouse-tls-cert
+  - clickhouse-tls-key
+  - clickhouse-tls-server-name
   - redis-addr
+  - redis-username
   - redis-password
   - redis-db
   - redis-dial-timeout
   - redis-read-timeout
   - redis-write-timeout
   - redis-pool-size
+  - redis-tls
+  - redis-tls-ca
+  - redis-tls-cert
+  - redis-tls-key
+  - redis-tls-server-name
 migrate:
   - log-level
   - log-format
@@ -134,6 +187,11 @@ migrate:
   - postgres-url
   - postgres-max-conns
   - postgres-dial-timeout
+  - postgres-tls
+  - postgres-tls-ca
+  - postgres-tls-cert
+  - postgres-tls-key
+  - postgres-tls-server-name
   - clickhouse-addr
   - clickhouse-protocol
   - clickhouse-database
@@ -141,6 +199,11 @@ migrate:
   - clickhouse-password
   - clickhouse-dial-timeout
   - clickhouse-max-open-conns
+  - clickhouse-tls
+  - clickhouse-tls-ca
+  - clickhouse-tls-cert
+  - clickhouse-tls-key
+  - clickhouse-tls-server-name
 {{- end -}}
 
 {{/*
@@ -148,6 +211,8 @@ pulsestream.env resolves the settings of one component (dict "root" $ "component
 to YAML {config: {ENV: value}, secret: {ENV: value}}. A value is looked up, first found wins:
   computed by the chart: <listener>-addr (from the port), <listener>-shutdown-timeout and
     shutdown-delay (from .Values.shutdown, so terminationGracePeriodSeconds covers the drain);
+    <server>-tls, -tls-ca, -tls-cert, -tls-key, -tls-server-name (from .Values.tls, the
+    files where pulsestream.tlsVolumes mounts them);
   <component>.secrets, <component>.config, secrets, config (keyed by flag name);
   listener (keyed by the flag name without its listener prefix);
 query's markers-prefix defaults to gateway's redis-key-prefix (they must agree).
@@ -162,6 +227,13 @@ A setting without a value anywhere fails the render, naming it.
 {{- $svSecrets := $sv.secrets | default dict -}}
 {{- $flags := index (include "pulsestream.settings" $root | fromYaml) $c -}}
 {{- $computed := dict "shutdown-delay" (printf "%ds" (int $v.shutdown.delaySeconds)) -}}
+{{- range $dep, $t := (include "pulsestream.tlsFiles" $root | fromYaml) -}}
+{{- $_ := set $computed (printf "%s-tls" $dep) (toString (index $v.tls $dep).enabled) -}}
+{{- $_ := set $computed (printf "%s-tls-server-name" $dep) ((index $v.tls $dep).serverName | default "") -}}
+{{- $_ := set $computed (printf "%s-tls-ca" $dep) $t.ca -}}
+{{- $_ := set $computed (printf "%s-tls-cert" $dep) $t.cert -}}
+{{- $_ := set $computed (printf "%s-tls-key" $dep) $t.key -}}
+{{- end -}}
 {{- $listenerDefaults := dict -}}
 {{- range (index (include "pulsestream.listeners" $root | fromYaml) $c | default list) -}}
 {{- $prefix := .prefix -}}
@@ -189,7 +261,7 @@ A setting without a value anywhere fails the render, naming it.
 {{- range $where, $m := dict (printf "%s.config" $c) $svConfig (printf "%s.secrets" $c) $svSecrets "config" $v.config "secrets" $v.secrets -}}
 {{- range $flag, $_ := $m -}}
 {{- if and (hasKey $computed $flag) (ne $flag "markers-prefix") (ne $flag "erasure-projector-group") -}}
-{{- fail (printf "values: %s.%s is computed by the chart (listen addresses from %s.ports, shutdown settings from shutdown.*): remove it" $where $flag $c) -}}
+{{- fail (printf "values: %s.%s is computed by the chart (listen addresses from %s.ports, shutdown settings from shutdown.*, TLS settings from tls.*): remove it" $where $flag $c) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -252,4 +324,77 @@ A setting without a value anywhere fails the render, naming it.
 {{- fail (printf "values: listener.%s: HTTP listeners have no setting %s (they have %s)" $k $k (include "pulsestream.listenerSettings" $)) -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+
+
+{{/*
+pulsestream.tlsFiles: for each server (kafka, redis, postgres, clickhouse), where its CA
+bundle and client certificate are mounted when tls.<server> names them, else "":
+{kafka: {ca: /etc/pulsestream/tls/kafka/ca/ca.crt, cert: ..., key: ...}, ...}
+*/}}
+{{- define "pulsestream.tlsFiles" -}}
+{{- $out := dict -}}
+{{- range $dep := list "kafka" "redis" "postgres" "clickhouse" -}}
+{{- $t := index $.Values.tls $dep -}}
+{{- $dir := printf "/etc/pulsestream/tls/%s" $dep -}}
+{{- $f := dict "ca" "" "cert" "" "key" "" -}}
+{{- if and $t.ca (or $t.ca.secret $t.ca.configMap) -}}
+{{- if and $t.ca.secret $t.ca.configMap -}}
+{{- fail (printf "values: tls.%s.ca: set secret or configMap, not both" $dep) -}}
+{{- end -}}
+{{- if not $t.enabled -}}
+{{- fail (printf "values: tls.%s.ca is set but tls.%s.enabled is false" $dep $dep) -}}
+{{- end -}}
+{{- $_ := set $f "ca" (printf "%s/ca/ca.crt" $dir) -}}
+{{- end -}}
+{{- if $t.clientCertSecret -}}
+{{- if not $t.enabled -}}
+{{- fail (printf "values: tls.%s.clientCertSecret is set but tls.%s.enabled is false" $dep $dep) -}}
+{{- end -}}
+{{- $_ := set $f "cert" (printf "%s/client/tls.crt" $dir) -}}
+{{- $_ := set $f "key" (printf "%s/client/tls.key" $dir) -}}
+{{- end -}}
+{{- $_ := set $out $dep $f -}}
+{{- end -}}
+{{- toYaml $out -}}
+{{- end -}}
+
+{{/*
+pulsestream.tlsVolumes: the volumes and mounts of the CA bundles and client certificates
+of the servers a component connects to (dict "root" $ "component" "gateway"; the topics
+Job connects to Kafka only), as YAML {volumes: [...], mounts: [...]}.
+*/}}
+{{- define "pulsestream.tlsVolumes" -}}
+{{- $v := .root.Values -}}
+{{- $deps := list "kafka" -}}
+{{- if ne .component "topics" -}}
+{{- $flags := index (include "pulsestream.settings" .root | fromYaml) .component -}}
+{{- $deps = list -}}
+{{- range $dep := list "kafka" "redis" "postgres" "clickhouse" -}}
+{{- if has (printf "%s-tls" $dep) $flags }}{{ $deps = append $deps $dep }}{{ end -}}
+{{- end -}}
+{{- end -}}
+{{- $volumes := list -}}
+{{- $mounts := list -}}
+{{- range $dep := $deps -}}
+{{- $t := index $v.tls $dep -}}
+{{- $dir := printf "/etc/pulsestream/tls/%s" $dep -}}
+{{- if and $t.ca (or $t.ca.secret $t.ca.configMap) -}}
+{{- $items := list (dict "key" ($t.ca.key | default "ca.crt") "path" "ca.crt") -}}
+{{- $name := printf "tls-%s-ca" $dep -}}
+{{- if $t.ca.secret -}}
+{{- $volumes = append $volumes (dict "name" $name "secret" (dict "secretName" $t.ca.secret "items" $items "defaultMode" 292)) -}}
+{{- else -}}
+{{- $volumes = append $volumes (dict "name" $name "configMap" (dict "name" $t.ca.configMap "items" $items "defaultMode" 292)) -}}
+{{- end -}}
+{{- $mounts = append $mounts (dict "name" $name "mountPath" (printf "%s/ca" $dir) "readOnly" true) -}}
+{{- end -}}
+{{- if $t.clientCertSecret -}}
+{{- $name := printf "tls-%s-client" $dep -}}
+{{- $items := list (dict "key" "tls.crt" "path" "tls.crt") (dict "key" "tls.key" "path" "tls.key") -}}
+{{- $volumes = append $volumes (dict "name" $name "secret" (dict "secretName" $t.clientCertSecret "items" $items "defaultMode" 288)) -}}
+{{- $mounts = append $mounts (dict "name" $name "mountPath" (printf "%s/client" $dir) "readOnly" true) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml (dict "volumes" $volumes "mounts" $mounts) -}}
 {{- end -}}
