@@ -53,8 +53,9 @@ type sinkRun struct {
 
 // New builds the projector from cfg. It opens clients but does not wait for
 // the stores: /readyz shows what is unreachable.
-func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (a *App, err error) {
-	a = &App{cfg: cfg, logger: logger}
+func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (_ *App, err error) {
+	// a, not the result: `return nil, err` must still close what was opened
+	a := &App{cfg: cfg, logger: logger}
 	defer func() {
 		if err != nil {
 			a.Close()
