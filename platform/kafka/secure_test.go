@@ -4,10 +4,15 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pulsestream/pulsestream/platform/kafka"
@@ -73,6 +78,10 @@ func TestSASLSSLBrokerWithSCRAMAndPLAIN(t *testing.T) {
 		})
 	}
 
+	t.Run("the chart's topics Job script", func(t *testing.T) {
+		runTopicsScript(t, k, certs)
+	})
+
 	for _, tc := range []struct {
 		name    string
 		kv      []string
@@ -110,4 +119,64 @@ func client(t *testing.T, cfg kafka.Config, opts ...kgo.Opt) *kgo.Client {
 	}
 	t.Cleanup(cl.Close)
 	return cl
+}
+
+// runTopicsScript runs the Helm chart's topics Job script
+// (deploy/helm/pulsestream/files/topics.sh) with Kafka's tools from the
+// project's jars against the SASL_SSL listener, with the environment the Job
+// gives it (TLS, CA, client certificate, SCRAM login), and checks the topics
+// and their configs on the broker.
+func runTopicsScript(t *testing.T, k *testenv.SecureKafka, certs *testenv.Certs) {
+	root := testenv.Root(t)
+	libs := filepath.Join(os.Getenv("PULSESTREAM_LOCAL"), "kafka", "libs")
+	if os.Getenv("PULSESTREAM_LOCAL") == "" {
+		libs = filepath.Join(root, ".local", "kafka", "libs")
+	}
+	bin := t.TempDir()
+	for script, class := range map[string]string{"kafka-topics.sh": "org.apache.kafka.tools.TopicCommand", "kafka-configs.sh": "org.apache.kafka.tools.ConfigCommand"} {
+		wrapper := fmt.Sprintf("#!/bin/sh\nexec java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -cp '%s/*' %s \"$@\"\n", libs, class)
+		if err := os.WriteFile(filepath.Join(bin, script), []byte(wrapper), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("bash", "-e", filepath.Join(root, "deploy", "helm", "pulsestream", "files", "topics.sh"))
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "KAFKA_BIN=" + bin, "TMPDIR=" + t.TempDir(),
+		"BROKERS=" + k.SecureBrokers, "TOPIC=chart.v1", "DLQ_TOPIC=chart.v1.dlq", "PARTITIONS=2", "REPLICATION_FACTOR=1",
+		"TOPIC_CONFIGS=cleanup.policy=compact,segment.ms=86400000", "DLQ_TOPIC_CONFIGS=retention.ms=1209600000",
+		"TLS=true", "TLS_CA=" + certs.CA, "TLS_CERT=" + certs.ClientCert, "TLS_KEY=" + certs.ClientKey,
+		"SASL_MECHANISM=SCRAM-SHA-512", "SASL_USERNAME=pulsestream", "SASL_PASSWORD=s3cret-pw"}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("topics.sh: %v\n%s", err, out)
+	}
+	cfg := settings(t, "kafka-brokers", k.SecureBrokers, "kafka-tls", "true", "kafka-tls-ca", certs.CA,
+		"kafka-tls-cert", certs.ClientCert, "kafka-tls-key", certs.ClientKey,
+		"kafka-sasl-mechanism", "SCRAM-SHA-512", "kafka-sasl-username", "pulsestream", "kafka-sasl-password", "s3cret-pw")
+	adm := kadm.NewClient(client(t, cfg))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	details, err := adm.ListTopics(ctx, "chart.v1", "chart.v1.dlq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := details["chart.v1"]; d.Err != nil || len(d.Partitions) != 2 {
+		t.Fatalf("chart.v1: %d partitions, %v", len(d.Partitions), d.Err)
+	}
+	rc, err := adm.DescribeTopicConfigs(ctx, "chart.v1", "chart.v1.dlq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]string{"chart.v1": {"cleanup.policy": "compact", "segment.ms": "86400000"}, "chart.v1.dlq": {"retention.ms": "1209600000"}}
+	for _, r := range rc {
+		for _, c := range r.Configs {
+			if w, ok := want[r.Name][c.Key]; ok && (c.Value == nil || *c.Value != w) {
+				t.Errorf("%s %s = %v, want %s", r.Name, c.Key, c.Value, w)
+			}
+			delete(want[r.Name], c.Key)
+		}
+	}
+	for topic, missing := range want {
+		if len(missing) > 0 {
+			t.Errorf("%s lacks %v", topic, missing)
+		}
+	}
 }
