@@ -64,7 +64,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Partitions, "kafka-partitions", 6, "partitions of the event topic when PulseStream creates it")
 	fs.IntVar(&c.ReplicationFactor, "kafka-replication-factor", 1, "replication factor of topics PulseStream creates")
 	fs.StringVar(&c.ClientID, "kafka-client-id", "pulsestream", "Kafka client id")
-	c.TLS.RegisterFlags(fs, "kafka", "Kafka brokers")
+	c.TLS.RegisterFlags(fs, "kafka", "Kafka broker")
 	fs.StringVar(&c.SASLMechanism, "kafka-sasl-mechanism", "", `SASL mechanism: "" (none), PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (use with kafka-tls: PLAIN sends the password as it is)`)
 	fs.StringVar(&c.SASLUsername, "kafka-sasl-username", "", "SASL user name (with kafka-sasl-mechanism)")
 	fs.StringVar(&c.SASLPassword, "kafka-sasl-password", "", "SASL password (with kafka-sasl-mechanism)")

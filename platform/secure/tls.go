@@ -39,10 +39,10 @@ type TLS struct {
 func (c *TLS) RegisterFlags(fs *flag.FlagSet, prefix, server string) {
 	c.prefix = prefix
 	fs.BoolVar(&c.Enabled, prefix+"-tls", false, "connect to the "+server+" over TLS (certificate and host name always verified)")
-	fs.StringVar(&c.CAFile, prefix+"-tls-ca", "", "PEM bundle of the CAs that sign the "+server+"' certificates; empty: the system's roots")
-	fs.StringVar(&c.CertFile, prefix+"-tls-cert", "", "PEM client certificate for "+server+" that require one (with "+prefix+"-tls-key)")
+	fs.StringVar(&c.CAFile, prefix+"-tls-ca", "", "PEM bundle of the CAs that sign the certificates of the "+server+"; empty: the system's roots")
+	fs.StringVar(&c.CertFile, prefix+"-tls-cert", "", "PEM client certificate, for a "+server+" that requires one (with "+prefix+"-tls-key)")
 	fs.StringVar(&c.KeyFile, prefix+"-tls-key", "", "PEM private key of "+prefix+"-tls-cert")
-	fs.StringVar(&c.ServerName, prefix+"-tls-server-name", "", "name the "+server+"' certificates must carry; empty: the host of the address dialed")
+	fs.StringVar(&c.ServerName, prefix+"-tls-server-name", "", "name the certificates of the "+server+" must carry; empty: the host of the address dialed")
 }
 
 // name is the flag prefix (kafka, redis, postgres, clickhouse); "tls" for a
