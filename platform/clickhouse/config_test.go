@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pulsestream/pulsestream/platform/secure"
 )
 
 func TestFlagDefaultsPointAtTheLocalEngine(t *testing.T) {
@@ -15,8 +17,10 @@ func TestFlagDefaultsPointAtTheLocalEngine(t *testing.T) {
 	if err := fs.Parse(nil); err != nil {
 		t.Fatal(err)
 	}
+	var tlsOff secure.TLS // TLS off, its flags named clickhouse-tls*
+	tlsOff.RegisterFlags(flag.NewFlagSet("tls", flag.ContinueOnError), "clickhouse", "ClickHouse server")
 	want := Config{Addr: "127.0.0.1:18123", Protocol: "http", Database: "pulsestream", Username: "default",
-		DialTimeout: 5 * time.Second, MaxOpenConns: 10}
+		DialTimeout: 5 * time.Second, MaxOpenConns: 10, TLS: tlsOff}
 	if c != want {
 		t.Fatalf("defaults = %+v, want %+v", c, want)
 	}
@@ -24,7 +28,8 @@ func TestFlagDefaultsPointAtTheLocalEngine(t *testing.T) {
 		t.Fatalf("defaults do not validate: %v", err)
 	}
 	for _, name := range []string{"clickhouse-addr", "clickhouse-protocol", "clickhouse-database",
-		"clickhouse-username", "clickhouse-password", "clickhouse-dial-timeout", "clickhouse-max-open-conns"} {
+		"clickhouse-username", "clickhouse-password", "clickhouse-dial-timeout", "clickhouse-max-open-conns",
+		"clickhouse-tls", "clickhouse-tls-ca", "clickhouse-tls-cert", "clickhouse-tls-key", "clickhouse-tls-server-name"} {
 		f := fs.Lookup(name)
 		if f == nil || f.Usage == "" {
 			t.Errorf("flag %s missing or without help text", name)
