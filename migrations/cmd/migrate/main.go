@@ -98,8 +98,8 @@ func migrate(ctx context.Context, cfg Config, up bool, out io.Writer, logger *sl
 			return false, err
 		}
 		// a refused certificate or login names its setting (an unreachable
-		// server fails below, in the migration itself)
-		if err := secure.Check(ctx, logger, t.probe(db)); err != nil {
+		// server fails below, in the migration itself: no log line here)
+		if err := secure.Check(ctx, nil, t.probe(db)); err != nil {
 			_ = db.Close()
 			return false, err
 		}
