@@ -7,7 +7,7 @@
 #   topics ARGS   run Kafka's TopicCommand against $PULSESTREAM_KAFKA_BROKERS,
 #                 e.g. `kafka.sh topics --create --topic events.v1 --partitions 3`.
 # If PULSESTREAM_KAFKA_BROKERS points elsewhere, start/status only check it.
-# Tests that need a secured listener (platform/testenv's StartSecureKafka) set:
+# Tests that need a secured listener (testkit/testenv's StartSecureKafka) set:
 #   PULSESTREAM_KAFKA_EXTRA_PROPERTIES  a file appended to server.properties (a later key wins)
 #   PULSESTREAM_KAFKA_FORMAT_ARGS       extra storage-format arguments (e.g. --add-scram ...)
 #   PULSESTREAM_KAFKA_HEAP              the broker's -Xmx (default 1g)

@@ -17,7 +17,7 @@ import (
 
 	"github.com/pulsestream/pulsestream/platform/kafka"
 	"github.com/pulsestream/pulsestream/platform/secure"
-	"github.com/pulsestream/pulsestream/platform/testenv"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 // settings is a Config from flag values, as a service gets it.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/pulsestream/pulsestream/platform/postgres"
 	"github.com/pulsestream/pulsestream/platform/secure"
-	"github.com/pulsestream/pulsestream/platform/testenv"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 func settings(t *testing.T, kv ...string) postgres.Config {

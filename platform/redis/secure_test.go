@@ -12,7 +12,7 @@ import (
 
 	"github.com/pulsestream/pulsestream/platform/redis"
 	"github.com/pulsestream/pulsestream/platform/secure"
-	"github.com/pulsestream/pulsestream/platform/testenv"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 func settings(t *testing.T, kv ...string) redis.Config {

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/pulsestream/pulsestream/platform/secure"
-	"github.com/pulsestream/pulsestream/platform/testenv"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 func block(t *testing.T, kv ...string) *secure.TLS {

@@ -10,11 +10,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/pulsestream/pulsestream/migrations/migratetest"
 	"github.com/pulsestream/pulsestream/platform/kafka"
 	"github.com/pulsestream/pulsestream/platform/observe"
-	"github.com/pulsestream/pulsestream/platform/tenancy"
-	"github.com/pulsestream/pulsestream/platform/tenancy/tenancytest"
-	"github.com/pulsestream/pulsestream/platform/testenv"
+	"github.com/pulsestream/pulsestream/tenancy"
+	"github.com/pulsestream/pulsestream/tenancy/tenancytest"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 // TestIntegrationGatewayOverSecuredKafkaRedisAndPostgres runs the real
@@ -31,7 +32,7 @@ func TestIntegrationGatewayOverSecuredKafkaRedisAndPostgres(t *testing.T) {
 	r := testenv.StartSecureRedis(t, certs, "gateway", "redis-pw")
 	pg := testenv.StartPostgres(t)
 	pgURL := pg.RequireTLS(certs)
-	testenv.MigratePostgres(t, pgURL)
+	migratetest.Postgres(t, pgURL)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	pool, err := pgxpool.New(ctx, pgURL)

@@ -12,8 +12,8 @@ import (
 	"github.com/pulsestream/pulsestream/platform/config"
 	"github.com/pulsestream/pulsestream/platform/kafka"
 	"github.com/pulsestream/pulsestream/platform/observe"
-	"github.com/pulsestream/pulsestream/platform/testenv"
 	"github.com/pulsestream/pulsestream/services/projector/app"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 // TestProjectorConsumesFromASASLSSLBroker runs both sinks' consumer groups

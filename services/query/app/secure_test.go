@@ -9,13 +9,14 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/pulsestream/pulsestream/migrations/migratetest"
 	"github.com/pulsestream/pulsestream/platform/config"
 	"github.com/pulsestream/pulsestream/platform/observe"
-	"github.com/pulsestream/pulsestream/platform/tenancy"
-	"github.com/pulsestream/pulsestream/platform/tenancy/tenancytest"
-	"github.com/pulsestream/pulsestream/platform/testenv"
 	"github.com/pulsestream/pulsestream/services/query/app"
 	"github.com/pulsestream/pulsestream/services/query/internal/querytest"
+	"github.com/pulsestream/pulsestream/tenancy"
+	"github.com/pulsestream/pulsestream/tenancy/tenancytest"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 // TestQueryOverSecuredPostgresClickHouseAndRedis runs the query service,
@@ -30,7 +31,7 @@ func TestQueryOverSecuredPostgresClickHouseAndRedis(t *testing.T) {
 	certs := testenv.NewCerts(t)
 	pg := testenv.StartPostgres(t)
 	pgURL := pg.RequireTLS(certs)
-	testenv.MigratePostgres(t, pgURL)
+	migratetest.Postgres(t, pgURL)
 	chs := testenv.StartSecureClickHouse(t, certs, "query", "ch-pw")
 	r := testenv.StartSecureRedis(t, certs, "query", "redis-pw")
 	pool, err := pgxpool.New(context.Background(), pgURL)
