@@ -98,23 +98,32 @@ func (c *Client) Enqueue(ctx context.Context, e Event) error {
 	return c.put(ctx, &item{id: id, body: body, meta: e.Meta})
 }
 
-// EnqueueJSON queues raw, one event as a JSON object (a CloudEvent in
-// structured mode), and returns its id: raw's "id", or a generated one
-// added to a copy of raw when it has none. raw is copied; the caller may
-// reuse it. meta comes back in the outcome.
-func (c *Client) EnqueueJSON(ctx context.Context, raw []byte, meta any) (string, error) {
-	id, err := rawID(raw)
+// RawEvent is one event already encoded as a JSON object (a CloudEvent in
+// structured mode), for EnqueueRaw.
+type RawEvent struct {
+	JSON      []byte // copied: the caller may reuse it
+	DefaultID string // the id to add when JSON has none; empty: a generated ULID
+	Meta      any    // returned in the outcome, never sent
+}
+
+// EnqueueRaw queues e.JSON and returns the event's id: its "id", or the one
+// added to a copy of it. The JSON must be an object (ErrInvalidEvent
+// otherwise); its attributes are the gateway's to judge.
+func (c *Client) EnqueueRaw(ctx context.Context, e RawEvent) (string, error) {
+	id, err := rawID(e.JSON)
 	if err != nil {
 		return "", err
 	}
 	var body []byte
 	if id == "" {
-		id = c.cfg.NewID()
-		body = withID(raw, id)
+		if id = e.DefaultID; id == "" {
+			id = c.cfg.NewID()
+		}
+		body = withID(e.JSON, id)
 	} else {
-		body = bytes.Clone(bytes.TrimSpace(raw))
+		body = bytes.Clone(bytes.TrimSpace(e.JSON))
 	}
-	return id, c.put(ctx, &item{id: id, body: body, meta: meta})
+	return id, c.put(ctx, &item{id: id, body: body, meta: e.Meta})
 }
 
 func (c *Client) put(ctx context.Context, it *item) error {

@@ -401,17 +401,21 @@ func TestGeneratedIDsAreStableAcrossRetries(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	id, err := c.EnqueueJSON(context.Background(), []byte(` {"type":"t","data":{"x":1}} `), "meta")
+	id, err := c.EnqueueRaw(context.Background(), RawEvent{JSON: []byte(` {"type":"t","data":{"x":1}} `), Meta: "meta"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	own, err := c.EnqueueJSON(context.Background(), []byte(`{"id":"mine","type":"t"}`), nil)
+	own, err := c.EnqueueRaw(context.Background(), RawEvent{JSON: []byte(`{"id":"mine","type":"t"}`), DefaultID: "unused"})
 	if err != nil || own != "mine" {
-		t.Fatalf("EnqueueJSON with an id: %q %v", own, err)
+		t.Fatalf("EnqueueRaw with an id: %q %v", own, err)
+	}
+	given, err := c.EnqueueRaw(context.Background(), RawEvent{JSON: []byte(`{"type":"t"}`), DefaultID: "given"})
+	if err != nil || given != "given" {
+		t.Fatalf("EnqueueRaw with a default id: %q %v", given, err)
 	}
 	closeClient(t, c)
 	reqs := f.requests()
-	if len(reqs) != 2 || !slices.Equal(reqs[0].ids, reqs[1].ids) || !slices.IsSorted(reqs[0].ids[:3]) {
+	if len(reqs) != 2 || !slices.Equal(reqs[0].ids, reqs[1].ids) || !slices.IsSorted(reqs[0].ids[:3]) || len(reqs[0].ids) != 6 {
 		t.Fatalf("ids per attempt: %v", reqs)
 	}
 	if o := col.outcomes()[id]; o.Status != Accepted || o.Meta != "meta" || reqs[0].ids[3] != id {
@@ -425,9 +429,9 @@ func TestEnqueueRefusesWhatCannotBeSent(t *testing.T) {
 	for name, err := range map[string]error{
 		"no type":    c.Enqueue(context.Background(), Event{ID: "x"}),
 		"bad data":   c.Enqueue(context.Background(), Event{Type: "t", Data: func() {}}),
-		"not object": func() error { _, err := c.EnqueueJSON(context.Background(), []byte(`[1]`), nil); return err }(),
-		"malformed":  func() error { _, err := c.EnqueueJSON(context.Background(), []byte(`{"id":`), nil); return err }(),
-		"null id":    func() error { _, err := c.EnqueueJSON(context.Background(), []byte(`{"id":null,"type":"t"}`), nil); return err }(),
+		"not object": raw(c, `[1]`),
+		"malformed":  raw(c, `{"id":`),
+		"null id":    raw(c, `{"id":null,"type":"t"}`),
 	} {
 		if !errors.Is(err, ErrInvalidEvent) {
 			t.Errorf("%s: %v", name, err)
@@ -437,6 +441,11 @@ func TestEnqueueRefusesWhatCannotBeSent(t *testing.T) {
 	if len(f.requests()) != 0 {
 		t.Fatal("refused events were sent")
 	}
+}
+
+func raw(c *Client, s string) error {
+	_, err := c.EnqueueRaw(context.Background(), RawEvent{JSON: []byte(s)})
+	return err
 }
 
 func TestRetryAfterParsing(t *testing.T) {

@@ -27,7 +27,7 @@ type RequestInfo struct {
 
 type noMetrics struct{}
 
-func (noMetrics) Request(RequestInfo)               {}
-func (noMetrics) Retry(int, time.Duration, error)   {}
-func (noMetrics) Outcome(Status)                    {}
-func (noMetrics) BufferFull()                       {}
+func (noMetrics) Request(RequestInfo)             {}
+func (noMetrics) Retry(int, time.Duration, error) {}
+func (noMetrics) Outcome(Status)                  {}
+func (noMetrics) BufferFull()                     {}

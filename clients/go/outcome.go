@@ -38,7 +38,7 @@ type Outcome struct {
 	IngestID string // accepted/duplicate: the gateway's id of the (original) acceptance
 	Err      error  // failed: the last error
 	Attempts int    // requests that carried the event
-	Meta     any    // Event.Meta, or the meta given to EnqueueJSON
+	Meta     any    // Event.Meta or RawEvent.Meta
 }
 
 // APIError is an answer of the gateway that is not a per-event result.
