@@ -110,9 +110,11 @@ func TestInterruptedImportResumesWithoutDoublesOrRepeatedRejects(t *testing.T) {
 	g := &dedupGateway{stored: map[string]int{}}
 	srv := httptest.NewServer(g)
 	defer srv.Close()
-	opts := Options{Inputs: []string{path}, Client: pulsestream.Config{Endpoint: srv.URL, APIKey: "k", BatchMaxEvents: 200, MaxInFlight: 2,
+	opts := Options{Inputs: []string{path}, Client: pulsestream.Config{Endpoint: srv.URL, APIKey: "k", BatchMaxEvents: 200, MaxInFlight: 2, BufferEvents: 1000,
 		Retry: pulsestream.RetryPolicy{InitialInterval: time.Millisecond}}}
 
+	// With 1,000 buffered and 2x200 in flight, the reader is far from the
+	// end of the file when half of it is stored: the cancel interrupts it.
 	ctx, cancel := context.WithCancel(context.Background())
 	g.onEvents = func(stored int) {
 		if stored >= n/2 {
