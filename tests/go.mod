@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/ClickHouse/clickhouse-go/v2 v2.51.0
 	github.com/jackc/pgx/v5 v5.12.0
+	github.com/pulsestream/pulsestream/clients/go v0.0.0
 	github.com/pulsestream/pulsestream/migrations v0.0.0
 	github.com/pulsestream/pulsestream/tenancy v0.0.0
 	github.com/pulsestream/pulsestream/testkit v0.0.0
@@ -18,6 +19,7 @@ require (
 	github.com/bytedance/gopkg v0.1.3 // indirect
 	github.com/bytedance/sonic v1.15.0 // indirect
 	github.com/bytedance/sonic/loader v0.5.0 // indirect
+	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/cloudwego/base64x v0.1.6 // indirect
 	github.com/gabriel-vasile/mimetype v1.4.12 // indirect
@@ -77,6 +79,7 @@ require (
 )
 
 replace (
+	github.com/pulsestream/pulsestream/clients/go => ../clients/go
 	github.com/pulsestream/pulsestream/migrations => ../migrations
 	github.com/pulsestream/pulsestream/platform => ../platform
 	github.com/pulsestream/pulsestream/schemas => ../schemas

@@ -534,6 +534,14 @@ func (p *Proc) Signal(sig syscall.Signal, timeout time.Duration) error {
 	return err
 }
 
+// Pid is the process id of the running binary, 0 when it is stopped.
+func (p *Proc) Pid() int {
+	if p.cmd == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 // Log is the tail of the process's output.
 func (p *Proc) Log(lines int) string { return tail(p.log, lines) }
 

@@ -52,7 +52,25 @@ func randomHex(t testing.TB, n int) string {
 
 func startStack(t *testing.T) *stack {
 	t.Helper()
+	return startStackWith(t, stackOptions{})
+}
+
+// stackOptions vary a stack: another broker (a private one a test may
+// kill), extra gateway flags, no query service (a test reading the
+// databases directly), no projector (a benchmark of the gateway alone).
+type stackOptions struct {
+	brokers     string // default: the shared broker
+	gatewayArgs []string
+	noQuery     bool
+	noProjector bool
+}
+
+func startStackWith(t *testing.T, o stackOptions) *stack {
+	t.Helper()
 	baseURL, rds, brokers, chAddr := testenv.PostgresURL(t), testenv.RedisAddr(t), testenv.KafkaBrokers(t), testenv.ClickHouseAddr(t)
+	if o.brokers != "" {
+		brokers = o.brokers
+	}
 	id := randomHex(t, 4)
 	pgURL := migratetest.PrivatePostgres(t, baseURL, "e2e_"+id)
 	chDB := "e2e_" + id
@@ -81,22 +99,26 @@ func startStack(t *testing.T) *stack {
 	s.gatewayURL = fmt.Sprintf("http://127.0.0.1:%d", gw)
 	s.queryURL = fmt.Sprintf("http://127.0.0.1:%d", qp)
 
-	s.gateway = testenv.Spawn(t, testenv.Build(t, "services/gateway"), append(common[:len(common):len(common)],
+	s.gateway = testenv.Spawn(t, testenv.Build(t, "services/gateway"), append(append(common[:len(common):len(common)],
 		"-gateway-addr", fmt.Sprintf("127.0.0.1:%d", gw), "-kafka-ensure-topics=true",
 		"-redis-addr", rds, "-redis-key-prefix", prefix, "-erasure-poll-interval", "200ms",
-		"-erasure-projector-group", topic+"-pg")...)
+		"-erasure-projector-group", topic+"-pg"), o.gatewayArgs...)...)
 	waitReady(t, s.gatewayURL, s.gateway)
 	s.projBin = testenv.Build(t, "services/projector")
 	s.projArgs = append(append(common[:len(common):len(common)], chFlags...),
 		"-projector-group-postgres", topic+"-pg", "-projector-group-clickhouse", topic+"-ch")
-	s.proj = testenv.Spawn(t, s.projBin, append(s.projArgs[:len(s.projArgs):len(s.projArgs)], "-projector-addr", fmt.Sprintf("127.0.0.1:%d", pp))...)
 	s.projURL = fmt.Sprintf("http://127.0.0.1:%d", pp)
-	waitReady(t, s.projURL, s.proj)
-	s.query = testenv.Spawn(t, testenv.Build(t, "services/query"), append([]string{"-postgres-url", pgURL}, append(chFlags,
-		"-http-addr", fmt.Sprintf("127.0.0.1:%d", qp), "-admin-addr", fmt.Sprintf("127.0.0.1:%d", ap),
-		"-redis-addr", rds, "-markers-prefix", prefix, "-cursor-key", randomHex(t, 32),
-		"-shutdown-delay", "0s", "-log-format", "text")...)...)
-	waitReady(t, s.queryURL, s.query)
+	if !o.noProjector {
+		s.proj = testenv.Spawn(t, s.projBin, append(s.projArgs[:len(s.projArgs):len(s.projArgs)], "-projector-addr", fmt.Sprintf("127.0.0.1:%d", pp))...)
+		waitReady(t, s.projURL, s.proj)
+	}
+	if !o.noQuery {
+		s.query = testenv.Spawn(t, testenv.Build(t, "services/query"), append([]string{"-postgres-url", pgURL}, append(chFlags,
+			"-http-addr", fmt.Sprintf("127.0.0.1:%d", qp), "-admin-addr", fmt.Sprintf("127.0.0.1:%d", ap),
+			"-redis-addr", rds, "-markers-prefix", prefix, "-cursor-key", randomHex(t, 32),
+			"-shutdown-delay", "0s", "-log-format", "text")...)...)
+		waitReady(t, s.queryURL, s.query)
+	}
 	testenv.DeleteTopicsAtCleanup(t, brokers, topic, topic+"-dlq")
 	return s
 }
@@ -196,6 +218,9 @@ func (s *stack) replay(sink string) {
 func (s *stack) stop() {
 	s.t.Helper()
 	for _, p := range []*testenv.Proc{s.gateway, s.query, s.proj} {
+		if p == nil {
+			continue
+		}
 		if err := p.Signal(syscall.SIGTERM, 60*time.Second); err != nil {
 			s.t.Errorf("exit after SIGTERM: %v; log:\n%s", err, p.Log(20))
 		}
