@@ -21,6 +21,9 @@
 //
 // Ids are ULIDs from github.com/oklog/ulid/v2; gzip is
 // github.com/klauspost/compress (faster than compress/gzip at the same
-// format). Metrics are hooks (Metrics); package pulseprom implements them as
+// format); answers are decoded with github.com/goccy/go-json (a 1,000-result
+// answer cost more client CPU than encoding its 1,000 events with
+// encoding/json). Events are encoded by appending their attributes, never by
+// reflection (event.go). Metrics are hooks (Metrics); package pulseprom implements them as
 // a Prometheus collector.
 package pulsestream

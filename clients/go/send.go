@@ -3,7 +3,6 @@ package pulsestream
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+	json "github.com/goccy/go-json"
 )
 
 // errSplit asks send to bisect a batch the gateway refused as a whole.
@@ -106,7 +106,10 @@ func (c *Client) post(items []*item) ([]*item, error) {
 		it.attempts++
 	}
 	start := time.Now()
-	status, h, raw, err := c.do(req)
+	status, h, answerBuf, err := c.do(req)
+	if answerBuf != nil {
+		defer bufs.Put(answerBuf)
+	}
 	c.metrics.Request(RequestInfo{Events: len(items), WireBytes: body.Len(), StatusCode: status, Duration: time.Since(start), Err: err})
 	switch {
 	case err != nil && c.ctx.Err() != nil:
@@ -118,7 +121,7 @@ func (c *Client) post(items []*item) ([]*item, error) {
 		c.maxBatch.Store(int64(min(burst, c.cfg.BatchMaxEvents)))
 	}
 	var ans answer
-	_ = json.Unmarshal(raw, &ans) // a proxy's 502 need not be JSON
+	_ = json.Unmarshal(answerBuf.Bytes(), &ans) // a proxy's 502 need not be JSON; goccy/go-json: a 1,000-result answer in a fraction of encoding/json's time
 	apiErr := &APIError{StatusCode: status, RetryAfter: retryAfter(h, status, time.Now())}
 	if ans.Error != nil {
 		apiErr.Code, apiErr.Message = ans.Error.Code, ans.Error.Message
@@ -129,18 +132,19 @@ func (c *Client) post(items []*item) ([]*item, error) {
 	return c.refused(items, apiErr)
 }
 
-// do sends req and reads the whole answer.
-func (c *Client) do(req *http.Request) (int, http.Header, []byte, error) {
+// do sends req and reads the whole answer into a pooled buffer.
+func (c *Client) do(req *http.Request) (int, http.Header, *bytes.Buffer, error) {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, nil, nil, err
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
+	buf := bufs.Get()
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, 64<<20)); err != nil {
+		bufs.Put(buf)
 		return 0, nil, nil, fmt.Errorf("read the answer (%d): %w", resp.StatusCode, err)
 	}
-	return resp.StatusCode, resp.Header, raw, nil
+	return resp.StatusCode, resp.Header, buf, nil
 }
 
 // settle delivers the final per-event results and returns the events to
