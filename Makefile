@@ -3,14 +3,14 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Every Go module of the workspace (go.work); each also builds alone (GOWORK=off).
-MODULES := platform schemas migrations tenancy testkit services/gateway services/projector services/query deploy tools/loadgen tests
+MODULES := platform schemas migrations tenancy testkit services/gateway services/projector services/query deploy tools/loadgen clients/go tests
 PKGS := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 ENV := source scripts/env.sh &&
 GO_TEST_FLAGS ?= -count=1 -timeout 15m
 FUZZ_EXECS ?= 20000x
 FUZZTIME ?= 2m
 
-.PHONY: help dev test test-unit test-integration lint stop clean infra migrate build vet-modules fuzz-short fuzz fuzz-api soak images bench
+.PHONY: help dev test test-unit test-integration lint stop clean infra migrate build vet-modules fuzz-short fuzz fuzz-api soak images bench bench-client
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-18s %s\n", $$1, $$2}'
@@ -34,6 +34,7 @@ build: ## build every service binary into bin/
 	@mkdir -p bin
 	@for s in gateway projector query; do go build -o bin/$$s ./services/$$s || exit 1; done
 	@go build -o bin/pulsectl ./tenancy/cmd/pulsectl
+	@go build -o bin/pulseimport ./clients/go/cmd/pulseimport
 
 IMAGE ?= ghcr.io/pulsestream/pulsestream
 IMAGE_TAG ?= dev
@@ -81,3 +82,9 @@ soak: infra ## the broker-kill fault test for SOAK_DURATION (default 10m), a SIG
 BENCH_FLAGS ?=
 bench: infra ## benchmark on this machine: raw Kafka, gateway batch/single, projection, end to end; verifies storage; table + bench/results/<date>.json (docs/benchmarks.md)
 	@bash bench/run.sh $(BENCH_FLAGS)
+
+CLIENT_EVENTS ?= 1000000
+IMPORT_LINES ?= 1000000
+bench-client: infra ## the Go client alone: its throughput into a gateway of its own (CLIENT_EVENTS) and pulseimport of IMPORT_LINES lines killed half way and resumed (make test: 100,000)
+	@set -o pipefail; $(ENV) PULSESTREAM_CLIENT_BENCH_EVENTS=$(CLIENT_EVENTS) PULSESTREAM_IMPORT_LINES=$(IMPORT_LINES) \
+	  go test -count=1 -v -timeout 40m -run 'TestClientThroughputIntoGateway|TestClientAndImportOnOneStack/import' ./tests/e2e | grep -E '^(client-bench:|\s*--- |ok|FAIL|PASS)|killed at'

@@ -4,7 +4,8 @@
 # topics and consumer groups, removed at the end). Extra arguments go to
 # `loadgen bench` (e.g. --batch-duration 30s); MICRO=0 skips the Go
 # micro-benchmarks of the hot paths; QUERY=0 skips the query service's
-# search/stats benchmarks (about 40 s, 1M rows loaded once).
+# search/stats benchmarks (about 40 s, 1M rows loaded once); CLIENT=0 skips
+# the Go client's throughput (clients/go; CLIENT_EVENTS, default 1,000,000).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/env.sh
@@ -24,6 +25,13 @@ if [[ "${QUERY:-1}" != 0 ]]; then
   echo "== query service: search over 1,000,000 events of one tenant (PostgreSQL), statistics (ClickHouse engine)"
   # shellcheck source=scripts/env.sh
   ( source scripts/env.sh && go test -run '^$' -bench 'SearchFirstPage|Stats' -benchtime "${QUERY_BENCHTIME:-20x}" ./services/query/internal/api )
+fi
+
+if [[ "${CLIENT:-1}" != 0 ]]; then
+  echo "== Go client (clients/go): its ceiling against a canned gateway, then ${CLIENT_EVENTS:-1000000} events into a gateway of its own"
+  go test -run '^$' -bench 'EnqueueToOutcome' -benchmem -benchtime "${CLIENT_BENCHTIME:-300000x}" ./clients/go
+  PULSESTREAM_CLIENT_BENCH_EVENTS="${CLIENT_EVENTS:-1000000}" go test -count=1 -v -timeout 20m -run 'TestClientThroughputIntoGateway' ./tests/e2e \
+    | grep -E '^(client-bench:|--- |ok|FAIL)'
 fi
 
 echo "== end-to-end benchmark"

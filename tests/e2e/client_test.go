@@ -343,11 +343,26 @@ func TestClientStreamSurvivesGatewayRestartAndBrokerKill(t *testing.T) {
 	s.expectReadModels(s.tenantA, ids)
 }
 
+// The client's tests that need no fault share one stack (on the shared
+// broker): starting one costs more than each of them.
+func TestClientAndImportOnOneStack(t *testing.T) {
+	s := startStackWith(t, stackOptions{noQuery: true})
+	run := func(name string, f func(*testing.T, *stack)) {
+		t.Run(name, func(t *testing.T) {
+			parent := s.t
+			s.t = t // the stack's helpers fail the subtest
+			defer func() { s.t = parent }()
+			f(t, s)
+		})
+	}
+	run("rate limit", clientHonoursTheRateLimit)
+	run("import killed and resumed", importKilledHalfWayAndResumed)
+}
+
 // A tenant whose rate limit the client exceeds: batches larger than its
 // burst are split, 429s are retried after the Retry-After they carry, and
 // every event is accepted exactly once.
-func TestClientHonoursTheRateLimitOfTheRealGateway(t *testing.T) {
-	s := startStackWith(t, stackOptions{noQuery: true})
+func clientHonoursTheRateLimit(t *testing.T, s *stack) {
 	rate, burst := 2000, 500
 	tn := tenancytest.New(t, s.pool, "rl-"+randomHex(t, 4), tenancy.TenantSettings{RateLimitPerSec: &rate, RateLimitBurst: &burst})
 	key := tn.Key(tenancy.ScopeIngest).Key

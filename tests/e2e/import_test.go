@@ -18,7 +18,7 @@ import (
 )
 
 // importLines is the size of the import test: 100,000 lines in `make test`,
-// PULSESTREAM_IMPORT_LINES (1,000,000 in `make bench-client`) otherwise.
+// PULSESTREAM_IMPORT_LINES when set (1,000,000 in `make bench-client`).
 func importLines(t *testing.T) int {
 	if v := os.Getenv("PULSESTREAM_IMPORT_LINES"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -51,9 +51,8 @@ func readImportState(path string) (importState, error) {
 // and both read models end with exactly one row per line. Half of the lines
 // have no id: they get ids derived from the file name, line number and
 // content, the same in both runs.
-func TestImportKilledHalfWayAndResumedStoresEveryLineOnce(t *testing.T) {
+func importKilledHalfWayAndResumed(t *testing.T, s *stack) {
 	n := importLines(t)
-	s := startStackWith(t, stackOptions{noQuery: true})
 	dir := t.TempDir()
 	input := filepath.Join(dir, "history.ndjson")
 	want := writeHistory(t, input, n)
