@@ -103,21 +103,21 @@ func (c *Config) Validate() error {
 	u, err := url.Parse(c.Endpoint)
 	switch {
 	case c.Endpoint == "":
-		return errors.New("Endpoint is required (the gateway's base URL)")
+		return errors.New("config: Endpoint is required (the gateway's base URL)")
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		return fmt.Errorf("Endpoint %q is not an http(s) URL", c.Endpoint)
+		return fmt.Errorf("config: Endpoint %q is not an http(s) URL", c.Endpoint)
 	case c.APIKey == "":
-		return errors.New("APIKey is required")
+		return errors.New("config: APIKey is required")
 	case c.BatchMaxEvents < 0 || c.BatchMaxEvents > 10000:
-		return fmt.Errorf("BatchMaxEvents %d: must be 1 to 10,000 (the gateway's limit)", c.BatchMaxEvents)
+		return fmt.Errorf("config: BatchMaxEvents %d: must be 1 to 10,000 (the gateway's limit)", c.BatchMaxEvents)
 	case c.BatchMaxBytes < 0, c.MaxInFlight < 0, c.BufferEvents < 0, c.Retry.MaxAttempts < 0:
-		return errors.New("BatchMaxBytes, MaxInFlight, BufferEvents and Retry.MaxAttempts must not be negative")
+		return errors.New("config: BatchMaxBytes, MaxInFlight, BufferEvents and Retry.MaxAttempts must not be negative")
 	case c.Linger < 0, c.RequestTimeout < 0, c.Retry.InitialInterval < 0, c.Retry.MaxInterval < 0, c.Retry.MaxElapsedTime < 0:
-		return errors.New("Linger, RequestTimeout and the Retry intervals must not be negative")
+		return errors.New("config: Linger, RequestTimeout and the Retry intervals must not be negative")
 	case c.Retry.Multiplier != 0 && c.Retry.Multiplier < 1:
-		return fmt.Errorf("Retry.Multiplier %g: must be at least 1", c.Retry.Multiplier)
+		return fmt.Errorf("config: Retry.Multiplier %g: must be at least 1", c.Retry.Multiplier)
 	case c.OnFull != Block && c.OnFull != FailFast:
-		return fmt.Errorf("OnFull %d: Block or FailFast", c.OnFull)
+		return fmt.Errorf("config: OnFull %d: Block or FailFast", c.OnFull)
 	}
 	return nil
 }
