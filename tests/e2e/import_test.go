@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pulsestream/pulsestream/platform/testenv"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 // importLines is the size of the import test: 100,000 lines in `make test`,
