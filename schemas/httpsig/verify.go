@@ -1,0 +1,255 @@
+package httpsig
+
+import (
+	"crypto/hmac"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dunglas/httpsfv"
+)
+
+// Bounds on what a request may send, so that parsing and checking stay cheap
+// whatever it sends.
+const (
+	MaxSignatures = 8   // labels in Signature-Input
+	MaxComponents = 32  // covered components of one signature
+	MaxNonceLen   = 256 // bytes
+)
+
+// Signature is one parsed member of Signature-Input with its Signature value.
+type Signature struct {
+	Label      string
+	Components []string // covered component names, in order
+	KeyID      string
+	Alg        string    // "" when not sent
+	Created    time.Time // zero when not sent
+	Expires    time.Time // zero when not sent
+	Nonce      string    // "" when not sent
+	Value      []byte    // the signature bytes
+
+	input httpsfv.InnerList
+}
+
+// Present reports whether h carries either signature field.
+func Present(h http.Header) bool {
+	return len(h[HeaderSignatureInput]) > 0 || len(h[HeaderSignature]) > 0
+}
+
+// Parse reads Signature-Input and Signature. Missing fields are CodeMissing;
+// malformed ones, labels present in one field only, or members of the wrong
+// shape are CodeInvalid.
+func Parse(h http.Header) ([]Signature, error) {
+	inVals, sigVals := h.Values(HeaderSignatureInput), h.Values(HeaderSignature)
+	if len(inVals) == 0 || len(sigVals) == 0 {
+		return nil, fail(CodeMissing, "sign the request: send Signature-Input and Signature (RFC 9421, %s)", Algorithm)
+	}
+	inputs, err := httpsfv.UnmarshalDictionary(inVals)
+	if err != nil {
+		return nil, fail(CodeInvalid, "Signature-Input is not a structured-field dictionary: %v", err)
+	}
+	sigs, err := httpsfv.UnmarshalDictionary(sigVals)
+	if err != nil {
+		return nil, fail(CodeInvalid, "Signature is not a structured-field dictionary: %v", err)
+	}
+	labels := inputs.Names()
+	if len(labels) == 0 {
+		return nil, fail(CodeMissing, "Signature-Input holds no signature")
+	}
+	if len(labels) > MaxSignatures || len(sigs.Names()) != len(labels) {
+		return nil, fail(CodeInvalid, "Signature-Input and Signature must hold the same labels, at most %d", MaxSignatures)
+	}
+	out := make([]Signature, 0, len(labels))
+	for _, label := range labels {
+		s, err := parseOne(label, inputs, sigs)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func parseOne(label string, inputs, sigs *httpsfv.Dictionary) (Signature, error) {
+	in, _ := inputs.Get(label)
+	list, ok := in.(httpsfv.InnerList)
+	if !ok {
+		return Signature{}, fail(CodeInvalid, "Signature-Input %q must be an inner list of components", label)
+	}
+	sm, ok := sigs.Get(label)
+	item, isItem := sm.(httpsfv.Item)
+	if !ok || !isItem {
+		return Signature{}, fail(CodeInvalid, "Signature has no byte sequence for label %q", label)
+	}
+	val, ok := item.Value.([]byte)
+	if !ok || len(val) == 0 {
+		return Signature{}, fail(CodeInvalid, "Signature %q must be a byte sequence", label)
+	}
+	if len(list.Items) > MaxComponents {
+		return Signature{}, fail(CodeInvalid, "signature %q covers more than %d components", label, MaxComponents)
+	}
+	s := Signature{Label: label, Value: val, input: list}
+	for _, it := range list.Items {
+		name, ok := it.Value.(string)
+		if !ok || name == "" || len(it.Params.Names()) > 0 || name != strings.ToLower(name) {
+			return Signature{}, fail(CodeInvalid, "signature %q: components must be lowercase strings without parameters", label)
+		}
+		if slices.Contains(s.Components, name) {
+			return Signature{}, fail(CodeInvalid, "signature %q covers %q twice", label, name)
+		}
+		s.Components = append(s.Components, name)
+	}
+	return s, s.readParams(list.Params)
+}
+
+// readParams reads the signature parameters RFC 9421 §2.3 defines; any other
+// parameter is refused.
+func (s *Signature) readParams(p *httpsfv.Params) error {
+	for _, name := range p.Names() {
+		v, _ := p.Get(name)
+		var ok bool
+		switch name {
+		case "created", "expires":
+			var n int64
+			if n, ok = v.(int64); ok && n >= 0 {
+				t := time.Unix(n, 0)
+				if name == "created" {
+					s.Created = t
+				} else {
+					s.Expires = t
+				}
+			}
+		case "keyid":
+			s.KeyID, ok = v.(string)
+		case "alg":
+			s.Alg, ok = v.(string)
+		case "nonce":
+			s.Nonce, ok = v.(string)
+			ok = ok && s.Nonce != "" && len(s.Nonce) <= MaxNonceLen
+		case "tag":
+			_, ok = v.(string)
+		default:
+			return fail(CodeInvalid, "signature %q has the unknown parameter %q", s.Label, name)
+		}
+		if !ok {
+			return fail(CodeInvalid, "signature %q: parameter %q has the wrong type or value", s.Label, name)
+		}
+	}
+	return nil
+}
+
+// Covers reports whether the signature covers component name.
+func (s Signature) Covers(name string) bool { return slices.Contains(s.Components, name) }
+
+// Base returns the signature base (RFC 9421 §2.5) of r for the covered
+// components and parameters, or CodeInvalid when a component is unknown or
+// absent from r.
+func base(r Request, names []string, input httpsfv.InnerList) (string, error) {
+	var b strings.Builder
+	for _, name := range names {
+		v, ok := r.derived(name)
+		if !ok && strings.HasPrefix(name, "@") {
+			return "", fail(CodeInvalid, "the component %q is not supported", name)
+		}
+		if !ok {
+			if v, ok = r.field(name); !ok {
+				return "", fail(CodeInvalid, "the covered field %q is not in the request", name)
+			}
+		}
+		if strings.ContainsAny(v, "\r\n") {
+			return "", fail(CodeInvalid, "the covered component %q holds a line break", name)
+		}
+		b.WriteByte('"')
+		b.WriteString(name)
+		b.WriteString(`": `)
+		b.WriteString(v)
+		b.WriteByte('\n')
+	}
+	params, err := httpsfv.Marshal(input)
+	if err != nil {
+		return "", fail(CodeInvalid, "the signature parameters cannot be serialized: %v", err)
+	}
+	b.WriteString(`"@signature-params": `)
+	b.WriteString(params)
+	return b.String(), nil
+}
+
+// Policy is what Check requires of a signature beyond its being valid.
+type Policy struct {
+	KeyID  string        // the signature's keyid must be this
+	Secret []byte        // the HMAC key
+	Now    time.Time     // the verifier's clock
+	Window time.Duration // |Now - created| must be at most this
+	// HasBody: the request carries content, so content-digest and
+	// content-type must be covered.
+	HasBody bool
+}
+
+// Check selects the signature whose keyid is pol.KeyID among sigs and checks
+// it: algorithm, that created is present and within the window (and expires
+// not passed: else CodeExpired), that the components ingest needs are
+// covered, and the HMAC over r. The body's digest is CheckDigest's job, after
+// this succeeded (so an unsigned body is never hashed).
+func Check(r Request, sigs []Signature, pol Policy) (Signature, error) {
+	i := slices.IndexFunc(sigs, func(s Signature) bool { return s.KeyID == pol.KeyID })
+	if i < 0 {
+		return Signature{}, fail(CodeInvalid, "no signature has keyid %q (the API key's public prefix)", pol.KeyID)
+	}
+	s := sigs[i]
+	if s.Alg != "" && s.Alg != Algorithm {
+		return Signature{}, fail(CodeInvalid, "alg %q is not accepted: use %s", s.Alg, Algorithm)
+	}
+	if err := s.checkTimes(pol); err != nil {
+		return Signature{}, err
+	}
+	if err := s.checkCoverage(r, pol.HasBody); err != nil {
+		return Signature{}, err
+	}
+	b, err := base(r, s.Components, s.input)
+	if err != nil {
+		return Signature{}, err
+	}
+	if !hmac.Equal(mac(pol.Secret, b), s.Value) {
+		return Signature{}, fail(CodeInvalid, "the signature does not match the request")
+	}
+	return s, nil
+}
+
+func (s Signature) checkTimes(pol Policy) error {
+	if s.Created.IsZero() {
+		return fail(CodeInvalid, "the signature has no created parameter")
+	}
+	if d := pol.Now.Sub(s.Created); d > pol.Window || d < -pol.Window {
+		return fail(CodeExpired, "created is %s away from the gateway's clock; at most %s is accepted", d.Abs().Truncate(time.Second), pol.Window)
+	}
+	if !s.Expires.IsZero() && !pol.Now.Before(s.Expires) {
+		return fail(CodeExpired, "the signature expired at %s", s.Expires.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// checkCoverage requires @method, the target (@target-uri, or @authority
+// with @path, and @query when a query was sent), and for a request with
+// content its Content-Digest and Content-Type.
+func (s Signature) checkCoverage(r Request, hasBody bool) error {
+	need := []string{"@method"}
+	if !s.Covers("@target-uri") {
+		need = append(need, "@authority", "@path")
+		if r.HasQuery && !s.Covers("@request-target") {
+			need = append(need, "@query")
+		}
+	}
+	if hasBody {
+		need = append(need, "content-digest", "content-type")
+	}
+	for _, n := range need {
+		if n == "@path" && s.Covers("@request-target") {
+			continue
+		}
+		if !s.Covers(n) {
+			return fail(CodeInvalid, "the signature must cover %q (covered: %s)", n, strings.Join(s.Components, " "))
+		}
+	}
+	return nil
+}
