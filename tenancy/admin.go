@@ -34,12 +34,28 @@ type Purger interface{ Purge() }
 type Admin struct {
 	store  *PGStore
 	caches []Purger
+	sealer *Sealer // nil: keys get no signing secret
 	now    func() time.Time
 }
 
 // NewAdmin returns the admin service over store, purging caches after changes.
 func NewAdmin(store *PGStore, caches ...Purger) *Admin {
 	return &Admin{store: store, caches: caches, now: time.Now}
+}
+
+// WithSealer makes new keys get a request signing secret sealed by s (nil:
+// none, and require_signature cannot be turned on). It returns a.
+func (a *Admin) WithSealer(s *Sealer) *Admin {
+	a.sealer = s
+	return a
+}
+
+// signingAvailable refuses to require signatures that no key could make.
+func (a *Admin) signingAvailable(require *bool) error {
+	if require != nil && *require && a.sealer == nil {
+		return invalid("require_signature", "signing-secret-key is not set here, so keys get no signing secret and could never sign")
+	}
+	return nil
 }
 
 func (a *Admin) changed() {
@@ -99,13 +115,14 @@ func (s TenantSettings) validate() error {
 }
 
 func (s TenantSettings) empty() bool {
-	return s.Name == nil && s.RateLimitPerSec == nil && s.RateLimitBurst == nil && s.RetentionDays == nil && s.MaxEventBytes == nil
+	return s.Name == nil && s.RateLimitPerSec == nil && s.RateLimitBurst == nil && s.RetentionDays == nil && s.MaxEventBytes == nil &&
+		s.RequireSignature == nil
 }
 
 // CreateTenant creates tenant id (name defaults to id). Errors:
 // *ValidationError, ErrTenantExists, ErrNameTaken.
 func (a *Admin) CreateTenant(ctx context.Context, actor, id string, set TenantSettings) (Tenant, error) {
-	if err := errors.Join(validateActor(actor), ValidateTenantID(id), set.validate()); err != nil {
+	if err := errors.Join(validateActor(actor), ValidateTenantID(id), set.validate(), a.signingAvailable(set.RequireSignature)); err != nil {
 		return Tenant{}, firstErr(err)
 	}
 	return a.store.CreateTenant(ctx, id, set, audit{Actor: actor, Action: ActionTenantCreate, TenantID: id, Target: id})
@@ -133,7 +150,7 @@ func (a *Admin) ListTenants(ctx context.Context) ([]Tenant, error) { return a.st
 
 // UpdateTenant changes the given settings (name, limits) of tenant id.
 func (a *Admin) UpdateTenant(ctx context.Context, actor, id string, set TenantSettings) (Tenant, error) {
-	if err := errors.Join(validateActor(actor), ValidateTenantID(id), set.validate()); err != nil {
+	if err := errors.Join(validateActor(actor), ValidateTenantID(id), set.validate(), a.signingAvailable(set.RequireSignature)); err != nil {
 		return Tenant{}, firstErr(err)
 	}
 	if set.empty() {
@@ -150,6 +167,9 @@ func settingsDetails(s TenantSettings) map[string]any {
 	d := map[string]any{}
 	if s.Name != nil {
 		d["name"] = *s.Name
+	}
+	if s.RequireSignature != nil {
+		d["require_signature"] = *s.RequireSignature
 	}
 	for k, v := range map[string]*int{"rate_limit_per_sec": s.RateLimitPerSec, "rate_limit_burst": s.RateLimitBurst, "retention_days": s.RetentionDays, "max_event_bytes": s.MaxEventBytes} {
 		if v != nil {
@@ -256,6 +276,9 @@ func (a *Admin) CreateKey(ctx context.Context, actor, tenantID string, spec KeyS
 	if err != nil {
 		return CreatedKey{}, err
 	}
+	if err := a.signingAvailable(&spec.RequireSignature); err != nil {
+		return CreatedKey{}, err
+	}
 	raw, prefix, err := NewRawKey()
 	if err != nil {
 		return CreatedKey{}, err
@@ -265,8 +288,13 @@ func (a *Admin) CreateKey(ctx context.Context, actor, tenantID string, spec KeyS
 		return CreatedKey{}, fmt.Errorf("key id: %w", err)
 	}
 	rec := KeyRecord{
-		KeyInfo: KeyInfo{ID: id.String(), TenantID: tenantID, Prefix: prefix, Name: spec.Name, Scopes: scopes, AllowedCIDRs: cidrs, ExpiresAt: spec.ExpiresAt},
-		Hash:    HashKey(raw),
+		KeyInfo: KeyInfo{ID: id.String(), TenantID: tenantID, Prefix: prefix, Name: spec.Name, Scopes: scopes, AllowedCIDRs: cidrs, ExpiresAt: spec.ExpiresAt,
+			RequireSignature: spec.RequireSignature},
+		Hash: HashKey(raw),
+	}
+	secret, err := a.signingSecret(&rec)
+	if err != nil {
+		return CreatedKey{}, err
 	}
 	info, err := a.store.CreateKey(ctx, rec, audit{Actor: actor, Action: ActionKeyCreate, TenantID: tenantID, Target: prefix})
 	if err != nil {
@@ -274,7 +302,23 @@ func (a *Admin) CreateKey(ctx context.Context, actor, tenantID string, spec KeyS
 	}
 	// A garbage key with this prefix may have been cached as unknown.
 	a.changed()
-	return CreatedKey{KeyInfo: info, Key: raw}, nil
+	return CreatedKey{KeyInfo: info, Key: raw, SigningSecret: secret}, nil
+}
+
+// signingSecret makes the new key's signing secret and seals it into rec;
+// "" when no sealer is set.
+func (a *Admin) signingSecret(rec *KeyRecord) (string, error) {
+	if a.sealer == nil {
+		return "", nil
+	}
+	secret, err := NewSigningSecret()
+	if err != nil {
+		return "", err
+	}
+	if rec.SealedSigningSecret, err = a.sealer.Seal(rec.ID, secret); err != nil {
+		return "", err
+	}
+	return secret, nil
 }
 
 // ListKeys returns the keys of tenant tenantID (never their secrets).

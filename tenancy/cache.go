@@ -160,7 +160,8 @@ func (a *CachedAuthenticator) authenticate(ctx context.Context, rawKey string, r
 		return Principal{}, errAddress
 	}
 	// Copies: a caller changing its Principal must not change the cache.
-	p := Principal{Tenant: rec.Tenant, KeyID: rec.ID, KeyPrefix: rec.Prefix, Scopes: slices.Clone(rec.Scopes), AllowedCIDRs: slices.Clone(rec.AllowedCIDRs)}
+	p := Principal{Tenant: rec.Tenant, KeyID: rec.ID, KeyPrefix: rec.Prefix, Scopes: slices.Clone(rec.Scopes), AllowedCIDRs: slices.Clone(rec.AllowedCIDRs),
+		RequireSignature: rec.RequireSignature || rec.Tenant.RequireSignature, SealedSigningSecret: rec.SealedSigningSecret}
 	if !p.Has(need) {
 		return Principal{}, errScope(need)
 	}

@@ -32,6 +32,11 @@ type KeyInfo struct {
 	RevokedAt    *time.Time     `json:"revoked_at,omitempty"`
 	CreatedAt    time.Time      `json:"created_at"`
 	Status       string         `json:"status"`
+	// RequireSignature: requests with this key must be signed (RFC 9421).
+	RequireSignature bool `json:"require_signature"`
+	// HasSigningSecret: the key has a signing secret (keys made before
+	// signing existed, or with no signing-secret-key set, have none).
+	HasSigningSecret bool `json:"has_signing_secret"`
 }
 
 // status derives the key's status at now.
@@ -52,12 +57,17 @@ type KeyRecord struct {
 	KeyInfo
 	Hash   KeyHash
 	Tenant Tenant
+	// SealedSigningSecret is the signing secret as stored (nil: none).
+	SealedSigningSecret []byte
 }
 
 // CreatedKey is a new key: the only time the raw key is ever available.
 type CreatedKey struct {
 	KeyInfo
 	Key string `json:"key"`
+	// SigningSecret is the HMAC key of the key's request signatures, shown
+	// only here; empty when no signing-secret-key is set.
+	SigningSecret string `json:"signing_secret,omitempty"`
 }
 
 // KeySpec is what a new key may do.
@@ -69,6 +79,8 @@ type KeySpec struct {
 	// AllowedCIDRs, when not empty, restricts the key to these networks
 	// ("10.0.0.0/8", "2001:db8::/32"; a bare address means just that address).
 	AllowedCIDRs []string `json:"allowed_cidrs,omitempty"`
+	// RequireSignature makes the gateway refuse this key's unsigned requests.
+	RequireSignature bool `json:"require_signature,omitempty"`
 }
 
 // TenantSettings are the changeable fields of a tenant; nil leaves a field as
@@ -79,6 +91,8 @@ type TenantSettings struct {
 	RateLimitBurst  *int    `json:"rate_limit_burst,omitempty"`
 	RetentionDays   *int    `json:"retention_days,omitempty"`
 	MaxEventBytes   *int    `json:"max_event_bytes,omitempty"`
+	// RequireSignature makes every key of the tenant sign its requests.
+	RequireSignature *bool `json:"require_signature,omitempty"`
 }
 
 // AuditEntry is one admin action: who did what to which tenant and when.

@@ -26,12 +26,12 @@ func NewPGStore(pool *pgxpool.Pool) *PGStore { return &PGStore{pool: pool} }
 // Ping checks that PostgreSQL answers (for readiness checks).
 func (s *PGStore) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
-const tenantCols = `t.id, t.name, t.status, t.rate_limit_per_sec, t.rate_limit_burst, t.retention_days, t.max_event_bytes, t.created_at, t.updated_at`
+const tenantCols = `t.id, t.name, t.status, t.rate_limit_per_sec, t.rate_limit_burst, t.retention_days, t.max_event_bytes, t.require_signature, t.created_at, t.updated_at`
 
-const keyCols = `k.id, k.tenant_id, k.prefix, k.name, k.scopes, k.allowed_cidrs, k.expires_at, k.revoked_at, k.created_at`
+const keyCols = `k.id, k.tenant_id, k.prefix, k.name, k.scopes, k.allowed_cidrs, k.expires_at, k.revoked_at, k.created_at, k.require_signature, k.signing_secret IS NOT NULL`
 
 func tenantDest(t *Tenant) []any {
-	return []any{&t.ID, &t.Name, &t.Status, &t.RateLimitPerSec, &t.RateLimitBurst, &t.RetentionDays, &t.MaxEventBytes, &t.CreatedAt, &t.UpdatedAt}
+	return []any{&t.ID, &t.Name, &t.Status, &t.RateLimitPerSec, &t.RateLimitBurst, &t.RetentionDays, &t.MaxEventBytes, &t.RequireSignature, &t.CreatedAt, &t.UpdatedAt}
 }
 
 // keyRow collects a key row before conversion to KeyInfo.
@@ -41,7 +41,7 @@ type keyRow struct {
 }
 
 func (r *keyRow) dest() []any {
-	return []any{&r.info.ID, &r.info.TenantID, &r.info.Prefix, &r.info.Name, &r.scopes, &r.info.AllowedCIDRs, &r.info.ExpiresAt, &r.info.RevokedAt, &r.info.CreatedAt}
+	return []any{&r.info.ID, &r.info.TenantID, &r.info.Prefix, &r.info.Name, &r.scopes, &r.info.AllowedCIDRs, &r.info.ExpiresAt, &r.info.RevokedAt, &r.info.CreatedAt, &r.info.RequireSignature, &r.info.HasSigningSecret}
 }
 
 func (r *keyRow) result(now time.Time) KeyInfo {
@@ -63,9 +63,9 @@ func (s *PGStore) LookupKey(ctx context.Context, prefix string) (KeyRecord, erro
 	var rec KeyRecord
 	var kr keyRow
 	var hash []byte
-	dest := append(kr.dest(), &hash)
+	dest := append(kr.dest(), &hash, &rec.SealedSigningSecret)
 	dest = append(dest, tenantDest(&rec.Tenant)...)
-	err := s.pool.QueryRow(ctx, `SELECT `+keyCols+`, k.hash, `+tenantCols+`
+	err := s.pool.QueryRow(ctx, `SELECT `+keyCols+`, k.hash, k.signing_secret, `+tenantCols+`
 		FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.prefix = $1`, prefix).Scan(dest...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return KeyRecord{}, ErrKeyNotFound
@@ -164,9 +164,10 @@ func (s *PGStore) insertTenant(ctx context.Context, id string, set TenantSetting
 		created = true
 		err = tx.QueryRow(ctx, `UPDATE tenants t SET
 				rate_limit_per_sec = COALESCE($2, rate_limit_per_sec), rate_limit_burst = COALESCE($3, rate_limit_burst),
-				retention_days = COALESCE($4, retention_days), max_event_bytes = COALESCE($5, max_event_bytes)
+				retention_days = COALESCE($4, retention_days), max_event_bytes = COALESCE($5, max_event_bytes),
+				require_signature = COALESCE($6, require_signature)
 			WHERE t.id = $1 RETURNING `+tenantCols,
-			id, set.RateLimitPerSec, set.RateLimitBurst, set.RetentionDays, set.MaxEventBytes).Scan(tenantDest(&t)...)
+			id, set.RateLimitPerSec, set.RateLimitBurst, set.RetentionDays, set.MaxEventBytes, set.RequireSignature).Scan(tenantDest(&t)...)
 		if err != nil {
 			return err
 		}
@@ -226,9 +227,9 @@ func (s *PGStore) UpdateTenant(ctx context.Context, id string, set TenantSetting
 				name = COALESCE($2, name), status = COALESCE($3, status),
 				rate_limit_per_sec = COALESCE($4, rate_limit_per_sec), rate_limit_burst = COALESCE($5, rate_limit_burst),
 				retention_days = COALESCE($6, retention_days), max_event_bytes = COALESCE($7, max_event_bytes),
-				updated_at = now()
+				require_signature = COALESCE($8, require_signature), updated_at = now()
 			WHERE t.id = $1 RETURNING `+tenantCols,
-			id, set.Name, st, set.RateLimitPerSec, set.RateLimitBurst, set.RetentionDays, set.MaxEventBytes).Scan(tenantDest(&t)...)
+			id, set.Name, st, set.RateLimitPerSec, set.RateLimitBurst, set.RetentionDays, set.MaxEventBytes, set.RequireSignature).Scan(tenantDest(&t)...)
 		if err != nil {
 			return err
 		}
@@ -260,13 +261,14 @@ func (s *PGStore) CreateKey(ctx context.Context, rec KeyRecord, a audit) (KeyInf
 			}
 			return err
 		}
-		err := tx.QueryRow(ctx, `INSERT INTO api_keys AS k (id, tenant_id, prefix, hash, name, scopes, allowed_cidrs, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING `+keyCols,
-			rec.ID, rec.TenantID, rec.Prefix, rec.Hash[:], rec.Name, scopes, rec.AllowedCIDRs, rec.ExpiresAt).Scan(kr.dest()...)
+		err := tx.QueryRow(ctx, `INSERT INTO api_keys AS k (id, tenant_id, prefix, hash, name, scopes, allowed_cidrs, expires_at, require_signature, signing_secret)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+keyCols,
+			rec.ID, rec.TenantID, rec.Prefix, rec.Hash[:], rec.Name, scopes, rec.AllowedCIDRs, rec.ExpiresAt, rec.RequireSignature, rec.SealedSigningSecret).Scan(kr.dest()...)
 		if err != nil {
 			return err
 		}
-		a.Details = map[string]any{"key_id": kr.info.ID, "name": rec.Name, "scopes": scopes, "allowed_cidrs": rec.AllowedCIDRs, "expires_at": rec.ExpiresAt}
+		a.Details = map[string]any{"key_id": kr.info.ID, "name": rec.Name, "scopes": scopes, "allowed_cidrs": rec.AllowedCIDRs, "expires_at": rec.ExpiresAt,
+			"require_signature": rec.RequireSignature, "has_signing_secret": rec.SealedSigningSecret != nil}
 		return insertAudit(ctx, tx, a)
 	})
 	if errors.Is(err, ErrTenantNotFound) {

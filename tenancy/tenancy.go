@@ -54,6 +54,8 @@ type Tenant struct {
 	RateLimitBurst  int       `json:"rate_limit_burst"`
 	RetentionDays   int       `json:"retention_days"`
 	MaxEventBytes   int       `json:"max_event_bytes"`
+	// RequireSignature: every key of the tenant must sign its requests.
+	RequireSignature bool      `json:"require_signature"`
 	CreatedAt       time.Time `json:"created_at"`
 	UpdatedAt       time.Time `json:"updated_at"`
 }
@@ -65,6 +67,12 @@ type Principal struct {
 	KeyPrefix    string
 	Scopes       []Scope
 	AllowedCIDRs []netip.Prefix
+	// RequireSignature: the key's or its tenant's requests must be signed.
+	RequireSignature bool
+	// SealedSigningSecret is the key's signing secret as stored (Sealer.Open
+	// with KeyID opens it); nil when the key has none. It is shared with the
+	// authenticator's cache: read it, never change it.
+	SealedSigningSecret []byte
 }
 
 // Has reports whether the principal holds scope s.

@@ -37,9 +37,15 @@ func New(tb testing.TB, pool *pgxpool.Pool, id string, settings tenancy.TenantSe
 // Key creates a key of the tenant with scopes; its Key field is the secret.
 func (t *Tenant) Key(scopes ...tenancy.Scope) tenancy.CreatedKey {
 	t.tb.Helper()
+	return t.KeyOf(tenancy.KeySpec{Name: "test", Scopes: scopes})
+}
+
+// KeyOf creates a key of the tenant as spec says.
+func (t *Tenant) KeyOf(spec tenancy.KeySpec) tenancy.CreatedKey {
+	t.tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	k, err := t.Admin.CreateKey(ctx, "test", t.ID, tenancy.KeySpec{Name: "test", Scopes: scopes})
+	k, err := t.Admin.CreateKey(ctx, "test", t.ID, spec)
 	if err != nil {
 		t.tb.Fatalf("create key of %s: %v", t.ID, err)
 	}

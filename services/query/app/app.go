@@ -174,7 +174,11 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 	if a.public, err = httpserver.Listen(cfg.HTTP, h, logger); err != nil {
 		return nil, err
 	}
-	adminHandler := tenancy.AdminHandler(tenancy.NewAdmin(tenants, auth), auth, httpMetrics, logger)
+	sealer, err := cfg.Auth.Sealer() // Validate checked it
+	if err != nil {
+		return nil, err
+	}
+	adminHandler := tenancy.AdminHandler(tenancy.NewAdmin(tenants, auth).WithSealer(sealer), auth, httpMetrics, logger)
 	if a.admin, err = httpserver.Listen(cfg.Admin, adminHandler, logger); err != nil {
 		return nil, err
 	}

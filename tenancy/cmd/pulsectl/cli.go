@@ -84,14 +84,16 @@ func describe(err error) string {
 
 // common are the flags of every leaf command: the database and the output.
 type common struct {
-	pg     postgres.Config
-	format string
-	fs     *flag.FlagSet
+	pg         postgres.Config
+	signingKey string
+	format     string
+	fs         *flag.FlagSet
 }
 
 func newCommon(name string, formats ...string) *common {
 	c := &common{fs: flag.NewFlagSet("pulsectl "+name, flag.ContinueOnError)}
 	c.pg.RegisterFlags(c.fs)
+	tenancy.RegisterSigningKeyFlag(c.fs, &c.signingKey)
 	if len(formats) == 0 {
 		formats = []string{"text", "json"}
 	}
@@ -108,17 +110,18 @@ func (c *common) admin(ctx context.Context, e env, formats ...string) (*tenancy.
 	if !contains(formats, c.format) {
 		return nil, nil, usagef("--format must be one of %s, got %q", strings.Join(formats, ", "), c.format)
 	}
-	// Only the database settings come from the environment, so an unrelated
-	// PULSESTREAM_* variable of a service can never change what a command does.
+	// Only the database settings and the signing-secret-key come from the
+	// environment, so an unrelated PULSESTREAM_* variable of a service can
+	// never change what a command does.
 	set := map[string]bool{}
 	c.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var dbFlags []string // every postgres-* flag: URL, pool and TLS settings
+	var envFlags []string // every postgres-* flag (URL, pool and TLS settings), and signing-secret-key
 	c.fs.VisitAll(func(f *flag.Flag) {
-		if strings.HasPrefix(f.Name, "postgres-") {
-			dbFlags = append(dbFlags, f.Name)
+		if strings.HasPrefix(f.Name, "postgres-") || f.Name == "signing-secret-key" {
+			envFlags = append(envFlags, f.Name)
 		}
 	})
-	for _, name := range dbFlags {
+	for _, name := range envFlags {
 		if v := e.getenv(config.EnvName(name)); v != "" && !set[name] {
 			if err := c.fs.Set(name, v); err != nil {
 				return nil, nil, usagef("%s: %v", config.EnvName(name), err)
@@ -126,6 +129,10 @@ func (c *common) admin(ctx context.Context, e env, formats ...string) (*tenancy.
 		}
 	}
 	if err := c.pg.Validate(); err != nil {
+		return nil, nil, usagef("%v", err)
+	}
+	sealer, err := (&tenancy.Config{SigningSecretKey: c.signingKey}).Sealer()
+	if err != nil {
 		return nil, nil, usagef("%v", err)
 	}
 	pool, err := postgres.Open(ctx, c.pg)
@@ -138,7 +145,7 @@ func (c *common) admin(ctx context.Context, e env, formats ...string) (*tenancy.
 		pool.Close()
 		return nil, nil, err
 	}
-	return tenancy.NewAdmin(tenancy.NewPGStore(pool)), pool.Close, nil
+	return tenancy.NewAdmin(tenancy.NewPGStore(pool)).WithSealer(sealer), pool.Close, nil
 }
 
 func contains(list []string, s string) bool {
@@ -214,6 +221,7 @@ func settingsFlags(fs *flag.FlagSet) func() tenancy.TenantSettings {
 		"retention-days":     fs.Int("retention-days", 0, "days events are kept"),
 		"max-event-bytes":    fs.Int("max-event-bytes", 0, "largest accepted event in bytes"),
 	}
+	requireSig := fs.Bool("require-signature", false, "every key of the tenant must sign its ingest requests (RFC 9421); --require-signature=false turns it off")
 	return func() tenancy.TenantSettings {
 		var s tenancy.TenantSettings
 		fs.Visit(func(f *flag.Flag) {
@@ -228,6 +236,8 @@ func settingsFlags(fs *flag.FlagSet) func() tenancy.TenantSettings {
 				s.RetentionDays = ints[f.Name]
 			case "max-event-bytes":
 				s.MaxEventBytes = ints[f.Name]
+			case "require-signature":
+				s.RequireSignature = requireSig
 			}
 		})
 		return s
@@ -361,6 +371,7 @@ func keyCommands(e env) []*ffcli.Command {
 	scopes := create.fs.String("scopes", "", "comma-separated scopes: ingest, query, admin (required)")
 	expiresIn := create.fs.Duration("expires-in", 0, "expire the key after this long (e.g. 720h); 0 never")
 	cidrs := create.fs.String("allowed-cidrs", "", "comma-separated networks the key may be used from (default: anywhere)")
+	requireSig := create.fs.Bool("require-signature", false, "refuse this key's unsigned requests (RFC 9421, with the signing secret printed once)")
 
 	list := newCommon("keys list")
 	listTenant := list.fs.String("tenant", "", "tenant whose keys to list (required)")
@@ -376,7 +387,7 @@ func keyCommands(e env) []*ffcli.Command {
 				if *tenant == "" {
 					return usagef("--tenant is required")
 				}
-				spec := tenancy.KeySpec{Name: *name, AllowedCIDRs: splitList(*cidrs)}
+				spec := tenancy.KeySpec{Name: *name, AllowedCIDRs: splitList(*cidrs), RequireSignature: *requireSig}
 				for _, s := range splitList(*scopes) {
 					spec.Scopes = append(spec.Scopes, tenancy.Scope(s))
 				}
@@ -580,12 +591,18 @@ func printCreatedKey(e env, format string, k tenancy.CreatedKey) error {
 		return writeJSON(e.stdout, k)
 	case "env":
 		_, err := fmt.Fprintf(e.stdout, "%s=%s\n", keyEnvName(k.TenantID), k.Key)
+		if err == nil && k.SigningSecret != "" {
+			_, err = fmt.Fprintf(e.stdout, "%s=%s\n", strings.TrimSuffix(keyEnvName(k.TenantID), "_API_KEY")+"_SIGNING_SECRET", k.SigningSecret)
+		}
 		return err
 	}
 	if err := printKeys(e.stdout, "text", false, k.KeyInfo); err != nil {
 		return err
 	}
 	_, err := fmt.Fprintf(e.stdout, "\nAPI key — shown only now, store it:\n%s\n", k.Key)
+	if err == nil && k.SigningSecret != "" {
+		_, err = fmt.Fprintf(e.stdout, "\nRequest signing secret (RFC 9421 hmac-sha256, keyid %s) — shown only now, store it:\n%s\n", k.Prefix, k.SigningSecret)
+	}
 	return err
 }
 
