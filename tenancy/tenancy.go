@@ -47,17 +47,17 @@ const (
 
 // Tenant is one customer of PulseStream and its settings.
 type Tenant struct {
-	ID              string    `json:"id"`
-	Name            string    `json:"name"`
-	Status          string    `json:"status"`
-	RateLimitPerSec int       `json:"rate_limit_per_sec"`
-	RateLimitBurst  int       `json:"rate_limit_burst"`
-	RetentionDays   int       `json:"retention_days"`
-	MaxEventBytes   int       `json:"max_event_bytes"`
+	ID              string `json:"id"`
+	Name            string `json:"name"`
+	Status          string `json:"status"`
+	RateLimitPerSec int    `json:"rate_limit_per_sec"`
+	RateLimitBurst  int    `json:"rate_limit_burst"`
+	RetentionDays   int    `json:"retention_days"`
+	MaxEventBytes   int    `json:"max_event_bytes"`
 	// RequireSignature: every key of the tenant must sign its requests.
 	RequireSignature bool      `json:"require_signature"`
-	CreatedAt       time.Time `json:"created_at"`
-	UpdatedAt       time.Time `json:"updated_at"`
+	CreatedAt        time.Time `json:"created_at"`
+	UpdatedAt        time.Time `json:"updated_at"`
 }
 
 // Principal is who is calling: the key and its tenant.
