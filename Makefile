@@ -51,6 +51,7 @@ dev: migrate build ## start the whole stack locally (Ctrl-C stops the services; 
 test: infra ## every test: unit + integration against real PostgreSQL, Redis, Kafka and ClickHouse engine
 	@$(MAKE) --no-print-directory lint
 	@python3 -m unittest discover -s tools/chdb-server
+	@bash scripts/pyvenv.sh
 	@$(ENV) go test $(GO_TEST_FLAGS) $(PKGS)
 	@$(MAKE) --no-print-directory fuzz-short
 	@bash scripts/fuzz-api.sh $(or $(FUZZ_API_EXAMPLES),20)

@@ -19,13 +19,7 @@ WORK="$PULSESTREAM_LOCAL/fuzz-api"
 LOGS="$PULSESTREAM_LOCAL/logs"
 mkdir -p "$WORK/bin"
 
-ensure_schemathesis() {
-  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV" || { apt_install python3-venv; python3 -m venv "$VENV"; }
-  if [ "$("$VENV/bin/st" --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+')" = "$ST_VERSION" ]; then return 0; fi
-  say "installing schemathesis $ST_VERSION into $VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$ST_VERSION" >"$LOGS/fuzz-api-pip.log" 2>&1 ||
-    die "pip could not install schemathesis" "$LOGS/fuzz-api-pip.log"
-}
+ensure_schemathesis() { venv_package schemathesis "$ST_VERSION" "$LOGS/fuzz-api-pip.log"; }
 
 # free_port: a loopback port below the ephemeral range that nothing listens on.
 free_port() {

@@ -74,6 +74,18 @@ apt_install() {
   apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# venv_package PACKAGE VERSION LOG: the project's Python venv
+# ($PULSESTREAM_LOCAL/venv, beside chdb) holds PACKAGE==VERSION from PyPI;
+# pip runs only when it does not.
+venv_package() {
+  local venv="$PULSESTREAM_LOCAL/venv"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv" || { apt_install python3-venv; python3 -m venv "$venv"; }
+  [ "$("$venv/bin/pip" show "$1" 2>/dev/null | sed -n 's/^Version: //p')" = "$2" ] && return 0
+  say "installing $1 $2 into $venv"
+  mkdir -p "$(dirname "$3")"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "$1==$2" >"$3" 2>&1 || die "pip could not install $1" "$3"
+}
+
 # proc_alive PID: true when PID runs (a zombie counts as dead: PID 1 on these
 # machines reaps orphans only after a few seconds).
 proc_alive() {

@@ -25,6 +25,7 @@ import (
 	"github.com/pulsestream/pulsestream/services/gateway/erasure"
 	"github.com/pulsestream/pulsestream/services/gateway/ingest"
 	"github.com/pulsestream/pulsestream/tenancy"
+	"github.com/pulsestream/pulsestream/services/gateway/signature"
 )
 
 // App is a wired gateway.
@@ -57,6 +58,8 @@ type deps struct {
 	// erasures records deletions and erasure requests; nil: PostgreSQL,
 	// and the erasure worker runs in this process.
 	erasures erasureStore
+	// audit records signature refusals; nil: PostgreSQL.
+	audit signature.Auditor
 }
 
 // erasureStore is what the handlers need of erasure.PGStore.
@@ -98,7 +101,7 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 	// purpose: without it ingestion goes on (fail-open), only without dedup.
 	a.health = observe.NewHealth(reg, cfg.Health.Timeout)
 	a.health.Add("kafka", func(ctx context.Context) error { return kafka.Ping(ctx, cl) })
-	if d.auth == nil || d.erasures == nil {
+	if d.auth == nil || d.erasures == nil || d.audit == nil {
 		a.pool, err = postgres.Open(context.Background(), cfg.Postgres)
 		if err != nil {
 			return nil, err
@@ -149,14 +152,19 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 		a.worker = erasure.NewWorker(cfg.Erasure, es, svc, proj, reg, logger)
 	}
 	h := ingest.NewHandler(cfg.Ingest, svc, v, tenancy.PrincipalFrom, metrics)
+	gate, err := a.signatureGate(cfg, reg, d.audit)
+	if err != nil {
+		return nil, err
+	}
 
 	a.router = NewRouter(RouterDeps{
-		Ingest:  h,
-		Erasure: erasure.NewHandler(d.erasures, tenancy.PrincipalFrom, logger),
-		Auth:    tenancy.Middleware(d.auth, tenancy.ScopeIngest),
-		Ops:     observe.Handler(a.health, reg),
-		Metrics: httpapi.NewMetrics(reg, "gateway"),
-		Logger:  logger,
+		Ingest:    h,
+		Erasure:   erasure.NewHandler(d.erasures, tenancy.PrincipalFrom, logger),
+		Auth:      tenancy.Middleware(d.auth, tenancy.ScopeIngest),
+		Signature: gate.Handler(),
+		Ops:       observe.Handler(a.health, reg),
+		Metrics:   httpapi.NewMetrics(reg, "gateway"),
+		Logger:    logger,
 	})
 	a.server, err = httpserver.Listen(cfg.HTTP, a.router, logger)
 	if err != nil {
@@ -164,6 +172,21 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 	}
 	ok = true
 	return a, nil
+}
+
+// signatureGate builds the request-signature check (nonces in Redis,
+// refusals audited in PostgreSQL unless audit is given).
+func (a *App) signatureGate(cfg Config, reg *prometheus.Registry, audit signature.Auditor) (*signature.Gate, error) {
+	sealer, err := cfg.Auth.Sealer()
+	if err != nil {
+		return nil, err
+	}
+	if audit == nil {
+		audit = signature.NewPGAuditor(a.pool)
+	}
+	return signature.New(cfg.Signature, signature.Deps{Sealer: sealer, Nonces: signature.NewRedisNonces(a.redis, cfg.Ingest.RedisKeyPrefix),
+		Audit: audit, Principal: tenancy.PrincipalFrom, MaxBody: cfg.Ingest.MaxRequestBytes, RetryAfter: cfg.Ingest.RetryAfter,
+		Logger: a.logger, Registry: reg}), nil
 }
 
 // Handler is the gateway's router (tests call it without a listener).

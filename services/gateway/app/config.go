@@ -16,21 +16,23 @@ import (
 	"github.com/pulsestream/pulsestream/services/gateway/erasure"
 	"github.com/pulsestream/pulsestream/services/gateway/ingest"
 	"github.com/pulsestream/pulsestream/tenancy"
+	"github.com/pulsestream/pulsestream/services/gateway/signature"
 )
 
 // Config is every setting of the gateway.
 type Config struct {
-	HTTP     httpserver.Config
-	Log      logging.Config
-	Runner   runner.Config
-	Kafka    kafka.Config
-	Producer ingest.ProducerConfig
-	Ingest   ingest.Config
-	Redis    redis.Config
-	Postgres postgres.Config
-	Erasure  erasure.Config
-	Auth     tenancy.Config
-	Health   observe.HealthConfig
+	HTTP      httpserver.Config
+	Log       logging.Config
+	Runner    runner.Config
+	Kafka     kafka.Config
+	Producer  ingest.ProducerConfig
+	Ingest    ingest.Config
+	Redis     redis.Config
+	Postgres  postgres.Config
+	Erasure   erasure.Config
+	Auth      tenancy.Config
+	Signature signature.Config
+	Health    observe.HealthConfig
 }
 
 // RegisterFlags defines every flag of the gateway.
@@ -45,13 +47,14 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Postgres.RegisterFlags(fs)
 	c.Erasure.RegisterFlags(fs)
 	c.Auth.RegisterFlags(fs)
+	c.Signature.RegisterFlags(fs)
 	c.Health.RegisterFlags(fs)
 }
 
 // Validate names every bad setting.
 func (c *Config) Validate() error {
 	errs := []error{c.HTTP.Validate(), c.Log.Validate(), c.Runner.Validate(), c.Kafka.Validate(), c.Producer.Validate(),
-		c.Ingest.Validate(), c.Redis.Validate(), c.Postgres.Validate(), c.Erasure.Validate(), c.Auth.Validate(), c.Health.Validate()}
+		c.Ingest.Validate(), c.Redis.Validate(), c.Postgres.Validate(), c.Erasure.Validate(), c.Auth.Validate(), c.Signature.Validate(), c.Health.Validate()}
 	return errors.Join(errs...)
 }
 

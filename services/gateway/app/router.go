@@ -17,20 +17,27 @@ type RouterDeps struct {
 	Ingest  *ingest.Handler
 	Erasure *erasure.Handler
 	Auth    gin.HandlerFunc // tenancy.Middleware(auth, tenancy.ScopeIngest)
-	Ops     http.Handler    // /livez /readyz /metrics
-	Metrics *httpapi.Metrics
-	Logger  *slog.Logger
+	// Signature checks request signatures after Auth (signature.Gate); nil:
+	// none are checked.
+	Signature gin.HandlerFunc
+	Ops       http.Handler // /livez /readyz /metrics
+	Metrics   *httpapi.Metrics
+	Logger    *slog.Logger
 }
 
 // HeaderRequestID carries the request id both ways.
 const HeaderRequestID = httpapi.HeaderRequestID
 
 // NewRouter returns the gateway's gin engine: the platform engine (request
-// id, metrics, recovery, 404/405, ops endpoints) with the authenticated
-// ingest and erasure routes.
+// id, metrics, recovery, 404/405, ops endpoints) with the authenticated (and,
+// per key, signature-checked) ingest and erasure routes.
 func NewRouter(d RouterDeps) *gin.Engine {
 	r := httpapi.New(httpapi.Options{Logger: d.Logger, Metrics: d.Metrics, Ops: d.Ops, Secret: tenancy.ContainsKey})
-	api := r.Group("/", d.Auth)
+	chain := []gin.HandlerFunc{d.Auth}
+	if d.Signature != nil {
+		chain = append(chain, d.Signature)
+	}
+	api := r.Group("/", chain...)
 	d.Ingest.Register(api)
 	d.Erasure.Register(api)
 	return r

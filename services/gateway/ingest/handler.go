@@ -206,7 +206,7 @@ func (h *Handler) readBody(c *gin.Context) ([]byte, *apierror.Error) {
 	case "gzip", "x-gzip":
 		zr, err := gzip.NewReader(src)
 		if err != nil {
-			return nil, bodyErr(err, apierror.New(http.StatusBadRequest, CodeInvalidGzip, "the body is not gzip: "+err.Error()))
+			return nil, BodyError(err, apierror.New(http.StatusBadRequest, CodeInvalidGzip, "the body is not gzip: "+err.Error()))
 		}
 		defer zr.Close()
 		src, limit, gzipped = zr, h.cfg.MaxDecompressedBytes, true
@@ -219,7 +219,7 @@ func (h *Handler) readBody(c *gin.Context) ([]byte, *apierror.Error) {
 		if gzipped {
 			code = CodeInvalidGzip // or the stream is corrupt
 		}
-		return nil, bodyErr(err, apierror.New(http.StatusBadRequest, code, "the body could not be read: "+err.Error()))
+		return nil, BodyError(err, apierror.New(http.StatusBadRequest, code, "the body could not be read: "+err.Error()))
 	}
 	if int64(len(body)) > limit {
 		return nil, tooLarge(fmt.Sprintf("the body is larger than %d bytes (after decompression)", limit))
@@ -227,7 +227,9 @@ func (h *Handler) readBody(c *gin.Context) ([]byte, *apierror.Error) {
 	return body, nil
 }
 
-func bodyErr(err error, otherwise *apierror.Error) *apierror.Error {
+// BodyError maps a failed body read: 413 past the size limit, 408 for a body
+// slower than the read timeout, else otherwise.
+func BodyError(err error, otherwise *apierror.Error) *apierror.Error {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return tooLarge(fmt.Sprintf("the body is larger than %d bytes", mbe.Limit))

@@ -1,0 +1,204 @@
+package signature
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/pulsestream/pulsestream/platform/apierror"
+	"github.com/pulsestream/pulsestream/platform/tenancy"
+	"github.com/pulsestream/pulsestream/schemas/httpsig"
+	"github.com/pulsestream/pulsestream/services/gateway/ingest"
+)
+
+// Deps are the gate's collaborators.
+type Deps struct {
+	Sealer    *tenancy.Sealer // nil: no key can sign (every signed request is refused)
+	Nonces    Nonces
+	Audit     Auditor
+	Principal func(c *gin.Context) (tenancy.Principal, bool)
+	// MaxBody is the largest body read to check its digest (the ingest
+	// request limit: a larger body would be refused anyway).
+	MaxBody    int64
+	RetryAfter time.Duration // sent with a 503 when the nonce store fails
+	Logger     *slog.Logger
+	Registry   prometheus.Registerer
+}
+
+// Gate checks request signatures; Handler is its gin middleware.
+type Gate struct {
+	cfg     Config
+	d       Deps
+	now     func() time.Time
+	slots   chan struct{} // audit writes in flight
+	checks  *prometheus.CounterVec
+	dropped prometheus.Counter
+}
+
+// New returns the gate.
+func New(cfg Config, d Deps) *Gate {
+	f := promauto.With(d.Registry)
+	return &Gate{cfg: cfg, d: d, now: time.Now, slots: make(chan struct{}, auditInFlight),
+		checks: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "pulsestream_gateway_signature_checks_total",
+			Help: "Signed or signature-requiring requests by outcome: ok, or the refusal code.",
+		}, []string{"outcome"}),
+		dropped: f.NewCounter(prometheus.CounterOpts{
+			Name: "pulsestream_gateway_signature_audit_dropped_total",
+			Help: "Signature refusals not written to the audit log because its writes were busy (they are still logged).",
+		}),
+	}
+}
+
+// Handler runs after authentication: requests of keys that neither require
+// a signature nor send one pass untouched; the others go on only with a
+// valid signature (and their body, read once to check its digest, is handed
+// on to the handler as it was received).
+func (g *Gate) Handler() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p, ok := g.d.Principal(c)
+		if !ok || !p.RequireSignature && !httpsig.Present(c.Request.Header) {
+			c.Next()
+			return
+		}
+		if e := g.verify(c, p); e != nil {
+			g.refuse(c, p, e)
+			return
+		}
+		g.checks.WithLabelValues("ok").Inc()
+		c.Next()
+	}
+}
+
+// verify returns nil when the request may go on, else its answer.
+func (g *Gate) verify(c *gin.Context, p tenancy.Principal) *apierror.Error {
+	r := c.Request
+	sigs, err := httpsig.Parse(r.Header)
+	if err != nil {
+		return sigErr(err)
+	}
+	secret, e := g.secret(p)
+	if e != nil {
+		return e
+	}
+	now := g.now()
+	hasBody := r.ContentLength != 0 // -1: chunked, a body of unknown length
+	sig, err := httpsig.Check(httpsig.FromServer(r), sigs, httpsig.Policy{KeyID: p.KeyPrefix, Secret: secret, Now: now, Window: g.cfg.Window, HasBody: hasBody})
+	if err != nil {
+		return sigErr(err)
+	}
+	if hasBody {
+		if e := g.checkBody(c); e != nil {
+			return e
+		}
+	}
+	if sig.Nonce == "" {
+		return nil
+	}
+	ttl := sig.Created.Add(g.cfg.Window).Sub(now) + time.Second
+	fresh, err := g.d.Nonces.Claim(r.Context(), p.KeyPrefix, sig.Nonce, ttl)
+	switch {
+	case err != nil:
+		g.d.Logger.Warn("signature nonce store failed", "key", p.KeyPrefix, "err", err)
+		c.Header("Retry-After", fmt.Sprint(int(g.d.RetryAfter.Seconds())))
+		return apierror.New(http.StatusServiceUnavailable, ingest.CodeServiceUnavailable, "the signature's nonce could not be checked right now; retry")
+	case !fresh:
+		return apierror.New(http.StatusUnauthorized, httpsig.CodeReplayed, "this signature's nonce was already used: sign every request with a new nonce")
+	}
+	return nil
+}
+
+// secret opens the key's signing secret.
+func (g *Gate) secret(p tenancy.Principal) ([]byte, *apierror.Error) {
+	if p.SealedSigningSecret == nil || g.d.Sealer == nil {
+		return nil, apierror.New(http.StatusUnauthorized, httpsig.CodeInvalid,
+			"this API key has no signing secret: create a new key (it comes with one) to sign requests")
+	}
+	secret, err := g.d.Sealer.Open(p.KeyID, p.SealedSigningSecret)
+	if err != nil {
+		g.d.Logger.Error("signing secret cannot be opened: is signing-secret-key the one the key was created with?", "key", p.KeyPrefix, "err", err)
+		return nil, apierror.New(http.StatusUnauthorized, httpsig.CodeInvalid, "this API key's signing secret cannot be used here")
+	}
+	return secret, nil
+}
+
+// checkBody reads the body as received (before any gzip is undone), checks
+// its Content-Digest, and puts it back for the handler.
+func (g *Gate) checkBody(c *gin.Context) *apierror.Error {
+	r := c.Request
+	if r.ContentLength > g.d.MaxBody {
+		return apierror.New(http.StatusRequestEntityTooLarge, ingest.CodeRequestTooLarge, fmt.Sprintf("the body is %d bytes; at most %d are accepted", r.ContentLength, g.d.MaxBody))
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, max(r.ContentLength, 512)))
+	_, err := buf.ReadFrom(http.MaxBytesReader(c.Writer, r.Body, g.d.MaxBody))
+	if err != nil {
+		return ingest.BodyError(err, apierror.New(http.StatusBadRequest, "invalid_body", "the body could not be read: "+err.Error()))
+	}
+	if err := httpsig.CheckDigest(r.Header, buf.Bytes()); err != nil {
+		return sigErr(err)
+	}
+	r.Body = io.NopCloser(buf)
+	return nil
+}
+
+func sigErr(err error) *apierror.Error {
+	var se *httpsig.Error
+	if errors.As(err, &se) {
+		return apierror.New(http.StatusUnauthorized, se.Code, se.Message)
+	}
+	return apierror.New(http.StatusUnauthorized, httpsig.CodeInvalid, err.Error())
+}
+
+// refuse answers e, and for a 401 says how to sign (RFC 9421 §5.1
+// Accept-Signature), logs, counts and audits the refusal.
+func (g *Gate) refuse(c *gin.Context, p tenancy.Principal, e *apierror.Error) {
+	g.checks.WithLabelValues(e.Code).Inc()
+	if e.Status == http.StatusUnauthorized {
+		c.Header("WWW-Authenticate", tenancy.Challenge)
+		c.Header("Accept-Signature", fmt.Sprintf(`sig1=("@method" "@target-uri" "content-type" "content-digest");alg=%q;keyid=%q`, httpsig.Algorithm, p.KeyPrefix))
+		g.d.Logger.Warn("request signature refused", "code", e.Code, "key", p.KeyPrefix, "tenant", p.Tenant.ID,
+			"method", c.Request.Method, "path", c.Request.URL.Path, "request_id", c.GetString("request_id"))
+		g.audit(c, p, e)
+	}
+	apierror.Abort(c, e)
+}
+
+func (g *Gate) audit(c *gin.Context, p tenancy.Principal, e *apierror.Error) {
+	select {
+	case g.slots <- struct{}{}:
+	default:
+		g.dropped.Inc()
+		return
+	}
+	defer func() { <-g.slots }()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), auditTimeout)
+	defer cancel()
+	err := g.d.Audit.Write(ctx, tenancy.AuditEntry{Actor: p.Actor(), Action: ActionRefused, TenantID: p.Tenant.ID, Target: p.KeyPrefix,
+		Details: map[string]any{"code": e.Code, "message": e.Message, "method": c.Request.Method, "path": c.Request.URL.Path,
+			"request_id": c.GetString("request_id"), "remote": c.RemoteIP(), "signature_input": truncate(c.Request.Header.Get(httpsig.HeaderSignatureInput), 512)}})
+	if err != nil {
+		g.d.Logger.Error("signature refusal not audited", "key", p.KeyPrefix, "err", err)
+	}
+}
+
+// truncate bounds client text kept in the audit log, and keeps out any
+// API key a client put there.
+func truncate(s string, n int) string {
+	if tenancy.ContainsKey(s) {
+		return "(withheld: holds an API key)"
+	}
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}
