@@ -1,0 +1,174 @@
+package signature
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pulsestream/pulsestream/platform/apierror"
+	"github.com/pulsestream/pulsestream/platform/tenancy"
+	"github.com/pulsestream/pulsestream/schemas/httpsig"
+)
+
+const sealKey = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+
+type memNonces struct {
+	mu   sync.Mutex
+	seen map[string]time.Duration
+	fail bool
+}
+
+func (m *memNonces) Claim(_ context.Context, keyID, nonce string, ttl time.Duration) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail {
+		return false, errors.New("redis down")
+	}
+	if _, ok := m.seen[keyID+":"+nonce]; ok {
+		return false, nil
+	}
+	m.seen[keyID+":"+nonce] = ttl
+	return true, nil
+}
+
+type memAudit struct {
+	mu      sync.Mutex
+	entries []tenancy.AuditEntry
+}
+
+func (m *memAudit) Write(_ context.Context, e tenancy.AuditEntry) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.entries = append(m.entries, e)
+	return nil
+}
+
+type fixture struct {
+	router *gin.Engine
+	nonces *memNonces
+	audit  *memAudit
+	secret string
+	seen   *[]byte // the body the next handler read
+}
+
+// newFixture serves POST /v1/events behind the gate for principal p (its
+// sealed secret made here when withSecret).
+func newFixture(t *testing.T, p tenancy.Principal, withSecret bool, sealer *tenancy.Sealer) fixture {
+	t.Helper()
+	gin.SetMode(gin.ReleaseMode)
+	f := fixture{nonces: &memNonces{seen: map[string]time.Duration{}}, audit: &memAudit{}, seen: new([]byte)}
+	if withSecret {
+		s, _ := tenancy.NewSealer(sealKey)
+		f.secret, _ = tenancy.NewSigningSecret()
+		p.SealedSigningSecret, _ = s.Seal(p.KeyID, f.secret)
+	}
+	g := New(Config{Window: 5 * time.Minute}, Deps{Sealer: sealer, Nonces: f.nonces, Audit: f.audit,
+		Principal: func(*gin.Context) (tenancy.Principal, bool) { return p, true }, MaxBody: 1 << 10, RetryAfter: 2 * time.Second,
+		Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()})
+	f.router = gin.New()
+	f.router.POST("/v1/events", g.Handler(), func(c *gin.Context) {
+		*f.seen, _ = io.ReadAll(c.Request.Body)
+		c.Status(http.StatusOK)
+	})
+	return f
+}
+
+func (f fixture) do(r *http.Request) (int, string) {
+	w := httptest.NewRecorder()
+	f.router.ServeHTTP(w, r)
+	var b apierror.Body
+	_ = json.Unmarshal(w.Body.Bytes(), &b)
+	return w.Code, b.Error.Code
+}
+
+// request builds a server-side request for body, signed with secret unless
+// it is empty.
+func request(t *testing.T, body, secret, nonce string) *http.Request {
+	t.Helper()
+	out, _ := http.NewRequest(http.MethodPost, "http://example.com/v1/events", strings.NewReader(body))
+	out.Header.Set("Content-Type", "application/json")
+	if secret != "" {
+		if err := httpsig.Sign(out, []byte(body), []byte(secret), httpsig.SignParams{KeyID: "ps_abcdefgh", Nonce: nonce}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := httptest.NewRequest(http.MethodPost, "/v1/events", strings.NewReader(body))
+	in.Header = out.Header
+	return in
+}
+
+func TestGate(t *testing.T) {
+	sealer, _ := tenancy.NewSealer(sealKey)
+	required := tenancy.Principal{KeyID: "k1", KeyPrefix: "ps_abcdefgh", RequireSignature: true}
+	optional := tenancy.Principal{KeyID: "k1", KeyPrefix: "ps_abcdefgh"}
+	body := `[{"id":"1"}]`
+
+	t.Run("unsigned request of a key that need not sign passes untouched", func(t *testing.T) {
+		f := newFixture(t, optional, true, sealer)
+		if code, _ := f.do(request(t, body, "", "")); code != 200 || string(*f.seen) != body || len(f.audit.entries) != 0 {
+			t.Fatalf("%d %q %v", code, *f.seen, f.audit.entries)
+		}
+	})
+	t.Run("signed request goes on with its body intact", func(t *testing.T) {
+		f := newFixture(t, required, true, sealer)
+		if code, c := f.do(request(t, body, f.secret, "n1")); code != 200 || string(*f.seen) != body {
+			t.Fatalf("%d %s %q", code, c, *f.seen)
+		}
+		if ttl := f.nonces.seen["ps_abcdefgh:n1"]; ttl < 5*time.Minute || ttl > 5*time.Minute+2*time.Second {
+			t.Fatalf("nonce kept for %s, want the window", ttl)
+		}
+	})
+	t.Run("a key that need not sign but sends a bad signature is refused", func(t *testing.T) {
+		f := newFixture(t, optional, true, sealer)
+		if code, c := f.do(request(t, body, "wrong", "")); code != 401 || c != httpsig.CodeInvalid || len(f.audit.entries) != 1 {
+			t.Fatalf("%d %s", code, c)
+		}
+	})
+	t.Run("key without a signing secret", func(t *testing.T) {
+		f := newFixture(t, required, false, sealer)
+		if code, c := f.do(request(t, body, "anything", "")); code != 401 || c != httpsig.CodeInvalid {
+			t.Fatalf("%d %s", code, c)
+		}
+	})
+	t.Run("gateway without the signing-secret-key", func(t *testing.T) {
+		f := newFixture(t, required, true, nil)
+		if code, c := f.do(request(t, body, f.secret, "")); code != 401 || c != httpsig.CodeInvalid {
+			t.Fatalf("%d %s", code, c)
+		}
+	})
+	t.Run("nonce store down: 503, never a pass", func(t *testing.T) {
+		f := newFixture(t, required, true, sealer)
+		f.nonces.fail = true
+		if code, c := f.do(request(t, body, f.secret, "n2")); code != 503 || *f.seen != nil {
+			t.Fatalf("%d %s", code, c)
+		}
+	})
+	t.Run("body over the limit: 413", func(t *testing.T) {
+		f := newFixture(t, required, true, sealer)
+		big := `["` + strings.Repeat("x", 2<<10) + `"]`
+		if code, c := f.do(request(t, big, f.secret, "")); code != 413 || c != "request_too_large" {
+			t.Fatalf("%d %s", code, c)
+		}
+	})
+	t.Run("chunked body (unknown length) is digested too", func(t *testing.T) {
+		f := newFixture(t, required, true, sealer)
+		r := request(t, body, f.secret, "")
+		r.ContentLength = -1
+		r.Body = io.NopCloser(bytes.NewReader([]byte(`[{"id":"2"}]`)))
+		if code, c := f.do(r); code != 401 || c != httpsig.CodeDigest {
+			t.Fatalf("%d %s", code, c)
+		}
+	})
+}
