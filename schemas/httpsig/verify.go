@@ -32,9 +32,10 @@ type Signature struct {
 	input httpsfv.InnerList
 }
 
-// Present reports whether h carries either signature field.
+// Present reports whether h carries either signature field with a value
+// (an empty field counts as absent).
 func Present(h http.Header) bool {
-	return len(h[HeaderSignatureInput]) > 0 || len(h[HeaderSignature]) > 0
+	return h.Get(HeaderSignatureInput) != "" || h.Get(HeaderSignature) != ""
 }
 
 // Parse reads Signature-Input and Signature. Missing fields are CodeMissing;
