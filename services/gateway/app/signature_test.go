@@ -281,3 +281,55 @@ func TestIntegrationGoSignerInteroperates(t *testing.T) {
 		}
 	}
 }
+
+// readmeBlock returns the fenced code block after marker in the gateway's README.
+func readmeBlock(t *testing.T, marker string) string {
+	t.Helper()
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "<!-- "+marker)
+	if !ok {
+		t.Fatalf("README.md has no %q block", marker)
+	}
+	_, rest, _ = strings.Cut(rest, "```")
+	_, rest, _ = strings.Cut(rest, "\n") // the fence's language
+	block, _, ok := strings.Cut(rest, "```")
+	if !ok {
+		t.Fatalf("README.md: the %q block is not closed", marker)
+	}
+	return block
+}
+
+// TestIntegrationREADMESigningExamplesWork runs the README's curl+openssl
+// and Python signing examples, as written, against a gateway whose key must
+// sign.
+func TestIntegrationREADMESigningExamplesWork(t *testing.T) {
+	h := pythonHMS(t)
+	e := startSignedGateway(t)
+	script := readmeBlock(t, "signing-curl")
+	first, rest, _ := strings.Cut(script, "\n")
+	if !strings.HasPrefix(first, "KEY=") {
+		t.Fatalf("the curl example should start with its settings, got %q", first)
+	}
+	script = fmt.Sprintf("KEY=%s SECRET=%s URL=%s/v1/events\n%s", e.signed.Key, e.signed.SigningSecret, e.url, rest)
+	out, err := exec.Command("bash", "-euo", "pipefail", "-c", script).CombinedOutput()
+	checkAccepted(t, "curl example", out, err)
+
+	cmd := exec.Command(h.python, "-c", readmeBlock(t, "signing-python"))
+	cmd.Env = append(os.Environ(), "PULSESTREAM_API_KEY="+e.signed.Key, "PULSESTREAM_SIGNING_SECRET="+e.signed.SigningSecret, "PULSESTREAM_URL="+e.url)
+	out, err = cmd.CombinedOutput()
+	checkAccepted(t, "Python example", out, err)
+	if n := topicRecords(t, e.brokers, e.topic); n != 2 {
+		t.Fatalf("topic holds %d records, want the 2 events of the examples", n)
+	}
+}
+
+func checkAccepted(t *testing.T, name string, out []byte, err error) {
+	t.Helper()
+	var resp struct{ Accepted int }
+	if err != nil || json.Unmarshal(out, &resp) != nil || resp.Accepted != 1 {
+		t.Fatalf("%s: %v\n%s", name, err, out)
+	}
+}
