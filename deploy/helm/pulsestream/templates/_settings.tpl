@@ -33,6 +33,8 @@ gateway:
   - shutdown-delay
   - health-timeout
   - auth-cache-ttl
+  - signing-secret-key
+  - signature-window
   - kafka-brokers
   - kafka-topic
   - kafka-dlq-topic
@@ -144,6 +146,7 @@ query:
   - shutdown-delay
   - health-timeout
   - auth-cache-ttl
+  - signing-secret-key
   - query-timeout
   - cursor-key
   - markers-prefix
@@ -299,8 +302,9 @@ A setting without a value anywhere fails the render, naming it.
     secretKeyRef:
       name: {{ $name }}
       key: {{ $k }}
-      {{- if and $existing (hasSuffix "_PASSWORD" $k) }}
-      # a server without a password needs no key in existingSecret
+      {{- if and $existing (or (hasSuffix "_PASSWORD" $k) (eq $k "PULSESTREAM_SIGNING_SECRET_KEY")) }}
+      # a server without a password (or a deployment without request
+      # signing) needs no key in existingSecret
       optional: true
       {{- end }}
 {{- end }}
