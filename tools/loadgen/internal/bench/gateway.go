@@ -11,6 +11,16 @@ import (
 // so the sequence numbers of existing phases keep their ranges.
 const phaseSingleHigh = phaseE2E + 1
 
+// The signed twins of batch1000 and the first single phase (issue 26):
+// every request signed (RFC 9421 hmac-sha256, Content-Digest, nonce), the
+// same load otherwise, numbered after every other phase.
+const (
+	phaseBatch1000Signed = phaseE2EHigh + 1 + iota
+	phaseSingleSigned
+)
+
+func signedPhase(idx int) bool { return idx == phaseBatch1000Signed || idx == phaseSingleSigned }
+
 // gatewayPhase is one closed-loop HTTP phase against the gateway.
 type gatewayPhase struct {
 	idx         int
@@ -26,7 +36,9 @@ func (b *run) gatewayPhases() []gatewayPhase {
 	return []gatewayPhase{
 		{phaseBatch100, "gateway-batch100", 100, c.BatchConcurrency, c.BatchDuration},
 		{phaseBatch1000, "gateway-batch1000", 1000, c.BatchConcurrency, c.BatchDuration},
+		{phaseBatch1000Signed, "gateway-batch1000-signed", 1000, c.BatchConcurrency, c.BatchDuration},
 		{phaseSingle, fmt.Sprintf("gateway-single%d", c.SingleConcurrency), 1, c.SingleConcurrency, c.SingleDuration},
+		{phaseSingleSigned, fmt.Sprintf("gateway-single%d-signed", c.SingleConcurrency), 1, c.SingleConcurrency, c.SingleDuration},
 		{phaseSingleHigh, fmt.Sprintf("gateway-single%d", c.SingleConcurrencyHigh), 1, c.SingleConcurrencyHigh, c.SingleDuration},
 	}
 }
@@ -67,10 +79,9 @@ func gatewayTargets(r *Report, ph map[string]Phase) []Target {
 	lo := ph[fmt.Sprintf("gateway-single%v", r.Config["single_concurrency"])]
 	hi := ph[fmt.Sprintf("gateway-single%v", r.Config["single_concurrency_high"])]
 	b100, b1000 := ph["gateway-batch100"], ph["gateway-batch1000"]
-	perReq := 0.0
-	if lo.Requests > 0 {
-		perReq = lo.CPUPerMillion["gateway"] * float64(lo.Events) / float64(lo.Requests)
-	}
+	loSigned, b1000Signed := ph[fmt.Sprintf("gateway-single%v-signed", r.Config["single_concurrency"])], ph["gateway-batch1000-signed"]
+	perReq, perReqSigned := gatewayCPUPerRequest(lo), gatewayCPUPerRequest(loSigned)
+	batchCost, singleCost := ratio(b1000Signed.CPUPerMillion["gateway"], b1000.CPUPerMillion["gateway"]), ratio(perReqSigned, perReq)
 	return []Target{
 		{"single-event req/s (first single phase)", ">= 20000", lo.RequestsPerS, lo.RequestsPerS >= 20000},
 		{"single-event p99 ms (first single phase)", "< 20", lo.Latency.P99, lo.Latency.P99 < 20},
@@ -81,5 +92,22 @@ func gatewayTargets(r *Report, ph map[string]Phase) []Target {
 		{"gateway CPU µs per single request", "<= 50", perReq, perReq <= 50},
 		{"gateway CPU-s per million batch1000 events", "<= 5", b1000.CPUPerMillion["gateway"], b1000.CPUPerMillion["gateway"] <= 5},
 		{"Redis CPU-s per million batch1000 events", "<= 2", b1000.CPUPerMillion["redis"], b1000.CPUPerMillion["redis"] <= 2},
+		{"signed/unsigned gateway CPU per batch1000 event", "<= 1.10", batchCost, batchCost > 0 && batchCost <= 1.10},
+		{"signed/unsigned gateway CPU per single request", "<= 1.20", singleCost, singleCost > 0 && singleCost <= 1.20},
 	}
+}
+
+// gatewayCPUPerRequest is the gateway's CPU µs per request of phase p.
+func gatewayCPUPerRequest(p Phase) float64 {
+	if p.Requests == 0 {
+		return 0
+	}
+	return p.CPUPerMillion["gateway"] * float64(p.Events) / float64(p.Requests)
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return round(a/b, 3)
 }

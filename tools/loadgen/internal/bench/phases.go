@@ -146,8 +146,12 @@ func (b *run) rawPhase(ctx context.Context) (Phase, error) {
 }
 
 func (b *run) httpConfig(idx int, tenants []string, batch, conc int, rate float64, dur time.Duration) load.HTTPConfig {
-	return load.HTTPConfig{URL: "http://" + b.gateway.addr, Keys: b.keys, Gen: b.genConfig(tenants), SeqBase: uint64(idx) * phaseSpan,
+	cfg := load.HTTPConfig{URL: "http://" + b.gateway.addr, Keys: b.keys, Gen: b.genConfig(tenants), SeqBase: uint64(idx) * phaseSpan,
 		Concurrency: conc, Batch: batch, Gzip: b.cfg.Gzip, Rate: rate, DupRatio: b.cfg.DupRatio, Duration: dur, MaxEvents: b.cfg.MaxEvents, Seed: uint64(idx)}
+	if signedPhase(idx) {
+		cfg.Secrets = b.secrets
+	}
+	return cfg
 }
 
 func (b *run) httpPhase(ctx context.Context, exp *expectation, idx int, name string, tenants []string, batch, conc int, rate float64, dur time.Duration) (Phase, error) {

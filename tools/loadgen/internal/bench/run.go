@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -39,6 +41,8 @@ type run struct {
 	e2e      []string
 	e2eHigh  []string // tenants of the second end-to-end phase
 	keys     map[string]string
+	secrets  map[string]string // signing secret of each tenant's key
+	sealKey  string            // the gateway's signing-secret-key, random per run
 	kadm     *kadm.Client
 	kcl      *kgo.Client
 	gateway  *service
@@ -60,7 +64,7 @@ func newRun(ctx context.Context, cfg Config, logf func(string, ...any)) (*run, e
 	now := time.Now().UTC()
 	id := "bench" + now.Format("0102150405")
 	b := &run{cfg: cfg, logf: logf, id: id, started: now, topic: id + ".events", rawTopic: id + ".raw",
-		groups: []string{id + "-pg", id + "-ch"}, prefix: id + ":", keys: map[string]string{}}
+		groups: []string{id + "-pg", id + "-ch"}, prefix: id + ":", keys: map[string]string{}, secrets: map[string]string{}}
 	for i := range cfg.Tenants {
 		b.tenants = append(b.tenants, fmt.Sprintf("%s-t%d", id, i))
 	}
@@ -86,6 +90,11 @@ func (b *run) onCleanup(f func()) { b.cleanups = append(b.cleanups, f) }
 // and starts gateway and query.
 func (b *run) setup(ctx context.Context) error {
 	var err error
+	var seal [32]byte
+	if _, err := rand.Read(seal[:]); err != nil {
+		return err
+	}
+	b.sealKey = hex.EncodeToString(seal[:])
 	if b.pgURL, err = withDatabase(b.cfg.PGURL, b.id); err != nil {
 		return fmt.Errorf("postgres url: %w", err)
 	}
@@ -123,7 +132,7 @@ func (b *run) setup(ctx context.Context) error {
 	b.procs = append(b.procs, proc{name: "loadgen", pid: os.Getpid()})
 	if b.gateway, err = b.start(ctx, "gateway", "-gateway-addr", "ADDR", "-kafka-brokers", b.cfg.Brokers, "-kafka-topic", b.topic,
 		"-kafka-dlq-topic", b.topic+".dlq", "-kafka-partitions", strconv.Itoa(b.cfg.Partitions), "-redis-addr", b.cfg.RedisAddr,
-		"-redis-key-prefix", b.prefix, "-marker-ttl", "30m", "-postgres-url", b.pgURL, "-log-level", "warn"); err != nil {
+		"-redis-key-prefix", b.prefix, "-marker-ttl", "30m", "-postgres-url", b.pgURL, "-signing-secret-key", b.sealKey, "-log-level", "warn"); err != nil {
 		return err
 	}
 	b.query, err = b.start(ctx, "query", "-http-addr", "ADDR", "-admin-addr", "ADDR2", "-postgres-url", b.pgURL,
@@ -172,19 +181,20 @@ func (b *run) kafka(ctx context.Context) error {
 // tenant creates tenant t with a key and lifts its rate limit above any
 // load this machine can offer.
 func (b *run) tenant(ctx context.Context, t string) error {
-	out, err := b.output(ctx, "pulsectl", "bootstrap", "--tenant", t, "--format", "json", "--postgres-url", b.pgURL)
+	out, err := b.output(ctx, "pulsectl", "bootstrap", "--tenant", t, "--format", "json", "--postgres-url", b.pgURL, "--signing-secret-key", b.sealKey)
 	if err != nil {
 		return err
 	}
 	var created struct {
 		Key struct {
-			Key string `json:"key"`
+			Key           string `json:"key"`
+			SigningSecret string `json:"signing_secret"`
 		} `json:"key"`
 	}
-	if err := json.Unmarshal(out, &created); err != nil || created.Key.Key == "" {
-		return fmt.Errorf("pulsectl bootstrap %s: no key in %q (%v)", t, out, err)
+	if err := json.Unmarshal(out, &created); err != nil || created.Key.Key == "" || created.Key.SigningSecret == "" {
+		return fmt.Errorf("pulsectl bootstrap %s: no key and signing secret in %q (%v)", t, out, err)
 	}
-	b.keys[t] = created.Key.Key
+	b.keys[t], b.secrets[t] = created.Key.Key, created.Key.SigningSecret
 	return b.command(ctx, "pulsectl", "tenants", "set", "--rate-limit-per-sec", "100000000", "--rate-limit-burst", "100000000", "--postgres-url", b.pgURL, t)
 }
 

@@ -8,18 +8,27 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/pulsestream/pulsestream/schemas/httpsig"
 	"github.com/pulsestream/pulsestream/tools/loadgen/internal/gen"
 )
 
 // HTTPConfig is one run against the gateway.
 type HTTPConfig struct {
-	URL         string            // gateway base URL, e.g. http://127.0.0.1:8080
-	Keys        map[string]string // API key of each tenant of Gen
+	URL  string            // gateway base URL, e.g. http://127.0.0.1:8080
+	Keys map[string]string // API key of each tenant of Gen
+	// Secrets, when not nil, holds each tenant's signing secret: every
+	// request is then signed (RFC 9421 hmac-sha256 over method, target,
+	// content type and the body's Content-Digest, with a nonce), as a
+	// producer whose key requires signatures sends it.
+	Secrets     map[string]string
 	Gen         gen.Config
 	SeqBase     uint64  // first sequence number (a multiple of len(Gen.Tenants))
 	Concurrency int     // requests in flight at most
@@ -226,6 +235,14 @@ func (w *worker) body() []byte {
 	return w.zbuf.Bytes()
 }
 
+// sign signs req (body as sent) with tenant's signing secret and a random
+// 64-bit nonce.
+func (w *worker) sign(req *http.Request, body []byte, tenant string) error {
+	key := w.cfg.Keys[tenant]
+	return httpsig.Sign(req, body, []byte(w.cfg.Secrets[tenant]), httpsig.SignParams{KeyID: key[:strings.LastIndexByte(key, '_')],
+		Nonce: strconv.FormatUint(rand.Uint64(), 36)})
+}
+
 func (w *worker) send(ctx context.Context, intended time.Time) {
 	w.fill()
 	body := w.body()
@@ -234,10 +251,17 @@ func (w *worker) send(ctx context.Context, intended time.Time) {
 		w.fail(err)
 		return
 	}
+	tenant := w.cfg.Gen.Tenants[w.tenant]
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+w.cfg.Keys[w.cfg.Gen.Tenants[w.tenant]])
+	req.Header.Set("Authorization", "Bearer "+w.cfg.Keys[tenant])
 	if w.zw != nil {
 		req.Header.Set("Content-Encoding", "gzip")
+	}
+	if w.cfg.Secrets != nil {
+		if err := w.sign(req, body, tenant); err != nil {
+			w.fail(err)
+			return
+		}
 	}
 	w.res.Requests++
 	w.res.Events += int64(len(w.seqs))
