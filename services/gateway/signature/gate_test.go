@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -65,7 +66,7 @@ type fixture struct {
 
 // newFixture serves POST /v1/events behind the gate for principal p (its
 // sealed secret made here when withSecret).
-func newFixture(t *testing.T, p tenancy.Principal, withSecret bool, sealer *tenancy.Sealer) fixture {
+func newFixture(t testing.TB, p tenancy.Principal, withSecret bool, sealer *tenancy.Sealer) fixture {
 	t.Helper()
 	gin.SetMode(gin.ReleaseMode)
 	f := fixture{nonces: &memNonces{seen: map[string]time.Duration{}}, audit: &memAudit{}, seen: new([]byte)}
@@ -95,7 +96,7 @@ func (f fixture) do(r *http.Request) (int, string) {
 
 // request builds a server-side request for body, signed with secret unless
 // it is empty.
-func request(t *testing.T, body, secret, nonce string) *http.Request {
+func request(t testing.TB, body, secret, nonce string) *http.Request {
 	t.Helper()
 	out, _ := http.NewRequest(http.MethodPost, "http://example.com/v1/events", strings.NewReader(body))
 	out.Header.Set("Content-Type", "application/json")
@@ -171,4 +172,53 @@ func TestGate(t *testing.T) {
 			t.Fatalf("%d %s", code, c)
 		}
 	})
+}
+
+// benchBody is a batch of n events of ~300 bytes of data, as make bench sends.
+func benchBody(n int) string {
+	ev := `{"specversion":"1.0","id":"e-%d","type":"bench","source":"/bench","data":{"pad":"` + strings.Repeat("x", 280) + `"}}`
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = strings.Replace(ev, "%d", strings.Repeat("7", 1+i%5), 1)
+	}
+	if n == 1 {
+		return parts[0]
+	}
+	return "[" + strings.Join(parts, ",") + "]"
+}
+
+// BenchmarkGate is the gate's cost per request: unsigned requests of a key
+// that need not sign (the hot path must stay free), and signed single-event
+// and 1,000-event requests (parse, HMAC, body read and SHA-256, nonce claim
+// in memory).
+func BenchmarkGate(b *testing.B) {
+	sealer, _ := tenancy.NewSealer(sealKey)
+	for _, bc := range []struct {
+		name   string
+		events int
+		signed bool
+	}{{"unsigned-single", 1, false}, {"signed-single", 1, true}, {"unsigned-batch1000", 1000, false}, {"signed-batch1000", 1000, true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			f := newFixture(b, tenancy.Principal{KeyID: "k1", KeyPrefix: "ps_abcdefgh", RequireSignature: bc.signed}, true, sealer)
+			body := benchBody(bc.events)
+			reqs := make([]*http.Request, b.N)
+			for i := range reqs {
+				secret := ""
+				if bc.signed {
+					secret = f.secret
+				}
+				reqs[i] = request(b, body, secret, fmt.Sprint("n", i))
+			}
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				w := httptest.NewRecorder()
+				f.router.ServeHTTP(w, reqs[i])
+				if w.Code != 200 {
+					b.Fatalf("%d %s", w.Code, w.Body)
+				}
+			}
+		})
+	}
 }
