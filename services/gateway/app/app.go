@@ -184,7 +184,11 @@ func (a *App) signatureGate(cfg Config, reg *prometheus.Registry, audit signatur
 	if audit == nil {
 		audit = signature.NewPGAuditor(a.pool)
 	}
-	return signature.New(cfg.Signature, signature.Deps{Sealer: sealer, Nonces: signature.NewRedisNonces(a.redis, cfg.Ingest.RedisKeyPrefix),
+	nonces, err := signature.NewRedisNonces(a.redis, cfg.Ingest.RedisKeyPrefix, cfg.Ingest.RedisTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return signature.New(cfg.Signature, signature.Deps{Sealer: sealer, Nonces: nonces,
 		Audit: audit, Principal: tenancy.PrincipalFrom, MaxBody: cfg.Ingest.MaxRequestBytes, RetryAfter: cfg.Ingest.RetryAfter,
 		Logger: a.logger, Registry: reg}), nil
 }

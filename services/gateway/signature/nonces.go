@@ -2,6 +2,8 @@ package signature
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -16,19 +18,33 @@ type Nonces interface {
 
 // RedisNonces keeps nonces in Redis as <prefix>nonce:<key prefix>:<nonce>,
 // set with NX and a TTL, so concurrent replays race on one atomic command and
-// Redis forgets each nonce once its signature is too old to be accepted.
+// Redis forgets each nonce once its signature is too old to be accepted. The
+// SET rides the client's shared autopipeliner (go-redis AsyncAutoPipeline,
+// the one ingest's markers and rate limits use), so the nonces of concurrent
+// requests share their round trips instead of paying one each.
 type RedisNonces struct {
-	rdb    goredis.UniversalClient
-	prefix string
+	ap      *goredis.AutoPipeliner
+	prefix  string
+	timeout time.Duration
 }
 
 // NewRedisNonces returns nonces kept in rdb under prefix (the gateway's
-// redis-key-prefix).
-func NewRedisNonces(rdb goredis.UniversalClient, prefix string) *RedisNonces {
-	return &RedisNonces{rdb: rdb, prefix: prefix + "nonce:"}
+// redis-key-prefix); one claim waits at most timeout.
+func NewRedisNonces(rdb goredis.UniversalClient, prefix string, timeout time.Duration) (*RedisNonces, error) {
+	ap, err := rdb.AsyncAutoPipeline()
+	if err != nil {
+		return nil, fmt.Errorf("redis autopipeline: %w", err)
+	}
+	return &RedisNonces{ap: ap, prefix: prefix + "nonce:", timeout: timeout}, nil
 }
 
 // Claim implements Nonces.
 func (n *RedisNonces) Claim(ctx context.Context, keyID, nonce string, ttl time.Duration) (bool, error) {
-	return n.rdb.SetNX(ctx, n.prefix+keyID+":"+nonce, 1, ttl).Result()
+	ctx, cancel := context.WithTimeout(ctx, n.timeout)
+	defer cancel()
+	cmd := goredis.NewBoolCmd(ctx, "set", n.prefix+keyID+":"+nonce, "1", "px", strconv.FormatInt(ttl.Milliseconds(), 10), "nx")
+	if err := n.ap.Submit(ctx, cmd).WaitContext(ctx); err != nil {
+		return false, err // after a timeout the batch may still write cmd: not read
+	}
+	return cmd.Val(), nil
 }
