@@ -148,6 +148,7 @@ func (s Signature) Covers(name string) bool { return slices.Contains(s.Component
 // absent from r.
 func base(r Request, names []string, input httpsfv.InnerList) (string, error) {
 	var b strings.Builder
+	b.Grow(512)
 	for _, name := range names {
 		v, ok := r.derived(name)
 		if !ok && strings.HasPrefix(name, "@") {

@@ -139,16 +139,28 @@ func (g *Gate) checkBody(c *gin.Context) *apierror.Error {
 	if r.ContentLength > g.d.MaxBody {
 		return apierror.New(http.StatusRequestEntityTooLarge, ingest.CodeRequestTooLarge, fmt.Sprintf("the body is %d bytes; at most %d are accepted", r.ContentLength, g.d.MaxBody))
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, max(r.ContentLength, 512)))
-	_, err := buf.ReadFrom(http.MaxBytesReader(c.Writer, r.Body, g.d.MaxBody))
+	body, err := readAll(http.MaxBytesReader(c.Writer, r.Body, g.d.MaxBody), r.ContentLength)
 	if err != nil {
 		return ingest.BodyError(err, apierror.New(http.StatusBadRequest, "invalid_body", "the body could not be read: "+err.Error()))
 	}
-	if err := httpsig.CheckDigest(r.Header, buf.Bytes()); err != nil {
+	if err := httpsig.CheckDigest(r.Header, body); err != nil {
 		return sigErr(err)
 	}
-	r.Body = io.NopCloser(buf)
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	return nil
+}
+
+// readAll reads a body of length n (-1: unknown) in one allocation when n
+// is known (net/http never returns more than Content-Length).
+func readAll(r io.Reader, n int64) ([]byte, error) {
+	if n < 0 {
+		return io.ReadAll(r)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, err
+	}
+	return body, nil
 }
 
 func sigErr(err error) *apierror.Error {
