@@ -184,7 +184,9 @@ func (a *App) signatureGate(cfg Config, reg *prometheus.Registry, audit signatur
 	if audit == nil {
 		audit = signature.NewPGAuditor(a.pool)
 	}
-	nonces, err := signature.NewRedisNonces(a.redis, cfg.Ingest.RedisKeyPrefix, cfg.Ingest.RedisTimeout)
+	// A nonce cannot be skipped like a marker (redis-op-timeout): its claim
+	// waits as long as the client lets one round trip take.
+	nonces, err := signature.NewRedisNonces(a.redis, cfg.Ingest.RedisKeyPrefix, cfg.Redis.WriteTimeout+cfg.Redis.ReadTimeout)
 	if err != nil {
 		return nil, err
 	}

@@ -42,13 +42,14 @@ type Gate struct {
 	now     func() time.Time
 	slots   chan struct{} // audit writes in flight
 	checks  *prometheus.CounterVec
+	ok      prometheus.Counter // checks{outcome="ok"}
 	dropped prometheus.Counter
 }
 
 // New returns the gate.
 func New(cfg Config, d Deps) *Gate {
 	f := promauto.With(d.Registry)
-	return &Gate{cfg: cfg, d: d, now: time.Now, slots: make(chan struct{}, auditInFlight),
+	g := &Gate{cfg: cfg, d: d, now: time.Now, slots: make(chan struct{}, auditInFlight),
 		checks: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "pulsestream_gateway_signature_checks_total",
 			Help: "Signed or signature-requiring requests by outcome: ok, or the refusal code.",
@@ -58,6 +59,8 @@ func New(cfg Config, d Deps) *Gate {
 			Help: "Signature refusals not written to the audit log because its writes were busy (they are still logged).",
 		}),
 	}
+	g.ok = g.checks.WithLabelValues("ok")
+	return g
 }
 
 // Handler runs after authentication: requests of keys that neither require
@@ -75,7 +78,7 @@ func (g *Gate) Handler() gin.HandlerFunc {
 			g.refuse(c, p, e)
 			return
 		}
-		g.checks.WithLabelValues("ok").Inc()
+		g.ok.Inc()
 		c.Next()
 	}
 }
