@@ -24,8 +24,8 @@ import (
 	"github.com/pulsestream/pulsestream/services/gateway/decode"
 	"github.com/pulsestream/pulsestream/services/gateway/erasure"
 	"github.com/pulsestream/pulsestream/services/gateway/ingest"
-	"github.com/pulsestream/pulsestream/tenancy"
 	"github.com/pulsestream/pulsestream/services/gateway/signature"
+	"github.com/pulsestream/pulsestream/tenancy"
 )
 
 // App is a wired gateway.

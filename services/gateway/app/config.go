@@ -15,8 +15,8 @@ import (
 	"github.com/pulsestream/pulsestream/platform/runner"
 	"github.com/pulsestream/pulsestream/services/gateway/erasure"
 	"github.com/pulsestream/pulsestream/services/gateway/ingest"
-	"github.com/pulsestream/pulsestream/tenancy"
 	"github.com/pulsestream/pulsestream/services/gateway/signature"
+	"github.com/pulsestream/pulsestream/tenancy"
 )
 
 // Config is every setting of the gateway.

@@ -16,10 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pulsestream/pulsestream/platform/tenancy"
-	"github.com/pulsestream/pulsestream/platform/testenv"
 	"github.com/pulsestream/pulsestream/schemas/httpsig"
 	"github.com/pulsestream/pulsestream/services/gateway/signature"
+	"github.com/pulsestream/pulsestream/tenancy"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 // testSigningKey is the signing-secret-key of the signature tests.

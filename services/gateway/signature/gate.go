@@ -16,9 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/pulsestream/pulsestream/platform/apierror"
-	"github.com/pulsestream/pulsestream/platform/tenancy"
 	"github.com/pulsestream/pulsestream/schemas/httpsig"
 	"github.com/pulsestream/pulsestream/services/gateway/ingest"
+	"github.com/pulsestream/pulsestream/tenancy"
 )
 
 // Deps are the gate's collaborators.

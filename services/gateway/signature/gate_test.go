@@ -19,8 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pulsestream/pulsestream/platform/apierror"
-	"github.com/pulsestream/pulsestream/platform/tenancy"
 	"github.com/pulsestream/pulsestream/schemas/httpsig"
+	"github.com/pulsestream/pulsestream/tenancy"
 )
 
 const sealKey = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
