@@ -202,9 +202,15 @@ func BenchmarkGate(b *testing.B) {
 		name   string
 		events int
 		signed bool
-	}{{"unsigned-single", 1, false}, {"signed-single", 1, true}, {"unsigned-batch1000", 1000, false}, {"signed-batch1000", 1000, true}} {
+		noGate bool
+	}{{"no-gate-single", 1, false, true}, {"unsigned-single", 1, false, false}, {"signed-single", 1, true, false},
+		{"no-gate-batch1000", 1000, false, true}, {"unsigned-batch1000", 1000, false, false}, {"signed-batch1000", 1000, true, false}} {
 		b.Run(bc.name, func(b *testing.B) {
 			f := newFixtureMax(b, tenancy.Principal{KeyID: "k1", KeyPrefix: "ps_abcdefgh", RequireSignature: bc.signed}, true, sealer, 10<<20)
+			if bc.noGate { // the same route without the gate: the baseline of the unsigned path
+				f.router = gin.New()
+				f.router.POST("/v1/events", func(c *gin.Context) { *f.seen, _ = io.ReadAll(c.Request.Body); c.Status(http.StatusOK) })
+			}
 			body := benchBody(bc.events)
 			reqs := make([]*http.Request, b.N)
 			for i := range reqs {
