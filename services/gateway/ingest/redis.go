@@ -92,9 +92,10 @@ func newCoalesced(rdb *goredis.Client) (coalesced, error) {
 	return coalesced{rdb: rdb, ap: ap}, nil
 }
 
-// run sends cmds (touching keys keys in all) and waits for all of them; it
-// returns the first error other than goredis.Nil (a SET NX that found the
-// key, a missing key).
+// run sends cmds (touching keys keys in all) and waits for every one of them
+// (so each holds its answer when run returns), unless ctx ends first; it
+// returns ctx's error then, else the first error other than goredis.Nil (a
+// SET NX that found the key, a missing key).
 func (c coalesced) run(ctx context.Context, keys int, cmds ...goredis.Cmder) error {
 	if keys >= bulkKeys {
 		p := c.rdb.Pipeline()
@@ -109,9 +110,18 @@ func (c coalesced) run(ctx context.Context, keys int, cmds ...goredis.Cmder) err
 		fs[i] = c.ap.Submit(ctx, cmd)
 	}
 	for _, f := range fs {
-		if err := f.WaitContext(ctx); err != nil && err != goredis.Nil {
+		if err := unanswered(ctx, f.WaitContext(ctx)); err != nil {
 			return err // the others may still be in flight: not read
 		}
+	}
+	return firstRedisErr(cmds)
+}
+
+// unanswered is err when it is ctx's own (run returned before the answers
+// came), else nil: the answers, errors included, are in the commands.
+func unanswered(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil && err == ctx.Err() {
+		return err
 	}
 	return nil
 }
@@ -125,17 +135,36 @@ func firstRedisErr(cmds []goredis.Cmder) error {
 	return nil
 }
 
-// script runs one EVAL/EVALSHA-family command for redis_rate through the
-// coalesced pipeline. After a context error the submitted command may still
-// be written to by its batch, so the caller gets a fresh one holding the error.
-func (c coalesced) script(ctx context.Context, name, payload string, keys []string, args []any) *goredis.Cmd {
+// carrier is the rediser redis_rate calls for one decision: its script
+// command goes through the coalesced pipeline (requests of bulkKeys events
+// or more in a pipeline of their own) together with the commands along,
+// sent once with the first script call, so a marker lookup and the rate
+// limit share one round trip and one wait.
+type carrier struct {
+	coalesced
+	keys  int // the request's events: bulkKeys or more take their own pipeline
+	along *PendingLookup
+}
+
+// script runs one EVAL/EVALSHA-family command. After a context error the
+// submitted command may still be written to by its batch, so the caller gets
+// a fresh one holding the error.
+func (c *carrier) script(ctx context.Context, name, payload string, keys []string, args []any) *goredis.Cmd {
 	a := make([]any, 0, 3+len(keys)+len(args))
 	a = append(a, name, payload, len(keys))
 	for _, k := range keys {
 		a = append(a, k)
 	}
 	cmd := goredis.NewCmd(ctx, append(a, args...)...)
-	if err := c.ap.Submit(ctx, cmd).WaitContext(ctx); ctx.Err() != nil && err == ctx.Err() {
+	cmds := []goredis.Cmder{cmd}
+	along := c.along
+	c.along = nil // a NOSCRIPT retry (EVAL after EVALSHA) sends the script alone
+	if along != nil {
+		cmds = append(cmds, along.cmd)
+	}
+	err := unanswered(ctx, c.run(ctx, c.keys, cmds...))
+	along.finish(err)
+	if err != nil {
 		failed := goredis.NewCmd(ctx)
 		failed.SetErr(err)
 		return failed
@@ -143,33 +172,33 @@ func (c coalesced) script(ctx context.Context, name, payload string, keys []stri
 	return cmd
 }
 
-// The rediser redis_rate needs, over the coalesced pipeline.
+// The rediser redis_rate needs.
 
-func (c coalesced) Eval(ctx context.Context, script string, keys []string, args ...any) *goredis.Cmd {
+func (c *carrier) Eval(ctx context.Context, script string, keys []string, args ...any) *goredis.Cmd {
 	return c.script(ctx, "eval", script, keys, args)
 }
 
-func (c coalesced) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *goredis.Cmd {
+func (c *carrier) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *goredis.Cmd {
 	return c.script(ctx, "evalsha", sha1, keys, args)
 }
 
-func (c coalesced) EvalRO(ctx context.Context, script string, keys []string, args ...any) *goredis.Cmd {
+func (c *carrier) EvalRO(ctx context.Context, script string, keys []string, args ...any) *goredis.Cmd {
 	return c.script(ctx, "eval_ro", script, keys, args)
 }
 
-func (c coalesced) EvalShaRO(ctx context.Context, sha1 string, keys []string, args ...any) *goredis.Cmd {
+func (c *carrier) EvalShaRO(ctx context.Context, sha1 string, keys []string, args ...any) *goredis.Cmd {
 	return c.script(ctx, "evalsha_ro", sha1, keys, args)
 }
 
-func (c coalesced) ScriptExists(ctx context.Context, hashes ...string) *goredis.BoolSliceCmd {
+func (c *carrier) ScriptExists(ctx context.Context, hashes ...string) *goredis.BoolSliceCmd {
 	return c.ap.ScriptExists(ctx, hashes...)
 }
 
-func (c coalesced) ScriptLoad(ctx context.Context, script string) *goredis.StringCmd {
+func (c *carrier) ScriptLoad(ctx context.Context, script string) *goredis.StringCmd {
 	return c.ap.ScriptLoad(ctx, script)
 }
 
-func (c coalesced) Del(ctx context.Context, keys ...string) *goredis.IntCmd {
+func (c *carrier) Del(ctx context.Context, keys ...string) *goredis.IntCmd {
 	cmd := c.ap.Del(ctx, keys...)
 	_ = cmd.Err() // the deferred face: wait for it
 	return cmd
@@ -206,20 +235,48 @@ func (s *RedisMarkers) SaveErased(ctx context.Context, tenant string, ids []stri
 	return nil
 }
 
-// Lookup is one MGET.
-func (s *RedisMarkers) Lookup(ctx context.Context, tenant string, ids []string) ([]markers.Marker, []bool, error) {
+// PendingLookup is a marker lookup (one MGET) prepared to ride along with a
+// rate-limit decision (RedisLimiter.AllowNWith): one round trip and one wait
+// for both. Its answer is readable once the decision returned.
+type PendingLookup struct {
+	cmd      *goredis.SliceCmd
+	answered bool  // the MGET was answered: cmd may be read
+	err      error // why it was not
+}
+
+// errLookupNotSent: the decision never reached Redis (the gate was cooling
+// off), so neither did the lookup riding along.
+var errLookupNotSent = errors.New("marker lookup not sent")
+
+// Prepare builds the lookup of ids without sending it.
+func (s *RedisMarkers) Prepare(ctx context.Context, tenant string, ids []string) *PendingLookup {
 	args := make([]any, 1+len(ids))
 	args[0] = "mget"
 	for i, id := range ids {
 		args[1+i] = markers.Key(s.prefix, tenant, id)
 	}
-	cmd := goredis.NewSliceCmd(ctx, args...)
-	if err := s.rdb.run(ctx, len(ids), cmd); err != nil {
+	return &PendingLookup{cmd: goredis.NewSliceCmd(ctx, args...), err: errLookupNotSent}
+}
+
+// finish records that the wait for the lookup ended (err nil: answered).
+func (p *PendingLookup) finish(err error) {
+	if p != nil {
+		p.answered, p.err = err == nil, err
+	}
+}
+
+// Result is the marker of each id (ok false: none), or why there is no answer.
+func (p *PendingLookup) Result() ([]markers.Marker, []bool, error) {
+	if !p.answered {
+		return nil, nil, fmt.Errorf("redis mget markers: %w", p.err)
+	}
+	if err := p.cmd.Err(); err != nil {
 		return nil, nil, fmt.Errorf("redis mget markers: %w", err)
 	}
-	ms := make([]markers.Marker, len(ids))
-	ok := make([]bool, len(ids))
-	for i, v := range cmd.Val() {
+	vals := p.cmd.Val()
+	ms := make([]markers.Marker, len(vals))
+	ok := make([]bool, len(vals))
+	for i, v := range vals {
 		str, isStr := v.(string)
 		if !isStr {
 			continue
@@ -229,6 +286,13 @@ func (s *RedisMarkers) Lookup(ctx context.Context, tenant string, ids []string) 
 		}
 	}
 	return ms, ok, nil
+}
+
+// Lookup is one MGET on its own.
+func (s *RedisMarkers) Lookup(ctx context.Context, tenant string, ids []string) ([]markers.Marker, []bool, error) {
+	p := s.Prepare(ctx, tenant, ids)
+	p.finish(unanswered(ctx, s.rdb.run(ctx, len(ids), p.cmd)))
+	return p.Result()
 }
 
 // Save is a SET NX EX per id.
@@ -257,10 +321,11 @@ func setArgs(key, value string, ttl time.Duration, nx bool) []any {
 
 // RedisLimiter is GCRA in Redis through go-redis/redis_rate/v10, its
 // scripts riding the coalesced pipeline with the marker commands (requests
-// of bulkKeys events or more call Redis directly, as their markers do).
+// of bulkKeys events or more in a pipeline of their own, as their markers),
+// a marker lookup along when the caller has one (AllowNWith).
 type RedisLimiter struct {
-	shared, direct *redis_rate.Limiter
-	prefix         string
+	rdb    coalesced
+	prefix string
 }
 
 // NewRedisLimiter keys buckets as <prefix>ingest:<tenant> (redis_rate adds "rate:").
@@ -269,7 +334,7 @@ func NewRedisLimiter(rdb *goredis.Client, prefix string) (*RedisLimiter, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &RedisLimiter{shared: redis_rate.NewLimiter(c), direct: redis_rate.NewLimiter(rdb), prefix: prefix}, nil
+	return &RedisLimiter{rdb: c, prefix: prefix}, nil
 }
 
 // remainingAfter is what is left of a bucket that is full again after
@@ -285,12 +350,14 @@ func remainingAfter(resetAfter time.Duration, ratePerSec, burst int) int {
 
 // AllowN takes n units when they are all available, else none.
 func (r *RedisLimiter) AllowN(ctx context.Context, tenant string, ratePerSec, burst, n int) (Decision, error) {
+	return r.AllowNWith(ctx, tenant, ratePerSec, burst, n, nil)
+}
+
+// AllowNWith is AllowN sending lookup (nil: none) in the same round trip;
+// when it returns, lookup.Result is its answer or why there is none.
+func (r *RedisLimiter) AllowNWith(ctx context.Context, tenant string, ratePerSec, burst, n int, lookup *PendingLookup) (Decision, error) {
 	lim := redis_rate.Limit{Rate: ratePerSec, Burst: burst, Period: time.Second}
-	l := r.shared
-	if n >= bulkKeys {
-		l = r.direct
-	}
-	res, err := l.AllowN(ctx, r.prefix+"ingest:"+tenant, lim, n)
+	res, err := redis_rate.NewLimiter(&carrier{coalesced: r.rdb, keys: n, along: lookup}).AllowN(ctx, r.prefix+"ingest:"+tenant, lim, n)
 	if err != nil {
 		return Decision{}, fmt.Errorf("redis rate limit: %w", err)
 	}

@@ -37,12 +37,33 @@ type Service struct {
 	Deps
 	now   func() time.Time
 	redis *redisGate
+	// Set when the limiter can take the marker lookup along in its own
+	// Redis call (RedisLimiter with RedisMarkers): one wait for both.
+	carry   lookupCarrier
+	prepare lookupPreparer
+}
+
+// lookupCarrier is a Limiter that sends a prepared marker lookup with its
+// decision.
+type lookupCarrier interface {
+	AllowNWith(ctx context.Context, tenant string, ratePerSec, burst, n int, lookup *PendingLookup) (Decision, error)
+}
+
+// lookupPreparer is a MarkerStore that prepares a lookup for a carrier.
+type lookupPreparer interface {
+	Prepare(ctx context.Context, tenant string, ids []string) *PendingLookup
 }
 
 // NewService returns the service producing to topic.
 func NewService(cfg Config, topic string, d Deps) *Service {
-	return &Service{cfg: cfg, topic: topic, Deps: d, now: time.Now,
+	s := &Service{cfg: cfg, topic: topic, Deps: d, now: time.Now,
 		redis: &redisGate{timeout: cfg.RedisTimeout, cooldown: cfg.RedisCooldown}}
+	c, okC := d.Limiter.(lookupCarrier)
+	p, okP := d.Markers.(lookupPreparer)
+	if okC && okP {
+		s.carry, s.prepare = c, p
+	}
+	return s
 }
 
 // Admission is the rate limiter's verdict on a request.
@@ -68,16 +89,24 @@ type Outcome struct {
 }
 
 // Ingest rate-limits, dedups, produces and marks a decoded request of
-// tenant received at now. requestID only labels logs.
+// tenant received at now. requestID only labels logs. The marker lookup
+// rides along with the rate-limit decision when the stores allow it (its
+// answer is not used when the request is refused).
 func (s *Service) Ingest(ctx context.Context, tenant tenancy.Tenant, items []decode.Item, now time.Time, requestID string) Outcome {
 	var out Outcome
-	out.Admission, out.Decision = s.admit(ctx, tenant, len(items), requestID)
+	results := make([]Result, len(items))
+	cand := candidates(items, results)
+	ids := idsOf(items, cand)
+	var lookup *PendingLookup
+	out.Admission, out.Decision, lookup = s.admit(ctx, tenant, len(items), ids, requestID)
 	if out.Admission != Admitted {
 		return out
 	}
-	out.Results = make([]Result, len(items))
-	cand := s.candidates(tenant.ID, items, now, out.Results)
-	toProduce := s.dedup(ctx, tenant.ID, items, cand, out.Results, requestID)
+	out.Results = results
+	for _, i := range cand {
+		stamp(&items[i].Event, tenant.ID, now, items[i].TimeSet)
+	}
+	toProduce := s.dedup(ctx, tenant.ID, items, cand, ids, lookup, out.Results, requestID)
 	if len(toProduce) > 0 {
 		out.Busy, out.Unavailable = s.produce(ctx, tenant.ID, items, toProduce, out.Results, requestID)
 	}
@@ -99,32 +128,41 @@ func (s *Service) Peek(ctx context.Context, t tenancy.Tenant) *Decision {
 	return &d
 }
 
-// admit takes n units from the tenant's bucket. When Redis fails, the
+// admit takes n units from the tenant's bucket, sending the lookup of ids
+// along when it can (returned; nil: not sent). When Redis fails, the
 // request goes on (fail-open, no decision) or is refused (fail-closed).
-func (s *Service) admit(ctx context.Context, t tenancy.Tenant, n int, requestID string) (Admission, *Decision) {
+func (s *Service) admit(ctx context.Context, t tenancy.Tenant, n int, ids []string, requestID string) (Admission, *Decision, *PendingLookup) {
 	if t.RateLimitPerSec <= 0 {
-		return Admitted, nil // no limit configured for this tenant
+		return Admitted, nil, nil // no limit configured for this tenant
+	}
+	var lookup *PendingLookup
+	if s.carry != nil && len(ids) > 0 {
+		lookup = s.prepare.Prepare(ctx, t.ID, ids)
 	}
 	var d Decision
 	err := s.redis.do(ctx, func(ctx context.Context) (err error) {
-		d, err = s.Limiter.AllowN(ctx, t.ID, t.RateLimitPerSec, burstOf(t), n)
+		if lookup != nil {
+			d, err = s.carry.AllowNWith(ctx, t.ID, t.RateLimitPerSec, burstOf(t), n, lookup)
+		} else {
+			d, err = s.Limiter.AllowN(ctx, t.ID, t.RateLimitPerSec, burstOf(t), n)
+		}
 		return err
 	})
 	if err != nil {
 		s.Metrics.RedisErrors.WithLabelValues("rate_limit").Inc()
 		s.Metrics.RateLimit.WithLabelValues("error").Inc()
 		if s.cfg.RateLimitFailClosed {
-			return LimiterDown, nil
+			return LimiterDown, nil, lookup
 		}
 		s.Logger.Warn("rate limiter unavailable; letting the request through", "err", err, "tenant", t.ID, "request_id", requestID)
-		return Admitted, nil
+		return Admitted, nil, lookup
 	}
 	if d.Allowed {
 		s.Metrics.RateLimit.WithLabelValues("allowed").Inc()
-		return Admitted, &d
+		return Admitted, &d, lookup
 	}
 	s.Metrics.RateLimit.WithLabelValues("limited").Inc()
-	return Limited, &d
+	return Limited, &d, lookup
 }
 
 func burstOf(t tenancy.Tenant) int {
@@ -135,9 +173,8 @@ func burstOf(t tenancy.Tenant) int {
 }
 
 // candidates fills results with each item's id and its rejection, if any,
-// and returns the valid events not repeated earlier in the request, made
-// ready to store (tenant, receive time, content hash).
-func (s *Service) candidates(tenant string, items []decode.Item, now time.Time, results []Result) []int {
+// and returns the valid events not repeated earlier in the request.
+func candidates(items []decode.Item, results []Result) []int {
 	seen := make(map[string]int, len(items))
 	cand := make([]int, 0, len(items))
 	for i := range items {
@@ -152,10 +189,18 @@ func (s *Service) candidates(tenant string, items []decode.Item, now time.Time, 
 			continue
 		}
 		seen[it.Event.ID] = i
-		stamp(&it.Event, tenant, now, it.TimeSet)
 		cand = append(cand, i)
 	}
 	return cand
+}
+
+// idsOf is the event id of each candidate.
+func idsOf(items []decode.Item, cand []int) []string {
+	ids := make([]string, len(cand))
+	for k, i := range cand {
+		ids[k] = items[i].Event.ID
+	}
+	return ids
 }
 
 // stamp sets what the gateway adds to an event before storing it.
@@ -170,22 +215,24 @@ func stamp(ev *schemas.Event, tenant string, now time.Time, timeSet bool) {
 }
 
 // dedup answers the candidates Redis holds a marker for (duplicate, erased
-// or conflict) and returns the others, in one round trip. When Redis fails
-// every candidate goes on, minus those PostgreSQL holds as erased.
-func (s *Service) dedup(ctx context.Context, tenant string, items []decode.Item, cand []int, results []Result, requestID string) []int {
+// or conflict) and returns the others: the answer of lookup, sent with the
+// rate limit, or else of one round trip now. When Redis fails every
+// candidate goes on, minus those PostgreSQL holds as erased.
+func (s *Service) dedup(ctx context.Context, tenant string, items []decode.Item, cand []int, ids []string, lookup *PendingLookup, results []Result, requestID string) []int {
 	if len(cand) == 0 {
 		return nil
 	}
-	ids := make([]string, len(cand))
-	for k, i := range cand {
-		ids[k] = items[i].Event.ID
-	}
 	var ms []markers.Marker
 	var found []bool
-	err := s.redis.do(ctx, func(ctx context.Context) (err error) {
-		ms, found, err = s.Markers.Lookup(ctx, tenant, ids)
-		return err
-	})
+	var err error
+	if lookup != nil {
+		ms, found, err = lookup.Result()
+	} else {
+		err = s.redis.do(ctx, func(ctx context.Context) (err error) {
+			ms, found, err = s.Markers.Lookup(ctx, tenant, ids)
+			return err
+		})
+	}
 	if err != nil {
 		s.Metrics.RedisErrors.WithLabelValues("marker_lookup").Inc()
 		s.Logger.Warn("marker lookup failed; producing without dedup", "err", err, "tenant", tenant, "request_id", requestID)
