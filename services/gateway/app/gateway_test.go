@@ -70,6 +70,11 @@ func TestBatchAnswersEveryEventInOrderAndStoresOnlyValidOnes(t *testing.T) {
 	if a.header.Get("X-Request-Id") == "" {
 		t.Error("no X-Request-Id")
 	}
+	for pair, want := range map[[2]string]float64{{"accepted", ""}: 2, {"rejected", "invalid_schema"}: 2, {"rejected", "duplicate_in_request"}: 1} {
+		if got := eventsCounted(t, g, pair[0], pair[1]); got != want {
+			t.Errorf("events counted as %v: %v, want %v", pair, got, want)
+		}
+	}
 	recs := readRecords(t, g.brokers, g.topic, 2)
 	if len(recs) != 2 {
 		t.Fatalf("%d records in the topic, want 2", len(recs))
@@ -319,6 +324,30 @@ func counter(t testing.TB, g *testGateway, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// eventsCounted is pulsestream_gateway_events_total{outcome, reason}.
+func eventsCounted(t testing.TB, g *testGateway, outcome, reason string) float64 {
+	t.Helper()
+	mfs, err := g.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "pulsestream_gateway_events_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["outcome"] == outcome && labels["reason"] == reason {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }
 
 // TestBrokerOutageAnswers503ThenRecovers drops every produce request at the

@@ -169,7 +169,9 @@ func (r *Result) reject(code, msg string) {
 
 func (h *Handler) countResults(results []Result) Response {
 	resp := Response{Results: results}
-	for _, r := range results {
+	var tally []outcomeCount // a handful of distinct (status, code) pairs per request
+	for i := range results {
+		r := &results[i]
 		switch r.Status {
 		case StatusAccepted:
 			resp.Accepted++
@@ -178,9 +180,29 @@ func (h *Handler) countResults(results []Result) Response {
 		default:
 			resp.Rejected++
 		}
-		h.metrics.Events.WithLabelValues(r.Status, r.Code).Inc()
+		tally = count(tally, r.Status, r.Code)
+	}
+	for _, c := range tally {
+		h.metrics.Events.WithLabelValues(c.status, c.code).Add(float64(c.n))
 	}
 	return resp
+}
+
+// outcomeCount is how many events of a request had one status and code:
+// the events counter is looked up once per pair, not once per event.
+type outcomeCount struct {
+	status, code string
+	n            int
+}
+
+func count(tally []outcomeCount, status, code string) []outcomeCount {
+	for i := range tally {
+		if tally[i].status == status && tally[i].code == code {
+			tally[i].n++
+			return tally
+		}
+	}
+	return append(tally, outcomeCount{status, code, 1})
 }
 
 func allCode(rs []Result, code string) bool {
@@ -277,14 +299,15 @@ func (h *Handler) limited(c *gin.Context, t tenancy.Tenant, n int, d Decision) {
 // once), Remaining what is left of it now, Reset the seconds until it is full.
 func setRateHeaders(c *gin.Context, d Decision) {
 	limit, remaining, reset := strconv.Itoa(d.Limit), strconv.Itoa(max(d.Remaining, 0)), seconds(d.ResetAfter)
-	hd := c.Writer.Header()
-	hd.Set("RateLimit-Limit", limit)
-	hd.Set("RateLimit-Remaining", remaining)
-	hd.Set("RateLimit-Reset", reset)
-	hd.Set("RateLimit-Policy", fmt.Sprintf("%d;w=1;burst=%d", d.Rate, d.Limit))
-	hd.Set("X-RateLimit-Limit", limit)
-	hd.Set("X-RateLimit-Remaining", remaining)
-	hd.Set("X-RateLimit-Reset", reset)
+	policy := strconv.Itoa(d.Rate) + ";w=1;burst=" + limit
+	hd := c.Writer.Header() // keys already canonical: no per-request canonicalization
+	hd["Ratelimit-Limit"] = []string{limit}
+	hd["Ratelimit-Remaining"] = []string{remaining}
+	hd["Ratelimit-Reset"] = []string{reset}
+	hd["Ratelimit-Policy"] = []string{policy}
+	hd["X-Ratelimit-Limit"] = []string{limit}
+	hd["X-Ratelimit-Remaining"] = []string{remaining}
+	hd["X-Ratelimit-Reset"] = []string{reset}
 }
 
 // seconds renders a duration as whole seconds, rounded up, at least 1.
