@@ -131,8 +131,10 @@ func (v *Validator) decode(f Format, h http.Header, body []byte, lim Limits, now
 	if f != FormatNDJSON {
 		// The common case: one pass checks the text and the JSON and splits
 		// a batch (scan.go); any problem is found and worded below.
-		if val, raws, ok := scanBody(body, lim.MaxDepth, nil); ok {
-			return v.decodeValue(f, val, raws, lim, now)
+		sc, ok, release := scanPooled(body, lim.MaxDepth)
+		defer release()
+		if ok {
+			return v.decodeValue(f, &sc, lim, now)
 		}
 	}
 	return v.decodeChecked(f, body, lim, now)
@@ -157,11 +159,11 @@ func (v *Validator) decodeChecked(f Format, body []byte, lim Limits, now time.Ti
 	if !json.Valid(trimmed) {
 		return nil, malformed(trimmed, body)
 	}
-	var raws [][]byte
+	sc := scanned{val: trimmed}
 	if trimmed[0] == '[' {
-		raws = arrayElems(trimmed)
+		sc.elems = arrayElems(trimmed)
 	}
-	return v.decodeValue(f, trimmed, raws, lim, now)
+	return v.decodeValue(f, &sc, lim, now)
 }
 
 // checkShape refuses a body whose outer shape does not fit its format
@@ -177,19 +179,22 @@ func checkShape(f Format, trimmed []byte) *apierror.Error {
 	return nil
 }
 
-// decodeValue decodes val, one valid JSON value checked by checkText, whose
-// elements are raws when it is an array.
-func (v *Validator) decodeValue(f Format, val []byte, raws [][]byte, lim Limits, now time.Time) ([]Item, *apierror.Error) {
+// decodeValue decodes sc.val, one valid JSON value checked by checkText,
+// whose elements are sc.elems when it is an array.
+func (v *Validator) decodeValue(f Format, sc *scanned, lim Limits, now time.Time) ([]Item, *apierror.Error) {
+	val := sc.val
 	if err := checkShape(f, val); err != nil {
 		return nil, err
 	}
 	switch val[0] {
 	case '{':
-		return []Item{v.decodeEvent(val, lim, now)}, nil
+		ms, ok := sc.members(0)
+		return []Item{v.decodeEvent(val, ms, ok, lim, now)}, nil
 	case '[':
 	default:
 		return nil, apierror.New(http.StatusBadRequest, CodeInvalidBody, "the body must be one event (a JSON object) or an array of events")
 	}
+	raws := sc.elems
 	switch {
 	case len(raws) == 0:
 		return nil, apierror.New(http.StatusBadRequest, CodeEmpty, "the array is empty: send at least one event")
@@ -198,7 +203,8 @@ func (v *Validator) decodeValue(f Format, val []byte, raws [][]byte, lim Limits,
 	}
 	items := make([]Item, len(raws))
 	for i, raw := range raws {
-		items[i] = v.decodeEvent(raw, lim, now)
+		ms, ok := sc.members(i)
+		items[i] = v.decodeEvent(raw, ms, ok, lim, now)
 	}
 	return items, nil
 }
@@ -234,7 +240,7 @@ func (v *Validator) decodeNDJSON(body []byte, lim Limits, now time.Time) ([]Item
 			items = append(items, Item{Size: len(line), Reject: &Reject{Code: CodeInvalidJSON, Message: msg}})
 			continue
 		}
-		items = append(items, v.decodeEvent(line, lim, now))
+		items = append(items, v.decodeEvent(line, nil, false, lim, now))
 	}
 	if len(items) == 0 {
 		return nil, apierror.New(http.StatusBadRequest, CodeEmpty, "the request has no events")
@@ -243,8 +249,8 @@ func (v *Validator) decodeNDJSON(body []byte, lim Limits, now time.Time) ([]Item
 }
 
 // decodeEvent validates one syntactically valid JSON value (checked by the
-// caller) as an event.
-func (v *Validator) decodeEvent(raw []byte, lim Limits, now time.Time) Item {
+// caller) as an event; ms are its top-level members when scanned (known).
+func (v *Validator) decodeEvent(raw []byte, ms []member, known bool, lim Limits, now time.Time) Item {
 	it := Item{Size: len(raw)}
 	if len(raw) > lim.MaxEventBytes {
 		it.Reject = tooLarge(len(raw), lim)
@@ -255,8 +261,10 @@ func (v *Validator) decodeEvent(raw []byte, lim Limits, now time.Time) Item {
 		it.Reject = &Reject{Code: CodeInvalidSchema, Message: "an event must be a JSON object"}
 		return it
 	}
-	var buf [12]member
-	ms := objectMembers(buf[:0], raw)
+	if !known {
+		var buf [12]member
+		ms = objectMembers(buf[:0], raw)
+	}
 	if v.fastAccept(&it, ms, now) {
 		return it
 	}

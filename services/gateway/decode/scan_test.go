@@ -3,6 +3,7 @@ package decode
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -26,12 +27,14 @@ func scanSeeds() []string {
 }
 
 // checkScan holds scanBody to what it replaces: checkText, then json.Valid
-// on the trimmed body, then arrayElems. The one difference by design: Unicode
-// white space around the value (which bytes.TrimSpace trims and JSON does
-// not allow) sends the body to the slow path, which decides as before.
+// on the trimmed body, then arrayElems, and objectMembers of each event
+// object it recorded (every object of at most maxRecorded members). The one
+// difference by design: Unicode white space around the value (which
+// bytes.TrimSpace trims and JSON does not allow) sends the body to the slow
+// path, which decides as before.
 func checkScan(t *testing.T, body []byte, maxDepth int) {
 	t.Helper()
-	val, raws, ok := scanBody(body, maxDepth, nil)
+	sc, ok := scanBody(body, maxDepth, nil)
 	trimmed := bytes.TrimSpace(body)
 	jsonTrimmed := bytes.Trim(body, " \t\r\n")
 	want := checkText(body, maxDepth) == nil && len(jsonTrimmed) > 0 && json.Valid(jsonTrimmed)
@@ -41,19 +44,45 @@ func checkScan(t *testing.T, body []byte, maxDepth int) {
 	if !ok {
 		return
 	}
-	if !bytes.Equal(val, trimmed) {
-		t.Fatalf("scanBody(%q) value %q, want %q", body, val, trimmed)
+	if !bytes.Equal(sc.val, trimmed) {
+		t.Fatalf("scanBody(%q) value %q, want %q", body, sc.val, trimmed)
 	}
-	var wantRaws [][]byte
+	events := [][]byte{trimmed}
 	if trimmed[0] == '[' {
-		wantRaws = arrayElems(trimmed)
+		events = arrayElems(trimmed)
+		if len(sc.elems) != len(events) {
+			t.Fatalf("scanBody(%q) split %d elements, arrayElems %d", body, len(sc.elems), len(events))
+		}
+		for i := range sc.elems {
+			if !bytes.Equal(sc.elems[i], events[i]) {
+				t.Fatalf("scanBody(%q) element %d %q, arrayElems %q", body, i, sc.elems[i], events[i])
+			}
+		}
+	} else if len(sc.elems) != 0 {
+		t.Fatalf("scanBody(%q) split a lone value into %d elements", body, len(sc.elems))
 	}
-	if len(raws) != len(wantRaws) {
-		t.Fatalf("scanBody(%q) split %d elements, arrayElems %d", body, len(raws), len(wantRaws))
-	}
-	for i := range raws {
-		if !bytes.Equal(raws[i], wantRaws[i]) {
-			t.Fatalf("scanBody(%q) element %d %q, arrayElems %q", body, i, raws[i], wantRaws[i])
+	for i, ev := range events {
+		ms, known := sc.members(i)
+		if ev[0] != '{' {
+			if known {
+				t.Fatalf("scanBody(%q) recorded members %v of non-object %q", body, ms, ev)
+			}
+			continue
+		}
+		want := objectMembers(nil, ev)
+		if !known {
+			if len(want) <= maxRecorded {
+				t.Fatalf("scanBody(%q) did not record the %d members of %q", body, len(want), ev)
+			}
+			continue
+		}
+		if len(ms) != len(want) {
+			t.Fatalf("scanBody(%q) event %d: %d members, objectMembers %d", body, i, len(ms), len(want))
+		}
+		for j := range ms {
+			if ms[j].key != want[j].key || !bytes.Equal(ms[j].val, want[j].val) {
+				t.Fatalf("scanBody(%q) event %d member %d %q: %q, objectMembers %q: %q", body, i, j, ms[j].key, ms[j].val, want[j].key, want[j].val)
+			}
 		}
 	}
 }
@@ -67,6 +96,17 @@ func TestScanBodyAgreesOnSeeds(t *testing.T) {
 		}
 	}
 	checkScan(t, benchBatch(50), 64)
+	many := func(n int) string { // an event of n members
+		ms := make([]string, n)
+		for i := range ms {
+			ms[i] = fmt.Sprintf(`"k%d":%d`, i, i)
+		}
+		return "{" + strings.Join(ms, ",") + "}"
+	}
+	for _, n := range []int{maxRecorded - 1, maxRecorded, maxRecorded + 1, 3 * maxRecorded} {
+		checkScan(t, []byte(many(n)), 64)
+		checkScan(t, []byte("["+many(n)+`,{"id":"a"},`+many(n)+",1]"), 64)
+	}
 	checkScan(t, []byte(strings.Repeat("[", 70)+strings.Repeat("]", 70)), 64)
 }
 
