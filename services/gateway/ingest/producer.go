@@ -171,11 +171,9 @@ func (p *Producer) ProduceAll(ctx context.Context, recs []*kgo.Record) ([]Ack, e
 			mu.Unlock()
 		})
 	}
-	timer := time.NewTimer(p.timeout)
-	defer timer.Stop()
 	select {
 	case <-done:
-	case <-timer.C:
+	case <-pctx.Done(): // the delivery timeout: pctx is cancelled by nothing else
 		mu.Lock()
 		for i := range acks {
 			if !finished[i] {
