@@ -12,8 +12,8 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/pulsestream/pulsestream/platform/testenv"
 	"github.com/pulsestream/pulsestream/schemas/markers"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 // pipelineLog records the command names of every pipeline go-redis sends.
