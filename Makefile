@@ -10,7 +10,7 @@ GO_TEST_FLAGS ?= -count=1 -timeout 15m
 FUZZ_EXECS ?= 20000x
 FUZZTIME ?= 2m
 
-.PHONY: help dev test test-unit test-integration lint stop clean infra migrate build vet-modules fuzz-short fuzz fuzz-api soak images bench bench-client
+.PHONY: help dev test test-deploy test-unit test-integration lint stop clean infra migrate build vet-modules fuzz-short fuzz fuzz-api soak images bench bench-client
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-18s %s\n", $$1, $$2}'
@@ -38,12 +38,8 @@ build: ## build every service binary into bin/
 
 IMAGE ?= ghcr.io/pulsestream/pulsestream
 IMAGE_TAG ?= dev
-images: ## build the container image holding every binary (deploy/docker/Dockerfile); skipped with a message where no Docker engine runs
-	@if docker info >/dev/null 2>&1; then \
-	  docker build -f deploy/docker/Dockerfile --build-arg VERSION=$(IMAGE_TAG) -t $(IMAGE):$(IMAGE_TAG) . ; \
-	else \
-	  echo "make images: no Docker engine answers here ('docker info' failed), so no image was built. Run it where Docker runs."; \
-	fi
+images: ## build the image (every program, FROM scratch) with buildah, no Docker and no base image needed; prints its digest (IMAGE, IMAGE_TAG)
+	@IMAGE=$(IMAGE) IMAGE_TAG=$(IMAGE_TAG) bash scripts/images.sh
 
 dev: migrate build ## start the whole stack locally (Ctrl-C stops the services; `make stop` the infrastructure)
 	@bash scripts/dev.sh run
@@ -55,6 +51,9 @@ test: infra ## every test: unit + integration against real PostgreSQL, Redis, Ka
 	@$(ENV) go test $(GO_TEST_FLAGS) $(PKGS)
 	@$(MAKE) --no-print-directory fuzz-short
 	@bash scripts/fuzz-api.sh $(or $(FUZZ_API_EXAMPLES),20)
+
+test-deploy: infra ## build the image and run it with podman; install the chart into a local kube-apiserver (built once, ~5 min)
+	@$(ENV) PULSESTREAM_TEST_IMAGE=1 PULSESTREAM_TEST_APISERVER=1 go test -count=1 -timeout 40m -run 'TestImage|TestTopicsHook|TestChartInstallsIntoARealAPIServer' ./deploy/
 
 test-unit: ## unit tests only; needs no services
 	@PULSESTREAM_TEST_INTEGRATION=0 go test $(GO_TEST_FLAGS) -short $(PKGS)

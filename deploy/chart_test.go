@@ -65,8 +65,29 @@ func helm(t testing.TB) string {
 	return helmPath
 }
 
-// render runs helm template with args and returns stdout, or the error with stderr.
+// testCursorKey is query's cursor key in rendered manifests: helm template
+// refuses to generate one (it cannot see an earlier install's Secret).
+const testCursorKey = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+// render runs helm template with args and returns stdout, or the error with
+// stderr. Unless args (or values files) name existingSecret or a cursor key,
+// query's cursor key is testCursorKey.
 func render(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	names := func(a string) bool {
+		if raw, err := os.ReadFile(a); err == nil && strings.HasSuffix(a, ".yaml") {
+			a = string(raw) // a values file
+		}
+		return strings.Contains(a, "existingSecret") || strings.Contains(a, "cursor-key")
+	}
+	if !slices.ContainsFunc(args, names) {
+		args = append([]string{"--set", "query.secrets.cursor-key=" + testCursorKey}, args...)
+	}
+	return renderBare(t, args...)
+}
+
+// renderBare is render without a cursor key.
+func renderBare(t testing.TB, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(helm(t), append([]string{"template", "ps", chartDir, "--namespace", "pulsestream", "--kube-version", kubeVersion}, args...)...)
 	var stdout, stderr bytes.Buffer
@@ -94,6 +115,7 @@ var renderCases = []struct {
 	{"defaults", nil},
 	{"every toggle on", []string{"-f", "testdata/all-toggles.yaml"}},
 	{"existing secret", []string{"--set", "existingSecret=pulsestream-secrets"}},
+	{"production", []string{"-f", "testdata/production.yaml"}},
 }
 
 // codecs decodes Kubernetes and prometheus-operator objects strictly: an
@@ -177,10 +199,12 @@ func TestChartLintsWithDefaultsAndEveryToggle(t *testing.T) {
 
 func TestEveryRenderedManifestDecodesStrictlyIntoItsAPIType(t *testing.T) {
 	want := map[string]map[string]int{
-		"defaults": {"Deployment": 3, "Service": 3, "ConfigMap": 3, "Secret": 2, "Job": 2, "PodDisruptionBudget": 3, "ServiceAccount": 1},
-		"every toggle on": {"Deployment": 3, "Service": 3, "ConfigMap": 4, "Secret": 2, "Job": 2, "PodDisruptionBudget": 3,
+		"defaults": {"Deployment": 3, "Service": 3, "ConfigMap": 3, "Secret": 4, "Job": 2, "PodDisruptionBudget": 3, "ServiceAccount": 2, "Pod": 1},
+		"every toggle on": {"Deployment": 3, "Service": 3, "ConfigMap": 4, "Secret": 4, "Job": 2, "PodDisruptionBudget": 3,
 			"HorizontalPodAutoscaler": 2, "Ingress": 2, "NetworkPolicy": 3, "ServiceMonitor": 3, "PrometheusRule": 1},
 		"existing secret": {"Deployment": 3, "Secret": 0, "Job": 2},
+		"production": {"Deployment": 3, "Service": 3, "ConfigMap": 4, "Secret": 0, "Job": 2, "PodDisruptionBudget": 3,
+			"HorizontalPodAutoscaler": 2, "Ingress": 2, "NetworkPolicy": 3, "ServiceMonitor": 3, "PrometheusRule": 1, "ServiceAccount": 2},
 	}
 	for _, tc := range renderCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -285,6 +309,8 @@ func workloads(objs []runtime.Object) []workload {
 			out = append(out, workload{"Deployment/" + o.Name, o.Spec.Template.Spec})
 		case *batchv1.Job:
 			out = append(out, workload{"Job/" + o.Name, o.Spec.Template.Spec})
+		case *corev1.Pod:
+			out = append(out, workload{"Pod/" + o.Name, o.Spec})
 		}
 	}
 	return out
@@ -293,8 +319,8 @@ func workloads(objs []runtime.Object) []workload {
 func TestEveryContainerRunsNonRootReadOnlyWithoutPrivilegesOrCapabilities(t *testing.T) {
 	objs := decodeAll(t, mustRender(t, "-f", "testdata/all-toggles.yaml"))
 	ws := workloads(objs)
-	if len(ws) != 5 {
-		t.Fatalf("%d workloads rendered, want 5 (3 Deployments, 2 Jobs)", len(ws))
+	if len(ws) != 6 {
+		t.Fatalf("%d workloads rendered, want 6 (3 Deployments, 2 Jobs, the helm test Pod)", len(ws))
 	}
 	for _, w := range ws {
 		for _, c := range w.pod.Containers {
@@ -470,6 +496,8 @@ func renderedEnv(t *testing.T, pod corev1.PodSpec, configMaps map[string]map[str
 	}
 	for _, e := range c.Env {
 		switch {
+		case !strings.HasPrefix(e.Name, "PULSESTREAM_"):
+			continue // GOMEMLIMIT, extraEnv: not settings
 		case e.ValueFrom == nil:
 			env[e.Name] = e.Value
 		case e.ValueFrom.SecretKeyRef != nil:

@@ -13,9 +13,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 )
 
 // TestServicesBecomeReadyWithTheRenderedSettingsAndStopCleanlyOnSIGTERM runs
@@ -29,75 +26,13 @@ func TestServicesBecomeReadyWithTheRenderedSettingsAndStopCleanlyOnSIGTERM(t *te
 	if os.Getenv("PULSESTREAM_TEST_INTEGRATION") != "1" {
 		t.Skip("integration test: set PULSESTREAM_TEST_INTEGRATION=1 (make test does, with scripts/env.sh)")
 	}
-	local := map[string]string{}
-	for _, k := range []string{"PULSESTREAM_KAFKA_BROKERS", "PULSESTREAM_POSTGRES_URL", "PULSESTREAM_REDIS_ADDR",
-		"PULSESTREAM_CLICKHOUSE_ADDR", "PULSESTREAM_CLICKHOUSE_PROTOCOL", "PULSESTREAM_CLICKHOUSE_DATABASE"} {
-		v := os.Getenv(k)
-		if v == "" {
-			t.Fatalf("%s is not set (source scripts/env.sh)", k)
-		}
-		local[k] = v
-	}
-	var b [4]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	id := "deploy-smoke-" + hex.EncodeToString(b[:])
-	for k, v := range map[string]string{
-		"PULSESTREAM_KAFKA_TOPIC":                "events." + id,
-		"PULSESTREAM_KAFKA_DLQ_TOPIC":            "events." + id + ".dlq",
-		"PULSESTREAM_KAFKA_PARTITIONS":           "2",
-		"PULSESTREAM_KAFKA_REPLICATION_FACTOR":   "1",
-		"PULSESTREAM_PROJECTOR_GROUP_POSTGRES":   id + "-pg",
-		"PULSESTREAM_PROJECTOR_GROUP_CLICKHOUSE": id + "-ch",
-		"PULSESTREAM_REDIS_KEY_PREFIX":           id + ":",
-		"PULSESTREAM_MARKERS_PREFIX":             id + ":",
-		"PULSESTREAM_REDIS_PASSWORD":             "",
-		"PULSESTREAM_CLICKHOUSE_PASSWORD":        "",
-	} {
-		local[k] = v
-	}
-
-	objs := decodeAll(t, mustRender(t, "--set", "shutdown.delaySeconds=1", "--set", "shutdown.drainSeconds=5"))
-	configMaps := map[string]map[string]string{}
-	secrets := map[string]map[string][]byte{}
-	deployments := map[string]*appsv1.Deployment{}
-	for _, o := range objs {
-		switch o := o.(type) {
-		case *corev1.ConfigMap:
-			configMaps[o.Name] = o.Data
-		case *corev1.Secret:
-			secrets[o.Name] = o.Data
-		case *appsv1.Deployment:
-			deployments[o.Labels["app.kubernetes.io/component"]] = o
-		}
-	}
+	local := localOverrides(t)
+	r := renderObjects(t, "--set", "shutdown.delaySeconds=1", "--set", "shutdown.drainSeconds=5")
 	// gateway first: it creates the topics (kafka-ensure-topics)
 	for _, svc := range []string{"gateway", "projector", "query"} {
 		t.Run(svc, func(t *testing.T) {
-			d := deployments[svc]
-			pod := d.Spec.Template.Spec
-			env := renderedEnv(t, pod, configMaps, secrets)
-			probePort := pod.Containers[0].ReadinessProbe.HTTPGet.Port.StrVal
-			var probeAddr string
-			for k := range env {
-				if v, ok := local[k]; ok {
-					env[k] = v
-				}
-				if strings.HasSuffix(k, "_ADDR") && strings.HasPrefix(env[k], ":") {
-					addr := freeAddr(t)
-					// the listener whose port the readiness probe names
-					for _, p := range pod.Containers[0].Ports {
-						if p.Name == probePort && env[k] == fmt.Sprintf(":%d", p.ContainerPort) {
-							probeAddr = addr
-						}
-					}
-					env[k] = addr
-				}
-			}
-			if probeAddr == "" {
-				t.Fatalf("no listener of %s serves the probed port %s", svc, probePort)
-			}
+			pod := r.deployments[svc].Spec.Template.Spec
+			env, probeAddr := localServiceEnv(t, r, svc, local)
 			cmd := exec.Command(binary(t, "services/"+svc))
 			cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 			for k, v := range env {
@@ -157,6 +92,76 @@ func TestServicesBecomeReadyWithTheRenderedSettingsAndStopCleanlyOnSIGTERM(t *te
 			}
 		})
 	}
+}
+
+// localOverrides are the settings that point a rendered environment at the
+// local backing services (scripts/env.sh) with a topic, consumer groups and
+// Redis prefixes of its own.
+func localOverrides(t *testing.T) map[string]string {
+	t.Helper()
+	local := map[string]string{}
+	for _, k := range []string{"PULSESTREAM_KAFKA_BROKERS", "PULSESTREAM_POSTGRES_URL", "PULSESTREAM_REDIS_ADDR",
+		"PULSESTREAM_CLICKHOUSE_ADDR", "PULSESTREAM_CLICKHOUSE_PROTOCOL", "PULSESTREAM_CLICKHOUSE_DATABASE"} {
+		v := os.Getenv(k)
+		if v == "" {
+			t.Fatalf("%s is not set (source scripts/env.sh)", k)
+		}
+		local[k] = v
+	}
+	id := "deploy-" + randomHex(t)
+	for k, v := range map[string]string{
+		"PULSESTREAM_KAFKA_TOPIC":                "events." + id,
+		"PULSESTREAM_KAFKA_DLQ_TOPIC":            "events." + id + ".dlq",
+		"PULSESTREAM_KAFKA_PARTITIONS":           "2",
+		"PULSESTREAM_KAFKA_REPLICATION_FACTOR":   "1",
+		"PULSESTREAM_PROJECTOR_GROUP_POSTGRES":   id + "-pg",
+		"PULSESTREAM_PROJECTOR_GROUP_CLICKHOUSE": id + "-ch",
+		"PULSESTREAM_REDIS_KEY_PREFIX":           id + ":",
+		"PULSESTREAM_MARKERS_PREFIX":             id + ":",
+		"PULSESTREAM_REDIS_PASSWORD":             "",
+		"PULSESTREAM_CLICKHOUSE_PASSWORD":        "",
+	} {
+		local[k] = v
+	}
+	return local
+}
+
+func randomHex(t *testing.T) string {
+	t.Helper()
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// localServiceEnv is the environment the chart gives svc's container with
+// local's values in place of the rendered ones and every listener on a free
+// loopback port; probeAddr is the listener the readiness probe names.
+func localServiceEnv(t *testing.T, r rendered, svc string, local map[string]string) (env map[string]string, probeAddr string) {
+	t.Helper()
+	pod := r.deployments[svc].Spec.Template.Spec
+	env = r.env(t, svc)
+	probePort := pod.Containers[0].ReadinessProbe.HTTPGet.Port.StrVal
+	for k := range env {
+		if v, ok := local[k]; ok {
+			env[k] = v
+		}
+		if strings.HasSuffix(k, "_ADDR") && strings.HasPrefix(env[k], ":") {
+			addr := freeAddr(t)
+			// the listener whose port the readiness probe names
+			for _, p := range pod.Containers[0].Ports {
+				if p.Name == probePort && env[k] == fmt.Sprintf(":%d", p.ContainerPort) {
+					probeAddr = addr
+				}
+			}
+			env[k] = addr
+		}
+	}
+	if probeAddr == "" {
+		t.Fatalf("no listener of %s serves the probed port %s", svc, probePort)
+	}
+	return env, probeAddr
 }
 
 // freeAddr returns a loopback address with a port free right now.

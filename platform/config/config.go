@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/peterbourgon/ff/v3"
@@ -28,6 +29,7 @@ type Validator interface{ Validate() error }
 func Parse(name string, args []string, components ...any) (*flag.FlagSet, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	printSettings := fs.Bool("print-settings", false, "print the environment variable of every setting this program reads, then exit")
+	printVersion := fs.Bool("version", false, "print the version, then exit")
 	for _, c := range components {
 		if r, ok := c.(Registrar); ok {
 			r.RegisterFlags(fs)
@@ -36,9 +38,13 @@ func Parse(name string, args []string, components ...any) (*flag.FlagSet, error)
 	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix(EnvPrefix)); err != nil {
 		return fs, err
 	}
+	if *printVersion {
+		fmt.Println(VersionLine(name))
+		return fs, ErrPrintedVersion
+	}
 	if *printSettings {
 		for _, s := range Settings(fs) {
-			if s != EnvName("print-settings") {
+			if s != EnvName("print-settings") && s != EnvName("version") {
 				fmt.Println(s)
 			}
 		}
@@ -60,6 +66,20 @@ func Parse(name string, args []string, components ...any) (*flag.FlagSet, error)
 // with the settings the chart renders, so chart and code cannot drift.
 var ErrPrintedSettings = errors.New("settings printed")
 
+// ErrPrintedVersion is returned by Parse after -version printed the version;
+// Exit turns it into exit code 0.
+var ErrPrintedVersion = errors.New("version printed")
+
+// Version is the release this binary was built as, set at link time with
+// -ldflags "-X github.com/pulsestream/pulsestream/platform/config.Version=1.2.3"
+// (deploy/docker/rootfs.sh does); "dev" when built without it.
+var Version = "dev"
+
+// VersionLine is what -version prints: "<name> <version> (<go version> <os>/<arch>)".
+func VersionLine(name string) string {
+	return fmt.Sprintf("%s %s (%s %s/%s)", name, Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
 // EnvName is the environment variable that sets the flag name.
 func EnvName(flagName string) string {
 	return EnvPrefix + "_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(flagName))
@@ -75,7 +95,7 @@ func Settings(fs *flag.FlagSet) []string {
 // Exit prints a configuration error the way every service reports it and
 // returns the process exit code (2 for usage errors).
 func Exit(name string, err error) int {
-	if errors.Is(err, flag.ErrHelp) || errors.Is(err, ErrPrintedSettings) {
+	if errors.Is(err, flag.ErrHelp) || errors.Is(err, ErrPrintedSettings) || errors.Is(err, ErrPrintedVersion) {
 		return 0
 	}
 	fmt.Fprintf(os.Stderr, "%s: invalid configuration: %v\n", name, err)

@@ -72,3 +72,17 @@ func TestPrintSettingsListsEveryEnvironmentVariable(t *testing.T) {
 		t.Fatalf("settings %s lack PULSESTREAM_SAMPLE_PORT", got)
 	}
 }
+
+func TestVersionFlagPrintsTheLinkedVersionAndExitsZero(t *testing.T) {
+	old := Version
+	Version = "1.2.3"
+	t.Cleanup(func() { Version = old })
+	var s sample
+	_, err := Parse("x", []string{"-version"}, &s)
+	if !errors.Is(err, ErrPrintedVersion) || Exit("x", err) != 0 {
+		t.Fatalf("err = %v, want ErrPrintedVersion and exit 0", err)
+	}
+	if got := VersionLine("gateway"); !strings.HasPrefix(got, "gateway 1.2.3 (go") {
+		t.Fatalf("VersionLine = %q, want it to start with \"gateway 1.2.3 (go\"", got)
+	}
+}

@@ -52,11 +52,38 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{- define "pulsestream.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- include "pulsestream.imageRef" (dict "root" . "image" .Values.image "defaultTag" .Chart.AppVersion) -}}
 {{- end -}}
 
+{{/* pulsestream.secretName: the Secret a component's secret settings come from (dict "root" $ "component" "gateway"). */}}
 {{- define "pulsestream.secretName" -}}
-{{- default (include "pulsestream.fullname" .) .Values.existingSecret -}}
+{{- default (include "pulsestream.component" .) .root.Values.existingSecret -}}
+{{- end -}}
+
+{{/*
+pulsestream.cursorKey: query's cursor key when none is given (dict "root" $
+"component" "query"): the one in the Secret of an earlier install (kept on
+upgrades; the Secret was named after the release before it was per
+component), else a new random one. Rendering without a cluster (helm
+template, Argo CD) cannot see the earlier Secret and would make a new key on
+every render, so it is refused there. Listing ServiceAccounts answers (an
+empty list at worst) only when helm talks to a cluster. helm lint does not
+stop at `required`.
+*/}}
+{{- define "pulsestream.cursorKey" -}}
+{{- $root := .root -}}
+{{- $ns := $root.Release.Namespace -}}
+{{- if not (lookup "v1" "ServiceAccount" $ns "") -}}
+{{- required "query.secrets.cursor-key: rendering without a cluster (helm template, Argo CD) cannot keep a generated key: every render would make a new one, restart query and invalidate every cursor. Set query.secrets.cursor-key (64 hex digits: openssl rand -hex 32) or existingSecret" nil -}}
+{{- end -}}
+{{- $key := "" -}}
+{{- range $name := list (include "pulsestream.component" .) (include "pulsestream.fullname" $root) -}}
+{{- $s := lookup "v1" "Secret" $ns $name -}}
+{{- if and (not $key) $s $s.data (hasKey ($s.data | default dict) "PULSESTREAM_CURSOR_KEY") -}}
+{{- $key = index $s.data "PULSESTREAM_CURSOR_KEY" | b64dec -}}
+{{- end -}}
+{{- end -}}
+{{- default (randAlphaNum 64 | sha256sum) $key -}}
 {{- end -}}
 
 {{/* Container securityContext: non-root, read-only root filesystem, no privilege escalation, no capabilities. */}}
@@ -119,4 +146,120 @@ migrate's (pulsestream.env) and, with a SASL mechanism, the topics Job's Kafka p
 {{- $_ := set $data "PULSESTREAM_KAFKA_SASL_PASSWORD" (include "pulsestream.value" (index .Values.secrets "kafka-sasl-password" | default "")) -}}
 {{- end -}}
 {{- toYaml $data -}}
+{{- end -}}
+
+{{/*
+pulsestream.extraEnv: env entries of a component's values (.extraEnv, and
+GOMEMLIMIT from .goMemLimit: the Go runtime's soft memory limit, so the heap
+is collected harder before the container's memory limit kills the pod).
+*/}}
+{{- define "pulsestream.extraEnv" -}}
+{{- if .goMemLimit }}
+- name: GOMEMLIMIT
+  value: {{ .goMemLimit | quote }}
+{{- end }}
+{{- with .extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+pulsestream.scheduling: nodeSelector, tolerations, affinity and (for
+Deployments, "spread" true) topologySpreadConstraints of a pod spec, from
+dict "root" $ "component" "gateway" "values" <its values>. With
+defaultTopologySpread and no constraints of its own, a Deployment's replicas
+are spread over zones and then nodes, as far as the cluster allows
+(ScheduleAnyway: never left Pending for it).
+*/}}
+{{- define "pulsestream.scheduling" -}}
+{{- $v := .values -}}
+{{- with $v.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $v.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $v.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- if .spread }}
+{{- if $v.topologySpreadConstraints }}
+topologySpreadConstraints:
+  {{- toYaml $v.topologySpreadConstraints | nindent 2 }}
+{{- else if .root.Values.defaultTopologySpread }}
+topologySpreadConstraints:
+  {{- range $key := list "topology.kubernetes.io/zone" "kubernetes.io/hostname" }}
+  - maxSkew: 1
+    topologyKey: {{ $key }}
+    whenUnsatisfiable: ScheduleAnyway
+    labelSelector:
+      matchLabels:
+        {{- include "pulsestream.selectorLabels" $ | nindent 8 }}
+    matchLabelKeys: [pod-template-hash]
+  {{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+pulsestream.hookServiceAccountName: the ServiceAccount of the hook Jobs. The
+release's own ServiceAccount does not exist yet when pre-install hooks run, so
+with serviceAccount.create the hooks get one of their own (hook-serviceaccount.yaml,
+same annotations); otherwise the one named in serviceAccount.name.
+*/}}
+{{- define "pulsestream.hookServiceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- printf "%s-hooks" (include "pulsestream.fullname" . | trunc 57 | trimSuffix "-") -}}
+{{- else -}}
+{{- include "pulsestream.serviceAccountName" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+pulsestream.imageRef: registry/repository:tag, or @digest when one is given,
+from an image block (dict "root" $ "image" .Values.image "defaultTag" "1.0").
+global.imageRegistry, when set, replaces every image's registry (a mirror).
+*/}}
+{{- define "pulsestream.imageRef" -}}
+{{- $i := .image -}}
+{{- $registry := default $i.registry (.root.Values.global | default dict).imageRegistry -}}
+{{- $repo := ternary (printf "%s/%s" (trimSuffix "/" $registry) $i.repository) $i.repository (ne $registry "") -}}
+{{- if $i.digest -}}
+{{- printf "%s@%s" $repo $i.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $repo (default .defaultTag $i.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+pulsestream.hookPod: metadata and the pod-level fields of a hook Job's pod
+(dict "root" $ "component" "migrate" "values" <its values>): labels,
+podLabels, podAnnotations (e.g. sidecar.istio.io/inject: "false": a mesh
+sidecar that never exits keeps the Job from completing), the hook
+ServiceAccount, imagePullSecrets and scheduling.
+*/}}
+{{- define "pulsestream.hookPodMeta" -}}
+labels:
+  {{- include "pulsestream.componentLabels" . | nindent 2 }}
+  {{- with .values.podLabels }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- with .values.podAnnotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{- define "pulsestream.hookPodSpec" -}}
+restartPolicy: Never
+serviceAccountName: {{ include "pulsestream.hookServiceAccountName" .root }}
+automountServiceAccountToken: false
+{{- with .root.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- include "pulsestream.scheduling" . }}
 {{- end -}}

@@ -255,6 +255,13 @@ A setting without a value anywhere fails the render, naming it.
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- if $v.existingSecret -}}
+{{- range $flag, $val := $svSecrets -}}
+{{- if $val -}}
+{{- fail (printf "values: %s.secrets.%s is ignored with existingSecret (every component reads %s from it): remove it, or give %s its own value another way (%s.extraEnv)" $c $flag (include "pulsestream.envName" $flag) $c $c) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- if and (eq $c "query") (not (hasKey $svConfig "markers-prefix")) (hasKey $v.gateway.config "redis-key-prefix") -}}
 {{- $_ := set $computed "markers-prefix" (index $v.gateway.config "redis-key-prefix") -}}
 {{- end -}}
@@ -294,7 +301,7 @@ A setting without a value anywhere fails the render, naming it.
 {{/* pulsestream.secretEnv: env entries reading each secret setting of a component from the Secret. */}}
 {{- define "pulsestream.secretEnv" -}}
 {{- $env := include "pulsestream.env" . | fromYaml -}}
-{{- $name := include "pulsestream.secretName" .root -}}
+{{- $name := include "pulsestream.secretName" . -}}
 {{- $existing := .root.Values.existingSecret -}}
 {{- range $k, $_ := $env.secret }}
 - name: {{ $k }}
@@ -308,6 +315,30 @@ A setting without a value anywhere fails the render, naming it.
       optional: true
       {{- end }}
 {{- end }}
+{{- end -}}
+
+{{/* pulsestream.probePort: the port serving /livez, /readyz and /metrics of a component. */}}
+{{- define "pulsestream.probePort" -}}
+{{- ternary "ops" "http" (eq .component "projector") -}}
+{{- end -}}
+
+{{/*
+pulsestream.probeScheme: HTTPS when the listener on a component's probe port
+has a TLS certificate (<listener>-tls-cert from listener, config or the
+component's values), else HTTP. Probes, the ServiceMonitor and helm test
+follow it: a plain-HTTP probe of a TLS listener fails and the pod restarts.
+*/}}
+{{- define "pulsestream.probeScheme" -}}
+{{- $env := include "pulsestream.env" . | fromYaml -}}
+{{- $port := include "pulsestream.probePort" . -}}
+{{- $scheme := "HTTP" -}}
+{{- range (index (include "pulsestream.listeners" .root | fromYaml) .component) -}}
+{{- $cert := include "pulsestream.envName" (printf "%s-tls-cert" .prefix) -}}
+{{- if and (eq .port $port) (or (index $env.config $cert) (index $env.secret $cert)) -}}
+{{- $scheme = "HTTPS" -}}
+{{- end -}}
+{{- end -}}
+{{- $scheme -}}
 {{- end -}}
 
 {{/* pulsestream.checkShared fails when config or secrets names a setting no component reads (a misspelled name). */}}

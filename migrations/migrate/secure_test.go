@@ -1,4 +1,4 @@
-package main
+package migrate
 
 import (
 	"bytes"
@@ -27,7 +27,7 @@ func TestUpOverTLSWithLogins(t *testing.T) {
 			"-migrate-timeout", "2m"}, extra...)
 	}
 	var out bytes.Buffer
-	if code := run(args(), &out); code != 0 {
+	if code := Main(args(), &out); code != 0 {
 		t.Fatalf("migrate up over TLS exited %d:\n%s", code, out.String())
 	}
 	for _, name := range []string{"postgres", "clickhouse"} {
@@ -44,7 +44,7 @@ func TestUpOverTLSWithLogins(t *testing.T) {
 		{[]string{"-postgres-tls-ca", certs.OtherCA}, "postgres-tls-ca: postgres at " + pgServer + " refused the connection"},
 	} {
 		stderr := captureStderr(t, func() {
-			if code := run(args(tc.extra...), &bytes.Buffer{}); code != 1 {
+			if code := Main(args(tc.extra...), &bytes.Buffer{}); code != 1 {
 				t.Errorf("%v: exit %d, want 1", tc.extra, code)
 			}
 		})

@@ -1,4 +1,4 @@
-package main
+package pulsectl
 
 import (
 	"bytes"
@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -72,6 +74,40 @@ func authenticator(t *testing.T, url string) tenancy.Authenticator {
 	}
 	t.Cleanup(pool.Close)
 	return tenancy.NewCachedAuthenticator(tenancy.NewPGStore(pool), 0, prometheus.NewRegistry())
+}
+
+func TestVersionFlagPrintsTheVersionWithoutADatabase(t *testing.T) {
+	var out bytes.Buffer
+	code := run(context.Background(), []string{"-version"}, env{stdout: &out, stderr: &out, getenv: func(string) string { return "" }, actor: actor})
+	if code != 0 || !strings.HasPrefix(out.String(), "pulsectl dev (go") {
+		t.Fatalf("pulsectl -version: exit %d, printed %q", code, out.String())
+	}
+}
+
+func TestProbeSucceedsOnlyWhenEveryURLAnswers200(t *testing.T) {
+	ready := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	defer ready.Close()
+	notReady := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
+	defer notReady.Close()
+	tlsReady := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	defer tlsReady.Close()
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"probe", ready.URL + "/readyz"}, 0},
+		{[]string{"probe", ready.URL + "/readyz", notReady.URL + "/readyz"}, 1},
+		{[]string{"probe", "--timeout", "1s", "http://127.0.0.1:1/readyz"}, 1},
+		{[]string{"probe", tlsReady.URL}, 1}, // an unknown certificate
+		{[]string{"probe", "--insecure-skip-verify", tlsReady.URL}, 0},
+		{[]string{"probe"}, 2},
+	} {
+		var out bytes.Buffer
+		code := run(context.Background(), tc.args, env{stdout: &out, stderr: &out, getenv: func(string) string { return "" }, actor: actor})
+		if code != tc.code {
+			t.Errorf("pulsectl %s: exit %d, want %d\n%s", strings.Join(tc.args, " "), code, tc.code, out.String())
+		}
+	}
 }
 
 func TestBootstrapPrintsAWorkingKeyInEnvFormat(t *testing.T) {

@@ -1,4 +1,13 @@
-package main
+// Package pulsectl is the pulsectl command (tenancy/cmd/pulsectl and the
+// image's multi-call binary run Main): it administers PulseStream tenants, API
+// keys and the audit log by talking to PostgreSQL directly (--postgres-url or
+// PULSESTREAM_POSTGRES_URL). It runs the same tenancy.Admin code as the admin
+// HTTP API; its audit entries name the actor cli:<os user>.
+//
+// Subcommands are declared with peterbourgon/ff/v3's ffcli (already the
+// config library of every service), so flags and help come from one
+// definition.
+package pulsectl
 
 import (
 	"context"
@@ -8,7 +17,11 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
+	"os/signal"
+	"os/user"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -34,8 +47,32 @@ func (e errUsage) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return errUsage{fmt.Sprintf(format, args...)} }
 
+// Main runs one pulsectl command line (args without the program name) with
+// the process's environment and returns the exit code; SIGINT and SIGTERM
+// cancel it.
+func Main(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return run(ctx, args, env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, actor: osActor()})
+}
+
+// osActor names the operator in the audit log: cli:<os user>.
+func osActor() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return "cli:" + u.Username
+	}
+	if name := os.Getenv("USER"); name != "" {
+		return "cli:" + name
+	}
+	return "cli:unknown"
+}
+
 // run executes one pulsectl command line and returns the exit code.
 func run(ctx context.Context, args []string, e env) int {
+	if len(args) == 1 && (args[0] == "-version" || args[0] == "--version") {
+		fmt.Fprintln(e.stdout, config.VersionLine("pulsectl"))
+		return 0
+	}
 	root := rootCommand(e)
 	if err := root.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -191,12 +228,14 @@ func rootCommand(e env) *ffcli.Command {
 			Subcommands: keyCommands(e),
 		},
 		auditCommand(e),
+		probeCommand(e),
 	}
 	root := &ffcli.Command{
 		Name:       "pulsectl",
 		ShortUsage: "pulsectl <command> [flags] [args]",
 		LongHelp: "Administers PulseStream tenants, API keys and the audit log in PostgreSQL\n" +
-			"(--postgres-url or PULSESTREAM_POSTGRES_URL). Every change is audited as " + e.actor + ".",
+			"(--postgres-url or PULSESTREAM_POSTGRES_URL). Every change is audited as " + e.actor + ".\n" +
+			"pulsectl -version prints the version.",
 		FlagSet:     fs,
 		Subcommands: cmds,
 	}

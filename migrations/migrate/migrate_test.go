@@ -1,4 +1,4 @@
-package main
+package migrate
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ func TestUpBringsBothDatabasesToTheLatestVersionAndIsIdempotent(t *testing.T) {
 	integration(t)
 	for _, cmd := range []string{"up", "up", "status"} {
 		var out bytes.Buffer
-		if code := run([]string{cmd}, &out); code != 0 {
+		if code := Main([]string{cmd}, &out); code != 0 {
 			t.Fatalf("migrate %s exited %d:\n%s", cmd, code, out.String())
 		}
 		for _, name := range []string{migrations.Postgres.Name, migrations.ClickHouse.Name} {
@@ -39,7 +39,7 @@ func TestUpBringsBothDatabasesToTheLatestVersionAndIsIdempotent(t *testing.T) {
 
 func TestUnreachableDatabaseFailsWithExitCode1(t *testing.T) {
 	var out bytes.Buffer
-	code := run([]string{"status", "-postgres-url", "postgres://x@127.0.0.1:1/none?sslmode=disable",
+	code := Main([]string{"status", "-postgres-url", "postgres://x@127.0.0.1:1/none?sslmode=disable",
 		"-postgres-dial-timeout", "1s", "-migrate-timeout", "5s"}, &out)
 	if code != 1 {
 		t.Fatalf("exit code %d, want 1", code)
@@ -48,9 +48,16 @@ func TestUnreachableDatabaseFailsWithExitCode1(t *testing.T) {
 
 func TestUnknownSubcommandOrBadSettingIsAUsageError(t *testing.T) {
 	for _, args := range [][]string{nil, {"down"}, {"up", "-migrate-timeout", "0s"}, {"up", "-clickhouse-protocol", "tcp"}} {
-		if code := run(args, &bytes.Buffer{}); code != 2 {
+		if code := Main(args, &bytes.Buffer{}); code != 2 {
 			t.Errorf("migrate %v exited %d, want 2", args, code)
 		}
+	}
+}
+
+func TestVersionFlagPrintsTheVersion(t *testing.T) {
+	var out bytes.Buffer
+	if code := Main([]string{"-version"}, &out); code != 0 || !strings.HasPrefix(out.String(), "migrate dev (go") {
+		t.Fatalf("migrate -version: exit %d, printed %q", code, out.String())
 	}
 }
 

@@ -1,0 +1,35 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/pulsestream/pulsestream/platform/config"
+	"github.com/pulsestream/pulsestream/platform/logging"
+	"github.com/pulsestream/pulsestream/platform/observe"
+)
+
+// Main runs the projector command line (args without the program name) and
+// returns the exit code: services/projector and the image's multi-call binary call it.
+func Main(args []string) int {
+	var cfg Config
+	name := "projector"
+	if len(args) > 0 && args[0] == "replay" {
+		cfg.Replay.Enabled, name, args = true, "projector replay", args[1:]
+	}
+	if _, err := config.Parse(name, args, cfg.Components()...); err != nil {
+		return config.Exit(name, err)
+	}
+	logger := logging.New(os.Stderr, cfg.Log, "projector")
+	a, err := New(cfg, logger, observe.NewRegistry())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 1
+	}
+	if err := a.Run(context.Background()); err != nil {
+		logger.Error("projector stopped", "err", err)
+		return 1
+	}
+	return 0
+}
