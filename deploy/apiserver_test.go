@@ -436,8 +436,8 @@ func TestChartInstallsIntoARealAPIServer(t *testing.T) {
 			t.Fatalf("generated cursor key %q, want 64 hex digits", key)
 		}
 		// hook resources are deleted once the hooks succeeded
-		if _, err := c.cs.CoreV1().Secrets(ns).Get(context.Background(), "ps-pulsestream-migrate", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-			t.Errorf("the migrate hook Secret outlives the hooks: %v", err)
+		if _, err := c.cs.CoreV1().Secrets(ns).Get(context.Background(), "ps-pulsestream-hooks", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("the hook Secret outlives the hooks: %v", err)
 		}
 
 		stopPods := c.succeedTestPods(t, ns)

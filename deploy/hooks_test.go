@@ -12,9 +12,11 @@ import (
 
 // TestTopicsHookCreatesAndConfiguresTheTopics runs the chart's topics Job
 // script (its args and environment) against the local Kafka broker. The
-// Job's image (apache/kafka) cannot be pulled here, so /opt/kafka/bin's two
-// scripts are stand-ins that run the same Kafka CLI classes from the local
-// broker's jars (scripts/kafka.sh). Run twice, as on install and upgrade: the
+// Job's image (apache/kafka) cannot be pulled here, so KAFKA_BIN points the
+// script at two stand-ins for its kafka-topics.sh and kafka-configs.sh that run
+// the same Kafka CLI classes from the local broker's jars (scripts/kafka.sh).
+// (platform/kafka's secure test runs files/topics.sh over TLS and SASL; this
+// one runs the Job as the chart renders it.) Run twice, as on install and upgrade: the
 // second run finds the topics and applies the configs again.
 func TestTopicsHookCreatesAndConfiguresTheTopics(t *testing.T) {
 	if os.Getenv("PULSESTREAM_TEST_IMAGE") != "1" || os.Getenv("PULSESTREAM_TEST_INTEGRATION") != "1" {
@@ -45,7 +47,7 @@ func TestTopicsHookCreatesAndConfiguresTheTopics(t *testing.T) {
 	}
 	c := job.Spec.Template.Spec.Containers[0]
 	topic := "events.deploy-hook-" + randomHex(t)
-	env := []string{"PATH=" + os.Getenv("PATH")}
+	env := []string{"PATH=" + os.Getenv("PATH"), "KAFKA_BIN=" + bin, "TMPDIR=" + t.TempDir()}
 	for _, e := range c.Env {
 		switch e.Name {
 		case "BROKERS":
@@ -59,9 +61,8 @@ func TestTopicsHookCreatesAndConfiguresTheTopics(t *testing.T) {
 		}
 		env = append(env, e.Name+"="+e.Value)
 	}
-	script := strings.ReplaceAll(c.Args[0], "/opt/kafka/bin", bin)
 	for run := 1; run <= 2; run++ {
-		cmd := exec.Command(c.Command[0], append(c.Command[1:], script)...)
+		cmd := exec.Command(c.Command[0], append(c.Command[1:], c.Args...)...)
 		cmd.Env = env
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("topics Job script, run %d: %v\n%s", run, err, out)
