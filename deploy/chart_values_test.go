@@ -1,12 +1,15 @@
 package deploy
 
 import (
+	"os"
 	"strings"
 	"testing"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
@@ -151,5 +154,120 @@ func TestListenerTLSTurnsProbesAndScrapesToHTTPS(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestHookJobsArePlacedAndPulledLikeTheServices(t *testing.T) {
+	r := renderObjects(t, "-f", "testdata/production.yaml")
+	jobs := 0
+	for _, o := range r.objs {
+		j, ok := o.(*batchv1.Job)
+		if !ok {
+			continue
+		}
+		jobs++
+		pod := j.Spec.Template.Spec
+		if pod.ServiceAccountName != "ps-pulsestream-hooks" {
+			t.Errorf("%s runs as ServiceAccount %q, want the hooks' own ps-pulsestream-hooks", j.Name, pod.ServiceAccountName)
+		}
+		if pod.NodeSelector["pool"] != "jobs" || len(pod.Tolerations) != 1 || pod.Tolerations[0].Key != "dedicated" {
+			t.Errorf("%s: nodeSelector %v, tolerations %v; want the values' pool and toleration", j.Name, pod.NodeSelector, pod.Tolerations)
+		}
+		if j.Spec.Template.Annotations["sidecar.istio.io/inject"] != "false" {
+			t.Errorf("%s: pod annotations %v lack sidecar.istio.io/inject", j.Name, j.Spec.Template.Annotations)
+		}
+		if len(pod.ImagePullSecrets) != 1 || pod.ImagePullSecrets[0].Name != "registry-credentials" {
+			t.Errorf("%s: imagePullSecrets %v", j.Name, pod.ImagePullSecrets)
+		}
+		if img := pod.Containers[0].Image; !strings.HasPrefix(img, "registry.internal.example.com/") {
+			t.Errorf("%s pulls %s, not from global.imageRegistry", j.Name, img)
+		}
+	}
+	if jobs != 2 {
+		t.Fatalf("%d hook Jobs rendered, want 2", jobs)
+	}
+	d := r.deployments["gateway"].Spec.Template
+	if img := d.Spec.Containers[0].Image; img != "registry.internal.example.com/pulsestream/pulsestream@sha256:cc7967555d037ccd5fa32d53d16a75f7c7b5819ac1b36b45683c2d93acc7b4c7" {
+		t.Errorf("gateway image %s, want the mirror and the digest", img)
+	}
+	env := r.env(t, "gateway")
+	if env["GOMEMLIMIT"] != "820MiB" || env["GODEBUG"] != "http2client=0" {
+		t.Errorf("gateway GOMEMLIMIT %q, GODEBUG %q; want goMemLimit and extraEnv", env["GOMEMLIMIT"], env["GODEBUG"])
+	}
+	if d.Labels["team"] != "data-platform" {
+		t.Errorf("gateway pod labels %v lack podLabels", d.Labels)
+	}
+}
+
+func TestDefaultsSpreadReplicasAndKeepOpsPathsOffTheIngress(t *testing.T) {
+	r := renderObjects(t, "--set", "gateway.ingress.enabled=true", "--set", "query.ingress.enabled=true")
+	for c, d := range r.deployments {
+		var keys []string
+		for _, tsc := range d.Spec.Template.Spec.TopologySpreadConstraints {
+			keys = append(keys, tsc.TopologyKey)
+			if tsc.WhenUnsatisfiable != corev1.ScheduleAnyway || tsc.LabelSelector.MatchLabels["app.kubernetes.io/component"] != c {
+				t.Errorf("%s: spread constraint %+v", c, tsc)
+			}
+		}
+		if strings.Join(keys, ",") != "topology.kubernetes.io/zone,kubernetes.io/hostname" {
+			t.Errorf("%s spreads over %v, want zones then nodes", c, keys)
+		}
+	}
+	ingresses := 0
+	for _, o := range r.objs {
+		if ing, ok := o.(*networkingv1.Ingress); ok {
+			ingresses++
+			for _, p := range ing.Spec.Rules[0].HTTP.Paths {
+				if p.Path != "/v1" {
+					t.Errorf("%s routes %s by default: /metrics, /livez and /readyz would be public", ing.Name, p.Path)
+				}
+			}
+		}
+	}
+	if ingresses != 2 {
+		t.Fatalf("%d Ingresses, want 2", ingresses)
+	}
+	if off := renderObjects(t, "--set", "defaultTopologySpread=false"); len(off.deployments["gateway"].Spec.Template.Spec.TopologySpreadConstraints) != 0 {
+		t.Error("defaultTopologySpread=false still spreads")
+	}
+}
+
+func TestAlertsNoticeAComponentThatIsGoneAndLinkARunbook(t *testing.T) {
+	r := renderObjects(t, "--set", "prometheusRule.enabled=true")
+	alerts := map[string]monitoringv1.Rule{}
+	for _, o := range r.objs {
+		if pr, ok := o.(*monitoringv1.PrometheusRule); ok {
+			for _, g := range pr.Spec.Groups {
+				for _, rule := range g.Rules {
+					alerts[rule.Alert] = rule
+				}
+			}
+		}
+	}
+	for name, want := range map[string]string{
+		"PulseStreamTargetDown":          `job=~"ps-pulsestream-(gateway|projector|query)"`,
+		"PulseStreamProjectorLagAbsent":  "absent(pulsestream_projector_consumer_lag",
+		"PulseStreamReplicasUnavailable": "kube_deployment_status_replicas_available",
+	} {
+		if a, ok := alerts[name]; !ok || !strings.Contains(a.Expr.String(), want) {
+			t.Errorf("alert %s: %q, want an expression with %s", name, a.Expr.String(), want)
+		}
+	}
+	doc, err := os.ReadFile("../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := map[string]bool{}
+	for _, line := range strings.Split(string(doc), "\n") {
+		if h, ok := strings.CutPrefix(line, "### "); ok { // GitHub's anchor of a heading
+			anchors[strings.ReplaceAll(strings.ToLower(h), " ", "-")] = true
+		}
+	}
+	const base = "https://github.com/pulsestream/pulsestream/blob/main/docs/operations.md#"
+	for name, a := range alerts {
+		anchor, ok := strings.CutPrefix(a.Annotations["runbook_url"], base)
+		if !ok || !anchors[anchor] {
+			t.Errorf("alert %s: runbook_url %q is not a section of docs/operations.md", name, a.Annotations["runbook_url"])
+		}
 	}
 }
