@@ -79,14 +79,16 @@ func startCluster(t *testing.T) *cluster {
 	writeFile(t, tokens, []byte(token+`,admin,admin,"system:masters"`+"\n"))
 	addr := freeAddr(t)
 	port := addr[strings.LastIndex(addr, ":")+1:]
-	start(t, dir, "kube-apiserver", apiserver, "--etcd-servers=http://"+etcdClient,
+	exited := start(t, dir, "kube-apiserver", apiserver, "--etcd-servers=http://"+etcdClient,
 		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port="+port,
 		"--cert-dir="+filepath.Join(dir, "certs"), "--token-auth-file="+tokens, "--authorization-mode=RBAC",
 		"--service-account-key-file="+keyFile, "--service-account-signing-key-file="+keyFile,
-		"--service-account-issuer=https://kubernetes.default.svc", "--service-cluster-ip-range=10.96.0.0/16")
+		"--service-account-issuer=https://kubernetes.default.svc", "--service-cluster-ip-range=10.96.0.0/16",
+		// the endpoints of the "kubernetes" Service may not be a loopback address
+		"--endpoint-reconciler-type=none")
 
 	cfg := &rest.Config{Host: "https://" + addr, BearerToken: token, TLSClientConfig: rest.TLSClientConfig{Insecure: true}}
-	waitReady(t, cfg, filepath.Join(dir, "kube-apiserver.log"))
+	waitReady(t, cfg, filepath.Join(dir, "kube-apiserver.log"), exited)
 	c := &cluster{kubeconfig: filepath.Join(dir, "kubeconfig")}
 	writeFile(t, c.kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
 kind: Config
@@ -124,8 +126,8 @@ func writeFile(t *testing.T, path string, data []byte) {
 }
 
 // start runs a server in the background, its output in dir/<name>.log, and
-// stops it when the test ends.
-func start(t *testing.T, dir, name, bin string, args ...string) {
+// stops it when the test ends; the channel is closed when it exits.
+func start(t *testing.T, dir, name, bin string, args ...string) <-chan struct{} {
 	t.Helper()
 	log, err := os.Create(filepath.Join(dir, name+".log"))
 	if err != nil {
@@ -143,14 +145,21 @@ func start(t *testing.T, dir, name, bin string, args ...string) {
 		<-done
 		log.Close()
 	})
+	return done
 }
 
 // waitReady waits until the API server answers /readyz with 200.
-func waitReady(t *testing.T, cfg *rest.Config, log string) {
+func waitReady(t *testing.T, cfg *rest.Config, log string, exited <-chan struct{}) {
 	t.Helper()
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	began := time.Now()
 	for time.Since(began) < 90*time.Second {
+		select {
+		case <-exited:
+			out, _ := os.ReadFile(log)
+			t.Fatalf("kube-apiserver exited:\n%s", tail(out, 20))
+		default:
+		}
 		req, _ := http.NewRequest(http.MethodGet, cfg.Host+"/readyz", nil)
 		req.Header.Set("Authorization", "Bearer "+cfg.BearerToken)
 		if resp, err := client.Do(req); err == nil {
@@ -227,9 +236,10 @@ func crdEstablished(c *cluster, gvr schema.GroupVersionResource, name string) bo
 type hookRun struct {
 	component   string
 	weight      int
-	deployments int  // Deployments of the release that existed already
-	account     bool // its ServiceAccount existed
-	secrets     bool // every Secret its container reads existed
+	deployments int   // Deployments of the release that existed already
+	gateway     int32 // the gateway Deployment's replicas then (-1: none)
+	account     bool  // its ServiceAccount existed
+	secrets     bool  // every Secret its container reads existed
 }
 
 // completeHookJobs stands in for the Job controller (none runs): it marks
@@ -275,10 +285,15 @@ func (c *cluster) completeHookJobs(t *testing.T, ns string) (stop func() []hookR
 }
 
 func (c *cluster) inspectHook(ctx context.Context, ns string, j *batchv1.Job) hookRun {
-	run := hookRun{component: j.Labels["app.kubernetes.io/component"], secrets: true}
+	run := hookRun{component: j.Labels["app.kubernetes.io/component"], secrets: true, gateway: -1}
 	run.weight, _ = strconv.Atoi(j.Annotations["helm.sh/hook-weight"])
 	if ds, err := c.cs.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{}); err == nil {
 		run.deployments = len(ds.Items)
+		for _, d := range ds.Items {
+			if d.Labels["app.kubernetes.io/component"] == "gateway" && d.Spec.Replicas != nil {
+				run.gateway = *d.Spec.Replicas
+			}
+		}
 	}
 	pod := j.Spec.Template.Spec
 	_, err := c.cs.CoreV1().ServiceAccounts(ns).Get(ctx, pod.ServiceAccountName, metav1.GetOptions{})
@@ -377,15 +392,18 @@ func (c *cluster) checkStored(t *testing.T, release, ns string) map[string]int {
 	return kinds
 }
 
-// checkHookOrder: every hook ran before any Deployment existed, with its
-// ServiceAccount and Secrets in place, topics (weight -5) before migrate (0).
-func checkHookOrder(t *testing.T, runs []hookRun, want []string) {
+// checkHookOrder: the hooks ran in weight order (topics -5, then migrate 0)
+// with their ServiceAccount and Secrets in place, and before any Deployment
+// changed: on install none existed yet (deployments 0), on an upgrade that
+// changes the gateway's replicas the gateway still had the old count.
+func checkHookOrder(t *testing.T, runs []hookRun, want []string, deployments int, gatewayReplicas int32) {
 	t.Helper()
 	var got []string
 	for i, r := range runs {
 		got = append(got, r.component)
-		if r.deployments > 0 {
-			t.Errorf("hook %s ran after %d Deployments were created: pods would start before it finished", r.component, r.deployments)
+		if r.deployments != deployments || r.gateway != gatewayReplicas {
+			t.Errorf("hook %s ran with %d Deployments and the gateway at %d replicas, want %d and %d: the release changed before its hooks finished",
+				r.component, r.deployments, r.gateway, deployments, gatewayReplicas)
 		}
 		if !r.account || !r.secrets {
 			t.Errorf("hook %s: its ServiceAccount existed %v, its Secrets existed %v; want both before it runs", r.component, r.account, r.secrets)
@@ -424,7 +442,7 @@ func TestChartInstallsIntoARealAPIServer(t *testing.T) {
 		ns := "ps-defaults"
 		stop := c.completeHookJobs(t, ns)
 		c.helmRun(t, "install", "ps", chartDir, "--namespace", ns, "--create-namespace", "--timeout", "2m")
-		checkHookOrder(t, stop(), []string{"topics", "migrate"})
+		checkHookOrder(t, stop(), []string{"topics", "migrate"}, 0, -1)
 		kinds := c.checkStored(t, "ps", ns)
 		for kind, n := range map[string]int{"Deployment": 3, "Service": 3, "ConfigMap": 3, "Secret": 3, "PodDisruptionBudget": 3, "ServiceAccount": 1} {
 			if kinds[kind] != n {
@@ -447,8 +465,11 @@ func TestChartInstallsIntoARealAPIServer(t *testing.T) {
 		}
 
 		stop = c.completeHookJobs(t, ns)
-		c.helmRun(t, "upgrade", "ps", chartDir, "--namespace", ns, "--timeout", "2m")
-		checkHookOrder(t, stop(), []string{"topics", "migrate"})
+		c.helmRun(t, "upgrade", "ps", chartDir, "--namespace", ns, "--set", "gateway.replicas=3", "--timeout", "2m")
+		checkHookOrder(t, stop(), []string{"topics", "migrate"}, 3, 2)
+		if d, err := c.cs.AppsV1().Deployments(ns).Get(context.Background(), "ps-pulsestream-gateway", metav1.GetOptions{}); err != nil || *d.Spec.Replicas != 3 {
+			t.Errorf("after the upgrade the gateway Deployment is %v (%v), want 3 replicas", d.Spec.Replicas, err)
+		}
 		if got := secretKey(t, c, ns, "ps-pulsestream-query", "PULSESTREAM_CURSOR_KEY"); got != key {
 			t.Errorf("helm upgrade replaced the cursor key %q with %q: every cursor handed out would break", key, got)
 		}
@@ -471,7 +492,7 @@ func TestChartInstallsIntoARealAPIServer(t *testing.T) {
 		}
 		stop := c.completeHookJobs(t, ns)
 		c.helmRun(t, "install", "ps", chartDir, "--namespace", ns, "-f", "testdata/production.yaml", "--timeout", "2m")
-		checkHookOrder(t, stop(), []string{"topics", "migrate"})
+		checkHookOrder(t, stop(), []string{"topics", "migrate"}, 0, -1)
 		kinds := c.checkStored(t, "ps", ns)
 		for kind, n := range map[string]int{"Deployment": 3, "Service": 3, "ConfigMap": 4, "Secret": 0, "PodDisruptionBudget": 3,
 			"HorizontalPodAutoscaler": 2, "Ingress": 2, "NetworkPolicy": 3, "ServiceMonitor": 3, "PrometheusRule": 1} {
