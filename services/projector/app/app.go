@@ -28,7 +28,12 @@ import (
 	"github.com/pulsestream/pulsestream/services/projector/internal/chsink"
 	"github.com/pulsestream/pulsestream/services/projector/internal/consumer"
 	"github.com/pulsestream/pulsestream/services/projector/internal/pgsink"
+	"github.com/pulsestream/pulsestream/services/projector/internal/record"
 )
+
+// decodeAhead is how many batches of decoded records (about 1 KiB each in
+// memory) one sink may be ahead of the other and still share its decodes.
+const decodeAhead = 5
 
 // App is a wired projector.
 type App struct {
@@ -87,6 +92,9 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (_ *App, err
 	if cfg.Replay.Enabled {
 		sinks = []string{cfg.Replay.Sink}
 	}
+	// The sinks read the same records: each is decoded once. Up to
+	// decodeAhead decoded records wait for the slower sink.
+	dec := record.NewShared(len(sinks), decodeAhead*cfg.Projector.BatchSize)
 	for _, name := range sinks {
 		var (
 			sink  consumer.Sink
@@ -122,6 +130,7 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (_ *App, err
 			Group: group, Topic: cfg.Kafka.Topic, DLQTopic: cfg.Kafka.DLQTopic,
 			BatchSize: cfg.Projector.BatchSize, Linger: cfg.Projector.Linger, WriteTimeout: cfg.Projector.WriteTimeout,
 			BackoffMin: cfg.Projector.BackoffMin, BackoffMax: cfg.Projector.BackoffMax, SessionTimeout: cfg.Projector.SessionTimeout, Parallelism: writeParallelism(name),
+			Decoder: dec,
 		}
 		var cl *kgo.Client
 		rb := consumer.NewRebalances()

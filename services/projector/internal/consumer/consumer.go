@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -67,6 +68,9 @@ type Config struct {
 	// SessionTimeout is how long the group waits for a silent member (a
 	// killed process) before giving its partitions to another.
 	SessionTimeout time.Duration
+	// Decoder decodes the records, shared with the process's other sinks
+	// (nil: this consumer decodes alone).
+	Decoder *record.Shared
 }
 
 // Metrics are the projector's counters, shared by every sink (label "sink").
@@ -75,6 +79,7 @@ type Metrics struct {
 	rows       *prometheus.CounterVec
 	duplicates *prometheus.CounterVec
 	dlq        *prometheus.CounterVec
+	decoded    *prometheus.CounterVec
 	retries    *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
 	lag        *prometheus.GaugeVec
@@ -88,6 +93,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		rows:       f.NewCounterVec(prometheus.CounterOpts{Name: "pulsestream_projector_rows_written_total", Help: "Rows inserted or changed in the read model."}, []string{"sink"}),
 		duplicates: f.NewCounterVec(prometheus.CounterOpts{Name: "pulsestream_projector_duplicates_skipped_total", Help: "Records that changed nothing because their key was already stored (first write wins) or already deleted."}, []string{"sink"}),
 		dlq:        f.NewCounterVec(prometheus.CounterOpts{Name: "pulsestream_projector_dlq_records_total", Help: "Records sent to the dead-letter topic."}, []string{"sink"}),
+		decoded:    f.NewCounterVec(prometheus.CounterOpts{Name: "pulsestream_projector_records_decoded_total", Help: "Records this sink decoded itself; the rest of its records it took decoded from another sink of the process."}, []string{"sink"}),
 		retries:    f.NewCounterVec(prometheus.CounterOpts{Name: "pulsestream_projector_write_retries_total", Help: "Batch writes retried after a transient store error."}, []string{"sink"}),
 		latency: f.NewHistogramVec(prometheus.HistogramOpts{Name: "pulsestream_projector_batch_duration_seconds", Help: "Time to write one batch durably (retries included).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"sink"}),
@@ -120,12 +126,16 @@ type Consumer struct {
 // cannot be written (store down) is then abandoned and rewound instead of
 // holding the whole group until this member is kicked out and a second
 // writer takes its partitions.
-type Rebalances struct{ wanted chan struct{} }
+type Rebalances struct {
+	wanted  chan struct{}
+	pending atomic.Bool // set by the signal, cleared when the rebalance is let through
+}
 
 // NewRebalances returns an unsignalled Rebalances.
 func NewRebalances() *Rebalances { return &Rebalances{wanted: make(chan struct{}, 1)} }
 
 func (rb *Rebalances) signal() {
+	rb.pending.Store(true)
 	select {
 	case rb.wanted <- struct{}{}:
 	default:
@@ -133,11 +143,15 @@ func (rb *Rebalances) signal() {
 }
 
 func (rb *Rebalances) drain() {
+	rb.pending.Store(false)
 	select {
 	case <-rb.wanted:
 	default:
 	}
 }
+
+// waiting reports whether a rebalance waits for this member.
+func (rb *Rebalances) waiting() bool { return rb.pending.Load() }
 
 // errRebalance abandons a batch so a waiting rebalance can run.
 var errRebalance = errors.New("batch abandoned: a rebalance is waiting and the store is failing")
@@ -210,68 +224,151 @@ func (c *Consumer) caughtUp() bool {
 }
 
 // Run consumes until ctx ends (nil) or, with StopAt, until caught up.
+//
+// One batch is in flight per sink: while a batch is written and committed,
+// the next is polled and decoded. Offsets are still committed only after
+// each batch's own durable write, in order. The batch polled ahead keeps
+// rebalances blocked (BlockRebalanceOnPoll) until it is written too, unless a
+// rebalance is waiting: then it is rewound unwritten, and the rebalance runs
+// between two batches, as without the read-ahead.
 func (c *Consumer) Run(ctx context.Context) error {
 	defer c.cl.AllowRebalance()
+	var next *batch
 	for {
 		if c.caughtUp() {
 			c.logger.Info("caught up")
 			return nil
 		}
-		recs, err := c.poll(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
+		if ctx.Err() != nil {
+			return nil // a batch read ahead is not written: nothing of it was committed
 		}
-		if len(recs) > 0 {
-			err := c.handle(ctx, recs)
-			if errors.Is(err, errRebalance) {
-				// Fetch these records again (if this member keeps their
-				// partitions) once the rebalance ran; nothing was committed.
-				c.rewind(recs)
-				c.logger.Warn("batch abandoned for a waiting rebalance; it will be read again", "records", len(recs))
-				err = nil
-			}
+		cur := next
+		if cur == nil {
+			recs, err := c.poll(ctx, ctx)
 			if err != nil {
-				c.cl.AllowRebalance()
 				if ctx.Err() != nil {
 					return nil
 				}
 				return err
 			}
+			if len(recs) == 0 {
+				c.allowRebalance()
+				continue
+			}
+			cur = c.decode(recs)
 		}
-		c.cl.AllowRebalance()
-		c.rb.drain() // a signal from before this point is obsolete
+		var err error
+		next, err = c.writeAndReadAhead(ctx, cur)
+		if errors.Is(err, errRebalance) {
+			// Fetch these records again (if this member keeps their
+			// partitions) once the rebalance ran; nothing was committed.
+			c.rewind(cur, next)
+			c.logger.Warn("batch abandoned for a waiting rebalance; it will be read again", "records", len(cur.recs))
+			next, err = nil, nil
+		}
+		if err != nil {
+			c.cl.AllowRebalance()
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if next != nil && c.rb.waiting() {
+			c.rewind(next)
+			next = nil
+		}
+		if next == nil {
+			c.allowRebalance()
+		}
 	}
 }
 
-// rewind moves each partition of recs back to its first record, so the
-// abandoned batch is fetched again. Called before AllowRebalance, as franz-go
-// requires.
-func (c *Consumer) rewind(recs []*kgo.Record) {
-	first := map[string]map[int32]kgo.EpochOffset{}
-	for _, r := range recs {
-		ps := first[r.Topic]
-		if ps == nil {
-			ps = map[int32]kgo.EpochOffset{}
-			first[r.Topic] = ps
+// allowRebalance lets a waiting rebalance run; called only while no polled
+// record is unwritten.
+func (c *Consumer) allowRebalance() {
+	c.cl.AllowRebalance()
+	c.rb.drain() // a signal from before this point is obsolete
+}
+
+// batch is one polled batch, decoded.
+type batch struct {
+	recs  []*kgo.Record
+	items []record.Item
+	bad   []dead // records that cannot be decoded
+}
+
+func (c *Consumer) decode(recs []*kgo.Record) *batch {
+	b := &batch{recs: recs, items: make([]record.Item, 0, len(recs))}
+	taken := 0
+	for _, d := range c.cfg.Decoder.DecodeBatch(recs) {
+		if d.Taken {
+			taken++
 		}
-		if eo, ok := ps[r.Partition]; !ok || r.Offset < eo.Offset {
-			ps[r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
+		if d.Err != nil {
+			b.bad = append(b.bad, dead{d.Rec, d.Err})
+			continue
+		}
+		b.items = append(b.items, d.Item)
+	}
+	c.m.decoded.WithLabelValues(c.name).Add(float64(len(recs) - taken))
+	return b
+}
+
+// writeAndReadAhead writes and commits cur (handle) while it polls and
+// decodes the next batch. The poll waits for a first record only until the
+// write ends; a batch already started may linger to fill. It returns once
+// the write ended, with the next batch (nil if none came or a rebalance is
+// waiting) and the write's error.
+func (c *Consumer) writeAndReadAhead(ctx context.Context, cur *batch) (*batch, error) {
+	wrote := make(chan error, 1)
+	wctx, writing := context.WithCancel(ctx)
+	defer writing()
+	go func() {
+		defer writing()
+		wrote <- c.handle(ctx, cur)
+	}()
+	var next *batch
+	if !c.rb.waiting() {
+		// A poll error (client closed) shows again at the next poll.
+		if recs, err := c.poll(ctx, wctx); err == nil && len(recs) > 0 {
+			next = c.decode(recs)
+		}
+	}
+	return next, <-wrote
+}
+
+// rewind moves each partition of the batches back to its first record, so
+// the abandoned records are fetched again. Called before AllowRebalance, as
+// franz-go requires.
+func (c *Consumer) rewind(bs ...*batch) {
+	first := map[string]map[int32]kgo.EpochOffset{}
+	for _, b := range bs {
+		if b == nil {
+			continue
+		}
+		for _, r := range b.recs {
+			ps := first[r.Topic]
+			if ps == nil {
+				ps = map[int32]kgo.EpochOffset{}
+				first[r.Topic] = ps
+			}
+			if eo, ok := ps[r.Partition]; !ok || r.Offset < eo.Offset {
+				ps[r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
+			}
 		}
 	}
 	c.cl.SetOffsets(first)
 }
 
-// poll returns up to BatchSize records: it waits for the first one, then for
-// up to Linger more to fill the batch.
-func (c *Consumer) poll(ctx context.Context) ([]*kgo.Record, error) {
-	pctx := ctx
+// poll returns up to BatchSize records: it waits for the first one until
+// wait ends (wait is ctx or derived from it), then up to Linger more to
+// fill the batch.
+func (c *Consumer) poll(ctx, wait context.Context) ([]*kgo.Record, error) {
+	pctx := wait
 	if c.until != nil {
 		// Replay: wake up regularly to notice partitions with nothing to read.
 		var cancel context.CancelFunc
-		pctx, cancel = context.WithTimeout(ctx, time.Second)
+		pctx, cancel = context.WithTimeout(wait, time.Second)
 		defer cancel()
 	}
 	fs := c.cl.PollRecords(pctx, c.cfg.BatchSize)
@@ -311,24 +408,16 @@ func (c *Consumer) fetchErr(fs kgo.Fetches) error {
 	return err
 }
 
-// handle writes one polled batch and commits it.
-func (c *Consumer) handle(ctx context.Context, recs []*kgo.Record) error {
+// handle writes one decoded batch, sends what cannot be applied to the DLQ,
+// and commits it.
+func (c *Consumer) handle(ctx context.Context, b *batch) error {
 	start := time.Now()
-	items := make([]record.Item, 0, len(recs))
-	var bad []dead
-	for _, r := range recs {
-		it, err := record.Decode(r)
-		if err != nil {
-			bad = append(bad, dead{r, err})
-			continue
-		}
-		items = append(items, it)
-	}
-	st, moreBad, err := c.writeParallel(ctx, items, recs)
+	recs := b.recs
+	st, moreBad, err := c.writeParallel(ctx, b.items, recs)
 	if err != nil {
 		return err
 	}
-	bad = append(bad, moreBad...)
+	bad := append(b.bad, moreBad...)
 	if err := c.sendDLQ(ctx, bad); err != nil {
 		return err
 	}

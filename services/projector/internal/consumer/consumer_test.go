@@ -222,3 +222,89 @@ func TestWaitingRebalanceAbandonsAFailingBatchAndSkipsNothing(t *testing.T) {
 	eventually(t, "every record written", func() bool { return r.sink.count() == len(ids) })
 	eventually(t, "offsets committed", func() bool { return r.committed() == int64(len(ids)) })
 }
+
+// gateSink holds the first Write until released.
+type gateSink struct {
+	*fakeSink
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (s *gateSink) Write(ctx context.Context, items []record.Item) (consumer.Stats, error) {
+	first := false
+	s.once.Do(func() { first = true })
+	if first {
+		close(s.entered)
+		<-s.release
+	}
+	return s.fakeSink.Write(ctx, items)
+}
+
+// While a batch is being written the next is polled and decoded (read
+// ahead), but no offset is committed before its own batch is durable: not
+// the read-ahead batch's, not the batch in flight's.
+func TestReadAheadCommitsOnlyWhatIsWritten(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "events", "events.dlq"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	// A Shared with two readers and no second consumer keeps every decode:
+	// Pending counts what this consumer has decoded.
+	dec := record.NewShared(2, 1000)
+	cfg := consumer.Config{Group: "g", Topic: "events", DLQTopic: "events.dlq", BatchSize: 100, Linger: 10 * time.Millisecond,
+		WriteTimeout: 5 * time.Second, BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, Parallelism: 1, Decoder: dec}
+	rb := consumer.NewRebalances()
+	cl, err := kgo.NewClient(append(consumer.GroupOpts(cfg, rb), kgo.SeedBrokers(cluster.ListenAddrs()...))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	prod, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.DefaultProduceTopic("events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	r := &rig{t: t, prod: prod, adm: kadm.NewClient(prod)}
+	sink := &gateSink{fakeSink: &fakeSink{seen: map[string]int{}}, entered: make(chan struct{}), release: make(chan struct{})}
+	c := consumer.New(cfg, cl, prod, sink, consumer.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)), rb)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(sink.release) }) }
+	defer func() {
+		release()
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	r.produce("a", "b", "c")
+	select {
+	case <-sink.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first batch was not written")
+	}
+	first := dec.Pending()
+	r.produce("d", "e")
+	eventually(t, "the next batch read ahead during the write", func() bool { return dec.Pending() > first })
+	if n := r.committed(); n != 0 {
+		t.Fatalf("committed %d offsets while the first write is in flight", n)
+	}
+	if n := sink.count(); n != 0 {
+		t.Fatalf("%d records written while the first write is held", n)
+	}
+	release()
+	eventually(t, "every record written", func() bool { return sink.count() == 5 })
+	eventually(t, "every offset committed", func() bool { return r.committed() == 5 })
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	for id, n := range sink.seen {
+		if n != 1 {
+			t.Fatalf("%s written %d times", id, n)
+		}
+	}
+}
