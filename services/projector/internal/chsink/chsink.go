@@ -42,6 +42,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -63,6 +64,12 @@ type Sink struct {
 	conn driver.Conn
 	// LookupChunk bounds the keys per existence query (query size).
 	LookupChunk int
+	// insertCols are the insert's column names and types, from the first
+	// batch's DESCRIBE TABLE (clickhouse-go runs one before every HTTP batch
+	// unless given them: one more request per batch to the engine, which runs
+	// one at a time). Cleared when an insert fails, so a changed table is
+	// described again on the retry.
+	insertCols atomic.Pointer[[]clickhouse.ColumnNameAndType]
 }
 
 // New returns a sink writing through conn.
@@ -149,12 +156,30 @@ func (s *Sink) Write(ctx context.Context, items []record.Item) (consumer.Stats, 
 	return consumer.Stats{Rows: len(rows), Duplicates: dups}, nil
 }
 
-func (s *Sink) insert(ctx context.Context, rows []Row) error {
-	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO events (tenant_id, external_id, type, source, subject, event_time, received_at, kafka_partition, kafka_offset, version, is_deleted, rollup_sign)")
+const insertSQL = "INSERT INTO events (tenant_id, external_id, type, source, subject, event_time, received_at, kafka_partition, kafka_offset, version, is_deleted, rollup_sign)"
+
+func (s *Sink) insert(ctx context.Context, rows []Row) (err error) {
+	pctx := ctx
+	if cols := s.insertCols.Load(); cols != nil {
+		pctx = clickhouse.Context(ctx, clickhouse.WithColumnNamesAndTypes(*cols))
+	}
+	defer func() {
+		if err != nil {
+			s.insertCols.Store(nil)
+		}
+	}()
+	b, err := s.conn.PrepareBatch(pctx, insertSQL)
 	if err != nil {
 		return fmt.Errorf("prepare clickhouse insert: %w", err)
 	}
 	defer func() { _ = b.Abort() }()
+	if s.insertCols.Load() == nil {
+		cols := make([]clickhouse.ColumnNameAndType, 0, len(b.Columns()))
+		for _, c := range b.Columns() {
+			cols = append(cols, clickhouse.ColumnNameAndType{Name: c.Name(), Type: string(c.Type())})
+		}
+		s.insertCols.Store(&cols)
+	}
 	for i := range rows {
 		r := &rows[i]
 		if err := b.Append(r.TenantID, r.ExternalID, r.Type, r.Source, r.Subject, r.EventTime, r.ReceivedAt, r.Partition, r.Offset, r.Version, r.IsDeleted, r.Sign); err != nil {
