@@ -32,8 +32,9 @@ type Shared struct {
 	fifo    []pos // insertion order, for the bound; may hold taken positions
 }
 
+// pos is where a record stands; its topic is compared with its content
+// (a consumer reads one topic).
 type pos struct {
-	topic     string
 	partition int32
 	offset    int64
 }
@@ -43,7 +44,7 @@ type entry struct {
 	it   Item
 	err  error
 	left int           // consumers that have not taken it yet
-	done chan struct{} // closed once it and err are set
+	done chan struct{} // closed once it and err are set (one per DecodeBatch call)
 }
 
 // NewShared returns a Shared for readers consumers holding at most limit
@@ -74,11 +75,12 @@ func (s *Shared) DecodeBatch(recs []*kgo.Record) []Decoded {
 		}
 		return out
 	}
-	mine := make([]*entry, len(recs))   // entries this call decodes
+	mine := make([]entry, len(recs))    // entries this call decodes (Rec set)
 	theirs := make([]*entry, len(recs)) // entries another consumer decodes
+	done := make(chan struct{})
 	s.mu.Lock()
 	for i, r := range recs {
-		p := pos{r.Topic, r.Partition, r.Offset}
+		p := pos{r.Partition, r.Offset}
 		if e, ok := s.entries[p]; ok && sameRecord(e.rec, r) {
 			theirs[i] = e
 			if e.left--; e.left == 0 {
@@ -86,20 +88,20 @@ func (s *Shared) DecodeBatch(recs []*kgo.Record) []Decoded {
 			}
 			continue
 		}
-		e := &entry{rec: r, left: s.readers - 1, done: make(chan struct{})}
+		e := &mine[i]
+		*e = entry{rec: r, left: s.readers - 1, done: done}
 		s.entries[p] = e // replaces a different record at p (a recreated topic)
 		s.fifo = append(s.fifo, p)
-		mine[i] = e
 	}
 	s.evict()
 	s.mu.Unlock()
-	for i, e := range mine {
-		if e != nil {
+	for i := range mine {
+		if e := &mine[i]; e.rec != nil {
 			e.it, e.err = Decode(recs[i])
-			close(e.done)
 			out[i] = Decoded{Rec: recs[i], Item: e.it, Err: e.err}
 		}
 	}
+	close(done) // before waiting for others: two consumers never wait on each other
 	for i, e := range theirs {
 		if e != nil {
 			<-e.done
@@ -136,7 +138,7 @@ func (s *Shared) Pending() int {
 
 // sameRecord reports whether b has a's content: everything Decode reads.
 func sameRecord(a, b *kgo.Record) bool {
-	if !bytes.Equal(a.Key, b.Key) || !bytes.Equal(a.Value, b.Value) || !a.Timestamp.Equal(b.Timestamp) ||
+	if a.Topic != b.Topic || !bytes.Equal(a.Key, b.Key) || !bytes.Equal(a.Value, b.Value) || !a.Timestamp.Equal(b.Timestamp) ||
 		a.Timestamp.Location() != b.Timestamp.Location() || len(a.Headers) != len(b.Headers) {
 		return false
 	}
