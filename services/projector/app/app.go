@@ -31,8 +31,9 @@ import (
 	"github.com/pulsestream/pulsestream/services/projector/internal/record"
 )
 
-// decodeAhead is how many batches of decoded records (about 1 KiB each in
-// memory) one sink may be ahead of the other and still share its decodes.
+// decodeAhead is how many batches of decoded records (each holding its
+// record and decoded event) one sink may be ahead of the other and still
+// share its decodes.
 const decodeAhead = 5
 
 // App is a wired projector.
@@ -93,7 +94,7 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (_ *App, err
 		sinks = []string{cfg.Replay.Sink}
 	}
 	// The sinks read the same records: each is decoded once. Up to
-	// decodeAhead decoded records wait for the slower sink.
+	// decodeAhead batches of decoded records wait for the slower sink.
 	dec := record.NewShared(len(sinks), decodeAhead*cfg.Projector.BatchSize)
 	for _, name := range sinks {
 		var (
