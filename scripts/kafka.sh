@@ -6,11 +6,16 @@
 #   kill          SIGKILL the broker (fault tests); a later start recovers.
 #   topics ARGS   run Kafka's TopicCommand against $PULSESTREAM_KAFKA_BROKERS,
 #                 e.g. `kafka.sh topics --create --topic events.v1 --partitions 3`.
+#   libs          only resolve the jars (scripts/kafka-cluster.sh shares them).
 # If PULSESTREAM_KAFKA_BROKERS points elsewhere, start/status only check it.
 # Tests that need a secured listener (testkit/testenv's StartSecureKafka) set:
 #   PULSESTREAM_KAFKA_EXTRA_PROPERTIES  a file appended to server.properties (a later key wins)
 #   PULSESTREAM_KAFKA_FORMAT_ARGS       extra storage-format arguments (e.g. --add-scram ...)
 #   PULSESTREAM_KAFKA_HEAP              the broker's -Xmx (default 1g)
+#   PULSESTREAM_KAFKA_JVM_OPTS          extra JVM options of the broker (kafka-cluster.sh: C1 only, serial GC)
+#   PULSESTREAM_KAFKA_START_SECS        how long start waits for the broker, then for its admin API
+#                                       (default 90 and 30; kafka-cluster.sh starts three at once)
+# scripts/kafka-cluster.sh runs three of these as one replicated cluster the same way.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -155,14 +160,16 @@ start() {
   [ "$(stat -c %s "$LOG" 2>/dev/null || echo 0)" -lt 52428800 ] || mv "$LOG" "$LOG.1"
   local from; from=$(($(stat -c %s "$LOG" 2>/dev/null || echo 0) + 1))
   # setsid: own session, so the broker outlives this shell and its job control
-  setsid nohup java -Xmx"${PULSESTREAM_KAFKA_HEAP:-1g}" -Dlog4j2.configurationFile="$K/log4j2.properties" \
+  local jvm=()
+  read -ra jvm <<<"${PULSESTREAM_KAFKA_JVM_OPTS:-}"
+  setsid nohup java -Xmx"${PULSESTREAM_KAFKA_HEAP:-1g}" "${jvm[@]}" -Dlog4j2.configurationFile="$K/log4j2.properties" \
     -cp "$K/libs/*" kafka.Kafka "$K/server.properties" >>"$LOG" 2>&1 </dev/null &
   echo $! >"$PIDFILE"
   # (grep -c, not -q: an early exit would SIGPIPE tail and fail under pipefail)
   # shellcheck disable=SC2317
   started() { port_open 127.0.0.1 "$PORT" && tail -c +"$from" "$LOG" | grep -c 'Kafka Server started' >/dev/null; }
-  wait_for_pid kafka 90 "$LOG" "$PIDFILE" started
-  wait_for_pid "kafka (admin API)" 30 "$LOG" "$PIDFILE" admin_ok
+  wait_for_pid kafka "${PULSESTREAM_KAFKA_START_SECS:-90}" "$LOG" "$PIDFILE" started
+  wait_for_pid "kafka (admin API)" "${PULSESTREAM_KAFKA_START_SECS:-30}" "$LOG" "$PIDFILE" admin_ok
 }
 
 stop() {
@@ -190,5 +197,6 @@ case "${1:-}" in
   start | stop | status | preflight) "$1" ;;
   kill) kill_broker ;;
   topics) shift; [ -d "$K/libs" ] || ensure_libs; topics "$@" ;;
-  *) die "usage: $0 start|stop|status|preflight|kill|topics ARGS..." ;;
+  libs) ensure_libs ;;
+  *) die "usage: $0 start|stop|status|preflight|kill|libs|topics ARGS..." ;;
 esac

@@ -109,30 +109,7 @@ func StartKafka(tb testing.TB) *Kafka {
 // CONTROLLER ports.
 func startKafka(tb testing.TB, extraEnv func(local string, port, cport int) []string) *Kafka {
 	tb.Helper()
-	Require(tb, "PULSESTREAM_KAFKA_BROKERS")
-	root := Root(tb)
-	shared := os.Getenv("PULSESTREAM_LOCAL")
-	if shared == "" {
-		shared = filepath.Join(root, ".local")
-	}
-	libs := filepath.Join(shared, "kafka", "libs")
-	if _, err := os.Stat(libs); err != nil {
-		tb.Fatalf("no Kafka jars at %s: run `make infra` first", libs)
-	}
-	local := tb.TempDir()
-	if err := os.MkdirAll(filepath.Join(local, "kafka"), 0o755); err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.Symlink(libs, filepath.Join(local, "kafka", "libs")); err != nil {
-		tb.Fatal(err)
-	}
-	stamp, err := os.ReadFile(filepath.Join(shared, "kafka", "libs.stamp"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(local, "kafka", "libs.stamp"), stamp, 0o644); err != nil {
-		tb.Fatal(err)
-	}
+	root, local := privateKafkaLocal(tb)
 	port, cport := FreePort(tb), FreePort(tb)
 	for cport == port {
 		cport = FreePort(tb)
@@ -154,6 +131,38 @@ func startKafka(tb testing.TB, extraEnv func(local string, port, cport int) []st
 	})
 	k.must("start")
 	return k
+}
+
+// privateKafkaLocal makes a fresh PULSESTREAM_LOCAL for private brokers
+// that reuses the jars `make infra` resolved ($PULSESTREAM_LOCAL/kafka/libs):
+// it returns the repository root and that directory.
+func privateKafkaLocal(tb testing.TB) (root, local string) {
+	tb.Helper()
+	Require(tb, "PULSESTREAM_KAFKA_BROKERS")
+	root = Root(tb)
+	shared := os.Getenv("PULSESTREAM_LOCAL")
+	if shared == "" {
+		shared = filepath.Join(root, ".local")
+	}
+	libs := filepath.Join(shared, "kafka", "libs")
+	if _, err := os.Stat(libs); err != nil {
+		tb.Fatalf("no Kafka jars at %s: run `make infra` first", libs)
+	}
+	local = tb.TempDir()
+	if err := os.MkdirAll(filepath.Join(local, "kafka"), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.Symlink(libs, filepath.Join(local, "kafka", "libs")); err != nil {
+		tb.Fatal(err)
+	}
+	stamp, err := os.ReadFile(filepath.Join(shared, "kafka", "libs.stamp"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(local, "kafka", "libs.stamp"), stamp, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return root, local
 }
 
 // Kill SIGKILLs the broker and waits until it is gone.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -143,51 +144,15 @@ func TestBrokerSIGKILLDuringIngestionLosesAndDoublesNothing(t *testing.T) {
 	broker := testenv.StartKafka(t)
 	t.Setenv("PULSESTREAM_KAFKA_BROKERS", broker.Brokers) // the harness makes its topics there
 	h := newHarness(t, 3)
-	ctx := context.Background()
 
-	rate := 1000000
-	admin := tenancy.NewAdmin(tenancy.NewPGStore(h.pool))
-	if _, err := admin.CreateTenant(ctx, "faulttest", h.tenant, tenancy.TenantSettings{RateLimitPerSec: &rate, RateLimitBurst: &rate}); err != nil {
-		t.Fatal(err)
-	}
-	key, err := admin.CreateKey(ctx, "faulttest", h.tenant, tenancy.KeySpec{Name: "ingest", Scopes: []tenancy.Scope{tenancy.ScopeIngest}})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	gwAddr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
-	gw := testenv.Spawn(t, testenv.Build(t, "services/gateway"),
-		"--gateway-addr", gwAddr, "--kafka-brokers", broker.Brokers, "--kafka-topic", h.topic, "--kafka-dlq-topic", h.dlq,
-		"--kafka-partitions", "3", "--kafka-delivery-timeout", "3s", "--retry-after", "1s",
-		"--redis-addr", testenv.RedisAddr(t), "--redis-key-prefix", "pstest:"+h.suffix+":",
-		"--postgres-url", h.pgURL, "--log-level", "warn", "--log-format", "text")
+	key := h.ingestKey()
+	gw, gwAddr := h.spawnGateway(broker.Brokers, "--kafka-partitions", "3")
 	h.holdMerges()
 	proj := testenv.Spawn(t, testenv.Build(t, "services/projector"), h.args("--projector-batch-size", "2000", "--projector-linger", "50ms")...)
 	waitFor(t, 60*time.Second, "gateway ready", func() bool { code, _ := readyz(gwAddr); return code == 200 })
 
-	lg := &loadgen{url: "http://" + gwAddr, key: key.Key, client: &http.Client{Timeout: 15 * time.Second}, acked: map[string]int{}}
-	stop := make(chan struct{})
-	giveUp := time.Now().Add(plan.duration + 3*time.Minute)
-	var wg sync.WaitGroup
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for n := 0; ; n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				evs := map[string]string{}
-				for i := 0; i < 20; i++ {
-					id := fmt.Sprintf("w%d-%d-%d", w, n, i)
-					evs[id] = fmt.Sprintf(`{"specversion":"1.0","id":%q,"type":%q,"source":"/faults","data":{"n":%d}}`, id, types[i%len(types)], i)
-				}
-				lg.send(t, giveUp, evs)
-			}
-		}(w)
-	}
+	lg := newLoadgen(gwAddr, key)
+	stopLoad := lg.run(t, time.Now().Add(plan.duration+3*time.Minute), 4, 20, 0)
 
 	injected := 0
 	end := time.Now().Add(plan.duration)
@@ -214,8 +179,7 @@ func TestBrokerSIGKILLDuringIngestionLosesAndDoublesNothing(t *testing.T) {
 	gw.Start()
 	waitFor(t, 60*time.Second, "gateway ready again", func() bool { code, _ := readyz(gwAddr); return code == 200 })
 	waitFor(t, 60*time.Second, "ingestion resumed after the gateway restart", func() bool { return lg.accepted.Load() > before })
-	close(stop)
-	wg.Wait()
+	stopLoad()
 	if t.Failed() {
 		t.Logf("gateway log:\n%s", gw.Log(30))
 		t.FailNow()
@@ -228,10 +192,102 @@ func TestBrokerSIGKILLDuringIngestionLosesAndDoublesNothing(t *testing.T) {
 		t.Errorf("projector exit after SIGTERM: %v", err)
 	}
 
-	acked := len(lg.acked)
+	acked, stored, lost, doubled := h.verifyStored(lg)
+	t.Log(lg.summary())
+	if lg.retried.Load() == 0 {
+		t.Errorf("no event was answered 503 during %d broker kills: the fault did not reach the producers", injected)
+	}
+	fmt.Printf("faults: %d injected, %d events acknowledged, %d stored, %d lost, %d doubled\n", injected, acked, stored, lost, doubled)
+}
+
+// summary is the answers by HTTP status and the event outcomes.
+func (l *loadgen) summary() string {
+	var codes []string
+	l.status.Range(func(k, v any) bool {
+		codes = append(codes, fmt.Sprintf("%v:%d", k, v.(*atomic.Int64).Load()))
+		return true
+	})
+	sort.Strings(codes)
+	return fmt.Sprintf("answers by HTTP status (0 = transport error): %v; %d accepted, %d duplicate, %d retried after 503/transport errors",
+		codes, l.accepted.Load(), l.dups.Load(), l.retried.Load())
+}
+
+func newLoadgen(gwAddr, key string) *loadgen {
+	return &loadgen{url: "http://" + gwAddr, key: key, client: &http.Client{Timeout: 15 * time.Second}, acked: map[string]int{}}
+}
+
+// run starts workers that each post batches of batch fresh events, pausing
+// pause between batches, until the returned stop is called (which waits for
+// them); every batch is sent until acknowledged or giveUp passes.
+func (l *loadgen) run(t *testing.T, giveUp time.Time, workers, batch int, pause time.Duration) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for n := 0; ; n++ {
+				select {
+				case <-done:
+					return
+				case <-time.After(pause):
+				}
+				l.send(t, giveUp, l.batch(fmt.Sprintf("w%d-%d", w, n), batch))
+			}
+		}(w)
+	}
+	return func() { close(done); wg.Wait() }
+}
+
+// batch is n fresh events (id prefix-i) in the shape producers send.
+func (l *loadgen) batch(prefix string, n int) map[string]string {
+	evs := map[string]string{}
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("%s-%d", prefix, i)
+		evs[id] = fmt.Sprintf(`{"specversion":"1.0","id":%q,"type":%q,"source":"/faults","data":{"n":%d}}`, id, types[i%len(types)], i)
+	}
+	return evs
+}
+
+// ingestKey creates the harness's tenant (no effective rate limit) and an
+// ingest key for it.
+func (h *harness) ingestKey() string {
+	h.t.Helper()
+	ctx := context.Background()
+	rate := 1000000
+	admin := tenancy.NewAdmin(tenancy.NewPGStore(h.pool))
+	if _, err := admin.CreateTenant(ctx, "faulttest", h.tenant, tenancy.TenantSettings{RateLimitPerSec: &rate, RateLimitBurst: &rate}); err != nil {
+		h.t.Fatal(err)
+	}
+	key, err := admin.CreateKey(ctx, "faulttest", h.tenant, tenancy.KeySpec{Name: "ingest", Scopes: []tenancy.Scope{tenancy.ScopeIngest}})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return key.Key
+}
+
+// spawnGateway runs the gateway binary on a free port against brokers and
+// the harness's topics and stores (extra flags last: they win).
+func (h *harness) spawnGateway(brokers string, extra ...string) (*testenv.Proc, string) {
+	h.t.Helper()
+	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(h.t))
+	args := append([]string{"--gateway-addr", addr, "--kafka-brokers", brokers, "--kafka-topic", h.topic, "--kafka-dlq-topic", h.dlq,
+		"--kafka-delivery-timeout", "3s", "--retry-after", "1s",
+		"--redis-addr", testenv.RedisAddr(h.t), "--redis-key-prefix", "pstest:" + h.suffix + ":",
+		"--postgres-url", h.pgURL, "--log-level", "warn", "--log-format", "text"}, extra...)
+	return testenv.Spawn(h.t, testenv.Build(h.t, "services/gateway"), args...), addr
+}
+
+// verifyStored checks, once both sinks are at lag 0, that every event the
+// load generator saw acknowledged is in PostgreSQL and in ClickHouse exactly
+// once (per id, raw ClickHouse rows of every key, the per-minute rollup per
+// cell) and that nothing is stored that was never acknowledged.
+func (h *harness) verifyStored(lg *loadgen) (acked, stored, lost, doubled int) {
+	t := h.t
+	t.Helper()
+	acked = len(lg.acked)
 	pg := h.idCounts(`SELECT external_id, count(*) FROM events WHERE tenant_id = $1 AND deleted_at IS NULL GROUP BY 1`)
 	ch := h.chIDCounts(`SELECT external_id, count() FROM events FINAL WHERE tenant_id = ? GROUP BY external_id`)
-	lost, doubled := 0, 0
 	for id := range lg.acked {
 		for store, got := range map[string]map[string]int{"postgres": pg, "clickhouse": ch} {
 			switch n := got[id]; {
@@ -255,8 +311,7 @@ func TestBrokerSIGKILLDuringIngestionLosesAndDoublesNothing(t *testing.T) {
 		}
 	}
 	// FINAL folds a doubled key into one row: count the raw rows too.
-	excess := h.chRawExcess()
-	for id, what := range excess {
+	for id, what := range h.chRawExcess() {
 		doubled++
 		t.Errorf("clickhouse: key %s holds %s", id, what)
 	}
@@ -267,17 +322,7 @@ func TestBrokerSIGKILLDuringIngestionLosesAndDoublesNothing(t *testing.T) {
 	}
 	// Per (minute, type) cell, against PostgreSQL (checked per id above).
 	equalCounts(t, "clickhouse rollup against postgres", rollup, h.pgCounts().expected)
-	var codes []string
-	lg.status.Range(func(k, v any) bool {
-		codes = append(codes, fmt.Sprintf("%v:%d", k, v.(*atomic.Int64).Load()))
-		return true
-	})
-	t.Logf("answers by HTTP status (0 = transport error): %v; %d accepted, %d duplicate, %d retried after 503/transport errors",
-		codes, lg.accepted.Load(), lg.dups.Load(), lg.retried.Load())
-	if lg.retried.Load() == 0 {
-		t.Errorf("no event was answered 503 during %d broker kills: the fault did not reach the producers", injected)
-	}
-	fmt.Printf("faults: %d injected, %d events acknowledged, %d stored, %d lost, %d doubled\n", injected, acked, min(len(pg), len(ch)), lost, doubled)
+	return acked, min(len(pg), len(ch)), lost, doubled
 }
 
 // idCounts runs a PostgreSQL (external_id, count) query for the tenant.

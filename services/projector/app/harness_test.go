@@ -40,6 +40,7 @@ type harness struct {
 	topic    string
 	dlq      string
 	parts    int
+	replicas int // replication factor of its topics
 	pgURL    string // search_path = the private schema
 	pgSchema string
 	pool     *pgxpool.Pool
@@ -58,8 +59,14 @@ func randHex(n int) string {
 
 func newHarness(t testing.TB, partitions int) *harness {
 	t.Helper()
-	h := &harness{t: t, suffix: randHex(5), parts: partitions}
-	h.brokers = testenv.KafkaBrokers(t)
+	return newHarnessOn(t, testenv.KafkaBrokers(t), partitions, 1)
+}
+
+// newHarnessOn is newHarness on the given brokers, its topics replicated
+// replicas times (a private cluster's).
+func newHarnessOn(t testing.TB, brokers string, partitions, replicas int) *harness {
+	t.Helper()
+	h := &harness{t: t, suffix: randHex(5), parts: partitions, replicas: replicas, brokers: brokers}
 	baseURL := testenv.PostgresURL(t)
 	h.chAddr = testenv.ClickHouseAddr(t)
 	h.tenant = "tenant-" + h.suffix
@@ -111,7 +118,7 @@ func (h *harness) chOpen(db string) driver.Conn {
 }
 
 func (h *harness) kafkaConfig() kafka.Config {
-	return kafka.Config{Brokers: h.brokers, Topic: h.topic, DLQTopic: h.dlq, Partitions: h.parts, ReplicationFactor: 1, ClientID: "projector-test"}
+	return kafka.Config{Brokers: h.brokers, Topic: h.topic, DLQTopic: h.dlq, Partitions: h.parts, ReplicationFactor: h.replicas, ClientID: "projector-test"}
 }
 
 func (h *harness) group(sink string) string { return "projtest-" + sink + "-" + h.suffix }
@@ -120,7 +127,7 @@ func (h *harness) group(sink string) string { return "projtest-" + sink + "-" + 
 func (h *harness) args(extra ...string) []string {
 	return append([]string{
 		"--kafka-brokers", h.brokers, "--kafka-topic", h.topic, "--kafka-dlq-topic", h.dlq,
-		"--kafka-partitions", fmt.Sprint(h.parts),
+		"--kafka-partitions", fmt.Sprint(h.parts), "--kafka-replication-factor", fmt.Sprint(h.replicas),
 		"--postgres-url", h.pgURL, "--clickhouse-addr", h.chAddr, "--clickhouse-database", h.chDB,
 		"--projector-group-postgres", h.group("postgres"), "--projector-group-clickhouse", h.group("clickhouse"),
 		"--projector-addr", "127.0.0.1:0", "--log-level", "warn", "--log-format", "text",
