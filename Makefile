@@ -10,7 +10,7 @@ GO_TEST_FLAGS ?= -count=1 -timeout 15m
 FUZZ_EXECS ?= 20000x
 FUZZTIME ?= 2m
 
-.PHONY: help dev test test-deploy test-unit test-integration lint stop clean infra migrate build vet-modules fuzz-short fuzz fuzz-api soak images bench bench-client
+.PHONY: kafka-cluster help dev test test-deploy test-unit test-integration lint stop clean infra migrate build vet-modules fuzz-short fuzz fuzz-api soak images bench bench-client
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-18s %s\n", $$1, $$2}'
@@ -18,8 +18,12 @@ help: ## list the targets
 infra: ## install what is missing and start PostgreSQL, Redis, Kafka and the ClickHouse engine on loopback
 	@bash scripts/infra.sh up
 
-stop: ## stop everything `make dev` / `make test` started
+kafka-cluster: ## start a replicated 3-node Kafka on loopback (RF 3, min.insync.replicas=2; scripts/kafka-cluster.sh, ports in env.sh); make dev stays on one broker
+	@bash scripts/kafka-cluster.sh start
+
+stop: ## stop everything `make dev` / `make test` / `make kafka-cluster` started
 	@bash scripts/dev.sh stop 2>/dev/null || true
+	@bash scripts/kafka-cluster.sh stop
 	@bash scripts/infra.sh down
 
 clean: ## stop everything and remove all local state: .local (data, logs, tools), bin/, and PostgreSQL data kept outside a private checkout

@@ -65,6 +65,44 @@ func (l *loadgen) count(status int) {
 	v.(*atomic.Int64).Add(1)
 }
 
+// answer is the gateway's answer to one post.
+type answer struct {
+	status     int
+	retryAfter string
+	results    []struct{ ID, Status, Code string }
+}
+
+// post sends the events once as a JSON array; err is a transport or
+// decoding error.
+func (l *loadgen) post(evs map[string]string) (answer, error) {
+	var body bytes.Buffer
+	body.WriteByte('[')
+	first := true
+	for _, ev := range evs {
+		if !first {
+			body.WriteByte(',')
+		}
+		first = false
+		body.WriteString(ev)
+	}
+	body.WriteByte(']')
+	req, _ := http.NewRequest(http.MethodPost, l.url+"/v1/events", &body)
+	req.Header.Set("Authorization", "Bearer "+l.key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := l.client.Do(req)
+	if err != nil {
+		return answer{}, err
+	}
+	defer resp.Body.Close()
+	a := answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
+	var r struct {
+		Results []struct{ ID, Status, Code string } `json:"results"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&r)
+	a.results = r.Results
+	return a, err
+}
+
 // send posts one batch until every event of it is acknowledged (or stop
 // passes the give-up deadline, which fails the test).
 func (l *loadgen) send(t *testing.T, giveUp time.Time, evs map[string]string) {
@@ -74,41 +112,20 @@ func (l *loadgen) send(t *testing.T, giveUp time.Time, evs map[string]string) {
 			t.Errorf("%d events still unacknowledged at the give-up deadline", len(pending))
 			return
 		}
-		var body bytes.Buffer
-		body.WriteByte('[')
-		first := true
-		for _, ev := range pending {
-			if !first {
-				body.WriteByte(',')
-			}
-			first = false
-			body.WriteString(ev)
-		}
-		body.WriteByte(']')
-		req, _ := http.NewRequest(http.MethodPost, l.url+"/v1/events", &body)
-		req.Header.Set("Authorization", "Bearer "+l.key)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := l.client.Do(req)
-		if err != nil {
+		a, err := l.post(pending)
+		if a.status == 0 {
 			l.count(0)
 			l.retried.Add(int64(len(pending)))
 			time.Sleep(200 * time.Millisecond)
 			continue
 		}
-		var r struct {
-			Results []struct {
-				ID, Status, Code string
-			} `json:"results"`
-		}
-		err = json.NewDecoder(resp.Body).Decode(&r)
-		resp.Body.Close()
-		l.count(resp.StatusCode)
-		if err != nil || (resp.StatusCode != 200 && resp.StatusCode != 207 && resp.StatusCode != 503) {
-			t.Errorf("unexpected answer %d (decode: %v)", resp.StatusCode, err)
+		l.count(a.status)
+		if err != nil || (a.status != 200 && a.status != 207 && a.status != 503) {
+			t.Errorf("unexpected answer %d (decode: %v)", a.status, err)
 			return
 		}
 		next := map[string]string{}
-		for _, res := range r.Results {
+		for _, res := range a.results {
 			switch {
 			case res.Status == "accepted" || res.Status == "duplicate":
 				if res.Status == "accepted" {
