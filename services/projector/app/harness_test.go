@@ -40,7 +40,7 @@ type harness struct {
 	topic    string
 	dlq      string
 	parts    int
-	replicas int // replication factor of its topics
+	replicas int    // replication factor of its topics
 	pgURL    string // search_path = the private schema
 	pgSchema string
 	pool     *pgxpool.Pool
