@@ -54,8 +54,10 @@ any_port_open() {
   for b in ${PULSESTREAM_KAFKA_BROKERS//,/ }; do port_open "${b%:*}" "${b##*:}" && return 0; done
   return 1
 }
-# admin_ok: the broker answers a real metadata request (~1 s of JVM start).
-admin_ok() { any_port_open && TOOL_TIMEOUT=20 topics --list >/dev/null 2>&1; }
+# admin_ok: the broker answers a real metadata request (~1 s of JVM start; a third of
+# PULSESTREAM_KAFKA_START_SECS at most, 20 s by default: on a loaded machine the CLI's
+# JVM alone can take longer than 20 s).
+admin_ok() { any_port_open && TOOL_TIMEOUT=$((${PULSESTREAM_KAFKA_START_SECS:-60} / 3)) topics --list >/dev/null 2>&1; }
 kafka_running() { [ -f "$PIDFILE" ] && proc_is "$(cat "$PIDFILE")" kafka.Kafka; }
 
 write_config() {
