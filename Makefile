@@ -28,6 +28,7 @@ stop: ## stop everything `make dev` / `make test` / `make kafka-cluster` started
 
 clean: ## stop everything and remove all local state: .local (data, logs, tools), bin/, and PostgreSQL data kept outside a private checkout
 	@bash scripts/dev.sh stop 2>/dev/null || true
+	@bash scripts/kafka-cluster.sh stop
 	@bash scripts/infra.sh clean
 	@rm -rf .local bin
 
