@@ -50,7 +50,9 @@ func planFromEnv(t *testing.T) faultPlan {
 // event not answered accepted/duplicate (503, transport errors) with the same
 // id and content until it is, as a well-behaved producer does.
 type loadgen struct {
-	url, key string
+	urls     []string // gateways, taken in turn by each post
+	next     atomic.Int64
+	key      string
 	client   *http.Client
 	mu       sync.Mutex
 	acked    map[string]int // id -> times answered accepted or duplicate
@@ -86,7 +88,8 @@ func (l *loadgen) post(evs map[string]string) (answer, error) {
 		body.WriteString(ev)
 	}
 	body.WriteByte(']')
-	req, _ := http.NewRequest(http.MethodPost, l.url+"/v1/events", &body)
+	url := l.urls[int(l.next.Add(1)-1)%len(l.urls)]
+	req, _ := http.NewRequest(http.MethodPost, url+"/v1/events", &body)
 	req.Header.Set("Authorization", "Bearer "+l.key)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := l.client.Do(req)
@@ -168,7 +171,7 @@ func TestBrokerSIGKILLDuringIngestionLosesAndDoublesNothing(t *testing.T) {
 	proj := testenv.Spawn(t, testenv.Build(t, "services/projector"), h.args("--projector-batch-size", "2000", "--projector-linger", "50ms")...)
 	waitFor(t, 60*time.Second, "gateway ready", func() bool { code, _ := readyz(gwAddr); return code == 200 })
 
-	lg := newLoadgen(gwAddr, key)
+	lg := newLoadgen(key, gwAddr)
 	stopLoad := lg.run(t, time.Now().Add(plan.duration+3*time.Minute), 4, 20, 0)
 
 	injected := 0
@@ -229,8 +232,14 @@ func (l *loadgen) summary() string {
 		codes, l.accepted.Load(), l.dups.Load(), l.retried.Load())
 }
 
-func newLoadgen(gwAddr, key string) *loadgen {
-	return &loadgen{url: "http://" + gwAddr, key: key, client: &http.Client{Timeout: 15 * time.Second}, acked: map[string]int{}}
+// newLoadgen posts to the gateways at gwAddrs in turn (a post refused by
+// one is retried on the next).
+func newLoadgen(key string, gwAddrs ...string) *loadgen {
+	l := &loadgen{key: key, client: &http.Client{Timeout: 15 * time.Second}, acked: map[string]int{}}
+	for _, a := range gwAddrs {
+		l.urls = append(l.urls, "http://"+a)
+	}
+	return l
 }
 
 // run starts workers that each post batches of batch fresh events, pausing

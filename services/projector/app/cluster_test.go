@@ -38,7 +38,7 @@ func TestKafkaClusterFaultsLoseAndDoubleNothing(t *testing.T) {
 		}
 	}()
 
-	lg := newLoadgen(gwAddr, key)
+	lg := newLoadgen(key, gwAddr)
 	giveUp := time.Now().Add(8 * time.Minute)
 	// A steady trickle (2 producers, 10 events every 300 ms): a few thousand
 	// events over the run, whatever its length.
