@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -393,6 +394,46 @@ func TestBrokerOutageAnswers503ThenRecovers(t *testing.T) {
 	// because another was not) is a duplicate now: stored exactly once.
 	if a.status != 200 || a.body.Accepted+a.body.Duplicate != 2 {
 		t.Fatalf("after outage: %d %s", a.status, a.raw)
+	}
+}
+
+// TestTooFewInSyncReplicasAnswers503 has the broker answer every produce
+// with the errors of a partition below min.insync.replicas (before and after
+// the append): the gateway answers 503 + Retry-After with every event
+// unavailable, never 2xx, whatever Kafka's reason for not acknowledging.
+func TestTooFewInSyncReplicasAnswers503(t *testing.T) {
+	for _, code := range []int16{kerr.NotEnoughReplicas.Code, kerr.NotEnoughReplicasAfterAppend.Code} {
+		t.Run(kerr.ErrorForCode(code).(*kerr.Error).Message, func(t *testing.T) {
+			g, c := unitGateway(t, func(c *Config) { c.Producer.DeliveryTimeout = 2 * time.Second })
+			if a := g.post(t, keyA, "application/json", batch(event("warm", "t", "1"))); a.status != 200 {
+				t.Fatalf("warm-up: %d %s", a.status, a.raw)
+			}
+			c.ControlKey(int16(kmsg.Produce), func(r kmsg.Request) (kmsg.Response, error, bool) {
+				c.KeepControl()
+				req := r.(*kmsg.ProduceRequest)
+				resp := req.ResponseKind().(*kmsg.ProduceResponse)
+				for _, rt := range req.Topics {
+					st := kmsg.NewProduceResponseTopic()
+					st.Topic, st.TopicID = rt.Topic, rt.TopicID
+					for _, rp := range rt.Partitions {
+						sp := kmsg.NewProduceResponseTopicPartition()
+						sp.Partition, sp.ErrorCode = rp.Partition, code
+						st.Partitions = append(st.Partitions, sp)
+					}
+					resp.Topics = append(resp.Topics, st)
+				}
+				return resp, nil, true
+			})
+			a := g.post(t, keyA, "application/json", batch(event("m1", "t", "1"), event("m2", "t", "2")))
+			if a.status != 503 || a.header.Get("Retry-After") == "" {
+				t.Fatalf("%d %v %s", a.status, a.header, a.raw)
+			}
+			for _, r := range a.body.Results {
+				if r.Code != ingest.CodeUnavailable {
+					t.Fatalf("results %s", a.raw)
+				}
+			}
+		})
 	}
 }
 
