@@ -25,7 +25,10 @@ import (
 // Every event answered 2xx ends in PostgreSQL and in ClickHouse exactly once,
 // and nothing is stored that was never acknowledged.
 func TestKafkaClusterFaultsLoseAndDoubleNothing(t *testing.T) {
+	t0 := time.Now()
+	at := func() time.Duration { return time.Since(t0).Round(time.Second) }
 	cluster := testenv.StartKafkaCluster(t)
+	t.Logf("0. cluster up at %s", at())
 	h := newHarnessOn(t, cluster.Brokers, 3, 3)
 	key := h.ingestKey()
 	gw, gwAddr := h.spawnGateway(cluster.Brokers, "--kafka-partitions", "3", "--kafka-replication-factor", "3")
@@ -59,7 +62,7 @@ func TestKafkaClusterFaultsLoseAndDoubleNothing(t *testing.T) {
 	progress(fmt.Sprintf("ingestion with node %d killed", victim))
 	cluster.Start(victim)
 	h.waitFullISR()
-	t.Logf("1. node %d (leader of most partitions) SIGKILLed and restarted: %d accepted so far", victim, lg.accepted.Load())
+	t.Logf("1. node %d (leader of most partitions) SIGKILLed and restarted at %s: %d accepted so far", victim, at(), lg.accepted.Load())
 
 	// 2. Rolling restart of all three brokers, under load.
 	for n := 1; n <= 3; n++ {
@@ -69,7 +72,7 @@ func TestKafkaClusterFaultsLoseAndDoubleNothing(t *testing.T) {
 		cluster.Start(n)
 		h.waitFullISR()
 	}
-	t.Logf("2. rolling restart done: %d accepted so far", lg.accepted.Load())
+	t.Logf("2. rolling restart done at %s: %d accepted so far", at(), lg.accepted.Load())
 
 	// 3. Two brokers down: only 503 + Retry-After until one is back.
 	stopLoad()
@@ -101,7 +104,7 @@ func TestKafkaClusterFaultsLoseAndDoubleNothing(t *testing.T) {
 	for _, evs := range refused {
 		lg.send(t, giveUp, evs) // retried until acknowledged: ingestion is back
 	}
-	t.Logf("3. nodes 2 and 3 SIGKILLed: %d requests answered 503 + Retry-After; node 2 restarted, refused events acknowledged", len(refused))
+	t.Logf("3. nodes 2 and 3 SIGKILLed: %d requests answered 503 + Retry-After; node 2 restarted, refused events acknowledged at %s", len(refused), at())
 
 	if err := gw.Signal(syscall.SIGTERM, 30*time.Second); err != nil {
 		t.Errorf("gateway exit after SIGTERM: %v", err)
