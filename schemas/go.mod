@@ -2,10 +2,7 @@ module github.com/pulsestream/pulsestream/schemas
 
 go 1.26.0
 
-require (
-	github.com/dunglas/httpsfv v1.1.2
-	github.com/twmb/franz-go v1.22.3
-)
+require github.com/twmb/franz-go v1.22.3
 
 require (
 	github.com/klauspost/compress v1.20.3 // indirect

@@ -38,5 +38,5 @@ while IFS= read -r file; do
     say "fuzz $dir $fn, budget $budget"
     fuzz_target "$dir" "$fn" || die "fuzz target $fn in $dir failed (a failing input, if any, is in $dir/testdata/fuzz/$fn)"
   done
-done < <(grep -rlE '^func Fuzz' --include='*_test.go' platform schemas migrations tenancy testkit services tools 2>/dev/null)
+done < <(grep -rlE '^func Fuzz' --include='*_test.go' platform schemas migrations tenancy testkit services tools clients 2>/dev/null)
 say "fuzz: $found targets ran with budget $budget each"

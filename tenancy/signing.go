@@ -10,7 +10,7 @@ import (
 )
 
 // A signing secret is the HMAC key of a key's RFC 9421 request signatures
-// (schemas/httpsig): created with the key, shown once, and used as the UTF-8
+// (clients/go/httpsig): created with the key, shown once, and used as the UTF-8
 // bytes of its text form pss_<52 lowercase base32 characters> (32 random
 // bytes), so that `openssl dgst -hmac "$SECRET"` and any library taking a
 // string or bytes agree on it.

@@ -9,6 +9,7 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/oklog/ulid/v2 v2.1.2
 	github.com/prometheus/client_golang v1.25.0
+	github.com/pulsestream/pulsestream/clients/go v0.0.0
 	github.com/pulsestream/pulsestream/migrations v0.0.0
 	github.com/pulsestream/pulsestream/platform v0.0.0
 	github.com/pulsestream/pulsestream/schemas v0.0.0
@@ -92,6 +93,7 @@ require (
 )
 
 replace (
+	github.com/pulsestream/pulsestream/clients/go => ../../clients/go
 	github.com/pulsestream/pulsestream/migrations => ../../migrations
 	github.com/pulsestream/pulsestream/platform => ../../platform
 	github.com/pulsestream/pulsestream/schemas => ../../schemas

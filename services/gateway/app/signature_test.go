@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pulsestream/pulsestream/schemas/httpsig"
+	"github.com/pulsestream/pulsestream/clients/go/httpsig"
 	"github.com/pulsestream/pulsestream/services/gateway/signature"
 	"github.com/pulsestream/pulsestream/tenancy"
 	"github.com/pulsestream/pulsestream/testkit/testenv"
@@ -216,7 +216,7 @@ func TestIntegrationSignedRequestsInteroperateAndRefusalsProduceNothing(t *testi
 	}
 }
 
-// TestIntegrationGoSignerInteroperates: requests signed by schemas/httpsig
+// TestIntegrationGoSignerInteroperates: requests signed by clients/go/httpsig
 // (what the Go client uses) verify with the Python library, tampered ones do
 // not, and the gateway accepts them; a key that must sign must sign its
 // DELETEs too (method and target, no digest without a body).

@@ -8,7 +8,7 @@
 // Kafka. Refusals are counted, logged and written to the audit log.
 //
 // The protocol itself (parsing, signature base, HMAC, digest) is
-// schemas/httpsig, shared with the signing side; this package is the policy
+// clients/go/httpsig, shared with the signing side; this package is the policy
 // and the plumbing: the key's sealed secret (tenancy.Sealer), the created
 // window, nonces (go-redis/v9, one SET NX per signed request), the audit log
 // (tenancy.WriteAudit, pgx). A request from a key that does not require

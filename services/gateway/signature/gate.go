@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/pulsestream/pulsestream/platform/apierror"
-	"github.com/pulsestream/pulsestream/schemas/httpsig"
+	"github.com/pulsestream/pulsestream/clients/go/httpsig"
 	"github.com/pulsestream/pulsestream/services/gateway/ingest"
 	"github.com/pulsestream/pulsestream/tenancy"
 )

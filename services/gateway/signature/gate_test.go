@@ -19,7 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pulsestream/pulsestream/platform/apierror"
-	"github.com/pulsestream/pulsestream/schemas/httpsig"
+	"github.com/pulsestream/pulsestream/clients/go/httpsig"
 	"github.com/pulsestream/pulsestream/tenancy"
 )
 

@@ -16,7 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pulsestream/pulsestream/schemas/httpsig"
+	"github.com/pulsestream/pulsestream/clients/go/httpsig"
 	"github.com/pulsestream/pulsestream/tools/loadgen/internal/gen"
 )
 
