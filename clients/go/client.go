@@ -25,6 +25,7 @@ type Client struct {
 	http    *http.Client
 	url     string
 	auth    string
+	signer  *signer // nil: requests are not signed
 	metrics Metrics
 
 	queue   chan *item    // the bounded buffer
@@ -69,7 +70,7 @@ func New(cfg Config) (*Client, error) {
 		hc = &http.Client{Transport: tr}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Client{cfg: cfg, http: hc, url: strings.TrimRight(cfg.Endpoint, "/") + "/v1/events", auth: "Bearer " + cfg.APIKey,
+	c := &Client{cfg: cfg, http: hc, url: strings.TrimRight(cfg.Endpoint, "/") + "/v1/events", auth: "Bearer " + cfg.APIKey, signer: newSigner(cfg),
 		metrics: cfg.Metrics, queue: make(chan *item, cfg.BufferEvents), flushCh: make(chan struct{}, 1),
 		batches: make(chan []*item), ctx: ctx, cancel: cancel, closing: make(chan struct{})}
 	c.maxBatch.Store(int64(cfg.BatchMaxEvents))

@@ -23,6 +23,13 @@ const (
 type Config struct {
 	Endpoint string // the gateway's base URL, e.g. "http://127.0.0.1:8080"
 	APIKey   string // a key with the ingest scope, sent as "Authorization: Bearer"
+	// SigningSecret is the key's signing secret (pss_..., shown once when
+	// the key is created). When set, every request is signed (RFC 9421
+	// hmac-sha256 over @method, @target-uri, content-type and the
+	// Content-Digest of the body as sent, with created and a fresh nonce;
+	// keyid is the API key's public prefix), as a key or tenant with
+	// require_signature demands. Empty: requests are not signed.
+	SigningSecret string
 
 	HTTPClient     *http.Client  // default: keep-alive connections for MaxInFlight requests
 	RequestTimeout time.Duration // one attempt, answer included; default 30s
@@ -108,6 +115,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: Endpoint %q is not an http(s) URL", c.Endpoint)
 	case c.APIKey == "":
 		return errors.New("config: APIKey is required")
+	case c.SigningSecret != "" && !hasKeyID(c.APIKey):
+		return errors.New("config: SigningSecret needs an APIKey of the form ps_xxxxxxxx_... (its prefix is the signature's keyid)")
 	case c.BatchMaxEvents < 0 || c.BatchMaxEvents > 10000:
 		return fmt.Errorf("config: BatchMaxEvents %d: must be 1 to 10,000 (the gateway's limit)", c.BatchMaxEvents)
 	case c.BatchMaxBytes < 0, c.MaxInFlight < 0, c.BufferEvents < 0, c.Retry.MaxAttempts < 0:
@@ -121,3 +130,5 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+func hasKeyID(apiKey string) bool { _, ok := keyID(apiKey); return ok }

@@ -102,6 +102,11 @@ func (c *Client) post(items []*item) ([]*item, error) {
 	if !c.cfg.DisableGzip {
 		req.Header.Set("Content-Encoding", "gzip")
 	}
+	if c.signer != nil {
+		if err := c.signer.sign(req, body.Bytes()); err != nil {
+			return items, backoff.Permanent(fmt.Errorf("sign the request: %w", err))
+		}
+	}
 	for _, it := range items {
 		it.attempts++
 	}
