@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/ClickHouse/clickhouse-go/v2 v2.51.0
+	github.com/dunglas/httpsfv v1.1.2
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/pulsestream/pulsestream/clients/go v0.0.0
 	github.com/pulsestream/pulsestream/migrations v0.0.0

@@ -346,7 +346,7 @@ func TestClientStreamSurvivesGatewayRestartAndBrokerKill(t *testing.T) {
 // The client's tests that need no fault share one stack (on the shared
 // broker): starting one costs more than each of them.
 func TestClientAndImportOnOneStack(t *testing.T) {
-	s := startStackWith(t, stackOptions{noQuery: true})
+	s := startStackWith(t, stackOptions{noQuery: true, gatewayArgs: []string{"-signing-secret-key", e2eSigningKey}})
 	run := func(name string, f func(*testing.T, *stack)) {
 		t.Run(name, func(t *testing.T) {
 			parent := s.t
@@ -357,6 +357,7 @@ func TestClientAndImportOnOneStack(t *testing.T) {
 	}
 	run("rate limit", clientHonoursTheRateLimit)
 	run("import killed and resumed", importKilledHalfWayAndResumed)
+	run("signed client", clientSignsForAKeyThatMustSign)
 }
 
 // A tenant whose rate limit the client exceeds: batches larger than its

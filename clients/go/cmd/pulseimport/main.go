@@ -55,6 +55,7 @@ func parse(args []string) (importer.Options, error) {
 	}
 	endpoint := fs.String("endpoint", envOr("PULSESTREAM_GATEWAY_URL", "http://127.0.0.1:8080"), "gateway base URL (env PULSESTREAM_GATEWAY_URL)")
 	key := fs.String("api-key", os.Getenv("PULSESTREAM_API_KEY"), "API key with the ingest scope (env PULSESTREAM_API_KEY)")
+	secret := fs.String("signing-secret", "", "the key's signing secret: sign every request (RFC 9421), as a key with require_signature needs (env PULSESTREAM_SIGNING_SECRET, preferred: a flag shows in ps)")
 	var o importer.Options
 	fs.StringVar(&o.RejectsPath, "rejects", "", "rejected records with their codes, one JSON object per line (default <file>.rejects.ndjson, stdin.rejects.ndjson)")
 	fs.StringVar(&o.StatePath, "state", "", "checkpoint file (default <file>.pulseimport.json; none for stdin)")
@@ -71,7 +72,10 @@ func parse(args []string) (importer.Options, error) {
 		return o, err
 	}
 	o.Inputs = fs.Args()
-	o.Client = pulsestream.Config{Endpoint: *endpoint, APIKey: *key, BatchMaxEvents: *batch, BatchMaxBytes: *batchBytes,
+	if *secret == "" {
+		*secret = os.Getenv("PULSESTREAM_SIGNING_SECRET")
+	}
+	o.Client = pulsestream.Config{Endpoint: *endpoint, APIKey: *key, SigningSecret: *secret, BatchMaxEvents: *batch, BatchMaxBytes: *batchBytes,
 		MaxInFlight: *inFlight, Linger: *linger, DisableGzip: !*gzip,
 		Retry: pulsestream.RetryPolicy{MaxAttempts: *attempts, MaxElapsedTime: *retryTime}}
 	o.Progress = os.Stderr
