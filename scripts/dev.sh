@@ -10,6 +10,14 @@ export PULSESTREAM_GATEWAY_ADDR="${PULSESTREAM_GATEWAY_ADDR:-127.0.0.1:8080}"
 export PULSESTREAM_HTTP_ADDR="${PULSESTREAM_HTTP_ADDR:-127.0.0.1:8081}" # the query service's (flag http-addr)
 export PULSESTREAM_PROJECTOR_ADDR="${PULSESTREAM_PROJECTOR_ADDR:-127.0.0.1:8082}"
 export PULSESTREAM_ADMIN_ADDR="${PULSESTREAM_ADMIN_ADDR:-127.0.0.1:8090}"
+# A development signing-secret-key (made once, kept in .local/) so the demo key gets a
+# signing secret (RFC 9421 request signatures); production sets its own from a secret store.
+if [ -z "${PULSESTREAM_SIGNING_SECRET_KEY:-}" ]; then
+  f="$PULSESTREAM_LOCAL/dev-signing-secret-key"
+  [ -s "$f" ] || (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$f")
+  PULSESTREAM_SIGNING_SECRET_KEY=$(cat "$f")
+fi
+export PULSESTREAM_SIGNING_SECRET_KEY
 
 # ports_free: every service's port is free, or stop before starting anything, naming
 # the process that holds it (another checkout's `make dev`, say) and the setting.
@@ -44,7 +52,7 @@ bin/pulsectl bootstrap --tenant demo --format env >"$PULSESTREAM_LOCAL/demo.env"
   die "could not create the demo tenant"
 # shellcheck disable=SC1091
 source "$PULSESTREAM_LOCAL/demo.env"
-export PULSESTREAM_DEMO_API_KEY
+export PULSESTREAM_DEMO_API_KEY PULSESTREAM_DEMO_SIGNING_SECRET
 
 for svc in gateway projector query; do
   bin/$svc >>"$PULSESTREAM_LOCAL/logs/$svc.log" 2>&1 &
@@ -62,6 +70,7 @@ cat <<MSG
 PulseStream is running (logs in .local/logs/; Ctrl-C stops the services, 'make stop' the infrastructure).
   gateway   http://$PULSESTREAM_GATEWAY_ADDR   query http://$PULSESTREAM_HTTP_ADDR   projector http://$PULSESTREAM_PROJECTOR_ADDR   admin http://$PULSESTREAM_ADMIN_ADDR
 Demo key (also in .local/demo.env): $PULSESTREAM_DEMO_API_KEY
+  its signing secret: $PULSESTREAM_DEMO_SIGNING_SECRET (sign with it: clients/go/README.md, services/gateway/README.md)
 
 Send a first event:
   curl -s -H "Authorization: Bearer $PULSESTREAM_DEMO_API_KEY" -H 'Content-Type: application/json' \\

@@ -557,7 +557,9 @@ func bootstrapCommand(e env) *ffcli.Command {
 			}
 			switch c.format {
 			case "env":
-				fmt.Fprintf(e.stdout, "%s=%s\n", keyEnvName(t.ID), k.Key)
+				if err := printCreatedKey(e, "env", k); err != nil { // with its signing secret, when signing-secret-key is set
+					return err
+				}
 				if ak != nil {
 					fmt.Fprintf(e.stdout, "PULSESTREAM_ADMIN_API_KEY=%s\n", ak.Key)
 				}

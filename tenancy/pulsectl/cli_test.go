@@ -136,6 +136,36 @@ func TestBootstrapPrintsAWorkingKeyInEnvFormat(t *testing.T) {
 	}
 }
 
+// With a signing-secret-key, bootstrap's env output also carries the key's
+// signing secret (make dev relies on it), and it is the one stored sealed.
+func TestBootstrapEnvPrintsTheSigningSecret(t *testing.T) {
+	const master = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+	c := newCLI(t)
+	tenant := randomTenant(t)
+	out := c.ok("bootstrap", "--tenant", tenant, "--format", "env", "--signing-secret-key", master)
+	vars := map[string]string{}
+	for line := range strings.Lines(out) {
+		name, val, _ := strings.Cut(strings.TrimSpace(line), "=")
+		vars[name] = val
+	}
+	base := "PULSESTREAM_" + strings.ToUpper(strings.ReplaceAll(tenant, "-", "_"))
+	key, secret := vars[base+"_API_KEY"], vars[base+"_SIGNING_SECRET"]
+	if len(vars) != 2 || !strings.HasPrefix(secret, "pss_") {
+		t.Fatalf("bootstrap --format env printed %q", out)
+	}
+	p, err := authenticator(t, c.url).Authenticate(context.Background(), key, netip.MustParseAddr("127.0.0.1"), tenancy.ScopeIngest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := tenancy.NewSealer(master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := sealer.Open(p.KeyID, p.SealedSigningSecret); err != nil || string(got) != secret {
+		t.Fatalf("stored secret %q, %v; printed %q", got, err, secret)
+	}
+}
+
 func TestCLIManagesTenantsAndKeysAndAuditsAsTheOSUser(t *testing.T) {
 	c := newCLI(t)
 	tenant := randomTenant(t)
