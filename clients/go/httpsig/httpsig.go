@@ -8,6 +8,9 @@
 // the Go client and the tests send) and Parse/Check/CheckDigest (what the
 // gateway verifies), proven against an independent implementation (the PyPI
 // package http-message-signatures) in the gateway's interoperability tests.
+// It lives in the Go client's module (which depends on nothing else of
+// PulseStream) so that producers get the signer without the services'
+// dependencies; the gateway imports it from here.
 //
 // Only what ingest needs of RFC 9421 is implemented, so the verifier stays
 // small: the derived components @method, @target-uri, @authority, @scheme,
