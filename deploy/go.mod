@@ -21,6 +21,7 @@ require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/cloudwego/base64x v0.1.6 // indirect
 	github.com/davecgh/go-spew v1.1.2-0.20180830191138-d8f796af33cc // indirect
+	github.com/dunglas/httpsfv v1.1.2 // indirect
 	github.com/emicklei/go-restful/v3 v3.13.0 // indirect
 	github.com/gabriel-vasile/mimetype v1.4.12 // indirect
 	github.com/gin-contrib/sse v1.1.0 // indirect
@@ -71,6 +72,7 @@ require (
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.23.0 // indirect
+	github.com/pulsestream/pulsestream/clients/go v0.0.0 // indirect
 	github.com/pulsestream/pulsestream/schemas v0.0.0 // indirect
 	github.com/quic-go/qpack v0.6.0 // indirect
 	github.com/quic-go/quic-go v0.59.0 // indirect
@@ -130,6 +132,7 @@ require (
 )
 
 replace (
+	github.com/pulsestream/pulsestream/clients/go => ../clients/go
 	github.com/pulsestream/pulsestream/migrations => ../migrations
 	github.com/pulsestream/pulsestream/platform => ../platform
 	github.com/pulsestream/pulsestream/schemas => ../schemas
