@@ -16,7 +16,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 )
 
-//go:embed postgres/*.sql clickhouse/*.sql
+//go:embed postgres/*.sql clickhouse/*.sql clickhouse-cluster/*.sql
 var files embed.FS
 
 // Target is one database kind with its migrations.
@@ -26,11 +26,32 @@ type Target struct {
 	dir     string
 }
 
-// The two migrated databases.
+// The two migrated databases. ClickHouseCluster is the same ClickHouse read
+// model for a cluster (ON CLUSTER, Replicated engines, Distributed tables;
+// docs/scaling.md): the same versions, so a database is migrated with one
+// variant or the other, never both.
 var (
-	Postgres   = Target{Name: "postgres", Dialect: database.DialectPostgres, dir: "postgres"}
-	ClickHouse = Target{Name: "clickhouse", Dialect: database.DialectClickHouse, dir: "clickhouse"}
+	Postgres          = Target{Name: "postgres", Dialect: database.DialectPostgres, dir: "postgres"}
+	ClickHouse        = Target{Name: "clickhouse", Dialect: database.DialectClickHouse, dir: "clickhouse"}
+	ClickHouseCluster = Target{Name: "clickhouse", Dialect: database.DialectClickHouse, dir: "clickhouse-cluster"}
 )
+
+// The values of migrate's clickhouse-schema setting.
+const (
+	SchemaSingle  = "single"
+	SchemaCluster = "cluster"
+)
+
+// ClickHouseSchema returns the ClickHouse target of a clickhouse-schema value.
+func ClickHouseSchema(name string) (Target, error) {
+	switch name {
+	case SchemaSingle:
+		return ClickHouse, nil
+	case SchemaCluster:
+		return ClickHouseCluster, nil
+	}
+	return Target{}, fmt.Errorf("clickhouse-schema: must be %s or %s, got %q", SchemaSingle, SchemaCluster, name)
+}
 
 // FS returns the target's SQL files.
 func (t Target) FS() fs.FS {

@@ -33,7 +33,10 @@ type Config struct {
 	Log        logging.Config
 	Postgres   postgres.Config
 	ClickHouse clickhouse.Config
-	Timeout    time.Duration
+	// ClickHouseSchema selects the ClickHouse migrations: single (one server)
+	// or cluster (docs/scaling.md).
+	ClickHouseSchema string
+	Timeout          time.Duration
 }
 
 // RegisterFlags defines the flags of every component.
@@ -41,6 +44,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Log.RegisterFlags(fs)
 	c.Postgres.RegisterFlags(fs)
 	c.ClickHouse.RegisterFlags(fs)
+	fs.StringVar(&c.ClickHouseSchema, "clickhouse-schema", migrations.SchemaSingle,
+		"ClickHouse migrations to apply: single (one server) or cluster (ON CLUSTER '{cluster}', Replicated engines, Distributed tables; docs/scaling.md)")
 	fs.DurationVar(&c.Timeout, "migrate-timeout", 5*time.Minute, "give up when both databases are not migrated within this time")
 }
 
@@ -49,6 +54,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("migrate-timeout: must be positive, got %s", c.Timeout))
+	}
+	if _, err := migrations.ClickHouseSchema(c.ClickHouseSchema); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(append(errs, c.Log.Validate(), c.Postgres.Validate(), c.ClickHouse.Validate())...)
 }
@@ -87,6 +95,10 @@ func Main(args []string, out io.Writer) int {
 // migrate applies (up) or inspects each database in turn and prints one line
 // per database; behind reports a database below its latest migration.
 func migrate(ctx context.Context, cfg Config, up bool, out io.Writer, logger *slog.Logger) (behind bool, err error) {
+	chTarget, err := migrations.ClickHouseSchema(cfg.ClickHouseSchema)
+	if err != nil {
+		return false, err
+	}
 	targets := []struct {
 		target migrations.Target
 		open   func() (*sql.DB, error)
@@ -94,7 +106,7 @@ func migrate(ctx context.Context, cfg Config, up bool, out io.Writer, logger *sl
 	}{
 		{migrations.Postgres, func() (*sql.DB, error) { return postgres.OpenDB(cfg.Postgres) },
 			func(db *sql.DB) secure.Probe { return postgres.Probe(db.PingContext, cfg.Postgres) }},
-		{migrations.ClickHouse, func() (*sql.DB, error) { return clickhouse.OpenDB(cfg.ClickHouse) },
+		{chTarget, func() (*sql.DB, error) { return clickhouse.OpenDB(cfg.ClickHouse) },
 			func(db *sql.DB) secure.Probe { return clickhouse.Probe(db.PingContext, cfg.ClickHouse) }},
 	}
 	for _, t := range targets {

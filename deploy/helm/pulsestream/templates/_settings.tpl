@@ -187,6 +187,7 @@ migrate:
   - log-level
   - log-format
   - migrate-timeout
+  - clickhouse-schema
   - postgres-url
   - postgres-max-conns
   - postgres-dial-timeout
