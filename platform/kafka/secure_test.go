@@ -3,7 +3,6 @@ package kafka_test
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,13 +23,7 @@ import (
 func settings(t *testing.T, kv ...string) kafka.Config {
 	t.Helper()
 	var c kafka.Config
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	c.RegisterFlags(fs)
-	for i := 0; i < len(kv); i += 2 {
-		if err := fs.Set(kv[i], kv[i+1]); err != nil {
-			t.Fatalf("-%s=%s: %v", kv[i], kv[i+1], err)
-		}
-	}
+	testenv.SetFlags(t, c.RegisterFlags, kv...)
 	return c
 }
 

@@ -3,7 +3,6 @@ package redis_test
 import (
 	"context"
 	"errors"
-	"flag"
 	"strings"
 	"testing"
 	"time"
@@ -18,13 +17,7 @@ import (
 func settings(t *testing.T, kv ...string) redis.Config {
 	t.Helper()
 	var c redis.Config
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	c.RegisterFlags(fs)
-	for i := 0; i < len(kv); i += 2 {
-		if err := fs.Set(kv[i], kv[i+1]); err != nil {
-			t.Fatalf("-%s=%s: %v", kv[i], kv[i+1], err)
-		}
-	}
+	testenv.SetFlags(t, c.RegisterFlags, kv...)
 	return c
 }
 

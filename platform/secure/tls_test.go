@@ -17,13 +17,7 @@ import (
 func block(t *testing.T, kv ...string) *secure.TLS {
 	t.Helper()
 	var c secure.TLS
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	c.RegisterFlags(fs, "redis", "Redis server")
-	for i := 0; i < len(kv); i += 2 {
-		if err := fs.Set(kv[i], kv[i+1]); err != nil {
-			t.Fatalf("-%s=%s: %v", kv[i], kv[i+1], err)
-		}
-	}
+	testenv.SetFlags(t, func(fs *flag.FlagSet) { c.RegisterFlags(fs, "redis", "Redis server") }, kv...)
 	return &c
 }
 
