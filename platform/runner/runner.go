@@ -113,3 +113,26 @@ func (g *Group) stop(by, what string, done <-chan struct{}) {
 	case <-done:
 	}
 }
+
+// Service is a process's app: built with its settings, run until a signal
+// or its context stops it.
+type Service interface {
+	Run(ctx context.Context) error
+}
+
+// Main builds a service and runs it, logging why it could not start or why
+// it stopped, and returns the process's exit code (0 after a clean stop):
+// the end of every service's command line.
+func Main[S Service](logger *slog.Logger, build func() (S, error)) int {
+	s, err := build()
+	if err != nil {
+		logger.Error("start", "err", err)
+		return 1
+	}
+	if err := s.Run(context.Background()); err != nil {
+		logger.Error("run", "err", err)
+		return 1
+	}
+	logger.Info("stopped")
+	return 0
+}

@@ -1,12 +1,12 @@
 package app
 
 import (
-	"context"
 	"os"
 
 	"github.com/pulsestream/pulsestream/platform/config"
 	"github.com/pulsestream/pulsestream/platform/logging"
 	"github.com/pulsestream/pulsestream/platform/observe"
+	"github.com/pulsestream/pulsestream/platform/runner"
 )
 
 // Main runs the gateway command line (args without the program name) and
@@ -17,16 +17,5 @@ func Main(args []string) int {
 		return config.Exit("gateway", err)
 	}
 	logger := logging.New(os.Stderr, cfg.Log, "gateway")
-	reg := observe.NewRegistry()
-	a, err := New(cfg, logger, reg)
-	if err != nil {
-		logger.Error("start", "err", err)
-		return 1
-	}
-	if err := a.Run(context.Background()); err != nil {
-		logger.Error("run", "err", err)
-		return 1
-	}
-	logger.Info("stopped")
-	return 0
+	return runner.Main(logger, func() (*App, error) { return New(cfg, logger, observe.NewRegistry()) })
 }

@@ -1,13 +1,12 @@
 package app
 
 import (
-	"context"
-	"fmt"
 	"os"
 
 	"github.com/pulsestream/pulsestream/platform/config"
 	"github.com/pulsestream/pulsestream/platform/logging"
 	"github.com/pulsestream/pulsestream/platform/observe"
+	"github.com/pulsestream/pulsestream/platform/runner"
 )
 
 // Main runs the projector command line (args without the program name) and
@@ -22,14 +21,5 @@ func Main(args []string) int {
 		return config.Exit(name, err)
 	}
 	logger := logging.New(os.Stderr, cfg.Log, "projector")
-	a, err := New(cfg, logger, observe.NewRegistry())
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
-		return 1
-	}
-	if err := a.Run(context.Background()); err != nil {
-		logger.Error("projector stopped", "err", err)
-		return 1
-	}
-	return 0
+	return runner.Main(logger, func() (*App, error) { return New(cfg, logger, observe.NewRegistry()) })
 }

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"os"
 
 	"github.com/gin-gonic/gin"
@@ -9,6 +8,7 @@ import (
 	"github.com/pulsestream/pulsestream/platform/config"
 	"github.com/pulsestream/pulsestream/platform/logging"
 	"github.com/pulsestream/pulsestream/platform/observe"
+	"github.com/pulsestream/pulsestream/platform/runner"
 )
 
 // Main runs the query command line (args without the program name) and
@@ -20,15 +20,5 @@ func Main(args []string) int {
 	}
 	gin.SetMode(gin.ReleaseMode)
 	logger := logging.New(os.Stderr, cfg.Log, "query")
-	reg := observe.NewRegistry()
-	a, err := New(cfg, logger, reg)
-	if err != nil {
-		logger.Error("start", "err", err)
-		return 1
-	}
-	if err := a.Run(context.Background()); err != nil {
-		logger.Error("run", "err", err)
-		return 1
-	}
-	return 0
+	return runner.Main(logger, func() (*App, error) { return New(cfg, logger, observe.NewRegistry()) })
 }
