@@ -46,6 +46,7 @@ func adminRouter(admin *Admin, auth Authenticator, m *httpapi.Metrics, logger *s
 	v1.POST("/tenants/:tenant/keys", h.createKey)
 	v1.POST("/tenants/:tenant/keys/:key/revoke", h.revokeKey)
 	v1.GET("/audit", h.audit)
+	meterRoutes(v1, h)
 	return r
 }
 

@@ -109,10 +109,12 @@ func describe(err error) string {
 	var ve *tenancy.ValidationError
 	if errors.As(err, &ve) {
 		switch ve.Field {
-		case "tenant_id", "key", "settings", "actor":
+		case "tenant_id", "key", "settings", "actor", "slug":
 			return fmt.Sprintf("invalid %s: %s", strings.ReplaceAll(ve.Field, "_", " "), ve.Message)
 		case "expires_at":
 			return "invalid --expires-in: " + ve.Message
+		case "description", "event_types", "aggregation", "value_path", "group_by", "filters":
+			return fmt.Sprintf("invalid meter definition, field %s: %s", ve.Field, ve.Message)
 		}
 		return fmt.Sprintf("invalid --%s: %s", strings.ReplaceAll(ve.Field, "_", "-"), ve.Message)
 	}
@@ -229,6 +231,7 @@ func rootCommand(e env) *ffcli.Command {
 		},
 		auditCommand(e),
 		probeCommand(e),
+		metersCommand(e),
 	}
 	root := &ffcli.Command{
 		Name:       "pulsectl",

@@ -91,6 +91,7 @@ type state struct {
 // Row is one row of the events table.
 type Row struct {
 	TenantID, ExternalID, Type, Source, Subject string
+	Data                                        string // the JSON data as sent; '' for binary data or none (migration 00030)
 	EventTime, ReceivedAt                       time.Time
 	Partition                                   int32
 	Offset                                      int64
@@ -117,7 +118,7 @@ func Plan(items []record.Item, stored map[key]state) (rows []Row, duplicates int
 				continue
 			}
 			ev := it.Event
-			rows = append(rows, Row{TenantID: it.TenantID, ExternalID: it.ExternalID, Type: ev.Type, Source: ev.Source, Subject: ev.Subject,
+			rows = append(rows, Row{TenantID: it.TenantID, ExternalID: it.ExternalID, Type: ev.Type, Source: ev.Source, Subject: ev.Subject, Data: string(ev.Data),
 				EventTime: ev.Time, ReceivedAt: ev.ReceivedAt, Partition: it.Partition, Offset: it.Offset, Version: EventVersion(it.Offset), Sign: 1})
 			st = state{exists: true, typ: ev.Type, time: ev.Time}
 		case record.KindTombstone:
@@ -156,7 +157,7 @@ func (s *Sink) Write(ctx context.Context, items []record.Item) (consumer.Stats, 
 	return consumer.Stats{Rows: len(rows), Duplicates: dups}, nil
 }
 
-const insertSQL = "INSERT INTO events (tenant_id, external_id, type, source, subject, event_time, received_at, kafka_partition, kafka_offset, version, is_deleted, rollup_sign)"
+const insertSQL = "INSERT INTO events (tenant_id, external_id, type, source, subject, event_time, received_at, kafka_partition, kafka_offset, version, is_deleted, rollup_sign, data)"
 
 func (s *Sink) insert(ctx context.Context, rows []Row) (err error) {
 	pctx := ctx
@@ -182,7 +183,7 @@ func (s *Sink) insert(ctx context.Context, rows []Row) (err error) {
 	}
 	for i := range rows {
 		r := &rows[i]
-		if err := b.Append(r.TenantID, r.ExternalID, r.Type, r.Source, r.Subject, r.EventTime, r.ReceivedAt, r.Partition, r.Offset, r.Version, r.IsDeleted, r.Sign); err != nil {
+		if err := b.Append(r.TenantID, r.ExternalID, r.Type, r.Source, r.Subject, r.EventTime, r.ReceivedAt, r.Partition, r.Offset, r.Version, r.IsDeleted, r.Sign, r.Data); err != nil {
 			return &rowError{fmt.Errorf("append %s/%s: %w", r.TenantID, r.ExternalID, err)}
 		}
 	}

@@ -14,7 +14,7 @@ import (
 // but those rows, with their subject and source, stay in their parts until a
 // merge happens to combine them with the tombstone. So after inserting a
 // batch, the sink rewrites the personal columns of the batch's erased keys:
-// ALTER TABLE events UPDATE subject = '', source = '' (a mutation: ClickHouse
+// ALTER TABLE events UPDATE subject = '', source = '', data = '' (a mutation: ClickHouse
 // writes new parts without the values, synchronously with mutations_sync = 2,
 // before the batch's offsets are committed). The parts it replaced are
 // outdated and removed from disk by the table's cleanup within
@@ -48,7 +48,7 @@ func (s *Sink) scrub(ctx context.Context, items []record.Item) error {
 
 func (s *Sink) scrubChunk(ctx context.Context, keys []key) error {
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(scrubSettings))
-	where := "is_deleted = 0 AND (subject != '' OR source != '') AND " + keyFilter(keys)
+	where := "is_deleted = 0 AND (subject != '' OR source != '' OR data != '') AND " + keyFilter(keys)
 	var dirty uint64
 	if err := s.conn.QueryRow(ctx, "SELECT count() FROM events WHERE "+where).Scan(&dirty); err != nil {
 		return fmt.Errorf("find erased rows in clickhouse: %w", err)
@@ -56,7 +56,7 @@ func (s *Sink) scrubChunk(ctx context.Context, keys []key) error {
 	if dirty == 0 {
 		return nil
 	}
-	if err := s.conn.Exec(ctx, "ALTER TABLE events UPDATE subject = '', source = '' WHERE "+where); err != nil {
+	if err := s.conn.Exec(ctx, "ALTER TABLE events UPDATE subject = '', source = '', data = '' WHERE "+where); err != nil {
 		return fmt.Errorf("erase personal columns of %d clickhouse rows: %w", dirty, err)
 	}
 	return nil

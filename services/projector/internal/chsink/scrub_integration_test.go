@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -47,12 +48,18 @@ func event(tenant, id, typ, source, subject string, at time.Time, offset int64) 
 		Event: &schemas.Event{Version: 1, TenantID: tenant, ID: id, Type: typ, Source: source, Subject: subject, Time: at, ReceivedAt: at}}
 }
 
+// withData gives the event of it the JSON data raw.
+func withData(it record.Item, raw string) record.Item {
+	it.Event.Data = json.RawMessage(raw)
+	return it
+}
+
 func tombstone(tenant, id string, offset int64) record.Item {
 	return record.Item{Kind: record.KindTombstone, TenantID: tenant, ExternalID: id, Offset: offset, Timestamp: time.Now().UTC(),
 		Tombstone: &schemas.Tombstone{Version: 1, TenantID: tenant, ID: id}}
 }
 
-// An erasure removes the erased events' subject and source from ClickHouse's
+// An erasure removes the erased events' subject, source and data from ClickHouse's
 // storage: by the time Write returns (before the consumer commits the
 // tombstones' offsets) no row read WITHOUT FINAL holds them, and within
 // erasureDiskBound no file of the table does. The rollup keeps exact counts
@@ -63,8 +70,9 @@ func TestErasureRemovesPersonalColumnsFromStorage(t *testing.T) {
 	defer cancel()
 	s := chsink.New(conn)
 
-	token, sourceToken := literalToken(), literalToken()
+	token, sourceToken, dataToken := literalToken(), literalToken(), literalToken()
 	secret := token + "@example.com"
+	secretData := `{"card":"` + dataToken + `","amount":7}`
 	secretSource := "https://example.com/" + sourceToken
 	m0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 	m1 := m0.Add(time.Minute)
@@ -83,32 +91,32 @@ func TestErasureRemovesPersonalColumnsFromStorage(t *testing.T) {
 			if i%2 == 1 {
 				typ, at = "login", m1
 			}
-			items = append(items, event(tenant, id, typ, secretSource, secret, at, next()))
-			items = append(items, event(tenant, fmt.Sprintf("kept-%d-%d", batch, i), "login", "app", "keep@example.com", m1, next()))
+			items = append(items, withData(event(tenant, id, typ, secretSource, secret, at, next()), secretData))
+			items = append(items, withData(event(tenant, fmt.Sprintf("kept-%d-%d", batch, i), "login", "app", "keep@example.com", m1, next()), `{"amount":1}`))
 		}
 		write(ctx, t, s, items)
 	}
 	dataPath := tableDataPath(ctx, t, conn, db)
-	if n := rawCount(ctx, t, conn, "subject = ? OR source = ?", secret, secretSource); n != 20 {
-		t.Fatalf("before the erasure %d raw rows hold the subject, want 20", n)
+	if n := rawCount(ctx, t, conn, "subject = ? OR source = ? OR data = ?", secret, secretSource, secretData); n != 20 {
+		t.Fatalf("before the erasure %d raw rows hold the subject, source or data, want 20", n)
 	}
-	if dataPath != "" && (!onDisk(t, dataPath, token) || !onDisk(t, dataPath, sourceToken)) {
-		t.Fatalf("before the erasure the subject or source is not found in %s: the disk check could not see it", dataPath)
+	if dataPath != "" && (!onDisk(t, dataPath, token) || !onDisk(t, dataPath, sourceToken) || !onDisk(t, dataPath, dataToken)) {
+		t.Fatalf("before the erasure the subject, source or data is not found in %s: the disk check could not see it", dataPath)
 	}
 
 	// The erasure: a tombstone per id, plus an event and its tombstone in the
 	// same batch.
-	items := []record.Item{event(tenant, "gone-same-batch", "signup", secretSource, secret, m0, next())}
+	items := []record.Item{withData(event(tenant, "gone-same-batch", "signup", secretSource, secret, m0, next()), secretData)}
 	for _, id := range erased {
 		items = append(items, tombstone(tenant, id, next()))
 	}
 	items = append(items, tombstone(tenant, "gone-same-batch", next()))
 	write(ctx, t, s, items)
 
-	if n := rawCount(ctx, t, conn, "subject = ? OR source = ?", secret, secretSource); n != 0 {
-		t.Fatalf("after the erasure %d rows read without FINAL still hold the subject or source", n)
+	if n := rawCount(ctx, t, conn, "subject = ? OR source = ? OR position(data, ?) > 0", secret, secretSource, dataToken); n != 0 {
+		t.Fatalf("after the erasure %d rows read without FINAL still hold the subject, source or data", n)
 	}
-	if n := rawCount(ctx, t, conn, "subject = 'keep@example.com' AND source = 'app' AND is_deleted = 0"); n != 20 {
+	if n := rawCount(ctx, t, conn, `subject = 'keep@example.com' AND source = 'app' AND data = '{"amount":1}' AND is_deleted = 0`); n != 20 {
 		t.Fatalf("%d raw rows of the other subject keep their values, want 20", n)
 	}
 	wantRollup(ctx, t, conn, tenant, map[string]int64{m1.Format(time.DateTime) + " login": 20})
@@ -118,7 +126,7 @@ func TestErasureRemovesPersonalColumnsFromStorage(t *testing.T) {
 		return
 	}
 	deadline := time.Now().Add(erasureDiskBound)
-	for onDisk(t, dataPath, token) || onDisk(t, dataPath, sourceToken) || outdatedParts(ctx, t, conn, db) > 0 {
+	for onDisk(t, dataPath, token) || onDisk(t, dataPath, sourceToken) || onDisk(t, dataPath, dataToken) || outdatedParts(ctx, t, conn, db) > 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the erased subject is still in a file under %s (or outdated parts remain) %v after the erasure", dataPath, erasureDiskBound)
 		}
