@@ -40,6 +40,15 @@ func KafkaBrokers(tb testing.TB) string { return Require(tb, "PULSESTREAM_KAFKA_
 // ClickHouseAddr is the ClickHouse address for integration tests.
 func ClickHouseAddr(tb testing.TB) string { return Require(tb, "PULSESTREAM_CLICKHOUSE_ADDR") }
 
+// ClickHouseDatabase is the ClickHouse database integration tests use
+// (PULSESTREAM_CLICKHOUSE_DATABASE, default "pulsestream").
+func ClickHouseDatabase() string {
+	if d := os.Getenv("PULSESTREAM_CLICKHOUSE_DATABASE"); d != "" {
+		return d
+	}
+	return "pulsestream"
+}
+
 // ClickHouseProtocol is "http" or "native" (default "http", the local engine).
 func ClickHouseProtocol() string {
 	if p := os.Getenv("PULSESTREAM_CLICKHOUSE_PROTOCOL"); p != "" {

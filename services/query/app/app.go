@@ -163,6 +163,8 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 	h := api.New(api.Deps{
 		Events:       pg,
 		Stats:        chs,
+		MeterDefs:    tenants,
+		Meters:       chs,
 		Markers:      store.NewMarkers(rdb, cfg.Query.MarkersPrefix),
 		Cursors:      codec,
 		Auth:         auth,

@@ -1,5 +1,5 @@
 // Package api is the query service's HTTP API (gin, mandated): one event by
-// id, search with keyset cursors, statistics and ingestion status, all scoped
+// id, search with keyset cursors, statistics, meters and ingestion status, all scoped
 // to the tenant of the caller's API key (tenancy middleware, query
 // scope). Parameters are checked before any store is asked; a bad one is a
 // 400 naming it (platform/apierror). Every store call runs under the query
@@ -56,8 +56,11 @@ type Deps struct {
 	Events  EventStore
 	Stats   StatsStore
 	Markers MarkerStore
-	Cursors *cursor.Codec
-	Auth    tenancy.Authenticator
+	// MeterDefs and Meters serve /v1/meters (meters.go).
+	MeterDefs MeterDefinitions
+	Meters    MeterStore
+	Cursors   *cursor.Codec
+	Auth      tenancy.Authenticator
 	// Ops serves /livez, /readyz and /metrics on the same listener (optional).
 	Ops          http.Handler
 	QueryTimeout time.Duration
@@ -93,6 +96,7 @@ func (a *API) router() *gin.Engine {
 	v1.GET("/events/:id", a.get)
 	v1.GET("/events/:id/status", a.status)
 	v1.GET("/stats", a.stats)
+	a.meterRoutes(v1)
 	return r
 }
 

@@ -69,7 +69,8 @@ func TestQueryParametersMatchTheOpenAPIDocument(t *testing.T) {
 		slices.Sort(names)
 		return names
 	}
-	for path, known := range map[string][]string{"/v1/events": searchKnown, "/v1/stats": statsKnown} {
+	for path, known := range map[string][]string{"/v1/events": searchKnown, "/v1/stats": statsKnown,
+		"/v1/meters/{slug}/query": append(slices.Clone(meterKnown), "filter")} {
 		want := slices.Sorted(slices.Values(known))
 		if got := params(path); !slices.Equal(got, want) {
 			t.Errorf("%s: documented query parameters %v, the parser takes %v", path, got, want)

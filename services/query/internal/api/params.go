@@ -364,24 +364,8 @@ func parseStats(v url.Values, now time.Time) (store.StatsQuery, *apierror.Error)
 	if aerr != nil {
 		return q, aerr
 	}
-	// Stats are exact to the millisecond, the precision of the ClickHouse column.
-	switch {
-	case f.From.IsZero() && f.To.IsZero():
-		f.To = now.UTC().Truncate(time.Millisecond)
-		f.From = f.To.Add(-statsDefaultWin)
-	case f.From.IsZero():
-		f.From = f.To.Add(-statsDefaultWin)
-	case f.To.IsZero():
-		f.To = now.UTC().Truncate(time.Millisecond)
-		if f.From.After(f.To) {
-			return q, bad("from", CodeInvalidTimeRange, "from (%s) is in the future; give to as well", fmtTime(f.From))
-		}
-	}
-	if f.From.Truncate(time.Millisecond) != f.From || f.To.Truncate(time.Millisecond) != f.To {
-		return q, bad("from", CodeInvalidTimeRange, "from and to of statistics have millisecond precision at most")
-	}
-	if f.From.UnixMilli() < 0 {
-		return q, bad("from", CodeInvalidTimeRange, "from must not be before 1970")
+	if aerr = defaultRange(&f, now); aerr != nil {
+		return q, aerr
 	}
 	q.Filter = f
 	if q.Interval, aerr = single(v, "interval"); aerr != nil {
@@ -432,4 +416,32 @@ func SearchQuery(v url.Values) (store.SearchQuery, error) {
 	}
 	p.query.Limit++
 	return p.query, nil
+}
+
+// defaultRange fills a missing from or to of statistics and meters (the
+// last 24 hours up to now) and checks the range: millisecond precision (the
+// ClickHouse column's), not before 1970.
+func defaultRange(f *store.Filter, now time.Time) *apierror.Error {
+	switch {
+	case f.From.IsZero() && f.To.IsZero():
+		f.To = now.UTC().Truncate(time.Millisecond)
+		f.From = f.To.Add(-statsDefaultWin)
+	case f.From.IsZero():
+		f.From = f.To.Add(-statsDefaultWin)
+	case f.To.IsZero():
+		f.To = now.UTC().Truncate(time.Millisecond)
+		if f.From.After(f.To) {
+			return bad("from", CodeInvalidTimeRange, "from (%s) is in the future; give to as well", fmtTime(f.From))
+		}
+	}
+	if f.From.Truncate(time.Millisecond) != f.From || f.To.Truncate(time.Millisecond) != f.To {
+		return bad("from", CodeInvalidTimeRange, "from and to have millisecond precision at most")
+	}
+	if f.From.After(f.To) {
+		return bad("from", CodeInvalidTimeRange, "from (%s) is after to (%s)", fmtTime(f.From), fmtTime(f.To))
+	}
+	if f.From.UnixMilli() < 0 {
+		return bad("from", CodeInvalidTimeRange, "from must not be before 1970")
+	}
+	return nil
 }

@@ -48,7 +48,7 @@ func chOptions(tb testing.TB) *clickhouse.Options {
 	return &clickhouse.Options{
 		Addr:     []string{testenv.ClickHouseAddr(tb)},
 		Protocol: proto,
-		Auth:     clickhouse.Auth{Database: "pulsestream"},
+		Auth:     clickhouse.Auth{Database: testenv.ClickHouseDatabase()},
 	}
 }
 

@@ -1,0 +1,284 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pulsestream/pulsestream/tenancy"
+)
+
+// Meters read the ClickHouse events table without FINAL, relying on the
+// invariant the exact rollup events_per_minute already rests on (chsink's
+// Plan): the projector inserts exactly one row with rollup_sign = +1 per
+// (tenant_id, external_id) ever stored — duplicates, replays and crashes
+// add none — and a row with rollup_sign = -1 when that event is erased. So
+// the rows with rollup_sign = 1 whose key has no -1 row are the live
+// events, one each, at any merge state; reading them needs no FINAL merge
+// of the table's parts (which dominated the cost over millions of rows).
+// A meter reads data with JSONExtract (the column is a String, migration
+// clickhouse/00030).
+
+// MeterQuery asks for one meter over [From, To).
+type MeterQuery struct {
+	Meter    tenancy.Meter
+	From, To time.Time
+	Window   string         // "", minute, hour, day or month
+	Location *time.Location // the windows' time zone
+	GroupBy  []string       // dimensions of the meter
+	Filters  map[string][]string
+	MaxRows  int // more result rows than this is ErrTooManyRows
+}
+
+// MeterRow is one window (and group) of a meter.
+type MeterRow struct {
+	WindowStart time.Time
+	WindowEnd   time.Time
+	Group       map[string]*string // nil value: the event has no such dimension
+	Value       *float64           // nil: no event had a value
+	Events      uint64             // events that matched
+	Skipped     uint64             // of those, events without a usable value
+}
+
+// ErrTooManyRows: the answer would exceed MeterQuery.MaxRows.
+var ErrTooManyRows = fmt.Errorf("meter answer has too many rows")
+
+// MeterWindows are the supported windows.
+var MeterWindows = []string{"minute", "hour", "day", "month"}
+
+// Meter computes q for tenant.
+func (c *ClickHouse) Meter(ctx context.Context, tenant string, q MeterQuery) ([]MeterRow, error) {
+	sql, args, err := meterSQL(tenant, q)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := c.db.Query(bounded(ctx), sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("meter %s: %w", q.Meter.Slug, err)
+	}
+	defer rows.Close()
+	out := []MeterRow{}
+	for rows.Next() {
+		var (
+			start int64
+			group = make([]*string, len(q.GroupBy))
+			r     MeterRow
+		)
+		dest := []any{&start}
+		for i := range group {
+			dest = append(dest, &group[i])
+		}
+		dest = append(dest, &r.Value, &r.Events, &r.Skipped)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("meter %s: %w", q.Meter.Slug, err)
+		}
+		if len(out) == q.MaxRows {
+			return nil, ErrTooManyRows
+		}
+		r.WindowStart, r.WindowEnd = q.window(start)
+		if len(q.GroupBy) > 0 {
+			r.Group = make(map[string]*string, len(q.GroupBy))
+			for i, d := range q.GroupBy {
+				r.Group[d] = group[i]
+			}
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("meter %s: %w", q.Meter.Slug, err)
+	}
+	return out, nil
+}
+
+// window returns the bounds of the window starting at Unix second start
+// (the whole range when there are no windows).
+func (q MeterQuery) window(start int64) (time.Time, time.Time) {
+	if q.Window == "" {
+		return q.From, q.To
+	}
+	s := time.Unix(start, 0).In(q.Location)
+	switch q.Window {
+	case "minute":
+		return s, s.Add(time.Minute)
+	case "hour":
+		return s, s.Add(time.Hour)
+	case "day":
+		return s, time.Date(s.Year(), s.Month(), s.Day()+1, 0, 0, 0, 0, q.Location)
+	default:
+		return s, time.Date(s.Year(), s.Month()+1, 1, 0, 0, 0, 0, q.Location)
+	}
+}
+
+// meterSQL renders q. Paths and the time zone are SQL literals (validated
+// and quoted); values come as bound arguments.
+func meterSQL(tenant string, q MeterQuery) (string, []any, error) {
+	m := q.Meter
+	dims := make([]string, len(q.GroupBy))
+	for i, d := range q.GroupBy {
+		src, ok := m.GroupBy[d]
+		if !ok {
+			return "", nil, fmt.Errorf("meter %s has no dimension %q", m.Slug, d)
+		}
+		e, err := dimensionExpr(src)
+		if err != nil {
+			return "", nil, err
+		}
+		dims[i] = e
+	}
+	agg, skipped, err := aggregateExpr(m.MeterSpec)
+	if err != nil {
+		return "", nil, err
+	}
+	where, args, err := q.where(tenant)
+	if err != nil {
+		return "", nil, err
+	}
+	var sel, grp []string
+	sel = append(sel, bucketExpr(q.Window, q.Location.String())+" AS w")
+	if q.Window != "" {
+		grp = append(grp, "w")
+	}
+	for i, d := range dims {
+		sel = append(sel, fmt.Sprintf("%s AS g%d", d, i))
+		grp = append(grp, "g"+strconv.Itoa(i))
+	}
+	sel = append(sel, "toNullable(toFloat64("+agg+")) AS v", "count() AS n", skipped+" AS s")
+	sql := "SELECT " + strings.Join(sel, ", ") + " FROM events WHERE " + where
+	if len(grp) > 0 {
+		sql += " GROUP BY " + strings.Join(grp, ", ") + " ORDER BY " + strings.Join(grp, ", ")
+	}
+	if q.MaxRows > 0 {
+		sql += " LIMIT " + strconv.Itoa(q.MaxRows+1)
+	}
+	return sql, args, nil
+}
+
+func (q MeterQuery) where(tenant string) (string, []any, error) {
+	w := []string{"tenant_id = ?", "rollup_sign = 1", "has(?, toString(type))",
+		"event_time >= fromUnixTimestamp64Milli(?, 'UTC')", "event_time < fromUnixTimestamp64Milli(?, 'UTC')",
+		"external_id NOT IN (SELECT external_id FROM events WHERE tenant_id = ? AND rollup_sign = -1)"}
+	args := []any{tenant, q.Meter.EventTypes, q.From.UnixMilli(), q.To.UnixMilli(), tenant}
+	for _, f := range []map[string][]string{q.Meter.Filters, q.Filters} {
+		for dim, vals := range f {
+			src, ok := q.Meter.GroupBy[dim]
+			if !ok {
+				return "", nil, fmt.Errorf("meter %s has no dimension %q", q.Meter.Slug, dim)
+			}
+			e, err := dimensionExpr(src)
+			if err != nil {
+				return "", nil, err
+			}
+			w = append(w, "has(?, ifNull("+e+", ''))")
+			args = append(args, vals)
+		}
+	}
+	return strings.Join(w, " AND "), args, nil
+}
+
+// bucketExpr is the window start as Unix seconds (0 without windows).
+func bucketExpr(window, tz string) string {
+	t := "toDateTime(event_time, " + quoteSQL(tz) + ")"
+	switch window {
+	case "minute":
+		return "toUnixTimestamp(toStartOfMinute(" + t + "))"
+	case "hour":
+		return "toUnixTimestamp(toStartOfHour(" + t + "))"
+	case "day":
+		return "toUnixTimestamp(toStartOfDay(" + t + "))"
+	case "month":
+		return "toUnixTimestamp(toDateTime(toStartOfMonth(" + t + "), " + quoteSQL(tz) + "))"
+	}
+	return "toInt64(0)"
+}
+
+// pathArgs renders a path's steps as JSONExtract arguments (indexes are
+// 1-based there).
+func pathArgs(path string) (string, error) {
+	segs, err := tenancy.ParsePath(path)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, s := range segs {
+		b.WriteString(", ")
+		if s.IsIndex {
+			b.WriteString(strconv.Itoa(s.Index + 1))
+		} else {
+			b.WriteString(quoteSQL(s.Key))
+		}
+	}
+	return b.String(), nil
+}
+
+// numericExpr is the JSON number at path as Float64; NULL when it is
+// missing or not a number (a numeric string, a bool, null).
+func numericExpr(path string) (string, error) {
+	p, err := pathArgs(path)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("if(JSONType(data%s) IN ('Int64', 'UInt64', 'Double'), JSONExtractFloat(data%s), NULL)", p, p), nil
+}
+
+// textExpr is the value at path as text: a JSON string's contents, any
+// other value's JSON text; NULL when missing or null.
+func textExpr(path string) (string, error) {
+	p, err := pathArgs(path)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("multiIf(JSONType(data%s) = 'String', JSONExtractString(data%s), JSONType(data%s) = 'Null', NULL, JSONExtractRaw(data%s))", p, p, p, p), nil
+}
+
+// dimensionExpr is a dimension's value: an attribute (NULL when empty) or
+// the text at a path.
+func dimensionExpr(src string) (string, error) {
+	switch src {
+	case "subject", "source", "type":
+		return "nullIf(toString(" + src + "), '')", nil
+	}
+	return textExpr(src)
+}
+
+// aggregateExpr returns the aggregate and the count of skipped events.
+func aggregateExpr(m tenancy.MeterSpec) (string, string, error) {
+	if m.Aggregation == tenancy.AggCount {
+		return "count()", "toUInt64(0)", nil
+	}
+	if m.Aggregation == tenancy.AggUniqueCount {
+		v, err := textExpr(m.ValuePath)
+		return "uniqExact(" + v + ")", "countIf(" + v + " IS NULL)", err
+	}
+	v, err := numericExpr(m.ValuePath)
+	if err != nil {
+		return "", "", err
+	}
+	skipped := "countIf(" + v + " IS NULL)"
+	if q := tenancy.Quantile(m.Aggregation); q > 0 {
+		return fmt.Sprintf("quantileExact(%g)(%s)", q, v), skipped, nil
+	}
+	switch m.Aggregation {
+	case tenancy.AggSum, tenancy.AggAvg, tenancy.AggMin, tenancy.AggMax:
+		return m.Aggregation + "(" + v + ")", skipped, nil
+	}
+	return "", "", fmt.Errorf("unknown aggregation %q", m.Aggregation)
+}
+
+// quoteSQL is s as a ClickHouse string literal.
+func quoteSQL(s string) string {
+	var b strings.Builder
+	b.WriteByte('\'')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\'', '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('\'')
+	return b.String()
+}
