@@ -40,6 +40,7 @@ type stack struct {
 	projURL              string
 	projBin              string
 	projArgs             []string
+	topic, brokers       string // the private event topic and its brokers
 }
 
 func randomHex(t testing.TB, n int) string {
@@ -91,6 +92,7 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 	s.keyA, s.keyB = tenantKey(t, s.pool, s.tenantA), tenantKey(t, s.pool, s.tenantB)
 
 	topic, prefix := "e2e-"+id, "e2e-"+id+":"
+	s.topic, s.brokers = topic, brokers
 	common := []string{"-postgres-url", pgURL, "-kafka-brokers", brokers, "-kafka-topic", topic,
 		"-kafka-dlq-topic", topic + "-dlq", "-kafka-partitions", "3", "-kafka-replication-factor", "1",
 		"-shutdown-delay", "0s", "-log-format", "text"}

@@ -136,7 +136,7 @@ func meterSQL(tenant string, q MeterQuery) (string, []any, error) {
 		return "", nil, err
 	}
 	var sel, grp []string
-	sel = append(sel, bucketExpr(q.Window, q.Location.String())+" AS w")
+	sel = append(sel, "toInt64("+bucketExpr(q.Window, q.Location.String())+") AS w")
 	if q.Window != "" {
 		grp = append(grp, "w")
 	}
@@ -190,7 +190,7 @@ func bucketExpr(window, tz string) string {
 	case "month":
 		return "toUnixTimestamp(toDateTime(toStartOfMonth(" + t + "), " + quoteSQL(tz) + "))"
 	}
-	return "toInt64(0)"
+	return "0"
 }
 
 // pathArgs renders a path's steps as JSONExtract arguments (indexes are
