@@ -136,6 +136,7 @@ func TestMetersEqualIndependentAggregatesUnderDuplicatesReplayAndErasure(t *test
 		return ""
 	})
 	live := liveCalls(evs)
+	t.Logf("%d records in the topic (%d events sent, %d erased, copies included); %d live metered events", records, len(evs), len(evs)-len(liveCalls(evs))-100, len(live))
 	s.checkMeters(t, key, meters, live)
 	s.checkAgainstPostgres(t, key, tenant)
 	s.checkMeterCSV(t, key, meters["tokens"], live)
