@@ -282,12 +282,22 @@ var (
 
 func (s *stack) meter(key, slug, params string) meterAnswer {
 	s.t.Helper()
-	var ans meterAnswer
 	u := s.queryURL + "/v1/meters/" + slug + "/query?" + meterRange + "&" + params
-	if code := s.call(key, http.MethodGet, u, "", "", &ans); code != http.StatusOK {
-		s.t.Fatalf("GET %s: %d; query service log:\n%s", u, code, s.query.Log(5))
+	// A 503 (query_timeout on the shared engine under load) says "retry
+	// after Retry-After": a client does, a few times.
+	for range 10 {
+		var ans meterAnswer
+		code := s.call(key, http.MethodGet, u, "", "", &ans)
+		if code == http.StatusOK {
+			return ans
+		}
+		if code != http.StatusServiceUnavailable {
+			s.t.Fatalf("GET %s: %d; query service log:\n%s", u, code, s.query.Log(5))
+		}
+		time.Sleep(time.Second)
 	}
-	return ans
+	s.t.Fatalf("GET %s: 503 ten times; query service log:\n%s", u, s.query.Log(20))
+	return meterAnswer{}
 }
 
 func (s *stack) meterTotal(key, slug string) uint64 { return s.meter(key, slug, "").Events }
@@ -328,7 +338,11 @@ func (q meterQuery) params() string {
 func (s *stack) checkMeters(t *testing.T, key string, meters map[string]tenancy.Meter, live []meterEvent) {
 	t.Helper()
 	for slug, m := range meters {
-		for _, q := range meterQueries {
+		qs := meterQueries
+		if slug != "calls" && slug != "tokens" && slug != "users" { // the other aggregations: two shapes (bounds the test's time)
+			qs = []meterQuery{meterQueries[0], meterQueries[3]}
+		}
+		for _, q := range qs {
 			got := s.meter(key, slug, q.params())
 			want := expectMeter(m, q, live)
 			if diff := compareMeter(got, want, q, m.Aggregation); diff != "" {
