@@ -48,6 +48,10 @@ go run ./migrations/cmd/migrate up >/dev/null || die "migrations failed"
 tenant="${RUN//[^a-z0-9-]/-}"
 key=$("$WORK/bin/pulsectl" bootstrap --tenant "$tenant" --format env | sed -n 's/^PULSESTREAM_[A-Z0-9_]*_API_KEY=//p' | head -1)
 [ -n "$key" ] || die "pulsectl bootstrap printed no key"
+# A meter (the slug of query.yaml's example), so generated meter queries reach the engine.
+"$WORK/bin/pulsectl" meters put --tenant "$tenant" --format json >/dev/null --definition \
+  '{"event_types":["llm.call"],"aggregation":"p95","value_path":"$.usage.tokens","group_by":{"model":"$.model","customer":"subject"}}' tokens ||
+  die "pulsectl meters put failed"
 
 gw=$(free_port); qp=$(free_port); ap=$(free_port)
 "$WORK/bin/gateway" --gateway-addr "127.0.0.1:$gw" --kafka-topic "$RUN" --kafka-dlq-topic "$RUN.dlq" --kafka-partitions 1 \
