@@ -1,6 +1,7 @@
 // Package tenancy owns tenants and API keys: how a request's key becomes a
 // Principal (tenant, scopes, limits), how keys are created, rotated and
-// revoked, and the audit log of admin actions.
+// revoked, the tenants' meter definitions (meter.go), and the audit log of
+// admin actions.
 //
 // The gateway and the query service depend only on Authenticator and
 // Middleware; the PostgreSQL store, the in-process cache and the admin API

@@ -1,6 +1,6 @@
 // Package pulsectl is the pulsectl command (tenancy/cmd/pulsectl and the
 // image's multi-call binary run Main): it administers PulseStream tenants, API
-// keys and the audit log by talking to PostgreSQL directly (--postgres-url or
+// keys, meter definitions and the audit log by talking to PostgreSQL directly (--postgres-url or
 // PULSESTREAM_POSTGRES_URL). It runs the same tenancy.Admin code as the admin
 // HTTP API; its audit entries name the actor cli:<os user>.
 //
@@ -236,7 +236,7 @@ func rootCommand(e env) *ffcli.Command {
 	root := &ffcli.Command{
 		Name:       "pulsectl",
 		ShortUsage: "pulsectl <command> [flags] [args]",
-		LongHelp: "Administers PulseStream tenants, API keys and the audit log in PostgreSQL\n" +
+		LongHelp: "Administers PulseStream tenants, API keys, meters and the audit log in PostgreSQL\n" +
 			"(--postgres-url or PULSESTREAM_POSTGRES_URL). Every change is audited as " + e.actor + ".\n" +
 			"pulsectl -version prints the version.",
 		FlagSet:     fs,
