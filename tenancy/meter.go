@@ -33,7 +33,8 @@ const (
 // Aggregations lists every aggregation, in display order.
 var Aggregations = []string{AggCount, AggSum, AggAvg, AggMin, AggMax, AggUniqueCount, AggP50, AggP90, AggP95, AggP99}
 
-// Dimensions that are event attributes rather than paths into data.
+// AttributeDimensions are the dimensions that are event attributes rather
+// than paths into data.
 var AttributeDimensions = []string{"subject", "source", "type"}
 
 // Limits of a meter definition.

@@ -71,28 +71,18 @@ func (a *API) listMeters(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"meters": out})
 }
 
-// MeterRow is one row of a meter's answer.
-type MeterRow struct {
-	WindowStart time.Time          `json:"window_start"`
-	WindowEnd   time.Time          `json:"window_end"`
-	Group       map[string]*string `json:"group,omitempty"`
-	Value       *float64           `json:"value"`
-	Events      uint64             `json:"events"`
-	Skipped     uint64             `json:"skipped"`
-}
-
 // MeterAnswer is the answer of GET /v1/meters/{slug}/query.
 type MeterAnswer struct {
-	Meter       string     `json:"meter"`
-	Aggregation string     `json:"aggregation"`
-	From        time.Time  `json:"from"`
-	To          time.Time  `json:"to"`
-	Window      string     `json:"window,omitempty"`
-	TimeZone    string     `json:"time_zone"`
-	GroupBy     []string   `json:"group_by"`
-	Events      uint64     `json:"events"`
-	Skipped     uint64     `json:"skipped"`
-	Rows        []MeterRow `json:"rows"`
+	Meter       string           `json:"meter"`
+	Aggregation string           `json:"aggregation"`
+	From        time.Time        `json:"from"`
+	To          time.Time        `json:"to"`
+	Window      string           `json:"window,omitempty"`
+	TimeZone    string           `json:"time_zone"`
+	GroupBy     []string         `json:"group_by"`
+	Events      uint64           `json:"events"`
+	Skipped     uint64           `json:"skipped"`
+	Rows        []store.MeterRow `json:"rows"`
 }
 
 func (a *API) queryMeter(c *gin.Context) {
@@ -140,16 +130,16 @@ func (a *API) queryMeter(c *gin.Context) {
 
 func meterAnswer(q store.MeterQuery, rows []store.MeterRow) MeterAnswer {
 	ans := MeterAnswer{Meter: q.Meter.Slug, Aggregation: q.Meter.Aggregation, From: q.From.In(q.Location), To: q.To.In(q.Location),
-		Window: q.Window, TimeZone: q.Location.String(), GroupBy: q.GroupBy, Rows: make([]MeterRow, len(rows))}
+		Window: q.Window, TimeZone: q.Location.String(), GroupBy: q.GroupBy, Rows: rows}
 	if ans.GroupBy == nil {
 		ans.GroupBy = []string{}
 	}
-	for i, r := range rows {
-		v := r.Value
-		if v != nil && (math.IsInf(*v, 0) || math.IsNaN(*v)) {
-			v = nil // JSON has no infinity: a sum beyond float64's range
+	for i := range rows {
+		r := &rows[i]
+		if r.Value != nil && (math.IsInf(*r.Value, 0) || math.IsNaN(*r.Value)) {
+			r.Value = nil // JSON has no infinity: a sum beyond float64's range
 		}
-		ans.Rows[i] = MeterRow{WindowStart: r.WindowStart.In(q.Location), WindowEnd: r.WindowEnd.In(q.Location), Group: r.Group, Value: v, Events: r.Events, Skipped: r.Skipped}
+		r.WindowStart, r.WindowEnd = r.WindowStart.In(q.Location), r.WindowEnd.In(q.Location)
 		ans.Events += r.Events
 		ans.Skipped += r.Skipped
 	}

@@ -32,14 +32,14 @@ type MeterQuery struct {
 	MaxRows  int // more result rows than this is ErrTooManyRows
 }
 
-// MeterRow is one window (and group) of a meter.
+// MeterRow is one window (and group) of a meter, as the API answers it.
 type MeterRow struct {
-	WindowStart time.Time
-	WindowEnd   time.Time
-	Group       map[string]*string // nil value: the event has no such dimension
-	Value       *float64           // nil: no event had a value
-	Events      uint64             // events that matched
-	Skipped     uint64             // of those, events without a usable value
+	WindowStart time.Time          `json:"window_start"`
+	WindowEnd   time.Time          `json:"window_end"`
+	Group       map[string]*string `json:"group,omitempty"` // nil value: the event has no such dimension
+	Value       *float64           `json:"value"`           // nil: no event had a value
+	Events      uint64             `json:"events"`          // events that matched
+	Skipped     uint64             `json:"skipped"`         // of those, events without a usable value
 }
 
 // ErrTooManyRows: the answer would exceed MeterQuery.MaxRows.
@@ -82,7 +82,7 @@ func (c *ClickHouse) Meter(ctx context.Context, tenant string, q MeterQuery) ([]
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("meter %s: %w", q.Meter.Slug, err)
 		}
-		if len(out) == q.MaxRows {
+		if q.MaxRows > 0 && len(out) == q.MaxRows {
 			return nil, ErrTooManyRows
 		}
 		r.WindowStart, r.WindowEnd = q.window(start)
