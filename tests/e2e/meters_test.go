@@ -144,6 +144,14 @@ func TestMetersEqualIndependentAggregatesUnderDuplicatesReplayAndErasure(t *test
 	s.stopProjector()
 	s.replay("clickhouse")
 	s.checkMeters(t, key, meters, live)
+
+	// A changed definition applies to all history.
+	changed := meters["tokens-min"]
+	changed.Aggregation, changed.GroupBy = "max", map[string]string{"model": "$.model", "region": "$.region", "subj": "subject"}
+	if _, created, err := tenancy.NewAdmin(tenancy.NewPGStore(s.pool)).PutMeter(context.Background(), "test:meters", tenant, "tokens-min", changed.MeterSpec); err != nil || created {
+		t.Fatalf("replace meter tokens-min: created %v, %v", created, err)
+	}
+	s.checkMeters(t, key, map[string]tenancy.Meter{"tokens-min": changed}, live)
 	if code := s.call(s.keyB, http.MethodGet, s.queryURL+"/v1/meters/calls/query", "", "", nil); code != http.StatusNotFound {
 		t.Fatalf("another tenant's key asking for the meter: %d, want 404", code)
 	}
