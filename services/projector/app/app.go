@@ -31,10 +31,12 @@ import (
 	"github.com/pulsestream/pulsestream/services/projector/internal/record"
 )
 
-// decodeAhead is how many batches of decoded records (each holding its
-// record and decoded event) one sink may be ahead of the other and still
-// share its decodes.
-const decodeAhead = 5
+// decodeAhead is how many decoded records (each holding its record and
+// decoded event, ~2-3 KB) one sink may be ahead of the other and still share
+// its decodes: 5 batches of the former default batch size. A count of
+// records, not of batches, so that bigger batches (issue 14: 20,000 by
+// default) do not also multiply this memory; at least two batches.
+const decodeAhead = 50_000
 
 // App is a wired projector.
 type App struct {
@@ -94,8 +96,8 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (_ *App, err
 		sinks = []string{cfg.Replay.Sink}
 	}
 	// The sinks read the same records: each is decoded once. Up to
-	// decodeAhead batches of decoded records wait for the slower sink.
-	dec := record.NewShared(len(sinks), decodeAhead*cfg.Projector.BatchSize)
+	// decodeAhead decoded records wait for the slower sink.
+	dec := record.NewShared(len(sinks), max(decodeAhead, 2*cfg.Projector.BatchSize))
 	for _, name := range sinks {
 		var (
 			sink  consumer.Sink

@@ -82,7 +82,7 @@ func (c *ProjectorConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Sinks, "projector-sinks", "postgres,clickhouse", "read models this process writes: postgres, clickhouse or both (comma-separated)")
 	fs.StringVar(&c.GroupPostgres, "projector-group-postgres", schemas.DefaultGroupPostgres, "consumer group of the PostgreSQL read model")
 	fs.StringVar(&c.GroupClickHouse, "projector-group-clickhouse", schemas.DefaultGroupClickHouse, "consumer group of the ClickHouse read model")
-	fs.IntVar(&c.BatchSize, "projector-batch-size", 10000, "most records written to a store in one batch")
+	fs.IntVar(&c.BatchSize, "projector-batch-size", 20000, "most records written to a store in one batch")
 	fs.DurationVar(&c.Linger, "projector-linger", 100*time.Millisecond, "how long a batch waits for more records once it has one")
 	fs.DurationVar(&c.WriteTimeout, "projector-store-timeout", 30*time.Second, "time one batch write to a store may take before it is retried")
 	fs.DurationVar(&c.BackoffMin, "projector-backoff-min", 200*time.Millisecond, "first retry delay after a transient store error")

@@ -285,21 +285,10 @@ func (s *Sink) lookup(ctx context.Context, bk batchKeys) ([]state, error) {
 // and matching the tuples was the cost). Rows of another key with the same
 // external id (another tenant of the list) are read and ignored.
 func (s *Sink) lookupChunk(ctx context.Context, keys []key, index map[key]int32, states []state) error {
-	var q strings.Builder
-	q.Grow(256 + 24*len(keys))
-	q.WriteString("SELECT tenant_id, external_id, argMax(is_deleted, version), argMax(type, version), argMax(event_time, version) FROM events WHERE tenant_id IN (")
-	writeTenants(&q, keys)
-	q.WriteString(") AND external_id IN (SELECT external_id FROM format(TSV, 'external_id String', '")
-	for i, k := range keys {
-		if i > 0 {
-			q.WriteString(`\n`)
-		}
-		tsvLiteral(&q, k.id)
-	}
-	q.WriteString("')) GROUP BY tenant_id, external_id")
+	q := lookupQuery(keys)
 	// The id list can exceed the default 256 KiB query size.
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_query_size": 64 << 20}))
-	rows, err := s.conn.Query(ctx, q.String())
+	rows, err := s.conn.Query(ctx, q)
 	if err != nil {
 		return fmt.Errorf("look up %d keys in clickhouse: %w", len(keys), err)
 	}
@@ -324,6 +313,23 @@ func (s *Sink) lookupChunk(ctx context.Context, keys []key, index map[key]int32,
 		return fmt.Errorf("read clickhouse key states: %w", err)
 	}
 	return nil
+}
+
+// lookupQuery is the existence query of keys.
+func lookupQuery(keys []key) string {
+	var q strings.Builder
+	q.Grow(256 + 24*len(keys))
+	q.WriteString("SELECT tenant_id, external_id, argMax(is_deleted, version), argMax(type, version), argMax(event_time, version) FROM events WHERE tenant_id IN (")
+	writeTenants(&q, keys)
+	q.WriteString(") AND external_id IN (SELECT external_id FROM format(TSV, 'external_id String', '")
+	for i, k := range keys {
+		if i > 0 {
+			q.WriteString(`\n`)
+		}
+		tsvLiteral(&q, k.id)
+	}
+	q.WriteString("')) GROUP BY tenant_id, external_id")
+	return q.String()
 }
 
 // writeTenants writes the distinct tenants of keys as a list of literals.
