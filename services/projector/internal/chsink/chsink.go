@@ -277,13 +277,9 @@ func (s *Sink) lookup(ctx context.Context, bk batchKeys) ([]state, error) {
 	return states, nil
 }
 
-// lookupChunk asks for the stored state of keys and sets it in states (by
-// the slot index gives). The batch's external ids
-// travel as one TSV string literal read through format() (a 10,000-key
-// lookup took a median 0.2 s on the local engine, against 0.9-2.5 s for the
-// same keys as a literal list of (tenant_id, external_id) tuples: parsing
-// and matching the tuples was the cost). Rows of another key with the same
-// external id (another tenant of the list) are read and ignored.
+// lookupChunk asks for the stored state of keys and sets it in states, at
+// the slot index gives. Rows of a key not in the batch (the same external id
+// in another tenant of the list) are read and ignored.
 func (s *Sink) lookupChunk(ctx context.Context, keys []key, index map[key]int32, states []state) error {
 	q := lookupQuery(keys)
 	// The id list can exceed the default 256 KiB query size.
@@ -315,7 +311,11 @@ func (s *Sink) lookupChunk(ctx context.Context, keys []key, index map[key]int32,
 	return nil
 }
 
-// lookupQuery is the existence query of keys.
+// lookupQuery is the existence query of keys. The external ids travel as
+// one TSV string literal read through format() (a 10,000-key lookup took a
+// median 0.2 s on the local engine, against 0.9-2.5 s for the same keys as a
+// literal list of (tenant_id, external_id) tuples: parsing and matching the
+// tuples was the cost).
 func lookupQuery(keys []key) string {
 	var q strings.Builder
 	q.Grow(256 + 24*len(keys))
