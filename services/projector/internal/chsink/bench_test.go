@@ -59,11 +59,11 @@ func BenchmarkBatchBuild(b *testing.B) {
 }
 
 // eventsColumnTypes are the types of the events columns the sink writes
-// (migrations/clickhouse 00001 and 00010).
+// (migrations/clickhouse 00001, 00010 and 00030).
 var eventsColumnTypes = map[string]column.Type{
 	"tenant_id": "LowCardinality(String)", "external_id": "String", "type": "LowCardinality(String)", "source": "LowCardinality(String)",
 	"subject": "String", "event_time": "DateTime64(3, 'UTC')", "received_at": "DateTime64(3, 'UTC')", "kafka_partition": "Int32",
-	"kafka_offset": "Int64", "version": "UInt64", "is_deleted": "UInt8", "rollup_sign": "Int8",
+	"kafka_offset": "Int64", "version": "UInt64", "is_deleted": "UInt8", "rollup_sign": "Int8", "data": "String",
 }
 
 // BenchmarkWriteWithoutEngine is the sink's own work for one batch of
