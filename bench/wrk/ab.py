@@ -8,7 +8,11 @@ No projector runs. KEY is an ingest key of a tenant with a lifted rate limit
 Usage, under the shared bench lock:
   flock /tmp/pulsestream-bench.lock bench/wrk/ab.py KEY BIN LABEL PHASE...
   PHASE = single:CONNECTIONS:SECONDS | batch:EVENTS:CONNECTIONS:SECONDS
+        | lg:EVENTS:CONNECTIONS:SECONDS[:signed]  (bin/loadgen http instead of wrk;
+          signed: every request signed with SECRET, RFC 9421 with a nonce)
   GWFLAGS="-kafka-linger=5ms" adds gateway flags.
+  lg phases: LOADGEN (default bin/loadgen), TENANT (KEY's tenant), SECRET (its
+  signing secret; the gateway then needs GWFLAGS="-signing-secret-key ...").
 """
 import os, sys, subprocess, time, json, socket, urllib.request, re
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -48,6 +52,9 @@ def main():
     try:
         for ph in phases:
             parts = ph.split(":")
+            if parts[0] == "lg":
+                out.append(loadgen(url, key, procs, label, ph, parts))
+                continue
             if parts[0] == "single":
                 batch, conn, secs = 1, int(parts[1]), int(parts[2])
             else:
@@ -74,4 +81,31 @@ def main():
             if not m: print(o)
     finally:
         gw.terminate(); gw.wait(30)
+
+def loadgen(url, key, procs, label, ph, parts):
+    """One bin/loadgen http phase: same CPU accounting as the wrk phases."""
+    env = os.environ
+    batch, conn, secs = int(parts[1]), int(parts[2]), int(parts[3])
+    tenant = env["TENANT"]
+    args = [env.get("LOADGEN", os.path.join(HERE, "..", "..", "bin", "loadgen")), "http", "-url", url, "-tenants", f"{tenant}={key}",
+            "-batch", str(batch), "-concurrency", str(conn), "-duration", f"{secs}s", "-max-events", "100000000",
+            "-id-prefix", f"ab{time.time_ns()}{label}"]
+    if parts[4:] == ["signed"]:
+        args += ["-signing-secrets", f"{tenant}={env['SECRET']}"]
+    before = {k: cpu(p) for k, p in procs.items()}
+    w = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    o = w.stdout.read().decode()
+    _, status, ru = os.wait4(w.pid, 0)
+    after = {k: cpu(p) for k, p in procs.items()}
+    res = json.loads(o[o.index("{"):])
+    reqs, events = res["requests"], res["events"]
+    c = {k: after[k] - before[k] for k in procs}
+    c["loadgen"] = ru.ru_utime + ru.ru_stime
+    row = {"label": label, "phase": ph, "rps": round(res["requests_per_sec"]), "events_per_sec": round(res["events_per_sec"]),
+           "p50_ms": res["latency"].get("p50_ms"), "p99_ms": res["latency"].get("p99_ms"),
+           "accepted": res["accepted"], "rejected": res["rejected"], "failed": res["failed"], "status": res["status"],
+           "us_per_request": {k: round(v / reqs * 1e6, 1) for k, v in c.items()},
+           "cpu_s_per_million_events": {k: round(v / events * 1e6, 2) for k, v in c.items()}, "load": os.getloadavg()[0]}
+    print(json.dumps(row), flush=True)
+    return row
 main()

@@ -100,20 +100,21 @@ func httpCmd(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	gz := fs.Bool("gzip", false, "gzip request bodies")
 	rate := fs.Float64("rate", 0, "offered events/s (open loop); 0: closed loop")
 	dup := fs.Float64("dup-ratio", 0, "share of events that repeat an accepted one")
+	signing := fs.String("signing-secrets", "", "comma-separated tenant=signing-secret pairs: sign every request (RFC 9421, with a nonce)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	keys := map[string]string{}
-	var tenants []string
-	for _, tk := range strings.Split(l.tenants, ",") {
-		t, k, ok := strings.Cut(tk, "=")
-		if !ok {
-			return fmt.Errorf("-tenants: want tenant=key pairs, got %q", tk)
-		}
-		keys[t] = k
-		tenants = append(tenants, t)
+	keys, tenants, err := pairs("-tenants", l.tenants, "tenant=key")
+	if err != nil {
+		return err
 	}
-	res, err := load.RunHTTP(ctx, load.HTTPConfig{URL: *url, Keys: keys, Gen: l.gen(tenants), Concurrency: *conc, Batch: *batch,
+	var secrets map[string]string
+	if *signing != "" {
+		if secrets, _, err = pairs("-signing-secrets", *signing, "tenant=secret"); err != nil {
+			return err
+		}
+	}
+	res, err := load.RunHTTP(ctx, load.HTTPConfig{URL: *url, Keys: keys, Secrets: secrets, Gen: l.gen(tenants), Concurrency: *conc, Batch: *batch,
 		Gzip: *gz, Rate: *rate, DupRatio: *dup, Duration: l.duration, MaxEvents: l.maxEvents, Seed: uint64(time.Now().UnixNano())})
 	if err != nil {
 		return err
@@ -122,6 +123,22 @@ func httpCmd(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	return printJSON(map[string]any{"requests": res.Requests, "events": res.Events, "accepted": res.Accepted, "duplicate": res.Duplicate,
 		"rejected": res.Rejected, "failed": res.Failed, "missed": res.Missed, "seconds": s, "events_per_sec": float64(res.Accepted+res.Duplicate) / s,
 		"requests_per_sec": float64(res.Requests) / s, "latency": stats.Summarize(res.Latencies), "status": res.Status, "errors": res.Errors})
+}
+
+// pairs parses a flag of comma-separated name=value pairs (what says how
+// they are written), returning them and their names in order.
+func pairs(flag, s, what string) (map[string]string, []string, error) {
+	m := map[string]string{}
+	var names []string
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, nil, fmt.Errorf("%s: want %s pairs, got %q", flag, what, kv)
+		}
+		m[k] = v
+		names = append(names, k)
+	}
+	return m, names, nil
 }
 
 func kafkaCmd(ctx context.Context, fs *flag.FlagSet, args []string) error {

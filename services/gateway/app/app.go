@@ -185,14 +185,15 @@ func (a *App) signatureGate(cfg Config, reg *prometheus.Registry, audit signatur
 		audit = signature.NewPGAuditor(a.pool)
 	}
 	// A nonce cannot be skipped like a marker (redis-op-timeout): its claim
-	// waits as long as the client lets one round trip take.
+	// waits as long as the client lets one round trip take. On the ingest
+	// route it rides that request's round trip (ingest.TakesNonce).
 	nonces, err := signature.NewRedisNonces(a.redis, cfg.Ingest.RedisKeyPrefix, cfg.Redis.WriteTimeout+cfg.Redis.ReadTimeout)
 	if err != nil {
 		return nil, err
 	}
 	return signature.New(cfg.Signature, signature.Deps{Sealer: sealer, Nonces: nonces,
 		Audit: audit, Principal: tenancy.PrincipalFrom, MaxBody: cfg.Ingest.MaxRequestBytes, RetryAfter: cfg.Ingest.RetryAfter,
-		Logger: a.logger, Registry: reg}), nil
+		Leave: ingest.TakesNonce, Logger: a.logger, Registry: reg}), nil
 }
 
 // Handler is the gateway's router (tests call it without a listener).

@@ -81,9 +81,12 @@ func NewHandler(cfg Config, svc *Service, v *decode.Validator, principal Princip
 	return &Handler{cfg: cfg, svc: svc, validator: v, principal: principal, metrics: m, now: time.Now}
 }
 
+// pathEvents is the ingest route (see TakesNonce).
+const pathEvents = "/v1/events"
+
 // Register mounts the routes on g (which already authenticates).
 func (h *Handler) Register(g gin.IRoutes) {
-	g.POST("/v1/events", h.ingest)
+	g.POST(pathEvents, h.ingest)
 	g.DELETE("/v1/events/*id", h.delete) // ids may contain '/'
 }
 
@@ -93,15 +96,15 @@ func (h *Handler) ingest(c *gin.Context) {
 		httpapi.Unauthenticated(c)
 		return
 	}
-	tenant := p.Tenant
+	tenant, nonce := p.Tenant, nonceOf(c)
 	format, aerr := decode.FormatOf(c.Request.Header)
 	if aerr != nil {
-		h.fail(c, tenant, aerr)
+		h.fail(c, tenant, nonce, aerr)
 		return
 	}
 	body, aerr := h.readBody(c)
 	if aerr != nil {
-		h.fail(c, tenant, aerr)
+		h.fail(c, tenant, nonce, aerr)
 		return
 	}
 	lim := decode.Limits{MaxEventBytes: h.cfg.MaxEventBytes, MaxEvents: h.cfg.MaxEvents, MaxDepth: h.cfg.MaxDepth}
@@ -111,10 +114,13 @@ func (h *Handler) ingest(c *gin.Context) {
 	now := h.now().UTC()
 	items, aerr := h.validator.Decode(format, c.Request.Header, body, lim, now)
 	if aerr != nil {
-		h.fail(c, tenant, aerr)
+		h.fail(c, tenant, nonce, aerr)
 		return
 	}
-	out := h.svc.Ingest(c.Request.Context(), tenant, items, now, c.GetString("request_id"))
+	out := h.svc.Ingest(c.Request.Context(), tenant, items, now, c.GetString("request_id"), nonce)
+	if nonce != nil && !nonce.Gate.Judge(c, out.NonceFresh, out.NonceErr) {
+		return // replayed, or the nonce could not be checked: nothing was produced
+	}
 	if out.Decision != nil {
 		setRateHeaders(c, *out.Decision)
 	}
@@ -270,8 +276,12 @@ func tooLarge(msg string) *apierror.Error {
 }
 
 // fail answers a request-level error, with the tenant's rate-limit headers
-// when they are known (a zero-cost look at the bucket).
-func (h *Handler) fail(c *gin.Context, tenant tenancy.Tenant, e *apierror.Error) {
+// when they are known (a zero-cost look at the bucket). A nonce left by the
+// gate is claimed first, so that a replay is answered as one.
+func (h *Handler) fail(c *gin.Context, tenant tenancy.Tenant, nonce *Nonce, e *apierror.Error) {
+	if nonce != nil && !claimAlone(c, nonce) {
+		return
+	}
 	if d := h.svc.Peek(c.Request.Context(), tenant); d != nil {
 		setRateHeaders(c, *d)
 	}

@@ -52,10 +52,15 @@ type redisGate struct {
 }
 
 func (g *redisGate) do(ctx context.Context, fn func(ctx context.Context) error) error {
+	return g.doWithin(ctx, g.timeout, fn)
+}
+
+// doWithin is do with its own timeout.
+func (g *redisGate) doWithin(ctx context.Context, timeout time.Duration, fn func(ctx context.Context) error) error {
 	if time.Now().UnixNano() < g.downUntil.Load() {
 		return ErrRedisSkipped
 	}
-	opCtx, cancel := context.WithTimeout(ctx, g.timeout)
+	opCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	err := fn(opCtx)
 	// A caller that went away (the client hung up) says nothing about Redis:
@@ -137,13 +142,13 @@ func firstRedisErr(cmds []goredis.Cmder) error {
 
 // carrier is the rediser redis_rate calls for one decision: its script
 // command goes through the coalesced pipeline (requests of bulkKeys events
-// or more in a pipeline of their own) together with the commands along,
-// sent once with the first script call, so a marker lookup and the rate
-// limit share one round trip and one wait.
+// or more in a pipeline of their own) together with the request's Trip,
+// sent once with the first script call, so the marker lookup and a signed
+// request's nonce claim share the rate limit's round trip and its wait.
 type carrier struct {
 	coalesced
-	keys  int // the request's events: bulkKeys or more take their own pipeline
-	along *PendingLookup
+	keys int // the request's events: bulkKeys or more take their own pipeline
+	trip *Trip
 }
 
 // script runs one EVAL/EVALSHA-family command. After a context error the
@@ -156,14 +161,11 @@ func (c *carrier) script(ctx context.Context, name, payload string, keys []strin
 		a = append(a, k)
 	}
 	cmd := goredis.NewCmd(ctx, append(a, args...)...)
-	cmds := []goredis.Cmder{cmd}
-	along := c.along
-	c.along = nil // a NOSCRIPT retry (EVAL after EVALSHA) sends the script alone
-	if along != nil {
-		cmds = append(cmds, along.cmd)
-	}
+	trip := c.trip
+	c.trip = nil // a NOSCRIPT retry (EVAL after EVALSHA) sends the script alone
+	cmds := trip.appendCmds(append(make([]goredis.Cmder, 0, 1+tripCmds), cmd))
 	err := unanswered(ctx, c.run(ctx, c.keys, cmds...))
-	along.finish(err)
+	trip.finish(err)
 	if err != nil {
 		failed := goredis.NewCmd(ctx)
 		failed.SetErr(err)
@@ -235,18 +237,72 @@ func (s *RedisMarkers) SaveErased(ctx context.Context, tenant string, ids []stri
 	return nil
 }
 
-// PendingLookup is a marker lookup (one MGET) prepared to ride along with a
-// rate-limit decision (RedisLimiter.AllowNWith): one round trip and one wait
-// for both. Its answer is readable once the decision returned.
-type PendingLookup struct {
-	cmd      *goredis.SliceCmd
-	answered bool  // the MGET was answered: cmd may be read
+// Trip is what rides one request's Redis round trip beside its rate-limit
+// decision (RedisLimiter.AllowNWith), or goes alone when the tenant has no
+// limit (RedisMarkers.Send): the marker lookup and a signed request's nonce
+// claim (issue 26), each nil when the request has none. Its commands are
+// listed here and nowhere else (appendCmds, finish): another command of the
+// round trip (a quota counter) is one more field and a line in each.
+type Trip struct {
+	Nonce  *PendingNonce
+	Lookup *PendingLookup
+}
+
+// tripCmds is the most commands a Trip holds.
+const tripCmds = 2
+
+// appendCmds appends the trip's commands to cmds.
+func (t *Trip) appendCmds(cmds []goredis.Cmder) []goredis.Cmder {
+	if t == nil {
+		return cmds
+	}
+	if t.Nonce != nil {
+		cmds = append(cmds, t.Nonce.cmd)
+	}
+	if t.Lookup != nil {
+		cmds = append(cmds, t.Lookup.cmd)
+	}
+	return cmds
+}
+
+// finish records that the wait for the trip ended (err nil: answered).
+func (t *Trip) finish(err error) {
+	if t == nil {
+		return
+	}
+	if t.Nonce != nil {
+		t.Nonce.finish(err)
+	}
+	if t.Lookup != nil {
+		t.Lookup.finish(err)
+	}
+}
+
+// empty: the trip carries nothing.
+func (t *Trip) empty() bool { return t == nil || t.Nonce == nil && t.Lookup == nil }
+
+// errNotSent: the round trip never reached Redis (the gate was cooling
+// off), so neither did what rode along.
+var errNotSent = errors.New("not sent: Redis was skipped")
+
+// riding is the state of a command riding a Trip: readable once answered,
+// else err says why not (errNotSent until the trip was sent).
+type riding struct {
+	answered bool  // the round trip was answered: the command may be read
 	err      error // why it was not
 }
 
-// errLookupNotSent: the decision never reached Redis (the gate was cooling
-// off), so neither did the lookup riding along.
-var errLookupNotSent = errors.New("marker lookup not sent")
+func (r *riding) finish(err error) { r.answered, r.err = err == nil, err }
+
+// sent: the round trip was attempted (answered or not).
+func (r *riding) sent() bool { return r.err != errNotSent }
+
+// PendingLookup is a marker lookup (one MGET) prepared to ride a Trip. Its
+// answer is readable once the trip is over.
+type PendingLookup struct {
+	riding
+	cmd *goredis.SliceCmd
+}
 
 // Prepare builds the lookup of ids without sending it.
 func (s *RedisMarkers) Prepare(ctx context.Context, tenant string, ids []string) *PendingLookup {
@@ -255,14 +311,7 @@ func (s *RedisMarkers) Prepare(ctx context.Context, tenant string, ids []string)
 	for i, id := range ids {
 		args[1+i] = markers.Key(s.prefix, tenant, id)
 	}
-	return &PendingLookup{cmd: goredis.NewSliceCmd(ctx, args...), err: errLookupNotSent}
-}
-
-// finish records that the wait for the lookup ended (err nil: answered).
-func (p *PendingLookup) finish(err error) {
-	if p != nil {
-		p.answered, p.err = err == nil, err
-	}
+	return &PendingLookup{riding: riding{err: errNotSent}, cmd: goredis.NewSliceCmd(ctx, args...)}
 }
 
 // Result is the marker of each id (ok false: none), or why there is no answer.
@@ -288,10 +337,48 @@ func (p *PendingLookup) Result() ([]markers.Marker, []bool, error) {
 	return ms, ok, nil
 }
 
+// PendingNonce is a signature nonce's claim, SET key 1 PX ttl NX, prepared
+// to ride a Trip: concurrent replays race on that one atomic command.
+type PendingNonce struct {
+	riding
+	cmd     *goredis.BoolCmd
+	timeout time.Duration // the longest wait for the claim (Nonce.Timeout)
+}
+
+// PrepareNonce builds the claim of n (n.RedisKey) without sending it.
+func PrepareNonce(ctx context.Context, n *Nonce) *PendingNonce {
+	return &PendingNonce{riding: riding{err: errNotSent}, timeout: n.Timeout,
+		cmd: goredis.NewBoolCmd(ctx, "set", n.RedisKey, "1", "px", max(n.TTL.Milliseconds(), 1), "nx")}
+}
+
+// Fresh reports whether the nonce was new (false: a replay), or why there
+// is no answer.
+func (p *PendingNonce) Fresh() (bool, error) {
+	if !p.answered {
+		return false, fmt.Errorf("redis claim nonce: %w", p.err)
+	}
+	if err := p.cmd.Err(); err != nil {
+		return false, fmt.Errorf("redis claim nonce: %w", err)
+	}
+	return p.cmd.Val(), nil
+}
+
+// Send sends trip on its own (a tenant without a rate limit) and waits for
+// it at most until ctx ends.
+func (s *RedisMarkers) Send(ctx context.Context, trip *Trip) error {
+	keys := 1
+	if trip.Lookup != nil {
+		keys = len(trip.Lookup.cmd.Args()) - 1
+	}
+	err := unanswered(ctx, s.rdb.run(ctx, keys, trip.appendCmds(make([]goredis.Cmder, 0, tripCmds))...))
+	trip.finish(err)
+	return err
+}
+
 // Lookup is one MGET on its own.
 func (s *RedisMarkers) Lookup(ctx context.Context, tenant string, ids []string) ([]markers.Marker, []bool, error) {
 	p := s.Prepare(ctx, tenant, ids)
-	p.finish(unanswered(ctx, s.rdb.run(ctx, len(ids), p.cmd)))
+	_ = s.Send(ctx, &Trip{Lookup: p})
 	return p.Result()
 }
 
@@ -322,7 +409,7 @@ func setArgs(key, value string, ttl time.Duration, nx bool) []any {
 // RedisLimiter is GCRA in Redis through go-redis/redis_rate/v10, its
 // scripts riding the coalesced pipeline with the marker commands (requests
 // of bulkKeys events or more in a pipeline of their own, as their markers),
-// a marker lookup along when the caller has one (AllowNWith).
+// the request's Trip along when the caller has one (AllowNWith).
 type RedisLimiter struct {
 	rdb    coalesced
 	prefix string
@@ -353,11 +440,24 @@ func (r *RedisLimiter) AllowN(ctx context.Context, tenant string, ratePerSec, bu
 	return r.AllowNWith(ctx, tenant, ratePerSec, burst, n, nil)
 }
 
-// AllowNWith is AllowN sending lookup (nil: none) in the same round trip;
-// when it returns, lookup.Result is its answer or why there is none.
-func (r *RedisLimiter) AllowNWith(ctx context.Context, tenant string, ratePerSec, burst, n int, lookup *PendingLookup) (Decision, error) {
+// Refund gives back n units taken by a request that was then refused (a
+// replayed signature): GCRA's cost -n moves the bucket's theoretical arrival
+// time back by n emission intervals. A bucket that would be fuller than full
+// is left as it was (redis_rate writes no negative reset), so a refund never
+// lends more than was taken.
+func (r *RedisLimiter) Refund(ctx context.Context, tenant string, ratePerSec, burst, n int) error {
 	lim := redis_rate.Limit{Rate: ratePerSec, Burst: burst, Period: time.Second}
-	res, err := redis_rate.NewLimiter(&carrier{coalesced: r.rdb, keys: n, along: lookup}).AllowN(ctx, r.prefix+"ingest:"+tenant, lim, n)
+	if _, err := redis_rate.NewLimiter(&carrier{coalesced: r.rdb, keys: n}).AllowN(ctx, r.prefix+"ingest:"+tenant, lim, -n); err != nil {
+		return fmt.Errorf("redis rate limit refund: %w", err)
+	}
+	return nil
+}
+
+// AllowNWith is AllowN sending trip (nil: nothing) in the same round trip;
+// when it returns, what rode along holds its answer or why there is none.
+func (r *RedisLimiter) AllowNWith(ctx context.Context, tenant string, ratePerSec, burst, n int, trip *Trip) (Decision, error) {
+	lim := redis_rate.Limit{Rate: ratePerSec, Burst: burst, Period: time.Second}
+	res, err := redis_rate.NewLimiter(&carrier{coalesced: r.rdb, keys: n, trip: trip}).AllowN(ctx, r.prefix+"ingest:"+tenant, lim, n)
 	if err != nil {
 		return Decision{}, fmt.Errorf("redis rate limit: %w", err)
 	}

@@ -37,29 +37,33 @@ type Service struct {
 	Deps
 	now   func() time.Time
 	redis *redisGate
-	// Set when the limiter can take the marker lookup along in its own
-	// Redis call (RedisLimiter with RedisMarkers): one wait for both.
-	carry   lookupCarrier
-	prepare lookupPreparer
+	// Set when the limiter can take the request's Trip (marker lookup,
+	// nonce claim) along in its own Redis call (RedisLimiter with
+	// RedisMarkers): one round trip and one wait for all.
+	carry   tripCarrier
+	prepare tripPreparer
 }
 
-// lookupCarrier is a Limiter that sends a prepared marker lookup with its
-// decision.
-type lookupCarrier interface {
-	AllowNWith(ctx context.Context, tenant string, ratePerSec, burst, n int, lookup *PendingLookup) (Decision, error)
+// tripCarrier is a Limiter that sends a request's Trip with its decision,
+// and gives back what a refused request took.
+type tripCarrier interface {
+	AllowNWith(ctx context.Context, tenant string, ratePerSec, burst, n int, trip *Trip) (Decision, error)
+	Refund(ctx context.Context, tenant string, ratePerSec, burst, n int) error
 }
 
-// lookupPreparer is a MarkerStore that prepares a lookup for a carrier.
-type lookupPreparer interface {
+// tripPreparer is a MarkerStore that prepares a lookup for a Trip, and
+// sends a Trip on its own.
+type tripPreparer interface {
 	Prepare(ctx context.Context, tenant string, ids []string) *PendingLookup
+	Send(ctx context.Context, trip *Trip) error
 }
 
 // NewService returns the service producing to topic.
 func NewService(cfg Config, topic string, d Deps) *Service {
 	s := &Service{cfg: cfg, topic: topic, Deps: d, now: time.Now,
 		redis: &redisGate{timeout: cfg.RedisTimeout, cooldown: cfg.RedisCooldown}}
-	c, okC := d.Limiter.(lookupCarrier)
-	p, okP := d.Markers.(lookupPreparer)
+	c, okC := d.Limiter.(tripCarrier)
+	p, okP := d.Markers.(tripPreparer)
 	if okC && okP {
 		s.carry, s.prepare = c, p
 	}
@@ -86,21 +90,38 @@ type Outcome struct {
 	Busy bool
 	// Unavailable: Kafka did not acknowledge some events (code unavailable).
 	Unavailable bool
+	// NonceFresh: the request's nonce (if any) was new. When it was not,
+	// or NonceErr says why it is unknown, nothing was produced and only
+	// these two fields are set.
+	NonceFresh bool
+	NonceErr   error
 }
 
 // Ingest rate-limits, dedups, produces and marks a decoded request of
-// tenant received at now. requestID only labels logs. The marker lookup
-// rides along with the rate-limit decision when the stores allow it (its
-// answer is not used when the request is refused).
-func (s *Service) Ingest(ctx context.Context, tenant tenancy.Tenant, items []decode.Item, now time.Time, requestID string) Outcome {
+// tenant received at now; nonce (nil: none) is its signature's nonce, left
+// by the gate, claimed first. requestID only labels logs. The marker lookup
+// and the nonce claim ride along with the rate-limit decision when the
+// stores allow it (the lookup's answer is not used when the request is
+// refused).
+func (s *Service) Ingest(ctx context.Context, tenant tenancy.Tenant, items []decode.Item, now time.Time, requestID string, nonce *Nonce) Outcome {
 	var out Outcome
 	results := make([]Result, len(items))
 	cand := candidates(items, results)
 	ids := idsOf(items, cand)
-	var lookup *PendingLookup
-	out.Admission, out.Decision, lookup = s.admit(ctx, tenant, len(items), ids, requestID)
+	trip := s.trip(ctx, tenant.ID, ids, nonce)
+	out.Admission, out.Decision = s.admit(ctx, tenant, len(items), trip, requestID)
+	if nonce != nil {
+		out.NonceFresh, out.NonceErr = s.claimed(ctx, tenant, len(items), out, trip, nonce)
+		if !out.NonceFresh || out.NonceErr != nil {
+			return Outcome{NonceFresh: out.NonceFresh, NonceErr: out.NonceErr}
+		}
+	}
 	if out.Admission != Admitted {
 		return out
+	}
+	var lookup *PendingLookup
+	if trip != nil {
+		lookup = trip.Lookup
 	}
 	out.Results = results
 	for _, i := range cand {
@@ -128,21 +149,45 @@ func (s *Service) Peek(ctx context.Context, t tenancy.Tenant) *Decision {
 	return &d
 }
 
-// admit takes n units from the tenant's bucket, sending the lookup of ids
-// along when it can (returned; nil: not sent). When Redis fails, the
-// request goes on (fail-open, no decision) or is refused (fail-closed).
-func (s *Service) admit(ctx context.Context, t tenancy.Tenant, n int, ids []string, requestID string) (Admission, *Decision, *PendingLookup) {
-	if t.RateLimitPerSec <= 0 {
-		return Admitted, nil, nil // no limit configured for this tenant
+// trip is what rides the request's round trip: the lookup of ids and the
+// claim of nonce, when the stores are Redis (nil: nothing rides).
+func (s *Service) trip(ctx context.Context, tenant string, ids []string, nonce *Nonce) *Trip {
+	if s.carry == nil {
+		return nil
 	}
-	var lookup *PendingLookup
-	if s.carry != nil && len(ids) > 0 {
-		lookup = s.prepare.Prepare(ctx, t.ID, ids)
+	var t Trip
+	if len(ids) > 0 {
+		t.Lookup = s.prepare.Prepare(ctx, tenant, ids)
+	}
+	if nonce != nil && nonce.RedisKey != "" {
+		t.Nonce = PrepareNonce(ctx, nonce)
+	}
+	if t.empty() {
+		return nil
+	}
+	return &t
+}
+
+// admit takes n units from the tenant's bucket, sending trip along (a
+// tenant without a limit sends it alone). When Redis fails, the request
+// goes on (fail-open, no decision) or is refused (fail-closed).
+func (s *Service) admit(ctx context.Context, t tenancy.Tenant, n int, trip *Trip, requestID string) (Admission, *Decision) {
+	timeout := s.redis.timeout
+	if trip != nil && trip.Nonce != nil {
+		// A nonce cannot be skipped like a marker: a request that must
+		// claim one waits as long as its claim may take.
+		timeout = max(timeout, trip.Nonce.timeout)
+	}
+	if t.RateLimitPerSec <= 0 { // no limit configured for this tenant
+		if trip != nil {
+			_ = s.redis.doWithin(ctx, timeout, func(ctx context.Context) error { return s.prepare.Send(ctx, trip) })
+		}
+		return Admitted, nil
 	}
 	var d Decision
-	err := s.redis.do(ctx, func(ctx context.Context) (err error) {
-		if lookup != nil {
-			d, err = s.carry.AllowNWith(ctx, t.ID, t.RateLimitPerSec, burstOf(t), n, lookup)
+	err := s.redis.doWithin(ctx, timeout, func(ctx context.Context) (err error) {
+		if trip != nil {
+			d, err = s.carry.AllowNWith(ctx, t.ID, t.RateLimitPerSec, burstOf(t), n, trip)
 		} else {
 			d, err = s.Limiter.AllowN(ctx, t.ID, t.RateLimitPerSec, burstOf(t), n)
 		}
@@ -152,17 +197,39 @@ func (s *Service) admit(ctx context.Context, t tenancy.Tenant, n int, ids []stri
 		s.Metrics.RedisErrors.WithLabelValues("rate_limit").Inc()
 		s.Metrics.RateLimit.WithLabelValues("error").Inc()
 		if s.cfg.RateLimitFailClosed {
-			return LimiterDown, nil, lookup
+			return LimiterDown, nil
 		}
 		s.Logger.Warn("rate limiter unavailable; letting the request through", "err", err, "tenant", t.ID, "request_id", requestID)
-		return Admitted, nil, lookup
+		return Admitted, nil
 	}
 	if d.Allowed {
 		s.Metrics.RateLimit.WithLabelValues("allowed").Inc()
-		return Admitted, &d, lookup
+		return Admitted, &d
 	}
 	s.Metrics.RateLimit.WithLabelValues("limited").Inc()
-	return Limited, &d, lookup
+	return Limited, &d
+}
+
+// claimed is the outcome of the claim of nonce: its answer from the trip,
+// or, when no trip carried it to Redis (other stores, or Redis skipped
+// while cooling off), the gate's claim on its own. A replay gives back the
+// n units its admission took.
+func (s *Service) claimed(ctx context.Context, t tenancy.Tenant, n int, out Outcome, trip *Trip, nonce *Nonce) (bool, error) {
+	var fresh bool
+	var err error
+	if trip != nil && trip.Nonce != nil && trip.Nonce.sent() {
+		fresh, err = trip.Nonce.Fresh()
+	} else {
+		fresh, err = nonce.Gate.Claim(ctx, nonce)
+	}
+	if err == nil && !fresh && out.Admission == Admitted && out.Decision != nil && s.carry != nil {
+		if rerr := s.redis.do(ctx, func(ctx context.Context) error {
+			return s.carry.Refund(ctx, t.ID, t.RateLimitPerSec, burstOf(t), n)
+		}); rerr != nil {
+			s.Logger.Warn("rate limit refund of a replayed request failed", "err", rerr, "tenant", t.ID)
+		}
+	}
+	return fresh, err
 }
 
 func burstOf(t tenancy.Tenant) int {

@@ -31,8 +31,13 @@ type Deps struct {
 	// request limit: a larger body would be refused anyway).
 	MaxBody    int64
 	RetryAfter time.Duration // sent with a 503 when the nonce store fails
-	Logger     *slog.Logger
-	Registry   prometheus.Registerer
+	// Leave reports whether the route of c claims nonces itself
+	// (ingest.TakesNonce): the gate then leaves the claim to it
+	// (ingest.LeaveNonce), so it rides that route's Redis round trip. nil:
+	// the gate claims every nonce.
+	Leave    func(c *gin.Context) bool
+	Logger   *slog.Logger
+	Registry prometheus.Registerer
 }
 
 // Gate checks request signatures; Handler is its gin middleware.
@@ -74,7 +79,18 @@ func (g *Gate) Handler() gin.HandlerFunc {
 			c.Next()
 			return
 		}
-		if e := g.verify(c, p); e != nil {
+		sig, e := g.verify(c, p)
+		if e == nil && sig.Nonce != "" {
+			if g.d.Leave != nil && g.d.Leave(c) {
+				ingest.LeaveNonce(c, g.nonce(p, sig))
+				c.Next() // the route claims it and calls Judge
+				return
+			}
+			n := g.nonce(p, sig)
+			fresh, err := g.Claim(c.Request.Context(), n)
+			e = g.verdict(c, p, fresh, err)
+		}
+		if e != nil {
 			g.refuse(c, p, e)
 			return
 		}
@@ -83,33 +99,35 @@ func (g *Gate) Handler() gin.HandlerFunc {
 	}
 }
 
-// verify returns nil when the request may go on, else its answer.
-func (g *Gate) verify(c *gin.Context, p tenancy.Principal) *apierror.Error {
-	r := c.Request
-	sigs, err := httpsig.Parse(r.Header)
-	if err != nil {
-		return sigErr(err)
+// nonce is the claim of sig's nonce: remembered while sig could be accepted.
+func (g *Gate) nonce(p tenancy.Principal, sig httpsig.Signature) *ingest.Nonce {
+	n := &ingest.Nonce{KeyID: p.KeyPrefix, Value: sig.Nonce, TTL: sig.Created.Add(g.cfg.Window).Sub(g.now()) + time.Second, Gate: g}
+	if r, ok := g.d.Nonces.(redisNonces); ok {
+		n.RedisKey, n.Timeout = r.key(p.KeyPrefix, sig.Nonce), r.claimTimeout()
 	}
-	secret, e := g.secret(p)
-	if e != nil {
-		return e
+	return n
+}
+
+// Claim claims n on its own (ingest.NonceGate).
+func (g *Gate) Claim(ctx context.Context, n *ingest.Nonce) (bool, error) {
+	return g.d.Nonces.Claim(ctx, n.KeyID, n.Value, n.TTL)
+}
+
+// Judge answers the claim of a nonce left to the ingest route
+// (ingest.NonceGate): counted as a check that passed, or refused as the gate
+// refuses (401 signature_replayed, audited; 503 when the claim failed).
+func (g *Gate) Judge(c *gin.Context, fresh bool, err error) bool {
+	p, _ := g.d.Principal(c)
+	if e := g.verdict(c, p, fresh, err); e != nil {
+		g.refuse(c, p, e)
+		return false
 	}
-	now := g.now()
-	hasBody := r.ContentLength != 0 // -1: chunked, a body of unknown length
-	sig, err := httpsig.Check(httpsig.FromServer(r), sigs, httpsig.Policy{KeyID: p.KeyPrefix, Secret: secret, Now: now, Window: g.cfg.Window, HasBody: hasBody})
-	if err != nil {
-		return sigErr(err)
-	}
-	if hasBody {
-		if e := g.checkBody(c); e != nil {
-			return e
-		}
-	}
-	if sig.Nonce == "" {
-		return nil
-	}
-	ttl := sig.Created.Add(g.cfg.Window).Sub(now) + time.Second
-	fresh, err := g.d.Nonces.Claim(r.Context(), p.KeyPrefix, sig.Nonce, ttl)
+	g.ok.Inc()
+	return true
+}
+
+// verdict is the answer to a nonce claim: nil when the nonce was new.
+func (g *Gate) verdict(c *gin.Context, p tenancy.Principal, fresh bool, err error) *apierror.Error {
 	switch {
 	case err != nil:
 		g.d.Logger.Warn("signature nonce store failed", "key", p.KeyPrefix, "err", err)
@@ -119,6 +137,31 @@ func (g *Gate) verify(c *gin.Context, p tenancy.Principal) *apierror.Error {
 		return apierror.New(http.StatusUnauthorized, httpsig.CodeReplayed, "this signature's nonce was already used: sign every request with a new nonce")
 	}
 	return nil
+}
+
+// verify returns the checked signature when the request may go on (its
+// nonce, if any, not yet claimed), else the answer.
+func (g *Gate) verify(c *gin.Context, p tenancy.Principal) (httpsig.Signature, *apierror.Error) {
+	r := c.Request
+	sigs, err := httpsig.Parse(r.Header)
+	if err != nil {
+		return httpsig.Signature{}, sigErr(err)
+	}
+	secret, e := g.secret(p)
+	if e != nil {
+		return httpsig.Signature{}, e
+	}
+	hasBody := r.ContentLength != 0 // -1: chunked, a body of unknown length
+	sig, err := httpsig.Check(httpsig.FromServer(r), sigs, httpsig.Policy{KeyID: p.KeyPrefix, Secret: secret, Now: g.now(), Window: g.cfg.Window, HasBody: hasBody})
+	if err != nil {
+		return httpsig.Signature{}, sigErr(err)
+	}
+	if hasBody {
+		if e := g.checkBody(c); e != nil {
+			return httpsig.Signature{}, e
+		}
+	}
+	return sig, nil
 }
 
 // secret opens the key's signing secret.
