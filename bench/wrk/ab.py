@@ -8,9 +8,10 @@ No projector runs. KEY is an ingest key of a tenant with a lifted rate limit
 Usage, under the shared bench lock:
   flock /tmp/pulsestream-bench.lock bench/wrk/ab.py KEY BIN LABEL PHASE...
   PHASE = single:CONNECTIONS:SECONDS | batch:EVENTS:CONNECTIONS:SECONDS
-        | lg:EVENTS:CONNECTIONS:SECONDS[:signed]  (bin/loadgen http instead of wrk;
-          signed: every request signed with SECRET, RFC 9421 with a nonce)
-  GWFLAGS="-kafka-linger=5ms" adds gateway flags.
+        | lg:EVENTS:CONNECTIONS:SECONDS[:signed][:rate=N]  (bin/loadgen http instead
+          of wrk; signed: every request signed with SECRET, RFC 9421 with a nonce;
+          rate: open loop at N events/s instead of back to back)
+  GWFLAGS="-kafka-linger=5ms" adds gateway flags; GWENV="GOGC=400 ..." its environment.
   lg phases: LOADGEN (default bin/loadgen), TENANT (KEY's tenant), SECRET (its
   signing secret; the gateway then needs GWFLAGS="-signing-secret-key ...").
 """
@@ -41,7 +42,9 @@ def main():
             "-redis-key-prefix", "gwab:" + label + ":", "-marker-ttl", "10m", "-postgres-url", env["PULSESTREAM_POSTGRES_URL"], "-log-level", "warn"]
     args += env.get("GWFLAGS", "").split()
     log = open(os.path.join(os.environ.get("TMPDIR", "/tmp"), f"gateway-ab-{label}.log"), "w")
-    gw = subprocess.Popen(args, stdout=log, stderr=log, env={"PATH": env["PATH"], "HOME": env.get("HOME", "/root")})
+    gwenv = {"PATH": env["PATH"], "HOME": env.get("HOME", "/root")}
+    gwenv.update(kv.split("=", 1) for kv in env.get("GWENV", "").split())
+    gw = subprocess.Popen(args, stdout=log, stderr=log, env=gwenv)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -90,8 +93,13 @@ def loadgen(url, key, procs, label, ph, parts):
     args = [env.get("LOADGEN", os.path.join(HERE, "..", "..", "bin", "loadgen")), "http", "-url", url, "-tenants", f"{tenant}={key}",
             "-batch", str(batch), "-concurrency", str(conn), "-duration", f"{secs}s", "-max-events", "100000000",
             "-id-prefix", f"ab{time.time_ns()}{label}"]
-    if parts[4:] == ["signed"]:
-        args += ["-signing-secrets", f"{tenant}={env['SECRET']}"]
+    for opt in parts[4:]:
+        if opt == "signed":
+            args += ["-signing-secrets", f"{tenant}={env['SECRET']}"]
+        elif opt.startswith("rate="):
+            args += ["-rate", opt[5:]]
+        else:
+            sys.exit(f"phase {ph}: unknown option {opt}")
     before = {k: cpu(p) for k, p in procs.items()}
     w = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     o = w.stdout.read().decode()
