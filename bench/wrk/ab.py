@@ -82,6 +82,8 @@ def main():
                    "gateway_us_per_request": round(c["gateway"] / reqs * 1e6, 1) if reqs else None, "load": os.getloadavg()[0]}
             print(json.dumps(row), flush=True)
             if not m: print(o)
+        hwm = [l.split()[1] for l in open(f"/proc/{gw.pid}/status") if l.startswith("VmHWM:")]
+        print(json.dumps({"label": label, "gateway_peak_rss_mib": round(int(hwm[0]) / 1024, 1)}), flush=True)
     finally:
         gw.terminate(); gw.wait(30)
 
