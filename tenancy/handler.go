@@ -27,12 +27,14 @@ const CodeOperatorOnly = "operator_only"
 // /v1/admin/ on the platform engine (request id, metrics on m, recovery,
 // 404/405). Callers need an admin-scoped key of the operator tenant; every
 // change is audited with actor "key:<prefix>" of that key. Mount it on its
-// own listener (default 127.0.0.1:8090), never on a public one.
-func AdminHandler(admin *Admin, auth Authenticator, m *httpapi.Metrics, logger *slog.Logger) http.Handler {
-	return adminRouter(admin, auth, m, logger)
+// own listener (default 127.0.0.1:8090), never on a public one. Each of
+// more adds routes of another package (the event schema registry) to the
+// same authenticated /v1/admin group.
+func AdminHandler(admin *Admin, auth Authenticator, m *httpapi.Metrics, logger *slog.Logger, more ...func(*gin.RouterGroup)) http.Handler {
+	return adminRouter(admin, auth, m, logger, more...)
 }
 
-func adminRouter(admin *Admin, auth Authenticator, m *httpapi.Metrics, logger *slog.Logger) *gin.Engine {
+func adminRouter(admin *Admin, auth Authenticator, m *httpapi.Metrics, logger *slog.Logger, more ...func(*gin.RouterGroup)) *gin.Engine {
 	h := &adminAPI{admin: admin, logger: logger}
 	r := httpapi.New(httpapi.Options{Logger: logger, Metrics: m, Secret: ContainsKey})
 	v1 := r.Group("/v1/admin", Middleware(auth, ScopeAdmin), operatorOnly)
@@ -47,6 +49,9 @@ func adminRouter(admin *Admin, auth Authenticator, m *httpapi.Metrics, logger *s
 	v1.POST("/tenants/:tenant/keys/:key/revoke", h.revokeKey)
 	v1.GET("/audit", h.audit)
 	meterRoutes(v1, h)
+	for _, add := range more {
+		add(v1)
+	}
 	return r
 }
 
@@ -93,6 +98,10 @@ func (h *adminAPI) fail(c *gin.Context, err error) {
 		httpapi.Internal(c)
 	}
 }
+
+// BindJSON decodes an admin request's JSON body into v strictly, as every
+// admin route does, answering 400 or 413 itself when it returns false.
+func BindJSON(c *gin.Context, v any) bool { return (&adminAPI{}).bind(c, v) }
 
 // bind decodes a JSON body strictly: unknown fields and wrong types are a 400
 // naming the field.

@@ -30,6 +30,7 @@ import (
 	"github.com/pulsestream/pulsestream/services/query/internal/cursor"
 	"github.com/pulsestream/pulsestream/services/query/internal/store"
 	"github.com/pulsestream/pulsestream/tenancy"
+	"github.com/pulsestream/pulsestream/tenancy/eventschemas"
 )
 
 // Config is the query service's settings.
@@ -180,7 +181,8 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 	if err != nil {
 		return nil, err
 	}
-	adminHandler := tenancy.AdminHandler(tenancy.NewAdmin(tenants, auth).WithSealer(sealer), auth, httpMetrics, logger)
+	adminHandler := tenancy.AdminHandler(tenancy.NewAdmin(tenants, auth).WithSealer(sealer), auth, httpMetrics, logger,
+		eventschemas.AdminRoutes(eventschemas.NewRegistry(pool), logger))
 	if a.admin, err = httpserver.Listen(cfg.Admin, adminHandler, logger); err != nil {
 		return nil, err
 	}
