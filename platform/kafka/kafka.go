@@ -170,12 +170,13 @@ func NewClient(cfg Config, reg prometheus.Registerer, logger *slog.Logger, names
 	return cl, nil
 }
 
-// EnsureTopics creates the event and DLQ topics when missing. Existing topics
+// EnsureTopics creates the event and DLQ topics, and any extra ones (the
+// gateway's quarantine topic), when missing. Existing topics
 // are left as they are (their partition count is never changed here, because
 // that would move keys between partitions).
-func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg Config) error {
+func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg Config, extra ...string) error {
 	adm := kadm.NewClient(cl)
-	for _, t := range []string{cfg.Topic, cfg.DLQTopic} {
+	for _, t := range append([]string{cfg.Topic, cfg.DLQTopic}, extra...) {
 		resp, err := adm.CreateTopic(ctx, int32(cfg.Partitions), int16(cfg.ReplicationFactor), nil, t)
 		if err == nil {
 			err = resp.Err

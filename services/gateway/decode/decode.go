@@ -64,10 +64,14 @@ type Limits struct {
 	MaxDepth      int // nesting of objects and arrays, the batch array included
 }
 
-// Reject is why one event was not accepted.
+// Reject is why one event was not accepted (or, in Item.Warnings, what is
+// wrong with an accepted one). Pointer (a JSON pointer into the event) and
+// SchemaVersion are set by the tenant's event schemas (schemacheck).
 type Reject struct {
-	Code    string
-	Message string
+	Code          string
+	Message       string
+	Pointer       string
+	SchemaVersion int
 }
 
 // Item is one event of the request, in request order: either Event is valid
@@ -78,6 +82,10 @@ type Item struct {
 	TimeSet bool          // time was sent (else Event.Time is the receive time)
 	Size    int           // bytes of the event as sent
 	Reject  *Reject
+	// Raw is the event as sent (a sub-slice of the body; nil in binary
+	// mode), kept for the quarantine.
+	Raw      []byte
+	Warnings []Reject // schema violations of an event accepted in warn mode
 }
 
 // FormatOf picks the format of a request from its Content-Type and headers.
@@ -228,7 +236,7 @@ func (v *Validator) decodeNDJSON(body []byte, lim Limits, now time.Time) ([]Item
 			return nil, apierror.New(http.StatusRequestEntityTooLarge, CodeTooManyEvents, fmt.Sprintf("more than %d events in one request", lim.MaxEvents))
 		}
 		if len(line) > lim.MaxEventBytes {
-			items = append(items, Item{Size: len(line), Reject: tooLarge(len(line), lim)})
+			items = append(items, Item{Size: len(line), Raw: line, Reject: tooLarge(len(line), lim)})
 			continue
 		}
 		if !json.Valid(line) {
@@ -237,7 +245,7 @@ func (v *Validator) decodeNDJSON(body []byte, lim Limits, now time.Time) ([]Item
 			if err := json.Unmarshal(line, new(any)); errors.As(err, &se) {
 				msg = fmt.Sprintf("line at byte %d is not valid JSON: %v (at byte %d)", lineOff, se, lineOff+int(se.Offset))
 			}
-			items = append(items, Item{Size: len(line), Reject: &Reject{Code: CodeInvalidJSON, Message: msg}})
+			items = append(items, Item{Size: len(line), Raw: line, Reject: &Reject{Code: CodeInvalidJSON, Message: msg}})
 			continue
 		}
 		items = append(items, v.decodeEvent(line, nil, false, lim, now))
@@ -251,7 +259,7 @@ func (v *Validator) decodeNDJSON(body []byte, lim Limits, now time.Time) ([]Item
 // decodeEvent validates one syntactically valid JSON value (checked by the
 // caller) as an event; ms are its top-level members when scanned (known).
 func (v *Validator) decodeEvent(raw []byte, ms []member, known bool, lim Limits, now time.Time) Item {
-	it := Item{Size: len(raw)}
+	it := Item{Size: len(raw), Raw: raw}
 	if len(raw) > lim.MaxEventBytes {
 		it.Reject = tooLarge(len(raw), lim)
 		it.ID = peekID(raw)

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -51,6 +52,31 @@ type Result struct {
 	IngestID  string `json:"ingest_id,omitempty"`
 	Partition *int32 `json:"partition,omitempty"`
 	Offset    *int64 `json:"offset,omitempty"`
+	// Set by the tenant's event schemas (schemacheck) and the quarantine.
+	Pointer       string    `json:"pointer,omitempty"`
+	SchemaVersion int       `json:"schema_version,omitempty"`
+	QuarantineID  string    `json:"quarantine_id,omitempty"`
+	Warnings      []Warning `json:"warnings,omitempty"`
+}
+
+// Warning is a problem of an accepted event (a schema violation in warn mode).
+type Warning struct {
+	Code          string `json:"code"`
+	Message       string `json:"message"`
+	Pointer       string `json:"pointer,omitempty"`
+	SchemaVersion int    `json:"schema_version,omitempty"`
+}
+
+// SchemaChecker applies the tenant's event schemas to decoded events: it
+// rejects (Item.Reject) or warns (Item.Warnings) in place.
+type SchemaChecker interface {
+	Check(ctx context.Context, tenant string, items []decode.Item)
+}
+
+// Quarantiner keeps the events a request rejected for good (by a schema,
+// or by the tenant's choice any invalid one) and sets their QuarantineID.
+type Quarantiner interface {
+	Hold(ctx context.Context, tenant string, items []decode.Item, results []Result, receivedAt time.Time)
 }
 
 // Response is the body of every answer that got as far as events.
@@ -74,6 +100,15 @@ type Handler struct {
 	principal PrincipalFunc
 	metrics   *Metrics
 	now       func() time.Time
+	schemas   SchemaChecker // nil: no event schemas
+	hold      Quarantiner   // nil: no quarantine
+}
+
+// WithSchemas makes h check events against the tenants' schemas and
+// quarantine what they reject. It returns h.
+func (h *Handler) WithSchemas(c SchemaChecker, q Quarantiner) *Handler {
+	h.schemas, h.hold = c, q
+	return h
 }
 
 // NewHandler serves svc over HTTP.
@@ -117,9 +152,15 @@ func (h *Handler) ingest(c *gin.Context) {
 		h.fail(c, tenant, nonce, aerr)
 		return
 	}
+	if h.schemas != nil {
+		h.schemas.Check(c.Request.Context(), tenant.ID, items)
+	}
 	out := h.svc.Ingest(c.Request.Context(), tenant, items, now, c.GetString("request_id"), nonce)
 	if nonce != nil && !nonce.Gate.Judge(c, out.NonceFresh, out.NonceErr) {
 		return // replayed, or the nonce could not be checked: nothing was produced
+	}
+	if h.hold != nil && out.Admission == Admitted && !out.Busy {
+		h.hold.Hold(c.Request.Context(), tenant.ID, items, out.Results, now)
 	}
 	if out.Decision != nil {
 		setRateHeaders(c, *out.Decision)

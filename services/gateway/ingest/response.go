@@ -79,7 +79,37 @@ func appendResult(b []byte, r *Result) []byte {
 		b = append(b, `,"offset":`...)
 		b = strconv.AppendInt(b, *r.Offset, 10)
 	}
+	b = appendOptString(b, `,"pointer":`, r.Pointer)
+	b = appendOptInt(b, `,"schema_version":`, r.SchemaVersion)
+	b = appendOptString(b, `,"quarantine_id":`, r.QuarantineID)
+	if len(r.Warnings) > 0 {
+		b = append(b, `,"warnings":[`...)
+		for i := range r.Warnings {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendWarning(b, &r.Warnings[i])
+		}
+		b = append(b, ']')
+	}
 	return append(b, '}')
+}
+
+func appendWarning(b []byte, w *Warning) []byte {
+	b = append(b, `{"code":`...)
+	b = schemas.AppendJSONString(b, w.Code)
+	b = append(b, `,"message":`...)
+	b = schemas.AppendJSONString(b, w.Message)
+	b = appendOptString(b, `,"pointer":`, w.Pointer)
+	b = appendOptInt(b, `,"schema_version":`, w.SchemaVersion)
+	return append(b, '}')
+}
+
+func appendOptInt(b []byte, key string, n int) []byte {
+	if n == 0 {
+		return b
+	}
+	return strconv.AppendInt(append(b, key...), int64(n), 10)
 }
 
 func appendDetail(b []byte, d *apierror.Detail) []byte {

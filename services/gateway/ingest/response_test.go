@@ -17,7 +17,8 @@ func TestAppendResponseMatchesEncodingJSON(t *testing.T) {
 	for _, s := range tricky {
 		cases = append(cases, Response{Accepted: 1, Duplicate: 2, Rejected: 3, Results: []Result{
 			{Index: 0, ID: s, Status: StatusAccepted, IngestID: s, Partition: &part, Offset: &off},
-			{Index: 1, ID: s, Status: StatusRejected, Code: s, Message: s},
+			{Index: 1, ID: s, Status: StatusRejected, Code: s, Message: s, Pointer: s, SchemaVersion: 7, QuarantineID: s},
+			{Index: 2, ID: s, Status: StatusAccepted, Warnings: []Warning{{Code: s, Message: s, Pointer: s, SchemaVersion: 2}, {Code: s, Message: s}}},
 		}, Error: &apierror.Detail{Code: s, Message: s, Parameter: s, Offset: &neg}})
 	}
 	cases = append(cases, Response{}, Response{Results: []Result{}}, Response{Error: &apierror.Detail{}})

@@ -249,7 +249,11 @@ func candidates(items []decode.Item, results []Result) []int {
 		results[i] = Result{Index: i, ID: it.ID}
 		if it.Reject != nil {
 			results[i].reject(it.Reject.Code, it.Reject.Message)
+			results[i].Pointer, results[i].SchemaVersion = it.Reject.Pointer, it.Reject.SchemaVersion
 			continue
+		}
+		if it.Warnings != nil {
+			results[i].Warnings = warningsOf(it.Warnings)
 		}
 		if first, dup := seen[it.Event.ID]; dup {
 			results[i].reject(CodeDuplicateInRequest, fmt.Sprintf("id repeats event %d of this request", first))
@@ -259,6 +263,14 @@ func candidates(items []decode.Item, results []Result) []int {
 		cand = append(cand, i)
 	}
 	return cand
+}
+
+func warningsOf(rs []decode.Reject) []Warning {
+	ws := make([]Warning, len(rs))
+	for i, r := range rs {
+		ws[i] = Warning{Code: r.Code, Message: r.Message, Pointer: r.Pointer, SchemaVersion: r.SchemaVersion}
+	}
+	return ws
 }
 
 // idsOf is the event id of each candidate.
