@@ -40,6 +40,7 @@ type App struct {
 	redis    *goredis.Client
 	pool     *pgxpool.Pool
 	worker   *erasure.Worker // nil when deps replace the erasure store
+	schemas  *schemaParts    // nil without PostgreSQL
 }
 
 // New builds the gateway: Kafka producer (topics ensured when configured),
@@ -115,7 +116,7 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 	}
 	if cfg.Producer.EnsureTopics {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := kafka.EnsureTopics(ctx, cl, cfg.Kafka)
+		err := kafka.EnsureTopics(ctx, cl, cfg.Kafka, cfg.Quarantine.Topic)
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("ensure topics: %w", err)
@@ -152,6 +153,9 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 		a.worker = erasure.NewWorker(cfg.Erasure, es, svc, proj, reg, logger)
 	}
 	h := ingest.NewHandler(cfg.Ingest, svc, v, tenancy.PrincipalFrom, metrics)
+	if err := a.wireSchemas(cfg, reg, d.kafka, svc, v, h); err != nil {
+		return nil, err
+	}
 	gate, err := a.signatureGate(cfg, reg, d.audit)
 	if err != nil {
 		return nil, err
@@ -162,6 +166,7 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 		Erasure:   erasure.NewHandler(d.erasures, tenancy.PrincipalFrom, logger),
 		Auth:      tenancy.Middleware(d.auth, tenancy.ScopeIngest),
 		Signature: gate.Handler(),
+		Extra:     a.quarantineAPI(),
 		Ops:       observe.Handler(a.health, reg),
 		Metrics:   httpapi.NewMetrics(reg, "gateway"),
 		Logger:    logger,
@@ -213,6 +218,7 @@ func (a *App) Run(ctx context.Context) error {
 	g.OnSignal(a.health.ShutDown)
 	g.Add(a.server.Serve, a.server.Shutdown)
 	a.addWorker(g)
+	a.addSchemaActors(g)
 	err := g.Run(ctx)
 	a.close()
 	return err
@@ -235,6 +241,10 @@ func (a *App) close() {
 		cancel()
 		a.kafka.Close()
 		a.kafka = nil
+	}
+	if a.schemas != nil && a.schemas.qclient != nil {
+		a.schemas.qclient.Close()
+		a.schemas.qclient = nil
 	}
 	if a.redis != nil {
 		_ = a.redis.Close()

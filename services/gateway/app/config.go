@@ -15,24 +15,28 @@ import (
 	"github.com/pulsestream/pulsestream/platform/runner"
 	"github.com/pulsestream/pulsestream/services/gateway/erasure"
 	"github.com/pulsestream/pulsestream/services/gateway/ingest"
+	"github.com/pulsestream/pulsestream/services/gateway/quarantine"
+	"github.com/pulsestream/pulsestream/services/gateway/schemacheck"
 	"github.com/pulsestream/pulsestream/services/gateway/signature"
 	"github.com/pulsestream/pulsestream/tenancy"
 )
 
 // Config is every setting of the gateway.
 type Config struct {
-	HTTP      httpserver.Config
-	Log       logging.Config
-	Runner    runner.Config
-	Kafka     kafka.Config
-	Producer  ingest.ProducerConfig
-	Ingest    ingest.Config
-	Redis     redis.Config
-	Postgres  postgres.Config
-	Erasure   erasure.Config
-	Auth      tenancy.Config
-	Signature signature.Config
-	Health    observe.HealthConfig
+	HTTP       httpserver.Config
+	Log        logging.Config
+	Runner     runner.Config
+	Kafka      kafka.Config
+	Producer   ingest.ProducerConfig
+	Ingest     ingest.Config
+	Redis      redis.Config
+	Postgres   postgres.Config
+	Erasure    erasure.Config
+	Auth       tenancy.Config
+	Signature  signature.Config
+	Health     observe.HealthConfig
+	Schemas    schemacheck.Config
+	Quarantine quarantine.Config
 }
 
 // RegisterFlags defines every flag of the gateway.
@@ -49,12 +53,15 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Auth.RegisterFlags(fs)
 	c.Signature.RegisterFlags(fs)
 	c.Health.RegisterFlags(fs)
+	c.Schemas.RegisterFlags(fs)
+	c.Quarantine.RegisterFlags(fs)
 }
 
 // Validate names every bad setting.
 func (c *Config) Validate() error {
 	errs := []error{c.HTTP.Validate(), c.Log.Validate(), c.Runner.Validate(), c.Kafka.Validate(), c.Producer.Validate(),
-		c.Ingest.Validate(), c.Redis.Validate(), c.Postgres.Validate(), c.Erasure.Validate(), c.Auth.Validate(), c.Signature.Validate(), c.Health.Validate()}
+		c.Ingest.Validate(), c.Redis.Validate(), c.Postgres.Validate(), c.Erasure.Validate(), c.Auth.Validate(), c.Signature.Validate(), c.Health.Validate(),
+		c.Schemas.Validate(), c.Quarantine.Validate()}
 	return errors.Join(errs...)
 }
 

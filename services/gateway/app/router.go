@@ -20,9 +20,11 @@ type RouterDeps struct {
 	// Signature checks request signatures after Auth (signature.Gate); nil:
 	// none are checked.
 	Signature gin.HandlerFunc
-	Ops       http.Handler // /livez /readyz /metrics
-	Metrics   *httpapi.Metrics
-	Logger    *slog.Logger
+	// Extra registers more authenticated routes (the quarantine API); nil: none.
+	Extra   func(gin.IRoutes)
+	Ops     http.Handler // /livez /readyz /metrics
+	Metrics *httpapi.Metrics
+	Logger  *slog.Logger
 }
 
 // HeaderRequestID carries the request id both ways.
@@ -40,5 +42,8 @@ func NewRouter(d RouterDeps) *gin.Engine {
 	api := r.Group("/", chain...)
 	d.Ingest.Register(api)
 	d.Erasure.Register(api)
+	if d.Extra != nil {
+		d.Extra(api)
+	}
 	return r
 }

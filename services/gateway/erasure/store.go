@@ -200,8 +200,14 @@ func (s *PGStore) End(ctx context.Context, j *Job) error {
 	return nil
 }
 
-// Finish marks the job done and forgets the subject (its hash stays).
+// Finish deletes the subject's quarantined events (the quarantine read
+// model, migration 00020), then marks the job done and forgets the subject
+// (its hash stays). A crash between the two claims the job again, and the
+// delete is repeated harmlessly.
 func (s *PGStore) Finish(ctx context.Context, j *Job) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM quarantine WHERE tenant_id = $1 AND subject = $2`, j.TenantID, j.Subject); err != nil {
+		return fmt.Errorf("erase quarantined events of erasure %s: %w", j.ID, err)
+	}
 	return s.update(ctx, j, `state = 'done', finished_at = now(), subject = NULL, inflight_ids = NULL, owner = NULL, lease_until = NULL`)
 }
 

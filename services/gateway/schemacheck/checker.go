@@ -17,16 +17,21 @@ package schemacheck
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/pulsestream/pulsestream/platform/pgnotify"
 	"github.com/pulsestream/pulsestream/services/gateway/decode"
 	"github.com/pulsestream/pulsestream/tenancy/eventschemas"
 )
@@ -279,4 +284,29 @@ func ParseDataSchema(s string) (int, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// Config is how the checker learns of changes.
+type Config struct {
+	PollInterval  time.Duration
+	RetryInterval time.Duration
+}
+
+// RegisterFlags defines the schema-* flags.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.PollInterval, "schema-poll-interval", 30*time.Second, "reload every tenant's event schemas this often, in case a change notification was lost (changes normally arrive at once by PostgreSQL NOTIFY)")
+	fs.DurationVar(&c.RetryInterval, "schema-retry-interval", time.Second, "wait between attempts to listen for schema changes when PostgreSQL is unreachable")
+}
+
+// Validate names a bad setting.
+func (c *Config) Validate() error {
+	if err := (pgnotify.Config{PollInterval: c.PollInterval, RetryInterval: c.RetryInterval}).Validate(); err != nil {
+		return fmt.Errorf("schema-poll-interval/schema-retry-interval: %w", err)
+	}
+	return nil
+}
+
+// Listen returns the listener that keeps c current from pool's NOTIFYs.
+func (c *Checker) Listen(pool *pgxpool.Pool, cfg Config) *pgnotify.Listener {
+	return pgnotify.New(pool, eventschemas.NotifyChannel, c, pgnotify.Config{PollInterval: cfg.PollInterval, RetryInterval: cfg.RetryInterval}, c.logger)
 }

@@ -1,0 +1,181 @@
+package quarantine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/pulsestream/pulsestream/platform/apierror"
+	"github.com/pulsestream/pulsestream/platform/httpapi"
+	"github.com/pulsestream/pulsestream/tenancy"
+)
+
+// Limits of the HTTP API.
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+	MaxReplayIDs     = 1000
+)
+
+// PrincipalFunc returns the authenticated caller of a request.
+type PrincipalFunc func(c *gin.Context) (tenancy.Principal, bool)
+
+// Handler serves GET /v1/quarantine and POST /v1/quarantine/replay, scoped
+// to the tenant of the caller's key.
+type Handler struct {
+	store     Store
+	replayer  *Replayer
+	principal PrincipalFunc
+	logger    *slog.Logger
+}
+
+// NewHandler returns the quarantine API.
+func NewHandler(store Store, r *Replayer, principal PrincipalFunc, logger *slog.Logger) *Handler {
+	return &Handler{store: store, replayer: r, principal: principal, logger: logger}
+}
+
+// Register mounts the routes on g (which already authenticates).
+func (h *Handler) Register(g gin.IRoutes) {
+	g.GET("/v1/quarantine", h.list)
+	g.POST("/v1/quarantine/replay", h.replay)
+}
+
+// ListResponse is the answer of GET /v1/quarantine.
+type ListResponse struct {
+	Entries    []Entry `json:"entries"`
+	NextCursor string  `json:"next_cursor,omitempty"`
+}
+
+func (h *Handler) list(c *gin.Context) {
+	p, ok := h.principal(c)
+	if !ok {
+		httpapi.Unauthenticated(c)
+		return
+	}
+	f, aerr := filterFromQuery(c)
+	if aerr != nil {
+		apierror.Abort(c, aerr)
+		return
+	}
+	es, err := h.store.List(c.Request.Context(), p.Tenant.ID, f)
+	if err != nil {
+		h.internal(c, err)
+		return
+	}
+	resp := ListResponse{Entries: es}
+	if es == nil {
+		resp.Entries = []Entry{}
+	}
+	if len(es) == f.Limit {
+		resp.NextCursor = es[len(es)-1].QuarantineID
+	}
+	c.JSON(http.StatusOK, resp)
+}
+
+// filterFromQuery reads the list filters: type, code, subject, id, state,
+// from, to (RFC 3339), limit and cursor.
+func filterFromQuery(c *gin.Context) (Filter, *apierror.Error) {
+	f := Filter{Type: c.Query("type"), Code: c.Query("code"), Subject: c.Query("subject"), ID: c.Query("id"),
+		State: c.Query("state"), After: c.Query("cursor"), Limit: DefaultListLimit}
+	if f.State != "" && f.State != StateQuarantined && f.State != StateReplayed {
+		return f, apierror.BadParameter("state", "invalid_state", "state must be quarantined or replayed")
+	}
+	for _, t := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &f.From}, {"to", &f.To}} {
+		if s := c.Query(t.name); s != "" {
+			v, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return f, apierror.BadParameter(t.name, "invalid_"+t.name, t.name+" must be an RFC 3339 time")
+			}
+			*t.dst = v
+		}
+	}
+	if s := c.Query("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxListLimit {
+			return f, apierror.BadParameter("limit", "invalid_limit", fmt.Sprintf("limit must be an integer from 1 to %d", MaxListLimit))
+		}
+		f.Limit = n
+	}
+	return f, nil
+}
+
+// ReplayRequest is the body of POST /v1/quarantine/replay: quarantine ids,
+// or a filter; at most limit entries (default and maximum 1000).
+type ReplayRequest struct {
+	IDs    []string      `json:"ids,omitempty"`
+	Filter *ReplayFilter `json:"filter,omitempty"`
+	Limit  int           `json:"limit,omitempty"`
+}
+
+// ReplayFilter selects entries to replay.
+type ReplayFilter struct {
+	Type    string    `json:"type,omitempty"`
+	Code    string    `json:"code,omitempty"`
+	Subject string    `json:"subject,omitempty"`
+	ID      string    `json:"id,omitempty"`
+	From    time.Time `json:"from,omitzero"`
+	To      time.Time `json:"to,omitzero"`
+}
+
+func (h *Handler) replay(c *gin.Context) {
+	p, ok := h.principal(c)
+	if !ok {
+		httpapi.Unauthenticated(c)
+		return
+	}
+	var req ReplayRequest
+	if !tenancy.BindJSON(c, &req) {
+		return
+	}
+	f, aerr := req.filter()
+	if aerr != nil {
+		apierror.Abort(c, aerr)
+		return
+	}
+	rep, err := h.replayer.Replay(c.Request.Context(), p.Tenant, f, c.GetString("request_id"))
+	var re *ReplayError
+	switch {
+	case errors.As(err, &re):
+		apierror.Abort(c, apierror.New(re.Status, re.Code, re.Message))
+	case err != nil:
+		h.internal(c, err)
+	default:
+		c.JSON(http.StatusOK, rep)
+	}
+}
+
+// filter checks the request: ids or a filter, not both, not neither.
+func (r *ReplayRequest) filter() (Filter, *apierror.Error) {
+	f := Filter{Limit: MaxReplayIDs}
+	switch {
+	case len(r.IDs) > 0 && r.Filter != nil:
+		return f, apierror.New(http.StatusBadRequest, "invalid_body", "send ids or filter, not both")
+	case len(r.IDs) == 0 && r.Filter == nil:
+		return f, apierror.New(http.StatusBadRequest, "invalid_body", "send ids (quarantine ids) or filter (an empty filter selects every entry)")
+	case len(r.IDs) > MaxReplayIDs:
+		return f, apierror.BadParameter("ids", "invalid_ids", fmt.Sprintf("at most %d ids per replay", MaxReplayIDs))
+	case r.Limit < 0 || r.Limit > MaxReplayIDs:
+		return f, apierror.BadParameter("limit", "invalid_limit", fmt.Sprintf("limit must be from 1 to %d", MaxReplayIDs))
+	}
+	if r.Limit > 0 {
+		f.Limit = r.Limit
+	}
+	f.IDs = r.IDs
+	if r.Filter != nil {
+		f.Type, f.Code, f.Subject, f.ID, f.From, f.To = r.Filter.Type, r.Filter.Code, r.Filter.Subject, r.Filter.ID, r.Filter.From, r.Filter.To
+	}
+	return f, nil
+}
+
+func (h *Handler) internal(c *gin.Context, err error) {
+	h.logger.Error("quarantine api", "method", c.Request.Method, "path", c.FullPath(), "err", err)
+	httpapi.Internal(c)
+}
