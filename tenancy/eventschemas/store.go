@@ -53,14 +53,14 @@ var (
 
 // Version is one immutable schema version.
 type Version struct {
-	Type      string          `json:"type"`
-	Version   int             `json:"version"`
-	Schema    jsonRaw         `json:"schema"`
-	CreatedBy string          `json:"created_by"`
-	CreatedAt time.Time       `json:"created_at"`
-	Current   bool            `json:"current"`
-	Forced    *bool           `json:"forced,omitempty"` // set on creation only
-	Warnings  []string        `json:"compatibility_overridden,omitempty"`
+	Type      string    `json:"type"`
+	Version   int       `json:"version"`
+	Schema    jsonRaw   `json:"schema"`
+	CreatedBy string    `json:"created_by"`
+	CreatedAt time.Time `json:"created_at"`
+	Current   bool      `json:"current"`
+	Forced    *bool     `json:"forced,omitempty"` // set on creation only
+	Warnings  []string  `json:"compatibility_overridden,omitempty"`
 }
 
 // TypeInfo is one registered type of a tenant.

@@ -104,7 +104,7 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 	s.gateway = testenv.Spawn(t, testenv.Build(t, "services/gateway"), append(append(common[:len(common):len(common)],
 		"-gateway-addr", fmt.Sprintf("127.0.0.1:%d", gw), "-kafka-ensure-topics=true",
 		"-redis-addr", rds, "-redis-key-prefix", prefix, "-erasure-poll-interval", "200ms",
-		"-erasure-projector-group", topic+"-pg"), o.gatewayArgs...)...)
+		"-erasure-projector-group", topic+"-pg", "-quarantine-topic", topic+"-quarantine", "-quarantine-group", topic+"-quarantine"), o.gatewayArgs...)...)
 	waitReady(t, s.gatewayURL, s.gateway)
 	s.projBin = testenv.Build(t, "services/projector")
 	s.projArgs = append(append(common[:len(common):len(common)], chFlags...),
@@ -121,7 +121,7 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 			"-shutdown-delay", "0s", "-log-format", "text")...)...)
 		waitReady(t, s.queryURL, s.query)
 	}
-	testenv.DeleteTopicsAtCleanup(t, brokers, topic, topic+"-dlq")
+	testenv.DeleteTopicsAtCleanup(t, brokers, topic, topic+"-dlq", topic+"-quarantine")
 	return s
 }
 

@@ -157,6 +157,7 @@ func startGateway(t testing.TB, brokers []string, topic string, d deps, mod func
 	cfg.Kafka.Brokers = strings.Join(brokers, ",")
 	cfg.Kafka.Topic = topic
 	cfg.Kafka.DLQTopic = topic + ".dlq"
+	cfg.Quarantine.Topic, cfg.Quarantine.Group = topic+".quarantine", topic+"-quarantine"
 	cfg.Kafka.Partitions = 3
 	cfg.Producer.DeliveryTimeout = 3 * time.Second
 	cfg.Ingest.RetryAfter = time.Second

@@ -31,6 +31,7 @@ type hostileEnv struct {
 	topic          string
 	brokers        []string
 	readTimeout    time.Duration
+	app            *App
 }
 
 func startHostileGateway(t *testing.T) hostileEnv {
@@ -64,6 +65,7 @@ func startRealGateway(t *testing.T, logger *slog.Logger, settings tenancy.Tenant
 	cfg.Kafka.Brokers = brokers
 	cfg.Kafka.Topic = "gw-real-" + run
 	cfg.Kafka.DLQTopic = cfg.Kafka.Topic + ".dlq"
+	cfg.Quarantine.Topic, cfg.Quarantine.Group = cfg.Kafka.Topic+".quarantine", cfg.Kafka.Topic+"-quarantine"
 	cfg.Kafka.Partitions = 1
 	cfg.Redis.Addr = redisAddr
 	cfg.Postgres.URL = pgURL
@@ -78,7 +80,7 @@ func startRealGateway(t *testing.T, logger *slog.Logger, settings tenancy.Tenant
 	if err != nil {
 		t.Fatal(err)
 	}
-	testenv.DeleteTopicsAtCleanup(t, brokers, cfg.Kafka.Topic, cfg.Kafka.DLQTopic) // after the gateway stops
+	testenv.DeleteTopicsAtCleanup(t, brokers, cfg.Kafka.Topic, cfg.Kafka.DLQTopic, cfg.Quarantine.Topic) // after the gateway stops
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(runCtx) }()
@@ -88,7 +90,7 @@ func startRealGateway(t *testing.T, logger *slog.Logger, settings tenancy.Tenant
 			t.Error(err)
 		}
 	})
-	return hostileEnv{url: "http://" + a.Addr(), addr: a.Addr(), key: key.Key, tenant: tenant, topic: cfg.Kafka.Topic, brokers: []string{brokers}, readTimeout: cfg.HTTP.ReadTimeout}
+	return hostileEnv{url: "http://" + a.Addr(), addr: a.Addr(), key: key.Key, tenant: tenant, topic: cfg.Kafka.Topic, brokers: []string{brokers}, readTimeout: cfg.HTTP.ReadTimeout, app: a}
 }
 
 // rawAnswer is what came back on a raw connection.

@@ -58,7 +58,7 @@ func realGateway(t *testing.T, rateA int, mod func(*Config), d deps) (*testGatew
 			mod(c)
 		}
 	})
-	testenv.DeleteTopicsAtCleanup(t, strings.Join(env.brokers, ","), env.topic, env.topic+".dlq")
+	testenv.DeleteTopicsAtCleanup(t, strings.Join(env.brokers, ","), env.topic, env.topic+".dlq", env.topic+".quarantine")
 	return g, env
 }
 

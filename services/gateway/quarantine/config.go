@@ -43,7 +43,9 @@ func (c *Config) Validate() error {
 // Sweeper deletes expired quarantined events every interval. Listing never
 // shows an expired entry anyway; the sweep frees the space.
 type Sweeper struct {
-	store    interface{ Sweep(ctx context.Context) (int64, error) }
+	store interface {
+		Sweep(ctx context.Context) (int64, error)
+	}
 	interval time.Duration
 	logger   *slog.Logger
 }

@@ -37,8 +37,8 @@ type Projection struct {
 func ConsumerOpts(topic, group string) []kgo.Opt {
 	return []kgo.Opt{
 		kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
-		kgo.DisableAutoCommit(),   // commit only what is stored
-		kgo.BlockRebalanceOnPoll(), // no partition taken in the middle of a batch
+		kgo.DisableAutoCommit(),                           // commit only what is stored
+		kgo.BlockRebalanceOnPoll(),                        // no partition taken in the middle of a batch
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), // a new group reads the whole topic
 	}
 }

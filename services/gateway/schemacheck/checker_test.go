@@ -89,7 +89,7 @@ func TestCheckAppliesModesPerTypeAndVersion(t *testing.T) {
 	c := New(newStore(), prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 	c.Resync(context.Background())
 	items := decodeBatch(t, "["+strings.Join([]string{
-		ev("ok", "order.created", `{"order_id":"o1","amount":"12"}`),                                         // valid under v2
+		ev("ok", "order.created", `{"order_id":"o1","amount":"12"}`),                                                              // valid under v2
 		ev("v1-violates", "order.created", `{"order_id":"o1","amount":"12"}`, `"dataschema":"/schemas/order.created/versions/1"`), // v1 wants an integer
 		ev("v1-ok", "order.created", `{"order_id":"o1","amount":12}`, `"dataschema":"1"`),
 		ev("v9", "order.created", `{"order_id":"o1","amount":12}`, `"dataschema":"https://x.example/versions/9"`),
