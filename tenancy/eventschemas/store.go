@@ -2,6 +2,7 @@ package eventschemas
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -53,14 +54,14 @@ var (
 
 // Version is one immutable schema version.
 type Version struct {
-	Type      string    `json:"type"`
-	Version   int       `json:"version"`
-	Schema    jsonRaw   `json:"schema"`
-	CreatedBy string    `json:"created_by"`
-	CreatedAt time.Time `json:"created_at"`
-	Current   bool      `json:"current"`
-	Forced    *bool     `json:"forced,omitempty"` // set on creation only
-	Warnings  []string  `json:"compatibility_overridden,omitempty"`
+	Type      string          `json:"type"`
+	Version   int             `json:"version"`
+	Schema    json.RawMessage `json:"schema"`
+	CreatedBy string          `json:"created_by"`
+	CreatedAt time.Time       `json:"created_at"`
+	Current   bool            `json:"current"`
+	Forced    *bool           `json:"forced,omitempty"` // set on creation only
+	Warnings  []string        `json:"compatibility_overridden,omitempty"`
 }
 
 // TypeInfo is one registered type of a tenant.
@@ -200,7 +201,7 @@ func scanVersion(row pgx.CollectableRow) (Version, error) {
 	var v Version
 	var doc string
 	err := row.Scan(&v.Type, &v.Version, &doc, &v.CreatedBy, &v.CreatedAt, &v.Current)
-	v.Schema = jsonRaw(doc)
+	v.Schema = json.RawMessage(doc)
 	return v, err
 }
 
@@ -353,17 +354,6 @@ func (r *Registry) UpdateSettings(ctx context.Context, actor, tenant string, p S
 		return s, fmt.Errorf("update schema settings: %w", err)
 	}
 	return s, nil
-}
-
-// jsonRaw is a JSON document kept as sent (compacted).
-type jsonRaw []byte
-
-// MarshalJSON writes the document itself.
-func (j jsonRaw) MarshalJSON() ([]byte, error) {
-	if len(j) == 0 {
-		return []byte("null"), nil
-	}
-	return j, nil
 }
 
 // Document is the schema text.

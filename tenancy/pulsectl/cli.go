@@ -25,6 +25,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/pulsestream/pulsestream/platform/config"
@@ -143,6 +144,15 @@ func newCommon(name string, formats ...string) *common {
 // admin validates the flags, fills database flags not given on the command
 // line from PULSESTREAM_* variables, and opens the admin service.
 func (c *common) admin(ctx context.Context, e env, formats ...string) (*tenancy.Admin, func(), error) {
+	pool, sealer, err := c.open(ctx, e, formats...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return tenancy.NewAdmin(tenancy.NewPGStore(pool)).WithSealer(sealer), pool.Close, nil
+}
+
+// open validates the flags as admin does and opens the database.
+func (c *common) open(ctx context.Context, e env, formats ...string) (*pgxpool.Pool, *tenancy.Sealer, error) {
 	if len(formats) == 0 {
 		formats = []string{"text", "json"}
 	}
@@ -184,7 +194,7 @@ func (c *common) admin(ctx context.Context, e env, formats ...string) (*tenancy.
 		pool.Close()
 		return nil, nil, err
 	}
-	return tenancy.NewAdmin(tenancy.NewPGStore(pool)).WithSealer(sealer), pool.Close, nil
+	return pool, sealer, nil
 }
 
 func contains(list []string, s string) bool {
@@ -232,6 +242,7 @@ func rootCommand(e env) *ffcli.Command {
 		auditCommand(e),
 		probeCommand(e),
 		metersCommand(e),
+		schemasCommand(e),
 	}
 	root := &ffcli.Command{
 		Name:       "pulsectl",
