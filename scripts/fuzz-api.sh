@@ -55,7 +55,7 @@ key=$("$WORK/bin/pulsectl" bootstrap --tenant "$tenant" --format env | sed -n 's
 
 gw=$(free_port); qp=$(free_port); ap=$(free_port)
 "$WORK/bin/gateway" --gateway-addr "127.0.0.1:$gw" --kafka-topic "$RUN" --kafka-dlq-topic "$RUN.dlq" --kafka-partitions 1 \
-  --redis-key-prefix "pstest:$RUN:" >"$LOGS/fuzz-api-gateway.log" 2>&1 &
+  --redis-key-prefix "pstest:$RUN:" --quarantine-topic "$RUN.quarantine" --quarantine-group "$RUN-quarantine" >"$LOGS/fuzz-api-gateway.log" 2>&1 &
 pids+=($!)
 "$WORK/bin/query" --http-addr "127.0.0.1:$qp" --admin-addr "127.0.0.1:$ap" >"$LOGS/fuzz-api-query.log" 2>&1 &
 pids+=($!)

@@ -11,6 +11,7 @@ import (
 	"github.com/pulsestream/pulsestream/platform/httpapi"
 	"github.com/pulsestream/pulsestream/services/gateway/erasure"
 	"github.com/pulsestream/pulsestream/services/gateway/ingest"
+	"github.com/pulsestream/pulsestream/services/gateway/quarantine"
 	"github.com/pulsestream/pulsestream/testkit/apitest"
 )
 
@@ -19,6 +20,7 @@ func TestGatewayRoutesMatchTheOpenAPIDocument(t *testing.T) {
 		Ingest:  ingest.NewHandler(ingest.Config{}, nil, nil, nil, nil),
 		Erasure: erasure.NewHandler(nil, nil, slog.New(slog.DiscardHandler)),
 		Auth:    func(c *gin.Context) {},
+		Extra:   quarantine.NewHandler(nil, nil, nil, slog.New(slog.DiscardHandler)).Register,
 		Ops:     http.NotFoundHandler(),
 		Metrics: httpapi.NewMetrics(prometheus.NewRegistry(), "gateway"),
 		Logger:  slog.New(slog.DiscardHandler),

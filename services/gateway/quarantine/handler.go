@@ -1,8 +1,11 @@
 package quarantine
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -20,6 +23,7 @@ const (
 	DefaultListLimit = 100
 	MaxListLimit     = 1000
 	MaxReplayIDs     = 1000
+	maxReplayBody    = 64 << 10 // as tenancy.BindJSON's limit
 )
 
 // PrincipalFunc returns the authenticated caller of a request.
@@ -78,18 +82,22 @@ func (h *Handler) list(c *gin.Context) {
 }
 
 // filterFromQuery reads the list filters: type, code, subject, id, state,
-// from, to (RFC 3339), limit and cursor.
+// from, to (RFC 3339), limit and cursor. A present but empty state, from,
+// to or limit is refused like any other invalid value.
 func filterFromQuery(c *gin.Context) (Filter, *apierror.Error) {
 	f := Filter{Type: c.Query("type"), Code: c.Query("code"), Subject: c.Query("subject"), ID: c.Query("id"),
-		State: c.Query("state"), After: c.Query("cursor"), Limit: DefaultListLimit}
-	if f.State != "" && f.State != StateQuarantined && f.State != StateReplayed {
-		return f, apierror.BadParameter("state", "invalid_state", "state must be quarantined or replayed")
+		After: c.Query("cursor"), Limit: DefaultListLimit}
+	if s, ok := c.GetQuery("state"); ok {
+		if s != StateQuarantined && s != StateReplayed {
+			return f, apierror.BadParameter("state", "invalid_state", "state must be quarantined or replayed")
+		}
+		f.State = s
 	}
 	for _, t := range []struct {
 		name string
 		dst  *time.Time
 	}{{"from", &f.From}, {"to", &f.To}} {
-		if s := c.Query(t.name); s != "" {
+		if s, ok := c.GetQuery(t.name); ok {
 			v, err := time.Parse(time.RFC3339Nano, s)
 			if err != nil {
 				return f, apierror.BadParameter(t.name, "invalid_"+t.name, t.name+" must be an RFC 3339 time")
@@ -97,7 +105,7 @@ func filterFromQuery(c *gin.Context) (Filter, *apierror.Error) {
 			*t.dst = v
 		}
 	}
-	if s := c.Query("limit"); s != "" {
+	if s, ok := c.GetQuery("limit"); ok {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > MaxListLimit {
 			return f, apierror.BadParameter("limit", "invalid_limit", fmt.Sprintf("limit must be an integer from 1 to %d", MaxListLimit))
@@ -112,7 +120,7 @@ func filterFromQuery(c *gin.Context) (Filter, *apierror.Error) {
 type ReplayRequest struct {
 	IDs    []string      `json:"ids,omitempty"`
 	Filter *ReplayFilter `json:"filter,omitempty"`
-	Limit  int           `json:"limit,omitempty"`
+	Limit  *int          `json:"limit,omitempty"`
 }
 
 // ReplayFilter selects entries to replay.
@@ -132,7 +140,7 @@ func (h *Handler) replay(c *gin.Context) {
 		return
 	}
 	var req ReplayRequest
-	if !tenancy.BindJSON(c, &req) {
+	if !refuseNulls(c) || !tenancy.BindJSON(c, &req) {
 		return
 	}
 	f, aerr := req.filter()
@@ -162,17 +170,45 @@ func (r *ReplayRequest) filter() (Filter, *apierror.Error) {
 		return f, apierror.New(http.StatusBadRequest, "invalid_body", "send ids (quarantine ids) or filter (an empty filter selects every entry)")
 	case len(r.IDs) > MaxReplayIDs:
 		return f, apierror.BadParameter("ids", "invalid_ids", fmt.Sprintf("at most %d ids per replay", MaxReplayIDs))
-	case r.Limit < 0 || r.Limit > MaxReplayIDs:
+	case r.Limit != nil && (*r.Limit < 1 || *r.Limit > MaxReplayIDs):
 		return f, apierror.BadParameter("limit", "invalid_limit", fmt.Sprintf("limit must be from 1 to %d", MaxReplayIDs))
 	}
-	if r.Limit > 0 {
-		f.Limit = r.Limit
+	if r.Limit != nil {
+		f.Limit = *r.Limit
 	}
 	f.IDs = r.IDs
 	if r.Filter != nil {
 		f.Type, f.Code, f.Subject, f.ID, f.From, f.To = r.Filter.Type, r.Filter.Code, r.Filter.Subject, r.Filter.ID, r.Filter.From, r.Filter.To
 	}
 	return f, nil
+}
+
+// refuseNulls answers 400 when the body (an object) or its filter holds a
+// null member: encoding/json would silently read it as absent.
+func refuseNulls(c *gin.Context) bool {
+	body, err := io.ReadAll(io.LimitReader(c.Request.Body, maxReplayBody+1))
+	if err != nil {
+		apierror.Abort(c, apierror.New(http.StatusBadRequest, "invalid_body", "the body could not be read"))
+		return false
+	}
+	c.Request.Body = io.NopCloser(bytes.NewReader(body))
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil {
+		return true // not an object: BindJSON words it
+	}
+	var filter map[string]json.RawMessage
+	if raw, ok := top["filter"]; ok {
+		_ = json.Unmarshal(raw, &filter)
+	}
+	for _, m := range []map[string]json.RawMessage{top, filter} {
+		for k, v := range m {
+			if string(bytes.TrimSpace(v)) == "null" {
+				apierror.Abort(c, apierror.BadParameter(k, "invalid_"+k, k+" must not be null"))
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (h *Handler) internal(c *gin.Context, err error) {
