@@ -35,7 +35,9 @@ func (b *run) gatewayPhases() []gatewayPhase {
 	c := b.cfg
 	return []gatewayPhase{
 		{phaseBatch100, "gateway-batch100", 100, c.BatchConcurrency, c.BatchDuration},
+		{phaseBatch100Schemas, "gateway-batch100-schemas", 100, c.BatchConcurrency, c.BatchDuration},
 		{phaseBatch1000, "gateway-batch1000", 1000, c.BatchConcurrency, c.BatchDuration},
+		{phaseBatch1000Schemas, "gateway-batch1000-schemas", 1000, c.BatchConcurrency, c.BatchDuration},
 		{phaseBatch1000Signed, "gateway-batch1000-signed", 1000, c.BatchConcurrency, c.BatchDuration},
 		{phaseSingle, fmt.Sprintf("gateway-single%d", c.SingleConcurrency), 1, c.SingleConcurrency, c.SingleDuration},
 		{phaseSingleSigned, fmt.Sprintf("gateway-single%d-signed", c.SingleConcurrency), 1, c.SingleConcurrency, c.SingleDuration},

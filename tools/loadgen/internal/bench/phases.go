@@ -74,7 +74,7 @@ func (b *run) run(ctx context.Context) (*Report, error) {
 	}
 	rep.Phases = append(rep.Phases, raw)
 	for _, ph := range b.gatewayPhases() {
-		p, err := b.httpPhase(ctx, exp, ph.idx, ph.name, b.tenants, ph.batch, ph.conc, 0, ph.dur)
+		p, err := b.httpPhase(ctx, exp, ph.idx, ph.name, b.phaseTenants(ph.idx), ph.batch, ph.conc, 0, ph.dur)
 		if err != nil {
 			return nil, err
 		}
@@ -146,7 +146,9 @@ func (b *run) rawPhase(ctx context.Context) (Phase, error) {
 }
 
 func (b *run) httpConfig(idx int, tenants []string, batch, conc int, rate float64, dur time.Duration) load.HTTPConfig {
-	cfg := load.HTTPConfig{URL: "http://" + b.gateway.addr, Keys: b.keys, Gen: b.genConfig(tenants), SeqBase: uint64(idx) * phaseSpan,
+	g := b.genConfig(tenants)
+	g.Order = schemaPhase(idx)
+	cfg := load.HTTPConfig{URL: "http://" + b.gateway.addr, Keys: b.keys, Gen: g, SeqBase: uint64(idx) * phaseSpan,
 		Concurrency: conc, Batch: batch, Gzip: b.cfg.Gzip, Rate: rate, DupRatio: b.cfg.DupRatio, Duration: dur, MaxEvents: b.cfg.MaxEvents, Seed: uint64(idx)}
 	if signedPhase(idx) {
 		cfg.Secrets = b.secrets

@@ -40,6 +40,7 @@ type run struct {
 	tenants  []string
 	e2e      []string
 	e2eHigh  []string // tenants of the second end-to-end phase
+	schemaT  []string // tenants enforcing event schemas (the -schemas phases)
 	keys     map[string]string
 	secrets  map[string]string // signing secret of each tenant's key
 	sealKey  string            // the gateway's signing-secret-key, random per run
@@ -67,6 +68,9 @@ func newRun(ctx context.Context, cfg Config, logf func(string, ...any)) (*run, e
 		groups: []string{id + "-pg", id + "-ch"}, prefix: id + ":", keys: map[string]string{}, secrets: map[string]string{}}
 	for i := range cfg.Tenants {
 		b.tenants = append(b.tenants, fmt.Sprintf("%s-t%d", id, i))
+	}
+	for i := range cfg.Tenants {
+		b.schemaT = append(b.schemaT, fmt.Sprintf("%s-s%d", id, i))
 	}
 	b.e2e = []string{id + "-e2e0", id + "-e2e1"}
 	if cfg.E2ERateHigh > 0 {
@@ -123,16 +127,20 @@ func (b *run) setup(ctx context.Context) error {
 	if err := b.kafka(ctx); err != nil {
 		return err
 	}
-	for _, t := range append(append(append([]string{}, b.tenants...), b.e2e...), b.e2eHigh...) {
+	for _, t := range append(append(append(append([]string{}, b.tenants...), b.e2e...), b.e2eHigh...), b.schemaT...) {
 		if err := b.tenant(ctx, t); err != nil {
 			return err
 		}
+	}
+	if err := b.enforceSchemas(ctx); err != nil {
+		return err
 	}
 	b.procs = infraProcs(b.cfg.LocalDir)
 	b.procs = append(b.procs, proc{name: "loadgen", pid: os.Getpid()})
 	if b.gateway, err = b.start(ctx, "gateway", "-gateway-addr", "ADDR", "-kafka-brokers", b.cfg.Brokers, "-kafka-topic", b.topic,
 		"-kafka-dlq-topic", b.topic+".dlq", "-kafka-partitions", strconv.Itoa(b.cfg.Partitions), "-redis-addr", b.cfg.RedisAddr,
-		"-redis-key-prefix", b.prefix, "-marker-ttl", "30m", "-postgres-url", b.pgURL, "-signing-secret-key", b.sealKey, "-log-level", "warn"); err != nil {
+		"-redis-key-prefix", b.prefix, "-marker-ttl", "30m", "-postgres-url", b.pgURL, "-signing-secret-key", b.sealKey, "-log-level", "warn",
+		"-quarantine-topic", b.topic+".quarantine", "-quarantine-group", b.id+"-quarantine"); err != nil {
 		return err
 	}
 	b.query, err = b.start(ctx, "query", "-http-addr", "ADDR", "-admin-addr", "ADDR2", "-postgres-url", b.pgURL,
@@ -164,7 +172,10 @@ func (b *run) kafka(ctx context.Context) error {
 		if _, err := b.kadm.DeleteGroups(ctx, b.groups...); err != nil {
 			b.warn(fmt.Errorf("delete groups: %w", err))
 		}
-		if _, err := b.kadm.DeleteTopics(ctx, b.topic, b.topic+".dlq", b.rawTopic); err != nil {
+		if _, err := b.kadm.DeleteGroups(ctx, b.id+"-quarantine"); err != nil {
+			b.warn(fmt.Errorf("delete groups: %w", err))
+		}
+		if _, err := b.kadm.DeleteTopics(ctx, b.topic, b.topic+".dlq", b.topic+".quarantine", b.rawTopic); err != nil {
 			b.warn(fmt.Errorf("delete topics: %w", err))
 		}
 	})

@@ -21,7 +21,7 @@ func targets(r *Report) []Target {
 		{"e2e visibility p99 ms at the offered rate", "< 2000", lag, lag < 2000 && e2e.Missed == 0},
 		{"gateway peak RSS MiB", "< 256", float64(r.PeakRSS["gateway"]) / (1 << 20), r.PeakRSS["gateway"] < 256<<20},
 		{"lost or doubled events", "0", boolf(!r.Verification.OK), r.Verification.OK},
-	}, gatewayTargets(r, ph)...)
+	}, append(gatewayTargets(r, ph), schemaTargets(ph)...)...)
 }
 
 func boolf(b bool) float64 {

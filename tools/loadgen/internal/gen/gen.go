@@ -27,6 +27,9 @@ type Config struct {
 	DataBytes int
 	// Base is the event time of seq 0; seq n is (n mod 10^8) ms older.
 	Base time.Time
+	// Order makes the data a realistic order (RichData) instead of Data:
+	// what the event-schema phases validate.
+	Order bool
 }
 
 // Event is one generated CloudEvent.
@@ -56,8 +59,15 @@ func (c Config) Event(seq uint64) Event {
 		Source:  Source,
 		Subject: "user-" + strconv.FormatUint(seq%1000, 10),
 		Time:    c.Base.Add(-time.Duration(seq%100_000_000) * time.Millisecond).UTC(),
-		Data:    Data(seq, c.DataBytes),
+		Data:    c.data(seq),
 	}
+}
+
+func (c Config) data(seq uint64) []byte {
+	if c.Order {
+		return OrderData(seq, c.DataBytes)
+	}
+	return Data(seq, c.DataBytes)
 }
 
 // ID is the external id of seq.
@@ -89,6 +99,12 @@ func Data(seq uint64, size int) []byte {
 	b = append(b, `","amount":`...)
 	b = strconv.AppendUint(b, seq%10000, 10)
 	b = append(b, `,"country":"DE"`...)
+	return pad(b, seq, size)
+}
+
+// pad closes the object b with a "pad" member making it size bytes long,
+// when it fits.
+func pad(b []byte, seq uint64, size int) []byte {
 	const padOpen, padClose = `,"pad":"`, `"}`
 	n := size - len(b) - len(padOpen) - len(padClose)
 	if n < 0 {
@@ -99,6 +115,35 @@ func Data(seq uint64, size int) []byte {
 		b = append(b, padAlphabet[(seq+uint64(i))%uint64(len(padAlphabet))])
 	}
 	return append(b, padClose...)
+}
+
+// The enums of OrderData.
+var (
+	currencies = [...]string{"EUR", "USD", "GBP"}
+	statuses   = [...]string{"new", "paid", "shipped"}
+	tiers      = [...]string{"gold", "silver", "bronze"}
+)
+
+// OrderData is Data with the members of an order: enums (currency,
+// status) and a nested customer object (about 150 bytes before padding).
+func OrderData(seq uint64, size int) []byte {
+	b := make([]byte, 0, max(size, 192))
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, `,"user":"u-`...)
+	b = strconv.AppendUint(b, seq%1000, 10)
+	b = append(b, `","amount":`...)
+	b = strconv.AppendUint(b, seq%10000, 10)
+	b = append(b, `,"country":"DE","currency":"`...)
+	b = append(b, currencies[seq%uint64(len(currencies))]...)
+	b = append(b, `","status":"`...)
+	b = append(b, statuses[seq%uint64(len(statuses))]...)
+	b = append(b, `","customer":{"id":"c-`...)
+	b = strconv.AppendUint(b, seq%5000, 10)
+	b = append(b, `","tier":"`...)
+	b = append(b, tiers[seq%uint64(len(tiers))]...)
+	b = append(b, `"}`...)
+	return pad(b, seq, size)
 }
 
 // AppendJSON appends e as a CloudEvents structured-mode JSON object.

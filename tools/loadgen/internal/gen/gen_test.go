@@ -115,3 +115,25 @@ func TestPickerRepeatsAcceptedEventsAtTheConfiguredRatio(t *testing.T) {
 		}
 	}
 }
+
+func TestOrderDataHasExactlyTheConfiguredSizeAndIsAValidOrder(t *testing.T) {
+	for _, size := range []int{300, 1000} {
+		for _, seq := range []uint64{0, 7, 123456789, 1<<40 + 3} {
+			d := OrderData(seq, size)
+			var o struct {
+				Currency string `json:"currency"`
+				Customer struct {
+					ID, Tier string
+				} `json:"customer"`
+			}
+			if len(d) != size || json.Unmarshal(d, &o) != nil || o.Currency == "" || o.Customer.Tier == "" {
+				t.Errorf("OrderData(%d, %d): %d bytes: %s", seq, size, len(d), d)
+			}
+		}
+	}
+	c := testConfig()
+	c.Order = true
+	if e := c.Event(42); string(e.Data) != string(OrderData(42, c.DataBytes)) {
+		t.Fatalf("Order config: data %s", e.Data)
+	}
+}
