@@ -32,6 +32,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/pulsestream/pulsestream/platform/pgnotify"
+	"github.com/pulsestream/pulsestream/schemas"
 	"github.com/pulsestream/pulsestream/services/gateway/decode"
 	"github.com/pulsestream/pulsestream/tenancy/eventschemas"
 )
@@ -63,8 +64,24 @@ type versionKey struct {
 
 // tenantState is one tenant's rules with the compiled current schemas.
 type tenantState struct {
-	rules   *eventschemas.TenantRules
-	current map[string]*eventschemas.Schema // by type
+	rules *eventschemas.TenantRules
+	types map[string]typeState // one lookup per event
+}
+
+// typeState is what applies to one type: its mode and current schema
+// (nil: none).
+type typeState struct {
+	mode    eventschemas.Mode
+	version int
+	schema  *eventschemas.Schema
+}
+
+// of is what applies to events of typ.
+func (st *tenantState) of(typ string) typeState {
+	if t, ok := st.types[typ]; ok {
+		return t
+	}
+	return typeState{mode: st.rules.Settings.Mode}
 }
 
 // Checker is the gateway's view of every tenant's schemas. It implements
@@ -141,17 +158,18 @@ func (c *Checker) reload(ctx context.Context, tenant string) {
 
 // state compiles (or finds compiled) the current schema of each type.
 func (c *Checker) state(tenant string, r *eventschemas.TenantRules) *tenantState {
-	st := &tenantState{rules: r, current: make(map[string]*eventschemas.Schema, len(r.Types))}
+	st := &tenantState{rules: r, types: make(map[string]typeState, len(r.Types))}
 	for typ, tr := range r.Types {
-		if tr.Version == 0 {
-			continue
+		ts := typeState{mode: tr.Mode}
+		if tr.Version > 0 {
+			s, err := c.compile(versionKey{tenant, typ, tr.Version}, tr.Document)
+			if err != nil {
+				c.logger.Error("stored event schema does not compile", "tenant", tenant, "type", typ, "version", tr.Version, "err", err)
+			} else {
+				ts.schema, ts.version = s, tr.Version
+			}
 		}
-		s, err := c.compile(versionKey{tenant, typ, tr.Version}, tr.Document)
-		if err != nil {
-			c.logger.Error("stored event schema does not compile", "tenant", tenant, "type", typ, "version", tr.Version, "err", err)
-			continue
-		}
-		st.current[typ] = s
+		st.types[typ] = ts
 	}
 	return st
 }
@@ -172,9 +190,7 @@ func (c *Checker) compile(k versionKey, doc []byte) (*eventschemas.Schema, error
 // checker applies it (0: none).
 func (c *Checker) Version(tenant, typ string) int {
 	if st := (*c.tenants.Load())[tenant]; st != nil {
-		if _, ok := st.current[typ]; ok {
-			return st.rules.Types[typ].Version
-		}
+		return st.of(typ).version
 	}
 	return 0
 }
@@ -187,50 +203,57 @@ func (c *Checker) Check(ctx context.Context, tenant string, items []decode.Item)
 	if st == nil {
 		return // the common case: a tenant without schemas
 	}
+	var valid [2]int // by mode: warn, enforce (counted once per request)
 	for i := range items {
 		it := &items[i]
 		if it.Reject != nil {
 			continue
 		}
-		mode := st.rules.ModeOf(it.Event.Type)
-		if mode == eventschemas.ModeOff {
+		ts := st.of(it.Event.Type)
+		if ts.mode == eventschemas.ModeOff {
 			continue
 		}
-		v := c.verdict(ctx, tenant, st, it.Event.Type, it.Event.DataSchema, it.Event.Data, it.Event.DataBase64 != "")
-		c.checked.WithLabelValues(string(mode), verdictLabel(v)).Inc()
-		if v == nil {
-			continue
-		}
-		if mode == eventschemas.ModeEnforce {
+		v := c.verdict(ctx, tenant, ts, &it.Event)
+		enforce := ts.mode == eventschemas.ModeEnforce
+		switch {
+		case v == nil && enforce:
+			valid[1]++
+		case v == nil:
+			valid[0]++
+		case enforce:
+			c.checked.WithLabelValues(string(ts.mode), v.Code).Inc()
 			it.Reject = v
-		} else {
+		default:
+			c.checked.WithLabelValues(string(ts.mode), v.Code).Inc()
 			it.Warnings = append(it.Warnings, *v)
 		}
 	}
-}
-
-func verdictLabel(v *decode.Reject) string {
-	if v == nil {
-		return "valid"
+	for k, mode := range []eventschemas.Mode{eventschemas.ModeWarn, eventschemas.ModeEnforce} {
+		if valid[k] > 0 {
+			c.checked.WithLabelValues(string(mode), "valid").Add(float64(valid[k]))
+		}
 	}
-	return v.Code
 }
 
 // Validate is the verdict of the tenant's current rules on one event,
 // whatever its mode (nil: it passes): what a quarantine replay asks.
 func (c *Checker) Validate(ctx context.Context, tenant string, ev *decode.Item) *decode.Reject {
 	st := (*c.tenants.Load())[tenant]
-	if st == nil || st.rules.ModeOf(ev.Event.Type) == eventschemas.ModeOff {
+	if st == nil {
 		return nil
 	}
-	return c.verdict(ctx, tenant, st, ev.Event.Type, ev.Event.DataSchema, ev.Event.Data, ev.Event.DataBase64 != "")
+	ts := st.of(ev.Event.Type)
+	if ts.mode == eventschemas.ModeOff {
+		return nil
+	}
+	return c.verdict(ctx, tenant, ts, &ev.Event)
 }
 
 // verdict checks one event's data against the version dataschema names
 // (or the current one).
-func (c *Checker) verdict(ctx context.Context, tenant string, st *tenantState, typ string, dataschema string, data []byte, binary bool) *decode.Reject {
-	s, version := st.current[typ], st.rules.Types[typ].Version
-	if n, ok := ParseDataSchema(dataschema); ok && n != version {
+func (c *Checker) verdict(ctx context.Context, tenant string, ts typeState, ev *schemas.Event) *decode.Reject {
+	s, version, typ := ts.schema, ts.version, ev.Type
+	if n, ok := ParseDataSchema(ev.DataSchema); ok && n != version {
 		var err error
 		if s, err = c.older(ctx, tenant, typ, n); errors.Is(err, eventschemas.ErrVersionNotFound) {
 			return &decode.Reject{Code: CodeUnknownSchemaVersion, Pointer: "/dataschema", SchemaVersion: n,
@@ -246,11 +269,11 @@ func (c *Checker) verdict(ctx context.Context, tenant string, st *tenantState, t
 		return &decode.Reject{Code: CodeUnknownType, Pointer: "/type",
 			Message: fmt.Sprintf("no schema is registered for type %q, and this type's mode checks events", typ)}
 	}
-	if binary {
+	if ev.DataBase64 != "" {
 		return &decode.Reject{Code: CodeSchemaViolation, Pointer: "/data_base64", SchemaVersion: version,
 			Message: "the type has a JSON Schema but the event carries binary data"}
 	}
-	if viol := s.Validate(data); viol != nil {
+	if viol := s.ValidateValid(ev.Data); viol != nil { // the decoder checked data's JSON and UTF-8
 		return &decode.Reject{Code: CodeSchemaViolation, Pointer: viol.Pointer, Message: viol.Message, SchemaVersion: version}
 	}
 	return nil

@@ -3,6 +3,7 @@ package schemacheck
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -58,13 +59,13 @@ func newStore() *memStore {
 	}
 }
 
-func decodeBatch(t *testing.T, body string) []decode.Item {
+func decodeBatch(t testing.TB, body string) []decode.Item {
 	t.Helper()
 	v, err := decode.NewValidator()
 	if err != nil {
 		t.Fatal(err)
 	}
-	items, aerr := v.Decode(decode.FormatJSON, http.Header{}, []byte(body), decode.Limits{MaxEventBytes: 1 << 20, MaxEvents: 100, MaxDepth: 32}, time.Now())
+	items, aerr := v.Decode(decode.FormatJSON, http.Header{}, []byte(body), decode.Limits{MaxEventBytes: 1 << 20, MaxEvents: 10000, MaxDepth: 32}, time.Now())
 	if aerr != nil {
 		t.Fatal(aerr)
 	}
@@ -197,5 +198,39 @@ func BenchmarkCheckWithoutSchemas(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		c.Check(context.Background(), "tenant-b", items)
+	}
+}
+
+// orderSchema10 is the benchmark's realistic schema (10 properties, a
+// nested object, enums; tools/loadgen/internal/bench/schemas.go).
+const orderSchema10 = `{"type":"object","required":["seq","user","amount","country","currency","status","customer"],"properties":{
+  "seq":{"type":"integer","minimum":0},"user":{"type":"string","pattern":"^u-[0-9]+$"},"amount":{"type":"integer","minimum":0,"maximum":1000000},
+  "country":{"enum":["DE","FR","GB","US"]},"currency":{"enum":["EUR","USD","GBP"]},"status":{"enum":["new","paid","shipped"]},
+  "customer":{"type":"object","required":["id","tier"],"additionalProperties":false,
+   "properties":{"id":{"type":"string","minLength":1},"tier":{"enum":["gold","silver","bronze"]},"email":{"type":"string","format":"email"}}},
+  "coupon":{"type":"string","maxLength":32},"gift":{"type":"boolean"},"pad":{"type":"string"}},"additionalProperties":false}`
+
+// BenchmarkCheckEnforced1000 is the cost of enforcing orderSchema10 on a
+// 1,000-event batch of ~300-byte order data.
+func BenchmarkCheckEnforced1000(b *testing.B) {
+	st := &memStore{rules: map[string]*eventschemas.TenantRules{"t": {Settings: eventschemas.Settings{Mode: eventschemas.ModeEnforce},
+		Types: map[string]eventschemas.TypeRule{"order.created": {Mode: eventschemas.ModeEnforce, Version: 1, Document: []byte(orderSchema10)}}}}}
+	c := New(st, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	c.Resync(context.Background())
+	data := `{"seq":123456,"user":"u-456","amount":3456,"country":"DE","currency":"EUR","status":"paid","customer":{"id":"c-3456","tier":"gold"},"pad":"` + strings.Repeat("x", 120) + `"}`
+	var evs []string
+	for i := range 1000 {
+		evs = append(evs, ev(fmt.Sprint("e", i), "order.created", data))
+	}
+	items := decodeBatch(b, "["+strings.Join(evs, ",")+"]")
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range items {
+			items[i].Reject = nil
+		}
+		c.Check(context.Background(), "t", items)
+	}
+	if items[0].Reject != nil {
+		b.Fatal(items[0].Reject)
 	}
 }
