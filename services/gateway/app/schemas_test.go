@@ -7,6 +7,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -336,4 +339,77 @@ func countRows(t *testing.T, pool *pgxpool.Pool, tenant string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestIntegrationREADMESchemaExamplesWork runs the README's schema, curl
+// and replay examples, as written, against a real gateway.
+func TestIntegrationREADMESchemaExamplesWork(t *testing.T) {
+	e := startSchemaGateway(t)
+	ctx := context.Background()
+	tenant := e.tenant.ID
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, doc, _ := strings.Cut(string(readme), "cat > order.json <<'JSON'\n")
+	doc, _, _ = strings.Cut(doc, "\nJSON\n")
+	enforce := "enforce"
+	if _, err := e.reg.AddVersion(ctx, "cli:test", tenant, "order.created", []byte(doc), false); err != nil {
+		t.Fatalf("README schema: %v", err)
+	}
+	if _, err := e.reg.UpdateSettings(ctx, "cli:test", tenant, eventschemas.SettingsPatch{Mode: &enforce}); err != nil {
+		t.Fatal(err)
+	}
+	e.until(t, "the README's schema", func(c *schemacheck.Checker) bool {
+		r := c.Rules(tenant)
+		return r != nil && r.Settings.Mode == eventschemas.ModeEnforce && c.Version(tenant, "order.created") == 1
+	})
+	settings := fmt.Sprintf("KEY=%s URL=%s\n", e.key, e.url)
+	script := readmeBlock(t, "schemas-curl")
+	first, rest, _ := strings.Cut(script, "\n")
+	if !strings.HasPrefix(first, "KEY=") {
+		t.Fatalf("the curl example should start with its settings, got %q", first)
+	}
+	ingestCmd, listCmd, ok := strings.Cut(rest, "curl -sS \"$URL/v1/quarantine")
+	if !ok {
+		t.Fatal("the curl example has no quarantine listing")
+	}
+	run := func(script string) []byte {
+		t.Helper()
+		out, err := exec.Command("bash", "-euo", "pipefail", "-c", settings+script).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		return out
+	}
+	var resp ingest.Response
+	if out := run(ingestCmd); json.Unmarshal(out, &resp) != nil || resp.Accepted != 1 || resp.Rejected != 2 ||
+		resp.Results[1].Code != schemacheck.CodeSchemaViolation || resp.Results[1].Pointer != "/data/amount" || resp.Results[1].QuarantineID == "" ||
+		resp.Results[2].Code != schemacheck.CodeUnknownType {
+		t.Fatalf("README batch: %+v", resp)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var page quarantine.ListResponse
+		out := run("curl -sS \"$URL/v1/quarantine" + listCmd)
+		if json.Unmarshal(out, &page) == nil && len(page.Entries) == 1 && page.Entries[0].ID == "order-2" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("README listing: %s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	fixed := strings.Replace(doc, `"amount":{"type":"integer","minimum":0}`, `"amount":{"type":["integer","string"]}`, 1)
+	if fixed == doc {
+		t.Fatal("the README's schema changed: update this test's fix")
+	}
+	if _, err := e.reg.AddVersion(ctx, "cli:test", tenant, "order.created", []byte(fixed), false); err != nil {
+		t.Fatal(err)
+	}
+	e.until(t, "version 2", func(c *schemacheck.Checker) bool { return c.Version(tenant, "order.created") == 2 })
+	var rep quarantine.ReplayReport
+	if out := run(readmeBlock(t, "schemas-replay")); json.Unmarshal(out, &rep) != nil || rep.Selected != 1 || rep.Accepted != 1 {
+		t.Fatalf("README replay: %s", out)
+	}
 }
