@@ -91,6 +91,11 @@ gateway:
   - erasure-lease
   - erasure-page-size
   - erasure-projector-group
+  - schema-poll-interval
+  - schema-retry-interval
+  - quarantine-topic
+  - quarantine-group
+  - quarantine-sweep-interval
 projector:
   - log-level
   - log-format
