@@ -47,6 +47,7 @@ func benchCmd(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	fs.IntVar(&c.SingleConcurrencyHigh, "single-concurrency-high", 512, "single-event requests in flight (second single-event phase)")
 	fs.Float64Var(&c.E2ERate, "e2e-rate", 20000, "events/s offered in the end-to-end phase")
 	fs.Float64Var(&c.E2ERateHigh, "e2e-rate-high", 40000, "events/s offered in a second end-to-end phase (other tenants); 0 skips it")
+	fs.BoolVar(&c.Schemas, "schemas", true, "run batch100/batch1000 again into tenants enforcing a realistic event schema (false: binaries older than event schemas, for A/B runs)")
 	fs.BoolVar(&c.SinkAlone, "sink-alone", true, "after the projection phase, drain the same backlog again with each sink alone (its read model emptied first)")
 	fs.IntVar(&c.E2EBatch, "e2e-batch", 100, "events per request in the end-to-end phase")
 	fs.IntVar(&c.E2EConcurrency, "e2e-concurrency", 64, "most requests in flight in the end-to-end phase (open loop: a request that finds every one busy is not sent and counted as missed)")

@@ -47,6 +47,7 @@ type Config struct {
 	E2ERate               float64
 	E2ERateHigh           float64 // a second end-to-end phase at this rate; 0: none
 	SinkAlone             bool    // also drain the backlog with each sink alone
+	Schemas               bool    // run the event-schema twins of the batch phases (binaries with pulsectl schemas)
 	E2EBatch              int
 	E2EConcurrency        int
 	PollInterval          time.Duration

@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 	"time"
 )
@@ -33,7 +34,7 @@ type gatewayPhase struct {
 // 1,000, and one event per request at two connection counts.
 func (b *run) gatewayPhases() []gatewayPhase {
 	c := b.cfg
-	return []gatewayPhase{
+	phases := []gatewayPhase{
 		{phaseBatch100, "gateway-batch100", 100, c.BatchConcurrency, c.BatchDuration},
 		{phaseBatch100Schemas, "gateway-batch100-schemas", 100, c.BatchConcurrency, c.BatchDuration},
 		{phaseBatch1000, "gateway-batch1000", 1000, c.BatchConcurrency, c.BatchDuration},
@@ -43,6 +44,10 @@ func (b *run) gatewayPhases() []gatewayPhase {
 		{phaseSingleSigned, fmt.Sprintf("gateway-single%d-signed", c.SingleConcurrency), 1, c.SingleConcurrency, c.SingleDuration},
 		{phaseSingleHigh, fmt.Sprintf("gateway-single%d", c.SingleConcurrencyHigh), 1, c.SingleConcurrencyHigh, c.SingleDuration},
 	}
+	if !c.Schemas {
+		phases = slices.DeleteFunc(phases, func(p gatewayPhase) bool { return schemaPhase(p.idx) })
+	}
+	return phases
 }
 
 // printGatewayCPU writes each gateway phase's CPU per request (µs) and per

@@ -120,7 +120,7 @@ func (b *run) configMap() map[string]any {
 	return map[string]any{"tenants": c.Tenants, "data_bytes": c.DataBytes, "dup_ratio": c.DupRatio, "gzip": c.Gzip, "partitions": c.Partitions,
 		"raw_duration": c.RawDuration.String(), "batch_duration": c.BatchDuration.String(), "single_duration": c.SingleDuration.String(),
 		"e2e_duration": c.E2EDuration.String(), "batch_concurrency": c.BatchConcurrency, "single_concurrency": c.SingleConcurrency, "single_concurrency_high": c.SingleConcurrencyHigh,
-		"e2e_rate": c.E2ERate, "e2e_rate_high": c.E2ERateHigh, "sink_alone": c.SinkAlone, "e2e_batch": c.E2EBatch, "e2e_concurrency": c.E2EConcurrency, "poll_interval": c.PollInterval.String(), "max_events_per_phase": c.MaxEvents}
+		"e2e_rate": c.E2ERate, "e2e_rate_high": c.E2ERateHigh, "sink_alone": c.SinkAlone, "schemas": c.Schemas, "e2e_batch": c.E2EBatch, "e2e_concurrency": c.E2EConcurrency, "poll_interval": c.PollInterval.String(), "max_events_per_phase": c.MaxEvents}
 }
 
 func (b *run) rawPhase(ctx context.Context) (Phase, error) {

@@ -69,7 +69,7 @@ func newRun(ctx context.Context, cfg Config, logf func(string, ...any)) (*run, e
 	for i := range cfg.Tenants {
 		b.tenants = append(b.tenants, fmt.Sprintf("%s-t%d", id, i))
 	}
-	for i := range cfg.Tenants {
+	for i := range cfg.Tenants * boolInt(cfg.Schemas) {
 		b.schemaT = append(b.schemaT, fmt.Sprintf("%s-s%d", id, i))
 	}
 	b.e2e = []string{id + "-e2e0", id + "-e2e1"}
