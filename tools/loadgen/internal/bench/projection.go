@@ -209,7 +209,7 @@ func (b *run) pollCommitted(ctx context.Context, groups []string, want int64, ti
 // waitRows checks (briefly polling) that the read models hold want rows of
 // the load tenants once the groups have committed everything.
 func (b *run) waitRows(ctx context.Context, conn *pgx.Conn, want int64, pg, ch bool) error {
-	c := counter{conn, b.ch, b.tenants}
+	c := counter{conn, b.ch, append(append([]string{}, b.tenants...), b.schemaT...)} // every tenant of the gateway phases
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		n1, n2 := want, want
