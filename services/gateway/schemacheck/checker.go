@@ -235,15 +235,17 @@ func (c *Checker) Check(ctx context.Context, tenant string, items []decode.Item)
 	}
 }
 
-// Validate is the verdict of the tenant's current rules on one event,
-// whatever its mode (nil: it passes): what a quarantine replay asks.
+// Validate is the verdict of the tenant's current schema of the event's
+// type on one event, whatever the type's mode (nil: it passes; an event of
+// a type without a schema passes only when its mode is off): what a
+// quarantine replay asks.
 func (c *Checker) Validate(ctx context.Context, tenant string, ev *decode.Item) *decode.Reject {
 	st := (*c.tenants.Load())[tenant]
 	if st == nil {
 		return nil
 	}
 	ts := st.of(ev.Event.Type)
-	if ts.mode == eventschemas.ModeOff {
+	if ts.schema == nil && ts.mode == eventschemas.ModeOff {
 		return nil
 	}
 	return c.verdict(ctx, tenant, ts, &ev.Event)

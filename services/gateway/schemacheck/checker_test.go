@@ -234,3 +234,26 @@ func BenchmarkCheckEnforced1000(b *testing.B) {
 		b.Fatal(items[0].Reject)
 	}
 }
+
+// A replay's verdict applies the type's schema whatever its mode; a type
+// without a schema passes only when its mode is off.
+func TestValidateIgnoresTheModeOfATypeWithASchema(t *testing.T) {
+	c := New(newStore(), prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	c.Resync(context.Background())
+	items := decodeBatch(t, "["+strings.Join([]string{
+		ev("a", "order.ignored", `{"order_id":1}`), // mode off, schema v1: violates
+		ev("b", "order.warned", `{"order_id":"o","amount":1}`),
+		ev("c", "page.untracked", `{}`), // mode off, no schema
+		ev("d", "user.signed_up", `{}`), // tenant mode enforce, no schema
+	}, ",")+"]")
+	want := []string{CodeSchemaViolation, "", "", CodeUnknownType}
+	for i, w := range want {
+		got := ""
+		if r := c.Validate(context.Background(), "tenant-a", &items[i]); r != nil {
+			got = r.Code
+		}
+		if got != w {
+			t.Errorf("event %s: %q, want %q", items[i].ID, got, w)
+		}
+	}
+}
