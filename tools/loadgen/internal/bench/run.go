@@ -137,10 +137,13 @@ func (b *run) setup(ctx context.Context) error {
 	}
 	b.procs = infraProcs(b.cfg.LocalDir)
 	b.procs = append(b.procs, proc{name: "loadgen", pid: os.Getpid()})
-	if b.gateway, err = b.start(ctx, "gateway", "-gateway-addr", "ADDR", "-kafka-brokers", b.cfg.Brokers, "-kafka-topic", b.topic,
-		"-kafka-dlq-topic", b.topic+".dlq", "-kafka-partitions", strconv.Itoa(b.cfg.Partitions), "-redis-addr", b.cfg.RedisAddr,
-		"-redis-key-prefix", b.prefix, "-marker-ttl", "30m", "-postgres-url", b.pgURL, "-signing-secret-key", b.sealKey, "-log-level", "warn",
-		"-quarantine-topic", b.topic+".quarantine", "-quarantine-group", b.id+"-quarantine"); err != nil {
+	gwArgs := []string{"-gateway-addr", "ADDR", "-kafka-brokers", b.cfg.Brokers, "-kafka-topic", b.topic,
+		"-kafka-dlq-topic", b.topic + ".dlq", "-kafka-partitions", strconv.Itoa(b.cfg.Partitions), "-redis-addr", b.cfg.RedisAddr,
+		"-redis-key-prefix", b.prefix, "-marker-ttl", "30m", "-postgres-url", b.pgURL, "-signing-secret-key", b.sealKey, "-log-level", "warn"}
+	if b.cfg.Schemas { // gateways older than event schemas have no quarantine
+		gwArgs = append(gwArgs, "-quarantine-topic", b.topic+".quarantine", "-quarantine-group", b.id+"-quarantine")
+	}
+	if b.gateway, err = b.start(ctx, "gateway", gwArgs...); err != nil {
 		return err
 	}
 	b.query, err = b.start(ctx, "query", "-http-addr", "ADDR", "-admin-addr", "ADDR2", "-postgres-url", b.pgURL,
