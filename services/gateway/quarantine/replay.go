@@ -19,7 +19,7 @@ type Store interface {
 
 // Ingester is the gateway's ingest service (*ingest.Service).
 type Ingester interface {
-	Ingest(ctx context.Context, tenant tenancy.Tenant, items []decode.Item, now time.Time, requestID string) ingest.Outcome
+	Ingest(ctx context.Context, tenant tenancy.Tenant, items []decode.Item, now time.Time, requestID string, nonce *ingest.Nonce) ingest.Outcome
 }
 
 // Validator is the tenant's current schema verdict (*schemacheck.Checker).
@@ -136,7 +136,7 @@ func (r *Replayer) revalidate(ctx context.Context, tenant string, e *Entry, now 
 // ingestAll ingests the passing items in one request of the ingest service
 // and records each outcome.
 func (r *Replayer) ingestAll(ctx context.Context, tenant tenancy.Tenant, entries []Entry, items []decode.Item, pos []int, rep *ReplayReport, now time.Time, requestID string) error {
-	out := r.ingest.Ingest(ctx, tenant, items, now, requestID)
+	out := r.ingest.Ingest(ctx, tenant, items, now, requestID, nil) // a signed replay's nonce was claimed by the gate
 	switch {
 	case out.Admission == ingest.Limited:
 		return &ReplayError{Status: http.StatusTooManyRequests, Code: ingest.CodeRateLimited, Message: "the tenant's rate limit is exhausted; replay fewer events or retry later"}
