@@ -47,8 +47,8 @@ func readImportState(path string) (importState, error) {
 
 // pulseimport killed (SIGKILL) once half of an NDJSON file has final
 // outcomes, then run again with the same command: it resumes from its
-// checkpoint, what the first run had sent past it comes back as duplicates,
-// and both read models end with exactly one row per line. Half of the lines
+// checkpoint, what the first run had sent past it (if anything) comes back
+// as duplicates, and both read models end with exactly one row per line. Half of the lines
 // have no id: they get ids derived from the file name, line number and
 // content, the same in both runs.
 func importKilledHalfWayAndResumed(t *testing.T, s *stack) {
@@ -97,9 +97,10 @@ func importKilledHalfWayAndResumed(t *testing.T, s *stack) {
 	if final.Records != int64(n) || final.Accepted+final.Duplicate != int64(n) || final.Rejected != 0 {
 		t.Fatalf("state after the second run: %+v, want %d records all accepted or duplicate", final, n)
 	}
-	if final.Duplicate == 0 {
-		t.Errorf("the second run got no duplicate: nothing the first run sent past its checkpoint was sent again")
-	}
+	// How many lines the first run had sent past its checkpoint when it was
+	// killed depends on timing (none, if it was between two requests), so
+	// the duplicates are not counted here; the read models below prove that
+	// whatever was sent twice is stored once.
 	if st, err := os.Stat(input + ".rejects.ndjson"); err != nil || st.Size() != 0 {
 		t.Errorf("rejects file: %v %v, want an empty file", st, err)
 	}
