@@ -232,3 +232,22 @@ func BenchmarkRecordEncodeWithEncodingJSON(b *testing.B) {
 		_, _ = json.Marshal(&ev)
 	}
 }
+
+// The optional trace context headers are not part of the format version:
+// a record carrying them decodes exactly as the same record without them.
+func TestTraceHeadersDoNotChangeTheRecord(t *testing.T) {
+	ev := sampleEvent()
+	plain := schemas.EventRecord("events", &ev)
+	traced := schemas.EventRecord("events", &ev)
+	traced.Headers = append(traced.Headers,
+		kgo.RecordHeader{Key: schemas.HeaderTraceParent, Value: []byte("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")},
+		kgo.RecordHeader{Key: schemas.HeaderTraceState, Value: []byte("vendor=x")})
+	a, errA := schemas.DecodeRecord(plain)
+	b, errB := schemas.DecodeRecord(traced)
+	if errA != nil || errB != nil {
+		t.Fatalf("decode: %v, %v", errA, errB)
+	}
+	if !reflect.DeepEqual(a, b) {
+		t.Fatalf("traced record decodes to %+v, untraced to %+v", b, a)
+	}
+}

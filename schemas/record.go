@@ -23,6 +23,17 @@ const (
 	ContentTypeJSON   = "application/json"
 )
 
+// Optional W3C trace context headers (traceparent, tracestate; names fixed
+// by the W3C Trace Context spec). The gateway's producer hook writes them
+// when tracing is on (platform/tracing) and the projector's consumer hook
+// reads them; DecodeRecord ignores them, so their presence does not change
+// the record format: version 1 records with and without them are read
+// alike, and a record without them is simply not traced.
+const (
+	HeaderTraceParent = "traceparent"
+	HeaderTraceState  = "tracestate"
+)
+
 // Record kinds.
 const (
 	KindEvent     = "event"

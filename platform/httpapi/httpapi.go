@@ -36,6 +36,9 @@ type Options struct {
 	// Secret reports request ids that must be replaced rather than echoed
 	// and logged (tenancy.ContainsKey: nothing shaped like an API key).
 	Secret func(string) bool
+	// Trace, when set, continues the caller's trace in a span per request
+	// (tracing.Tracing.Middleware; nil when tracing is off).
+	Trace gin.HandlerFunc
 }
 
 // New returns an engine with the shared middleware (request id, metrics,
@@ -44,6 +47,9 @@ func New(o Options) *gin.Engine {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.Use(requestID(o.Secret), o.Metrics.middleware, recovery(o.Logger))
+	if o.Trace != nil {
+		r.Use(o.Trace)
+	}
 	if o.Ops != nil {
 		ops := gin.WrapH(o.Ops)
 		for _, p := range []string{"/livez", "/readyz", "/metrics"} {

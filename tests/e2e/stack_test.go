@@ -62,6 +62,8 @@ func startStack(t *testing.T) *stack {
 type stackOptions struct {
 	brokers     string // default: the shared broker
 	gatewayArgs []string
+	// commonArgs go to every service (e.g. the tracing settings).
+	commonArgs  []string
 	noQuery     bool
 	noProjector bool
 }
@@ -96,6 +98,7 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 	common := []string{"-postgres-url", pgURL, "-kafka-brokers", brokers, "-kafka-topic", topic,
 		"-kafka-dlq-topic", topic + "-dlq", "-kafka-partitions", "3", "-kafka-replication-factor", "1",
 		"-shutdown-delay", "0s", "-log-format", "text"}
+	common = append(common, o.commonArgs...)
 	chFlags := []string{"-clickhouse-addr", chAddr, "-clickhouse-protocol", testenv.ClickHouseProtocol(), "-clickhouse-database", chDB}
 	gw, qp, pp, ap := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
 	s.gatewayURL = fmt.Sprintf("http://127.0.0.1:%d", gw)
@@ -115,10 +118,11 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 		waitReady(t, s.projURL, s.proj)
 	}
 	if !o.noQuery {
-		s.query = testenv.Spawn(t, testenv.Build(t, "services/query"), append([]string{"-postgres-url", pgURL}, append(chFlags,
+		args := append(append([]string{"-postgres-url", pgURL}, chFlags...),
 			"-http-addr", fmt.Sprintf("127.0.0.1:%d", qp), "-admin-addr", fmt.Sprintf("127.0.0.1:%d", ap),
 			"-redis-addr", rds, "-markers-prefix", prefix, "-cursor-key", randomHex(t, 32),
-			"-shutdown-delay", "0s", "-log-format", "text")...)...)
+			"-shutdown-delay", "0s", "-log-format", "text")
+		s.query = testenv.Spawn(t, testenv.Build(t, "services/query"), append(args, o.commonArgs...)...)
 		waitReady(t, s.queryURL, s.query)
 	}
 	testenv.DeleteTopicsAtCleanup(t, brokers, topic, topic+"-dlq", topic+"-quarantine")

@@ -21,6 +21,7 @@ import (
 	"github.com/pulsestream/pulsestream/platform/redis"
 	"github.com/pulsestream/pulsestream/platform/runner"
 	"github.com/pulsestream/pulsestream/platform/secure"
+	"github.com/pulsestream/pulsestream/platform/tracing"
 	"github.com/pulsestream/pulsestream/services/gateway/decode"
 	"github.com/pulsestream/pulsestream/services/gateway/erasure"
 	"github.com/pulsestream/pulsestream/services/gateway/ingest"
@@ -37,6 +38,7 @@ type App struct {
 	server   *httpserver.Server
 	kafka    *kgo.Client
 	producer *ingest.Producer
+	tracing  *tracing.Tracing
 	redis    *goredis.Client
 	pool     *pgxpool.Pool
 	worker   *erasure.Worker // nil when deps replace the erasure store
@@ -74,12 +76,18 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 	gin.SetMode(gin.ReleaseMode)
 	a := &App{cfg: cfg, logger: logger}
 	ok := false
+	var err error
 	defer func() {
 		if !ok {
 			a.close()
 		}
 	}()
-	cl, err := kafka.NewClient(cfg.Kafka, reg, logger, "pulsestream_gateway", append(append(cfg.Producer.ProducerOpts(), kgo.DefaultProduceTopic(cfg.Kafka.Topic)), d.kafka...)...)
+	if a.tracing, err = tracing.New(cfg.Tracing, "pulsestream-gateway"); err != nil {
+		return nil, err
+	}
+	// Tracing off adds no option: the producer runs without hooks.
+	kopts := append(append(append(cfg.Producer.ProducerOpts(), kgo.DefaultProduceTopic(cfg.Kafka.Topic)), d.kafka...), a.tracing.KafkaOpts("")...)
+	cl, err := kafka.NewClient(cfg.Kafka, reg, logger, "pulsestream_gateway", kopts...)
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +177,7 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 		Extra:     a.quarantineAPI(),
 		Ops:       observe.Handler(a.health, reg),
 		Metrics:   httpapi.NewMetrics(reg, "gateway"),
+		Trace:     a.tracing.Middleware(),
 		Logger:    logger,
 	})
 	a.server, err = httpserver.Listen(cfg.HTTP, a.router, logger)
@@ -246,6 +255,7 @@ func (a *App) close() {
 		a.schemas.qclient.Close()
 		a.schemas.qclient = nil
 	}
+	tracing.ShutdownLogged(a.tracing, a.logger)
 	if a.redis != nil {
 		_ = a.redis.Close()
 		a.redis = nil

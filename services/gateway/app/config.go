@@ -13,6 +13,7 @@ import (
 	"github.com/pulsestream/pulsestream/platform/postgres"
 	"github.com/pulsestream/pulsestream/platform/redis"
 	"github.com/pulsestream/pulsestream/platform/runner"
+	"github.com/pulsestream/pulsestream/platform/tracing"
 	"github.com/pulsestream/pulsestream/services/gateway/erasure"
 	"github.com/pulsestream/pulsestream/services/gateway/ingest"
 	"github.com/pulsestream/pulsestream/services/gateway/quarantine"
@@ -37,6 +38,7 @@ type Config struct {
 	Health     observe.HealthConfig
 	Schemas    schemacheck.Config
 	Quarantine quarantine.Config
+	Tracing    tracing.Config
 }
 
 // RegisterFlags defines every flag of the gateway.
@@ -55,13 +57,14 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Health.RegisterFlags(fs)
 	c.Schemas.RegisterFlags(fs)
 	c.Quarantine.RegisterFlags(fs)
+	c.Tracing.RegisterFlags(fs)
 }
 
 // Validate names every bad setting.
 func (c *Config) Validate() error {
 	errs := []error{c.HTTP.Validate(), c.Log.Validate(), c.Runner.Validate(), c.Kafka.Validate(), c.Producer.Validate(),
 		c.Ingest.Validate(), c.Redis.Validate(), c.Postgres.Validate(), c.Erasure.Validate(), c.Auth.Validate(), c.Signature.Validate(), c.Health.Validate(),
-		c.Schemas.Validate(), c.Quarantine.Validate()}
+		c.Schemas.Validate(), c.Quarantine.Validate(), c.Tracing.Validate()}
 	return errors.Join(errs...)
 }
 

@@ -24,6 +24,7 @@ type RouterDeps struct {
 	Extra   func(gin.IRoutes)
 	Ops     http.Handler // /livez /readyz /metrics
 	Metrics *httpapi.Metrics
+	Trace   gin.HandlerFunc // tracing.Tracing.Middleware; nil when tracing is off
 	Logger  *slog.Logger
 }
 
@@ -34,7 +35,7 @@ const HeaderRequestID = httpapi.HeaderRequestID
 // id, metrics, recovery, 404/405, ops endpoints) with the authenticated (and,
 // per key, signature-checked) ingest and erasure routes.
 func NewRouter(d RouterDeps) *gin.Engine {
-	r := httpapi.New(httpapi.Options{Logger: d.Logger, Metrics: d.Metrics, Ops: d.Ops, Secret: tenancy.ContainsKey})
+	r := httpapi.New(httpapi.Options{Logger: d.Logger, Metrics: d.Metrics, Ops: d.Ops, Secret: tenancy.ContainsKey, Trace: d.Trace})
 	chain := []gin.HandlerFunc{d.Auth}
 	if d.Signature != nil {
 		chain = append(chain, d.Signature)

@@ -25,6 +25,7 @@ import (
 	"github.com/pulsestream/pulsestream/platform/postgres"
 	"github.com/pulsestream/pulsestream/platform/runner"
 	"github.com/pulsestream/pulsestream/platform/secure"
+	"github.com/pulsestream/pulsestream/platform/tracing"
 	"github.com/pulsestream/pulsestream/services/projector/internal/chsink"
 	"github.com/pulsestream/pulsestream/services/projector/internal/consumer"
 	"github.com/pulsestream/pulsestream/services/projector/internal/pgsink"
@@ -71,6 +72,11 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (_ *App, err
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	tr, err := tracing.New(cfg.Tracing, "pulsestream-projector")
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func() { tracing.ShutdownLogged(tr, logger) }) // runs last: after the consumers' spans end
 
 	a.admin, err = kafka.NewClient(cfg.Kafka, reg, logger, "pulsestream_projector_dlq",
 		// DLQ records must not be lost: keep franz-go's idempotent acks=all producer.
@@ -133,7 +139,7 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (_ *App, err
 			Group: group, Topic: cfg.Kafka.Topic, DLQTopic: cfg.Kafka.DLQTopic,
 			BatchSize: cfg.Projector.BatchSize, Linger: cfg.Projector.Linger, WriteTimeout: cfg.Projector.WriteTimeout,
 			BackoffMin: cfg.Projector.BackoffMin, BackoffMax: cfg.Projector.BackoffMax, SessionTimeout: cfg.Projector.SessionTimeout, Parallelism: writeParallelism(name),
-			Decoder: dec,
+			Decoder: dec, Tracer: tr.Tracer("pulsestream/projector"), TraceOpts: tr.KafkaOpts(group),
 		}
 		var cl *kgo.Client
 		rb := consumer.NewRebalances()

@@ -15,6 +15,7 @@ import (
 	"github.com/pulsestream/pulsestream/platform/observe"
 	"github.com/pulsestream/pulsestream/platform/postgres"
 	"github.com/pulsestream/pulsestream/platform/runner"
+	"github.com/pulsestream/pulsestream/platform/tracing"
 	"github.com/pulsestream/pulsestream/schemas"
 )
 
@@ -35,11 +36,12 @@ type Config struct {
 	Health     observe.HealthConfig
 	Projector  ProjectorConfig
 	Replay     ReplayConfig
+	Tracing    tracing.Config
 }
 
 // Components lists the component configs for config.Parse.
 func (c *Config) Components() []any {
-	return []any{&c.Log, &c.Kafka, &c.Postgres, &c.ClickHouse, httpFlags{&c.HTTP}, &c.Runner, &c.Health, &c.Projector, &c.Replay}
+	return []any{&c.Log, &c.Kafka, &c.Postgres, &c.ClickHouse, httpFlags{&c.HTTP}, &c.Runner, &c.Health, &c.Projector, &c.Replay, &c.Tracing}
 }
 
 type httpFlags struct{ c *httpserver.Config }

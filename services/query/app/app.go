@@ -25,6 +25,7 @@ import (
 	"github.com/pulsestream/pulsestream/platform/redis"
 	"github.com/pulsestream/pulsestream/platform/runner"
 	"github.com/pulsestream/pulsestream/platform/secure"
+	"github.com/pulsestream/pulsestream/platform/tracing"
 	"github.com/pulsestream/pulsestream/schemas/markers"
 	"github.com/pulsestream/pulsestream/services/query/internal/api"
 	"github.com/pulsestream/pulsestream/services/query/internal/cursor"
@@ -45,6 +46,7 @@ type Config struct {
 	Auth       tenancy.Config
 	Health     observe.HealthConfig
 	Query      QueryConfig
+	Tracing    tracing.Config
 }
 
 // QueryConfig holds the settings of the read API itself.
@@ -87,12 +89,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Auth.RegisterFlags(fs)
 	c.Health.RegisterFlags(fs)
 	c.Query.RegisterFlags(fs)
+	c.Tracing.RegisterFlags(fs)
 }
 
 // Validate checks every component.
 func (c *Config) Validate() error {
 	return errors.Join(c.Log.Validate(), c.HTTP.Validate(), c.Admin.Validate(), c.Postgres.Validate(), c.ClickHouse.Validate(),
-		c.Redis.Validate(), c.Runner.Validate(), c.Auth.Validate(), c.Health.Validate(), c.Query.Validate())
+		c.Redis.Validate(), c.Runner.Validate(), c.Auth.Validate(), c.Health.Validate(), c.Query.Validate(), c.Tracing.Validate())
 }
 
 // App is the wired service.
@@ -115,6 +118,11 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 		}
 	}()
 	ctx := context.Background()
+	tr, err := tracing.New(cfg.Tracing, "pulsestream-query")
+	if err != nil {
+		return nil, err
+	}
+	a.closer = append(a.closer, func() { tracing.ShutdownLogged(tr, logger) })
 
 	key, err := cursorKey(cfg.Query.CursorKey, logger)
 	if err != nil {
@@ -173,6 +181,7 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 		QueryTimeout: cfg.Query.Timeout,
 		Logger:       logger,
 		Metrics:      httpMetrics,
+		Trace:        tr.Middleware(),
 	}).Handler()
 	if a.public, err = httpserver.Listen(cfg.HTTP, h, logger); err != nil {
 		return nil, err

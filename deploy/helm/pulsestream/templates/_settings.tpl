@@ -32,6 +32,8 @@ gateway:
   - log-format
   - shutdown-delay
   - health-timeout
+  - tracing-otlp-endpoint
+  - tracing-sample-ratio
   - auth-cache-ttl
   - signing-secret-key
   - signature-window
@@ -101,6 +103,8 @@ projector:
   - log-format
   - shutdown-delay
   - health-timeout
+  - tracing-otlp-endpoint
+  - tracing-sample-ratio
   - kafka-brokers
   - kafka-topic
   - kafka-dlq-topic
@@ -150,6 +154,8 @@ query:
   - log-format
   - shutdown-delay
   - health-timeout
+  - tracing-otlp-endpoint
+  - tracing-sample-ratio
   - auth-cache-ttl
   - signing-secret-key
   - query-timeout

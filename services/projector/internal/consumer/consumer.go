@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/pulsestream/pulsestream/schemas"
 	"github.com/pulsestream/pulsestream/services/projector/internal/record"
@@ -71,6 +72,10 @@ type Config struct {
 	// Decoder decodes the records, shared with the process's other sinks
 	// (nil: this consumer decodes alone).
 	Decoder *record.Shared
+	// Tracer and TraceOpts trace batch writes (trace.go); both nil when
+	// tracing is off.
+	Tracer    trace.Tracer
+	TraceOpts []kgo.Opt
 }
 
 // Metrics are the projector's counters, shared by every sink (label "sink").
@@ -177,7 +182,7 @@ func GroupOpts(cfg Config, rb *Rebalances) []kgo.Opt {
 	if cfg.SessionTimeout > 0 {
 		opts = append(opts, kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(cfg.SessionTimeout/5))
 	}
-	return opts
+	return append(opts, cfg.TraceOpts...)
 }
 
 // New builds a consumer. cl must have been built with GroupOpts(cfg, rb); dlq
@@ -410,9 +415,13 @@ func (c *Consumer) fetchErr(fs kgo.Fetches) error {
 
 // handle writes one decoded batch, sends what cannot be applied to the DLQ,
 // and commits it.
-func (c *Consumer) handle(ctx context.Context, b *batch) error {
+func (c *Consumer) handle(ctx context.Context, b *batch) (err error) {
 	start := time.Now()
 	recs := b.recs
+	if c.cfg.Tracer != nil {
+		spans := c.startWriteSpans(recs)
+		defer func() { endWriteSpans(spans, err) }()
+	}
 	st, moreBad, err := c.writeParallel(ctx, b.items, recs)
 	if err != nil {
 		return err

@@ -67,6 +67,7 @@ type Deps struct {
 	Logger       *slog.Logger
 	Metrics      *httpapi.Metrics // the process's HTTP metrics (shared with the admin API)
 	Now          func() time.Time // defaults to time.Now
+	Trace        gin.HandlerFunc  // continues callers' traces (tracing.Tracing.Middleware); nil: off
 }
 
 // API holds the handlers.
@@ -87,7 +88,7 @@ func New(d Deps) *API {
 func (a *API) Handler() http.Handler { return a.router() }
 
 func (a *API) router() *gin.Engine {
-	r := httpapi.New(httpapi.Options{Logger: a.d.Logger, Metrics: a.d.Metrics, Ops: a.d.Ops, Secret: tenancy.ContainsKey})
+	r := httpapi.New(httpapi.Options{Logger: a.d.Logger, Metrics: a.d.Metrics, Ops: a.d.Ops, Secret: tenancy.ContainsKey, Trace: a.d.Trace})
 	// Match on the escaped path so an id holding "/" (as %2F) is one segment.
 	r.UseRawPath = true
 	r.UnescapePathValues = true
