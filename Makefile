@@ -10,7 +10,7 @@ GO_TEST_FLAGS ?= -count=1 -timeout 15m
 FUZZ_EXECS ?= 20000x
 FUZZTIME ?= 2m
 
-.PHONY: kafka-cluster help dev test test-deploy test-unit test-integration lint stop clean infra migrate build vet-modules fuzz-short fuzz fuzz-api soak images bench bench-client
+.PHONY: console-screenshots kafka-cluster help dev test test-deploy test-unit test-integration lint stop clean infra migrate build vet-modules fuzz-short fuzz fuzz-api soak images bench bench-client
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-18s %s\n", $$1, $$2}'
@@ -53,12 +53,18 @@ test: infra ## every test: unit + integration against real PostgreSQL, Redis, Ka
 	@$(MAKE) --no-print-directory lint
 	@python3 -m unittest discover -s tools/chdb-server
 	@bash scripts/pyvenv.sh
+	@bash scripts/chromium.sh
 	@$(ENV) go test $(GO_TEST_FLAGS) $(PKGS)
 	@$(MAKE) --no-print-directory fuzz-short
 	@bash scripts/fuzz-api.sh $(or $(FUZZ_API_EXAMPLES),20)
 
 test-deploy: infra ## build the image and run it with podman; install the chart into a local kube-apiserver (built once, ~5 min)
 	@$(ENV) PULSESTREAM_TEST_IMAGE=1 PULSESTREAM_TEST_APISERVER=1 go test -count=1 -timeout 40m -run 'TestImage|TestTopicsHook|TestChartInstallsIntoARealAPIServer' ./deploy/
+
+console-screenshots: infra ## rerun the console's browser test (headless Chromium) and keep its screenshots in docs/console/ (docs/console.md)
+	@bash scripts/chromium.sh
+	@mkdir -p docs/console
+	@$(ENV) PULSESTREAM_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console go test -count=1 -run 'TestConsoleInHeadlessChromium' ./tests/e2e
 
 test-unit: ## unit tests only; needs no services
 	@PULSESTREAM_TEST_INTEGRATION=0 go test $(GO_TEST_FLAGS) -short $(PKGS)

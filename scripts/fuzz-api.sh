@@ -57,7 +57,7 @@ gw=$(free_port); qp=$(free_port); ap=$(free_port)
 "$WORK/bin/gateway" --gateway-addr "127.0.0.1:$gw" --kafka-topic "$RUN" --kafka-dlq-topic "$RUN.dlq" --kafka-partitions 1 \
   --redis-key-prefix "pstest:$RUN:" --quarantine-topic "$RUN.quarantine" --quarantine-group "$RUN-quarantine" >"$LOGS/fuzz-api-gateway.log" 2>&1 &
 pids+=($!)
-"$WORK/bin/query" --http-addr "127.0.0.1:$qp" --admin-addr "127.0.0.1:$ap" >"$LOGS/fuzz-api-query.log" 2>&1 &
+"$WORK/bin/query" --http-addr "127.0.0.1:$qp" --admin-addr "127.0.0.1:$ap" --console=false >"$LOGS/fuzz-api-query.log" 2>&1 &
 pids+=($!)
 wait_for gateway 60 "$LOGS/fuzz-api-gateway.log" curl -sf "http://127.0.0.1:$gw/readyz"
 wait_for query 60 "$LOGS/fuzz-api-query.log" curl -sf "http://127.0.0.1:$qp/readyz"

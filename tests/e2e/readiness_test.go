@@ -102,7 +102,7 @@ func TestQueryReadinessFollowsPostgresAndClickHouse(t *testing.T) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	q := testenv.Spawn(t, testenv.Build(t, "services/query"), "-postgres-url", u.String(),
 		"-clickhouse-addr", ch.Addr(), "-clickhouse-protocol", testenv.ClickHouseProtocol(), "-clickhouse-database", "e2e_"+id,
-		"-http-addr", fmt.Sprintf("127.0.0.1:%d", port), "-admin-addr", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)),
+		"-http-addr", fmt.Sprintf("127.0.0.1:%d", port), "-admin-addr", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), "-console-addr", "127.0.0.1:0",
 		"-redis-addr", rds, "-markers-prefix", "e2e-ready-"+id+":", "-cursor-key", randomHex(t, 32),
 		"-health-timeout", "1s", "-shutdown-delay", "0s", "-log-format", "text")
 	expectReadiness(t, q, base, http.StatusOK)

@@ -36,6 +36,7 @@ type stack struct {
 	tenantA, tenantB     string
 	keyA, keyB           string
 	gatewayURL, queryURL string
+	consoleURL           string // the query service's web console
 	gateway, proj, query *testenv.Proc
 	projURL              string
 	projBin              string
@@ -100,9 +101,10 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 		"-shutdown-delay", "0s", "-log-format", "text"}
 	common = append(common, o.commonArgs...)
 	chFlags := []string{"-clickhouse-addr", chAddr, "-clickhouse-protocol", testenv.ClickHouseProtocol(), "-clickhouse-database", chDB}
-	gw, qp, pp, ap := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
+	gw, qp, pp, ap, cp := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
 	s.gatewayURL = fmt.Sprintf("http://127.0.0.1:%d", gw)
 	s.queryURL = fmt.Sprintf("http://127.0.0.1:%d", qp)
+	s.consoleURL = fmt.Sprintf("http://127.0.0.1:%d", cp)
 
 	s.gateway = testenv.Spawn(t, testenv.Build(t, "services/gateway"), append(append(common[:len(common):len(common)],
 		"-gateway-addr", fmt.Sprintf("127.0.0.1:%d", gw), "-kafka-ensure-topics=true",
@@ -120,6 +122,7 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 	if !o.noQuery {
 		args := append(append([]string{"-postgres-url", pgURL}, chFlags...),
 			"-http-addr", fmt.Sprintf("127.0.0.1:%d", qp), "-admin-addr", fmt.Sprintf("127.0.0.1:%d", ap),
+			"-console-addr", fmt.Sprintf("127.0.0.1:%d", cp),
 			"-redis-addr", rds, "-markers-prefix", prefix, "-cursor-key", randomHex(t, 32),
 			"-shutdown-delay", "0s", "-log-format", "text")
 		s.query = testenv.Spawn(t, testenv.Build(t, "services/query"), append(args, o.commonArgs...)...)

@@ -92,13 +92,14 @@ func TestDevNamesTheProcessHoldingAServicePortAndStartsNothing(t *testing.T) {
 	testenv.Require(t, "PULSESTREAM_POSTGRES_URL")
 	held := holdPort(t)
 	clone := checkout(t, t.TempDir())
-	ports := freePorts(t, 3)
+	ports := freePorts(t, 4)
 	gateway := "127.0.0.1:" + strconv.Itoa(ports[0])
 	env := checkoutEnv(clone, map[string]string{
 		"PULSESTREAM_GATEWAY_ADDR":   gateway,
 		"PULSESTREAM_HTTP_ADDR":      "127.0.0.1:" + strconv.Itoa(held), // the query service's listener
 		"PULSESTREAM_PROJECTOR_ADDR": "127.0.0.1:" + strconv.Itoa(ports[1]),
 		"PULSESTREAM_ADMIN_ADDR":     "127.0.0.1:" + strconv.Itoa(ports[2]),
+		"PULSESTREAM_CONSOLE_ADDR":   "127.0.0.1:" + strconv.Itoa(ports[3]),
 	})
 
 	out, err := run(clone, env, "bash", "scripts/dev.sh", "run")

@@ -33,7 +33,7 @@ func (h *harness) spawnQueries(n int) []queryReplica {
 	var qs []queryReplica
 	for range n {
 		addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(h.t))
-		p := testenv.Spawn(h.t, bin, "--http-addr", addr, "--admin-addr", "127.0.0.1:0",
+		p := testenv.Spawn(h.t, bin, "--http-addr", addr, "--admin-addr", "127.0.0.1:0", "--console-addr", "127.0.0.1:0",
 			"--postgres-url", h.pgURL, "--clickhouse-addr", h.chAddr, "--clickhouse-database", h.chDB,
 			"--redis-addr", testenv.RedisAddr(h.t), "--markers-prefix", "pstest:"+h.suffix+":",
 			"--cursor-key", cursorKey, "--log-level", "warn", "--log-format", "text")

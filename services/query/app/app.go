@@ -28,6 +28,7 @@ import (
 	"github.com/pulsestream/pulsestream/platform/tracing"
 	"github.com/pulsestream/pulsestream/schemas/markers"
 	"github.com/pulsestream/pulsestream/services/query/internal/api"
+	"github.com/pulsestream/pulsestream/services/query/internal/console"
 	"github.com/pulsestream/pulsestream/services/query/internal/cursor"
 	"github.com/pulsestream/pulsestream/services/query/internal/store"
 	"github.com/pulsestream/pulsestream/tenancy"
@@ -47,6 +48,29 @@ type Config struct {
 	Health     observe.HealthConfig
 	Query      QueryConfig
 	Tracing    tracing.Config
+	Console    ConsoleConfig
+}
+
+// ConsoleConfig is the web console's settings: on or off, and its own
+// listener (console-addr, ...). It serves the admin API too, so keep that
+// listener private like admin-addr.
+type ConsoleConfig struct {
+	Enabled bool
+	HTTP    httpserver.Config
+}
+
+// RegisterFlags defines console and the console-* listener flags.
+func (c *ConsoleConfig) RegisterFlags(fs *flag.FlagSet) {
+	fs.BoolVar(&c.Enabled, "console", true, "serve the web console (and, on its origin, the query and admin APIs it calls) on console-addr")
+	c.HTTP.RegisterFlags(fs, "console", "127.0.0.1:8091")
+}
+
+// Validate checks the listener when the console is on.
+func (c *ConsoleConfig) Validate() error {
+	if !c.Enabled {
+		return nil
+	}
+	return c.HTTP.Validate()
 }
 
 // QueryConfig holds the settings of the read API itself.
@@ -90,22 +114,24 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Health.RegisterFlags(fs)
 	c.Query.RegisterFlags(fs)
 	c.Tracing.RegisterFlags(fs)
+	c.Console.RegisterFlags(fs)
 }
 
 // Validate checks every component.
 func (c *Config) Validate() error {
 	return errors.Join(c.Log.Validate(), c.HTTP.Validate(), c.Admin.Validate(), c.Postgres.Validate(), c.ClickHouse.Validate(),
-		c.Redis.Validate(), c.Runner.Validate(), c.Auth.Validate(), c.Health.Validate(), c.Query.Validate(), c.Tracing.Validate())
+		c.Redis.Validate(), c.Runner.Validate(), c.Auth.Validate(), c.Health.Validate(), c.Query.Validate(), c.Tracing.Validate(), c.Console.Validate())
 }
 
 // App is the wired service.
 type App struct {
-	logger *slog.Logger
-	health *observe.Health
-	public *httpserver.Server
-	admin  *httpserver.Server
-	closer []func()
-	runCfg runner.Config
+	logger  *slog.Logger
+	health  *observe.Health
+	public  *httpserver.Server
+	admin   *httpserver.Server
+	console *httpserver.Server // nil when the console is off
+	closer  []func()
+	runCfg  runner.Config
 }
 
 // New wires the service; it binds both listeners.
@@ -195,6 +221,15 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 	if a.admin, err = httpserver.Listen(cfg.Admin, adminHandler, logger); err != nil {
 		return nil, err
 	}
+	if cfg.Console.Enabled {
+		consoleHandler, err := console.Handler(console.Deps{Query: h, Admin: adminHandler})
+		if err != nil {
+			return nil, err
+		}
+		if a.console, err = httpserver.Listen(cfg.Console.HTTP, consoleHandler, logger); err != nil {
+			return nil, err
+		}
+	}
 	ok = true
 	return a, nil
 }
@@ -218,6 +253,14 @@ func cursorKey(hexKey string, logger *slog.Logger) ([]byte, error) {
 // PublicAddr is the bound address of the public listener.
 func (a *App) PublicAddr() string { return a.public.Addr() }
 
+// ConsoleAddr is the bound address of the console listener ("" when off).
+func (a *App) ConsoleAddr() string {
+	if a.console == nil {
+		return ""
+	}
+	return a.console.Addr()
+}
+
 // AdminAddr is the bound address of the admin listener.
 func (a *App) AdminAddr() string { return a.admin.Addr() }
 
@@ -229,6 +272,9 @@ func (a *App) Run(ctx context.Context) error {
 	g.OnSignal(a.health.ShutDown)
 	g.Add(a.public.Serve, a.public.Shutdown)
 	g.Add(a.admin.Serve, a.admin.Shutdown)
+	if a.console != nil {
+		g.Add(a.console.Serve, a.console.Shutdown)
+	}
 	return g.Run(ctx)
 }
 

@@ -28,7 +28,7 @@ func parse(t *testing.T, args ...string) app.Config {
 	t.Helper()
 	var cfg app.Config
 	base := []string{
-		"-http-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0",
+		"-http-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-console-addr", "127.0.0.1:0",
 		"-postgres-url", testenv.PostgresURL(t), "-clickhouse-addr", testenv.ClickHouseAddr(t),
 		"-redis-addr", testenv.RedisAddr(t),
 	}

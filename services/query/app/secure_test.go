@@ -45,7 +45,7 @@ func TestQueryOverSecuredPostgresClickHouseAndRedis(t *testing.T) {
 
 	flags := func(extra ...string) app.Config {
 		var cfg app.Config
-		args := append([]string{"-http-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0",
+		args := append([]string{"-http-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-console-addr", "127.0.0.1:0",
 			"-postgres-url", pgURL, "-postgres-tls", "-postgres-tls-ca", certs.CA,
 			"-clickhouse-addr", chs.Addr, "-clickhouse-database", "default", "-clickhouse-username", "query", "-clickhouse-password", "ch-pw",
 			"-clickhouse-tls", "-clickhouse-tls-ca", certs.CA, "-clickhouse-tls-cert", certs.ClientCert, "-clickhouse-tls-key", certs.ClientKey,

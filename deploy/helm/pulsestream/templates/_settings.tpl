@@ -20,6 +20,7 @@ projector:
 query:
   - {prefix: http, port: http}
   - {prefix: admin, port: admin}
+  - {prefix: console, port: console}
 {{- end -}}
 
 {{- define "pulsestream.listenerSettings" -}}
@@ -159,6 +160,7 @@ query:
   - auth-cache-ttl
   - signing-secret-key
   - query-timeout
+  - console
   - cursor-key
   - markers-prefix
   - postgres-url

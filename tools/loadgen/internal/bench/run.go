@@ -147,7 +147,7 @@ func (b *run) setup(ctx context.Context) error {
 		return err
 	}
 	b.query, err = b.start(ctx, "query", "-http-addr", "ADDR", "-admin-addr", "ADDR2", "-postgres-url", b.pgURL,
-		"-clickhouse-addr", b.cfg.CHAddr, "-clickhouse-database", b.id, "-redis-addr", b.cfg.RedisAddr, "-markers-prefix", b.prefix, "-log-level", "warn")
+		"-clickhouse-addr", b.cfg.CHAddr, "-clickhouse-database", b.id, "-redis-addr", b.cfg.RedisAddr, "-markers-prefix", b.prefix, "-log-level", "warn", "-console=false")
 	return err
 }
 

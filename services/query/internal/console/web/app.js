@@ -1,0 +1,443 @@
+// PulseStream console: one page, routed by the URL hash. Everything is built
+// with DOM calls (never innerHTML), so event data cannot inject markup.
+// The API key lives in sessionStorage only: it ends with the browser session.
+"use strict";
+
+const store = window.sessionStorage;
+const main = document.getElementById("main");
+
+// ---- helpers ---------------------------------------------------------------
+
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (k === "text") e.textContent = v;
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const kid of kids.flat()) {
+    if (kid !== undefined && kid !== null) e.append(kid);
+  }
+  return e;
+}
+
+// field returns a labelled control: <label>text <input id=...></label>.
+function field(text, attrs) {
+  const ctl = el(attrs.tag || "input", Object.assign({ name: attrs.id }, attrs, { tag: undefined }));
+  return el("label", { for: attrs.id }, text, ctl);
+}
+
+function select(text, id, options, value) {
+  const s = el("select", { id, name: id });
+  for (const [v, t] of options) s.append(el("option", { value: v, selected: v === value }, t));
+  return el("label", { for: id }, text, s);
+}
+
+function say(msg) { document.getElementById("status").textContent = msg; }
+
+function fmtTime(s) { return s ? new Date(s).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z") : "–"; }
+
+function session() { return { key: store.getItem("key"), query: store.getItem("query") === "1", admin: store.getItem("admin") === "1" }; }
+
+class APIError extends Error {
+  constructor(status, body) {
+    super((body && body.error && body.error.message) || ("HTTP " + status));
+    this.status = status;
+    this.code = body && body.error && body.error.code;
+  }
+}
+
+async function api(base, path, opts) {
+  opts = opts || {};
+  const headers = { Authorization: "Bearer " + (opts.key || session().key) };
+  if (opts.body !== undefined) headers["Content-Type"] = "application/json";
+  const resp = await fetch("api/" + base + path, { method: opts.method || "GET", headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
+  const text = await resp.text();
+  const body = text ? JSON.parse(text) : null;
+  if (!resp.ok) throw new APIError(resp.status, body);
+  return body;
+}
+const q = (path, opts) => api("query", path, opts);
+const adm = (path, opts) => api("admin", "/v1/admin" + path, opts);
+
+function page(title, ...kids) {
+  main.replaceChildren(el("h1", { text: title }), ...kids);
+  document.title = title + " · PulseStream console";
+  main.focus();
+}
+
+function failBox(err) { return el("p", { class: "error", role: "alert", text: String(err.message || err) }); }
+
+async function guarded(fn) {
+  try { await fn(); } catch (err) {
+    if (err.status === 401) { signOut(); return; }
+    main.append(failBox(err));
+  }
+}
+
+// barChart draws counts per bucket as an SVG bar chart with an accessible name.
+function barChart(label, buckets) {
+  const w = 1000, h = 200, pad = 24;
+  const max = Math.max(1, ...buckets.map(b => b.count));
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", `0 0 ${w} ${h + pad}`);
+  svg.setAttribute("class", "chart");
+  svg.setAttribute("role", "img");
+  const total = buckets.reduce((s, b) => s + b.count, 0);
+  svg.setAttribute("aria-label", `${label}: ${total} events in ${buckets.length} buckets, at most ${max} in one`);
+  const bw = buckets.length ? w / buckets.length : w;
+  buckets.forEach((b, i) => {
+    const bh = (b.count / max) * (h - 10);
+    const r = document.createElementNS(svg.namespaceURI, "rect");
+    r.setAttribute("x", i * bw + 1);
+    r.setAttribute("y", h - bh);
+    r.setAttribute("width", Math.max(1, bw - 2));
+    r.setAttribute("height", bh);
+    r.setAttribute("data-count", b.count);
+    const t = document.createElementNS(svg.namespaceURI, "title");
+    t.textContent = `${fmtTime(b.start)}: ${b.count}`;
+    r.append(t);
+    svg.append(r);
+  });
+  for (const [x, anchor, b] of [[2, "start", buckets[0]], [w - 2, "end", buckets[buckets.length - 1]]]) {
+    if (!b) continue;
+    const t = document.createElementNS(svg.namespaceURI, "text");
+    t.setAttribute("x", x); t.setAttribute("y", h + 16); t.setAttribute("text-anchor", anchor);
+    t.textContent = fmtTime(b.start);
+    svg.append(t);
+  }
+  return svg;
+}
+
+// fill returns every bucket between from and to (the API omits empty ones).
+function fill(buckets, from, to, stepMs) {
+  const byStart = new Map(buckets.map(b => [new Date(b.start).getTime(), b.count]));
+  const out = [];
+  for (let t = Math.floor(from / stepMs) * stepMs; t < to; t += stepMs) out.push({ start: new Date(t).toISOString(), count: byStart.get(t) || 0 });
+  return out;
+}
+
+function table(headers, rows, caption) {
+  return el("table", {}, caption ? el("caption", { class: "skip", text: caption }) : null,
+    el("thead", {}, el("tr", {}, headers.map(h => el("th", { scope: "col", text: h })))),
+    el("tbody", {}, rows));
+}
+
+// ---- sign in ---------------------------------------------------------------
+
+async function probe(key) {
+  const ok = async (fn) => { try { await fn(); return true; } catch (e) { if (e.status >= 500) throw e; return false; } };
+  return {
+    query: await ok(() => q("/v1/events?limit=1", { key })),
+    admin: await ok(() => adm("/tenants", { key })),
+  };
+}
+
+function signIn() {
+  const form = el("form", { id: "signin", "aria-label": "Sign in" },
+    field("API key", { id: "key", type: "password", autocomplete: "off", required: true, size: 40 }),
+    el("button", { type: "submit", text: "Sign in" }));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const key = form.querySelector("#key").value.trim();
+    const can = await probe(key);
+    if (!can.query && !can.admin) { form.after(failBox("This key may use neither the query API nor the admin API.")); return; }
+    store.setItem("key", key);
+    store.setItem("query", can.query ? "1" : "0");
+    store.setItem("admin", can.admin ? "1" : "0");
+    go(can.query ? "#/overview" : "#/admin/tenants");
+  });
+  page("Sign in", el("p", { text: "Sign in with an API key: a query-scope key for its tenant's pages, the operator's admin key for the admin pages. The key is kept only for this browser session." }), form);
+}
+
+function signOut() {
+  store.clear();
+  go("#/signin");
+}
+
+// go shows hash: a changed hash routes through hashchange, an unchanged one
+// directly (never both, so a page is never rendered twice at once).
+function go(hash) {
+  if (location.hash === hash) route(); else location.hash = hash;
+}
+
+// ---- tenant pages -----------------------------------------------------------
+
+async function overview() {
+  const range = new URLSearchParams(location.hash.split("?")[1] || "").get("range") || "hour";
+  const pick = select("Range", "range", [["hour", "Last hour (per minute)"], ["day", "Last day (per hour)"]], range);
+  pick.querySelector("select").addEventListener("change", (e) => { location.hash = "#/overview?range=" + e.target.value; });
+  page("Overview", el("form", { "aria-label": "Overview range", onsubmit: (e) => e.preventDefault() }, pick));
+  await guarded(async () => {
+    const to = Date.now(), step = range === "day" ? 3600e3 : 60e3, from = to - (range === "day" ? 86400e3 : 3600e3);
+    const st = await q(`/v1/stats?from=${new Date(from).toISOString()}&to=${new Date(to + step).toISOString()}&interval=${range === "day" ? "hour" : "minute"}&top=5`);
+    main.append(
+      el("div", { class: "cards" },
+        el("div", { class: "card" }, el("div", { class: "n", id: "total", text: String(st.total) }), el("div", { class: "l", text: "events stored in the range" })),
+        el("div", { class: "card" }, el("div", { class: "n", text: String(st.unique_subjects) }), el("div", { class: "l", text: "unique subjects" }))),
+      el("h2", { text: range === "day" ? "Events stored per hour" : "Events stored per minute" }),
+      barChart("Events stored", fill(st.buckets || [], from, to + step, step)),
+      el("h2", { text: "Top event types" }),
+      table(["type", "events"], (st.top_types || []).map(t => el("tr", {}, el("td", { text: t.type }), el("td", { text: String(t.count) }))), "Top event types"));
+  });
+}
+
+function filtersFromHash() { return new URLSearchParams(location.hash.split("?")[1] || ""); }
+
+async function explorer() {
+  const f = filtersFromHash();
+  const form = el("form", { id: "search", "aria-label": "Search events" },
+    field("Event id", { id: "find-id", placeholder: "go to one event" }),
+    field("Type", { id: "type", value: f.get("type") || "" }),
+    field("Source", { id: "source", value: f.get("source") || "" }),
+    field("Subject", { id: "subject", value: f.get("subject") || "" }),
+    field("From (RFC 3339)", { id: "from", value: f.get("from") || "" }),
+    field("To (RFC 3339)", { id: "to", value: f.get("to") || "" }),
+    field("Data contains (JSON)", { id: "data", value: f.get("data") || "" }),
+    select("Order", "order", [["desc", "Newest first"], ["asc", "Oldest first"]], f.get("order") || "desc"),
+    field("Page size", { id: "limit", type: "number", min: 1, max: 1000, value: f.get("limit") || "20" }),
+    el("button", { type: "submit", text: "Search" }));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const id = form.querySelector("#find-id").value.trim();
+    if (id) { go("#/event/" + encodeURIComponent(id)); return; }
+    const p = new URLSearchParams();
+    for (const k of ["type", "source", "subject", "from", "to", "data", "order", "limit"]) {
+      const v = form.querySelector("#" + k).value.trim();
+      if (v) p.set(k, v);
+    }
+    go("#/events?" + p.toString());
+  });
+  page("Events", form);
+  await guarded(async () => {
+    const p = new URLSearchParams(f);
+    const res = await q("/v1/events?" + p.toString());
+    const rows = res.events.map(e => el("tr", {},
+      el("td", {}, el("a", { href: "#/event/" + encodeURIComponent(e.id), text: e.id })),
+      el("td", { text: e.type }), el("td", { text: e.source || "" }), el("td", { text: e.subject || "" }), el("td", { text: fmtTime(e.time) })));
+    main.append(table(["id", "type", "source", "subject", "time"], rows, "Search results"),
+      el("p", { id: "count", text: `${res.events.length} events on this page` }));
+    if (res.next_cursor) {
+      const next = new URLSearchParams(f);
+      next.set("cursor", res.next_cursor);
+      main.append(el("a", { id: "next", href: "#/events?" + next.toString(), text: "Next page" }));
+    }
+  });
+}
+
+async function eventDetail(id) {
+  page("Event " + id);
+  await guarded(async () => {
+    const st = await q("/v1/events/" + encodeURIComponent(id) + "/status");
+    const steps = ["accepted", "stored", "projected", "deleted"].map(s => el("li", { class: st[s] ? "done" : "", "data-step": s },
+      el("strong", { text: s }), el("span", { class: "when", text: st[s] ? fmtTime(st[s].at) : "not yet" })));
+    main.append(el("h2", { text: "Timeline" }), el("ol", { class: "timeline", "aria-label": "Status timeline", id: "timeline" }, steps),
+      el("p", { text: "Furthest stage: " + st.state }));
+    if (st.state === "deleted") return;
+    const ev = await q("/v1/events/" + encodeURIComponent(id));
+    main.append(el("h2", { text: "JSON" }), el("pre", { id: "json", tabindex: "0", text: JSON.stringify(ev, null, 2) }));
+  });
+}
+
+async function stats() {
+  const f = filtersFromHash();
+  const form = el("form", { id: "statsform", "aria-label": "Statistics" },
+    field("From (RFC 3339)", { id: "from", value: f.get("from") || new Date(Date.now() - 86400e3).toISOString() }),
+    field("To (RFC 3339)", { id: "to", value: f.get("to") || new Date().toISOString() }),
+    select("Interval", "interval", [["minute", "minute"], ["hour", "hour"], ["day", "day"]], f.get("interval") || "hour"),
+    field("Type", { id: "type", value: f.get("type") || "" }),
+    el("button", { type: "submit", text: "Show" }));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const p = new URLSearchParams();
+    for (const k of ["from", "to", "interval", "type"]) { const v = form.querySelector("#" + k).value.trim(); if (v) p.set(k, v); }
+    go("#/stats?" + p.toString());
+  });
+  page("Statistics", form);
+  await guarded(async () => {
+    const p = new URLSearchParams(f);
+    if (!p.get("from")) p.set("from", form.querySelector("#from").value);
+    if (!p.get("to")) p.set("to", form.querySelector("#to").value);
+    p.set("top", "10");
+    const st = await q("/v1/stats?" + p.toString());
+    const step = { minute: 60e3, hour: 3600e3, day: 86400e3 }[st.interval];
+    main.append(el("p", { text: `${st.total} events, ${st.unique_subjects} unique subjects` }),
+      barChart("Events per " + st.interval, fill(st.buckets || [], new Date(st.from).getTime(), new Date(st.to).getTime(), step)),
+      el("h2", { text: "Top types" }),
+      table(["type", "events"], (st.top_types || []).map(t => el("tr", {}, el("td", { text: t.type }), el("td", { text: String(t.count) }))), "Top types"));
+  });
+}
+
+// ---- admin pages -------------------------------------------------------------
+
+async function tenants() {
+  const form = el("form", { id: "newtenant", "aria-label": "Create a tenant" },
+    field("Tenant id", { id: "tenant-id", required: true }),
+    field("Name", { id: "tenant-name" }),
+    field("Rate limit (events/s)", { id: "tenant-rate", type: "number", min: 1 }),
+    field("Burst", { id: "tenant-burst", type: "number", min: 1 }),
+    el("button", { type: "submit", text: "Create tenant" }));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    guarded(async () => {
+      const body = { id: form.querySelector("#tenant-id").value.trim() };
+      const name = form.querySelector("#tenant-name").value.trim();
+      if (name) body.name = name;
+      for (const [k, id] of [["rate_limit_per_sec", "#tenant-rate"], ["rate_limit_burst", "#tenant-burst"]]) {
+        const v = form.querySelector(id).value;
+        if (v) body[k] = Number(v);
+      }
+      await adm("/tenants", { method: "POST", body });
+      say("tenant " + body.id + " created");
+      tenants();
+    });
+  });
+  page("Tenants");
+  await guarded(async () => {
+    const res = await adm("/tenants");
+    main.append(table(["id", "name", "status", "rate limit/s", "burst"], res.tenants.map(t => el("tr", {},
+      el("td", {}, el("a", { href: "#/admin/tenant/" + encodeURIComponent(t.id), text: t.id })),
+      el("td", { text: t.name }), el("td", { text: t.status }), el("td", { text: String(t.rate_limit_per_sec) }), el("td", { text: String(t.rate_limit_burst) }))), "Tenants"),
+    el("h2", { text: "New tenant" }), form);
+  });
+}
+
+function showOnce(created, what) {
+  return el("div", { class: "once", id: "newkey", role: "alert" },
+    el("p", { text: `${what}: copy it now, it is shown only once.` }),
+    el("code", { id: "newkey-value", text: created.key }),
+    created.signing_secret ? el("p", {}, "Signing secret: ", el("code", { text: created.signing_secret })) : null);
+}
+
+async function tenantPage(id) {
+  page("Tenant " + id);
+  await guarded(async () => {
+    const t = await adm("/tenants/" + encodeURIComponent(id));
+    const limits = el("form", { id: "limits", "aria-label": "Rate limits" },
+      field("Rate limit (events/s)", { id: "rate", type: "number", min: 1, value: String(t.rate_limit_per_sec) }),
+      field("Burst", { id: "burst", type: "number", min: 1, value: String(t.rate_limit_burst) }),
+      el("button", { type: "submit", text: "Save limits" }));
+    limits.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      guarded(async () => {
+        await adm("/tenants/" + encodeURIComponent(id), { method: "PATCH", body: { rate_limit_per_sec: Number(limits.querySelector("#rate").value), rate_limit_burst: Number(limits.querySelector("#burst").value) } });
+        say("limits saved");
+      });
+    });
+    const scopes = el("fieldset", {}, el("legend", { text: "Scopes" }),
+      ["ingest", "query", "admin"].map(s => el("label", { class: "inline", for: "scope-" + s }, el("input", { type: "checkbox", id: "scope-" + s, value: s, checked: s !== "admin" }), s)));
+    const create = el("form", { id: "newkeyform", "aria-label": "Create a key" },
+      field("Key name", { id: "key-name", required: true }), scopes, el("button", { type: "submit", text: "Create key" }));
+    create.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      guarded(async () => {
+        const sc = [...create.querySelectorAll("input[type=checkbox]:checked")].map(c => c.value);
+        const k = await adm(`/tenants/${encodeURIComponent(id)}/keys`, { method: "POST", body: { name: create.querySelector("#key-name").value.trim(), scopes: sc } });
+        await tenantPage(id);
+        main.querySelector("h1").after(showOnce(k, "New key " + k.prefix));
+      });
+    });
+    const keys = await adm(`/tenants/${encodeURIComponent(id)}/keys`);
+    const rows = keys.keys.map(k => el("tr", { "data-prefix": k.prefix }, el("td", { text: k.prefix }), el("td", { text: k.name }), el("td", { text: k.scopes.join(", ") }),
+      el("td", { class: "keystatus", text: k.status }), el("td", { text: fmtTime(k.created_at) }),
+      el("td", {}, k.status !== "active" ? null : [
+        el("button", { type: "button", class: "danger", "aria-label": "Revoke key " + k.prefix, text: "Revoke", onclick: () => revoke(id, k) }), " ",
+        el("button", { type: "button", class: "secondary", "aria-label": "Rotate key " + k.prefix, text: "Rotate", onclick: () => rotate(id, k) })])));
+    main.append(el("p", { text: `status ${t.status}` }), el("h2", { text: "Rate limits" }), limits,
+      el("h2", { text: "Keys" }), table(["prefix", "name", "scopes", "status", "created", ""], rows, "Keys"),
+      el("h2", { text: "New key" }), create);
+  });
+}
+
+async function revoke(tenant, k) {
+  if (!window.confirm(`Revoke key ${k.prefix}? Requests with it fail from now on.`)) return;
+  await guarded(async () => {
+    await adm(`/tenants/${encodeURIComponent(tenant)}/keys/${encodeURIComponent(k.id)}/revoke`, { method: "POST" });
+    say("key " + k.prefix + " revoked");
+    await tenantPage(tenant);
+  });
+}
+
+// rotate creates a key like k (name, scopes, networks, signing) and then revokes k.
+async function rotate(tenant, k) {
+  if (!window.confirm(`Rotate key ${k.prefix}? A new key replaces it and it is revoked.`)) return;
+  await guarded(async () => {
+    const spec = { name: k.name, scopes: k.scopes, require_signature: k.require_signature };
+    if (k.allowed_cidrs && k.allowed_cidrs.length) spec.allowed_cidrs = k.allowed_cidrs;
+    if (k.expires_at) spec.expires_at = k.expires_at;
+    const n = await adm(`/tenants/${encodeURIComponent(tenant)}/keys`, { method: "POST", body: spec });
+    await adm(`/tenants/${encodeURIComponent(tenant)}/keys/${encodeURIComponent(k.id)}/revoke`, { method: "POST" });
+    await tenantPage(tenant);
+    main.querySelector("h1").after(showOnce(n, `Key ${k.prefix} rotated; its replacement ${n.prefix}`));
+  });
+}
+
+async function audit() {
+  page("Audit log");
+  await guarded(async () => {
+    const before = filtersFromHash().get("before");
+    const res = await adm("/audit?limit=50" + (before ? "&before=" + before : ""));
+    main.append(table(["when", "actor", "action", "tenant", "target"], res.entries.map(a => el("tr", {},
+      el("td", { text: fmtTime(a.at) }), el("td", { text: a.actor }), el("td", { text: a.action }), el("td", { text: a.tenant_id || "" }), el("td", { text: a.target || "" }))), "Audit log"));
+    if (res.next_before) main.append(el("a", { href: "#/admin/audit?before=" + res.next_before, text: "Older entries" }));
+  });
+}
+
+async function dlq() {
+  page("Dead-letter queue");
+  await guarded(async () => {
+    const res = await adm("/dlq?limit=200");
+    const all = el("button", { type: "button", id: "redrive-all", text: "Re-drive all", disabled: res.depth === 0 });
+    const sel = el("button", { type: "button", id: "redrive-selected", class: "secondary", text: "Re-drive selected" });
+    const rows = res.records.map(r => el("tr", { "data-offset": `${r.partition}/${r.offset}` },
+      el("td", {}, r.redriven_at ? null : el("input", { type: "checkbox", id: `dlq-${r.partition}-${r.offset}`, "aria-label": `Select record ${r.partition}/${r.offset}`, "data-p": r.partition, "data-o": r.offset })),
+      el("td", { text: `${r.partition}/${r.offset}` }), el("td", { text: r.tenant_id }), el("td", { text: r.id }),
+      el("td", { text: r.sink }), el("td", { text: r.error }), el("td", { class: "dlqstate", text: r.redriven_at ? "re-driven " + fmtTime(r.redriven_at) : "waiting" })));
+    const redrive = (body) => guarded(async () => {
+      const out = await adm("/dlq/redrive", { method: "POST", body });
+      say(`${out.redriven} re-driven, ${out.already} already re-driven before`);
+      await dlq();
+    });
+    all.addEventListener("click", () => { if (window.confirm(`Re-drive all ${res.depth} waiting records into the event topic?`)) redrive({ all: true }); });
+    sel.addEventListener("click", () => {
+      const recs = [...main.querySelectorAll("input[type=checkbox]:checked")].map(c => ({ partition: Number(c.dataset.p), offset: Number(c.dataset.o) }));
+      if (recs.length) redrive({ records: recs });
+    });
+    main.append(el("p", { id: "depth", text: `${res.depth} records waiting to be re-driven` }), el("p", {}, all, " ", sel),
+      table(["", "DLQ position", "tenant", "event id", "read model", "error", "state"], rows, "Dead-letter records"));
+  });
+}
+
+// ---- routing -----------------------------------------------------------------
+
+function route() {
+  const s = session();
+  const hash = location.hash || "#/";
+  const path = hash.slice(1).split("?")[0];
+  const nav = document.getElementById("nav");
+  nav.hidden = !s.key;
+  for (const a of nav.querySelectorAll("a")) {
+    a.hidden = !s[a.dataset.need];
+    if (path.startsWith(a.getAttribute("href").slice(1))) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+  }
+  say("");
+  if (!s.key) return signIn();
+  let m;
+  if (path === "/overview" && s.query) return overview();
+  if (path === "/events" && s.query) return explorer();
+  if ((m = path.match(/^\/event\/(.+)$/)) && s.query) return eventDetail(decodeURIComponent(m[1]));
+  if (path === "/stats" && s.query) return stats();
+  if (path === "/dlq" && s.admin) return dlq();
+  if (path === "/admin/tenants" && s.admin) return tenants();
+  if ((m = path.match(/^\/admin\/tenant\/(.+)$/)) && s.admin) return tenantPage(decodeURIComponent(m[1]));
+  if (path === "/admin/audit" && s.admin) return audit();
+  location.hash = s.query ? "#/overview" : "#/admin/tenants";
+}
+
+// An error no page caught is shown, not swallowed.
+window.addEventListener("unhandledrejection", (e) => say("error: " + (e.reason && e.reason.message || e.reason)));
+window.addEventListener("error", (e) => say("error: " + e.message));
+document.getElementById("signout").addEventListener("click", signOut);
+window.addEventListener("hashchange", route);
+route();

@@ -1,0 +1,280 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/pulsestream/pulsestream/tenancy"
+	"github.com/pulsestream/pulsestream/tenancy/tenancytest"
+)
+
+// chromiumPath is Debian's Chromium, installed by scripts/chromium.sh (make test).
+const chromiumPath = "/usr/bin/chromium"
+
+// browser is one headless Chromium driven over the DevTools protocol
+// (chromedp), with a fresh profile.
+type browser struct {
+	t     *testing.T
+	ctx   context.Context
+	shots string // where screenshots go
+}
+
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	if _, err := exec.LookPath(chromiumPath); err != nil {
+		t.Fatalf("%s is missing: run scripts/chromium.sh (make test does)", chromiumPath)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+		// The flags this machine needs (no sandbox as root, no GPU, and no
+		// background connections, which its closed network refuses).
+		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	shots := os.Getenv("PULSESTREAM_CONSOLE_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	b := &browser{t: t, ctx: ctx, shots: shots}
+	// The first Run starts the browser; it lives as long as ctx (no timeout here).
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start %s: %v", chromiumPath, err)
+	}
+	return b
+}
+
+// run performs steps, failing the test after 30 s.
+func (b *browser) run(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	runB(b, what, chromedp.Steps(steps...))
+}
+
+// runB runs one action returning a T, failing the test after 30 s.
+func runB[T any](b *browser, what string, a chromedp.Action[T]) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		b.t.Fatalf("browser: %s: %v; the page shows: %s", what, err, b.showing())
+	}
+	return v
+}
+
+// text waits for the element sel (CSS) to be visible and returns its text.
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	b.run("wait for "+sel, chromedp.WaitVisible(chromedp.CSS(sel)))
+	return strings.TrimSpace(runB(b, "read "+sel, chromedp.Text(chromedp.CSS(sel))))
+}
+
+// showing is the page's URL and text, for failure messages.
+func (b *browser) showing() string {
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + ": " + document.body.innerText`))
+	if err != nil {
+		return "(unreadable: " + err.Error() + ")"
+	}
+	return s
+}
+
+func evalJS[T any](b *browser, js string) T {
+	b.t.Helper()
+	return runB(b, "evaluate "+js, chromedp.Evaluate[T](js))
+}
+
+// shot saves a screenshot of the whole page as <name>.png.
+func (b *browser) shot(name string) {
+	b.t.Helper()
+	png := runB(b, "screenshot "+name, chromedp.FullScreenshot(100))
+	if err := os.WriteFile(filepath.Join(b.shots, name+".png"), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// labelled fails the test if a visible control of the page has no
+// accessible name: inputs, selects and text areas need a <label> (or
+// aria-label), buttons text (or aria-label).
+func (b *browser) labelled(page string) {
+	b.t.Helper()
+	bad := evalJS[[]string](b, `[...document.querySelectorAll('input,select,textarea,button')]
+		.filter(e => e.offsetParent !== null)
+		.filter(e => e.tagName === 'BUTTON' ? !(e.textContent.trim() || e.getAttribute('aria-label'))
+			: !((e.labels && e.labels.length) || e.getAttribute('aria-label')))
+		.map(e => e.outerHTML)`)
+	if len(bad) > 0 {
+		b.t.Errorf("%s: controls without a label: %v", page, bad)
+	}
+}
+
+// signIn reaches the key field with the keyboard alone (Tab from the top
+// of the page), types key and submits with Enter.
+func (b *browser) signIn(url, key string) {
+	b.t.Helper()
+	b.run("open the console", chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS("#key")))
+	b.labelled("sign in")
+	focused := ""
+	for i := 0; i < 10 && focused != "key"; i++ {
+		b.run("tab", chromedp.KeyEvent(kb.Tab))
+		focused = evalJS[string](b, `document.activeElement.id`)
+	}
+	if focused != "key" {
+		b.t.Fatal("the key field cannot be reached with Tab")
+	}
+	b.run("sign in", chromedp.KeyEvent(key), chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(chromedp.CSS("#signout")))
+}
+
+// rows returns the first cell's text of every row of the page's first table.
+func (b *browser) rows() []string {
+	return evalJS[[]string](b, `[...document.querySelectorAll('main table tbody tr')].map(r => r.cells[0].textContent)`)
+}
+
+// The console in real headless Chromium against the real stack: sign in
+// with the keyboard, the overview chart reflects events just sent, the
+// explorer pages through search results and finds an event by id with its
+// timeline, and the operator creates, rotates and revokes keys; every
+// page's controls are labelled. Screenshots go to
+// PULSESTREAM_CONSOLE_SCREENSHOTS (docs/console.md uses them) or a temp dir.
+func TestConsoleInHeadlessChromium(t *testing.T) {
+	s := startStack(t)
+	b := newBrowser(t)
+
+	b.signIn(s.consoleURL+"/", s.keyA)
+	if got := b.text("#total"); got != "0" {
+		t.Fatalf("overview before any event: total %q", got)
+	}
+	b.labelled("overview")
+	const n = 30
+	var events []map[string]any
+	for i := range n {
+		events = append(events, map[string]any{"id": fmt.Sprintf("web-%02d", i), "type": []string{"page.viewed", "order.placed", "cart.updated"}[i%3],
+			"source": "browser-test", "subject": fmt.Sprintf("user-%d", i%4), "data": map[string]any{"n": i}})
+	}
+	s.ingest(s.keyA, events)
+	eventually(t, time.Minute, "the overview shows the events just sent", func() string {
+		b.run("reload", chromedp.Reload())
+		charted := evalJS[int](b, `[...document.querySelectorAll('svg.chart rect')].reduce((s, r) => s + Number(r.dataset.count), 0)`)
+		if total := b.text("#total"); total != fmt.Sprint(n) || charted != n {
+			return fmt.Sprintf("total %s, %d in the chart", total, charted)
+		}
+		return ""
+	})
+	b.shot("overview")
+
+	// Search, paged 10 at a time with the keyset cursor.
+	b.run("search", chromedp.Navigate(s.consoleURL+"/#/events?source=browser-test&limit=10"), chromedp.WaitVisible(chromedp.CSS("#count")))
+	b.labelled("events")
+	b.shot("events")
+	seen := map[string]bool{}
+	for page := 1; ; page++ {
+		ids := b.rows()
+		for _, id := range ids {
+			if seen[id] {
+				t.Fatalf("page %d repeats %s", page, id)
+			}
+			seen[id] = true
+		}
+		more := evalJS[bool](b, `document.querySelector('#next') !== null`)
+		if !more {
+			break
+		}
+		if page > 5 {
+			t.Fatal("more pages than events")
+		}
+		b.run("next page", chromedp.Click(chromedp.CSS("#next")), chromedp.WaitVisible(chromedp.CSS("#count")))
+	}
+	if len(seen) != n {
+		t.Fatalf("paging showed %d distinct events, want %d", len(seen), n)
+	}
+
+	// Find one event by id (keyboard: type, Enter) and see its timeline.
+	b.run("find by id", chromedp.Navigate(s.consoleURL+"/#/events"), chromedp.WaitVisible(chromedp.CSS("#find-id")),
+		chromedp.Focus(chromedp.CSS("#find-id")), chromedp.KeyEvent("web-07"), chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS("#timeline")))
+	eventually(t, time.Minute, "the timeline reaches projected", func() string {
+		done := evalJS[[]string](b, `[...document.querySelectorAll('#timeline li.done')].map(li => li.dataset.step)`)
+		if strings.Join(done, ",") != "accepted,stored,projected" {
+			b.run("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#timeline")))
+			return "steps done: " + strings.Join(done, ",")
+		}
+		return ""
+	})
+	if js := b.text("#json"); !strings.Contains(js, `"id": "web-07"`) || !strings.Contains(js, `"n": 7`) {
+		t.Fatalf("event JSON: %s", js)
+	}
+	b.shot("event")
+
+	// The operator's admin pages.
+	admin := tenancytest.New(t, s.pool, tenancy.OperatorTenant, tenancy.TenantSettings{}).Key(tenancy.ScopeAdmin).Key
+	b.run("sign out", chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS("#key")))
+	b.signIn(s.consoleURL+"/", admin)
+	b.run("tenants", chromedp.WaitVisible(chromedp.CSS("#newtenant")))
+	b.labelled("tenants")
+	if !strings.Contains(strings.Join(b.rows(), " "), s.tenantA) {
+		t.Fatalf("tenants page does not list %s: %v", s.tenantA, b.rows())
+	}
+	b.shot("tenants")
+	testKeys(t, s, b)
+}
+
+// testKeys creates a key on the tenant page (keyboard only), rotates it
+// and revokes the replacement, checking each key against the query API.
+func testKeys(t *testing.T, s *stack, b *browser) {
+	b.run("tenant page", chromedp.Navigate(s.consoleURL+"/#/admin/tenant/"+s.tenantA), chromedp.WaitVisible(chromedp.CSS("#newkeyform")))
+	b.labelled("tenant")
+	b.run("create a key", chromedp.Focus(chromedp.CSS("#key-name")), chromedp.KeyEvent("browser key"), chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS("#newkey-value")))
+	first := b.text("#newkey-value")
+	b.shot("keys")
+	if code := queryStatus(t, s, first); code != http.StatusOK {
+		t.Fatalf("the key the console created answers %d", code)
+	}
+	prefix := first[:strings.LastIndexByte(first, '_')]
+	evalJS[bool](b, `window.confirm = () => true, true`)
+	b.run("rotate", chromedp.Click(chromedp.CSS(fmt.Sprintf(`button[aria-label="Rotate key %s"]`, prefix))),
+		chromedp.Poll[chromedp.Void](fmt.Sprintf(`(document.querySelector('#newkey-value') || {}).textContent !== %q`, first)))
+	second := b.text("#newkey-value")
+	b.run("old key revoked", statusIs(prefix, "revoked"))
+	prefix2 := second[:strings.LastIndexByte(second, '_')]
+	evalJS[bool](b, `window.confirm = () => true, true`)
+	b.run("revoke", chromedp.Click(chromedp.CSS(fmt.Sprintf(`button[aria-label="Revoke key %s"]`, prefix2))), statusIs(prefix2, "revoked"))
+	eventually(t, 45*time.Second, "both keys refused", func() string {
+		if a, b := queryStatus(t, s, first), queryStatus(t, s, second); a != http.StatusUnauthorized || b != http.StatusUnauthorized {
+			return fmt.Sprintf("rotated key %d, revoked key %d", a, b)
+		}
+		return ""
+	})
+}
+
+// statusIs waits until the keys table shows the key with prefix in status.
+func statusIs(prefix, status string) chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](fmt.Sprintf(`(document.querySelector('tr[data-prefix="%s"] .keystatus') || {}).textContent === %q`, prefix, status))
+}
+
+func queryStatus(t *testing.T, s *stack, key string) int {
+	req, _ := http.NewRequest(http.MethodGet, s.queryURL+"/v1/events?limit=1", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
