@@ -13,9 +13,13 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pulsestream/pulsestream/schemas"
 
 	"github.com/pulsestream/pulsestream/tenancy"
 	"github.com/pulsestream/pulsestream/tenancy/tenancytest"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 // chromiumPath is Debian's Chromium, installed by scripts/chromium.sh (make test).
@@ -170,8 +174,9 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 	s.ingest(s.keyA, events)
 	eventually(t, time.Minute, "the overview shows the events just sent", func() string {
 		b.run("reload", chromedp.Reload())
+		total := b.text("#total") // waits for the page's data; the chart is drawn with it
 		charted := evalJS[int](b, `[...document.querySelectorAll('svg.chart rect')].reduce((s, r) => s + Number(r.dataset.count), 0)`)
-		if total := b.text("#total"); total != fmt.Sprint(n) || charted != n {
+		if total != fmt.Sprint(n) || charted != n {
 			return fmt.Sprintf("total %s, %d in the chart", total, charted)
 		}
 		return ""
@@ -232,6 +237,46 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 	}
 	b.shot("tenants")
 	testKeys(t, s, b)
+	testDLQ(t, s, b)
+}
+
+// testDLQ sends a record the projector cannot decode (unknown format
+// version): both read models put it in the DLQ, the DLQ page shows the two
+// dead letters, and "Re-drive all" puts each back into the topic once.
+func testDLQ(t *testing.T, s *stack, b *browser) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(testenv.KafkaBrokers(t), ",")...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	poison := &kgo.Record{Topic: s.topic, Key: []byte(s.tenantA + "/poison-1"), Value: []byte(`{"v":9}`),
+		Headers: []kgo.RecordHeader{{Key: schemas.HeaderVersion, Value: []byte("9")}, {Key: schemas.HeaderKind, Value: []byte(schemas.KindEvent)}}}
+	if err := cl.ProduceSync(context.Background(), poison).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "both read models' dead letters on the DLQ page", func() string {
+		b.run("DLQ page", chromedp.Navigate(s.consoleURL+"/#/dlq?t="+fmt.Sprint(time.Now().UnixNano())), chromedp.WaitVisible(chromedp.CSS("#depth")))
+		if d := b.text("#depth"); d != "2 records waiting to be re-driven" {
+			return d
+		}
+		return ""
+	})
+	b.labelled("dlq")
+	b.shot("dlq")
+	evalJS[bool](b, `window.confirm = () => true, true`)
+	b.run("re-drive all", chromedp.Click(chromedp.CSS("#redrive-all")),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#status').textContent === '2 re-driven, 0 already re-driven before'`))
+	states := evalJS[[]string](b, `[...document.querySelectorAll('main table tbody tr')].filter(r => r.cells[3].textContent === 'poison-1').map(r => r.cells[6].textContent)`)
+	redriven := 0
+	for _, st := range states {
+		if strings.HasPrefix(st, "re-driven ") {
+			redriven++
+		}
+	}
+	if redriven != 2 {
+		t.Fatalf("after re-drive all, the dead letters' states: %v", states)
+	}
+	b.shot("dlq-redriven")
 }
 
 // testKeys creates a key on the tenant page (keyboard only), rotates it

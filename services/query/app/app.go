@@ -12,13 +12,17 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pulsestream/pulsestream/platform/clickhouse"
 	"github.com/pulsestream/pulsestream/platform/httpapi"
 	"github.com/pulsestream/pulsestream/platform/httpserver"
+	"github.com/pulsestream/pulsestream/platform/kafka"
 	"github.com/pulsestream/pulsestream/platform/logging"
 	"github.com/pulsestream/pulsestream/platform/observe"
 	"github.com/pulsestream/pulsestream/platform/postgres"
@@ -30,6 +34,7 @@ import (
 	"github.com/pulsestream/pulsestream/services/query/internal/api"
 	"github.com/pulsestream/pulsestream/services/query/internal/console"
 	"github.com/pulsestream/pulsestream/services/query/internal/cursor"
+	"github.com/pulsestream/pulsestream/services/query/internal/dlq"
 	"github.com/pulsestream/pulsestream/services/query/internal/store"
 	"github.com/pulsestream/pulsestream/tenancy"
 	"github.com/pulsestream/pulsestream/tenancy/eventschemas"
@@ -49,6 +54,7 @@ type Config struct {
 	Query      QueryConfig
 	Tracing    tracing.Config
 	Console    ConsoleConfig
+	Kafka      kafka.Config // the DLQ API: reads kafka-dlq-topic, re-drives into kafka-topic
 }
 
 // ConsoleConfig is the web console's settings: on or off, and its own
@@ -115,12 +121,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Query.RegisterFlags(fs)
 	c.Tracing.RegisterFlags(fs)
 	c.Console.RegisterFlags(fs)
+	c.Kafka.RegisterFlags(fs)
 }
 
 // Validate checks every component.
 func (c *Config) Validate() error {
 	return errors.Join(c.Log.Validate(), c.HTTP.Validate(), c.Admin.Validate(), c.Postgres.Validate(), c.ClickHouse.Validate(),
-		c.Redis.Validate(), c.Runner.Validate(), c.Auth.Validate(), c.Health.Validate(), c.Query.Validate(), c.Tracing.Validate(), c.Console.Validate())
+		c.Redis.Validate(), c.Runner.Validate(), c.Auth.Validate(), c.Health.Validate(), c.Query.Validate(), c.Tracing.Validate(), c.Console.Validate(), c.Kafka.Validate())
 }
 
 // App is the wired service.
@@ -216,8 +223,12 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 	if err != nil {
 		return nil, err
 	}
-	adminHandler := tenancy.AdminHandler(tenancy.NewAdmin(tenants, auth).WithSealer(sealer), auth, httpMetrics, logger,
-		eventschemas.AdminRoutes(eventschemas.NewRegistry(pool), logger))
+	dlqAPI, err := a.dlqHandler(cfg, pool, auth, httpMetrics, tr, logger)
+	if err != nil {
+		return nil, err
+	}
+	adminHandler := adminWithDLQ(tenancy.AdminHandler(tenancy.NewAdmin(tenants, auth).WithSealer(sealer), auth, httpMetrics, logger,
+		eventschemas.AdminRoutes(eventschemas.NewRegistry(pool), logger)), dlqAPI)
 	if a.admin, err = httpserver.Listen(cfg.Admin, adminHandler, logger); err != nil {
 		return nil, err
 	}
@@ -232,6 +243,30 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 	}
 	ok = true
 	return a, nil
+}
+
+// dlqHandler builds the DLQ API: a Kafka client (producing re-driven records
+// to kafka-topic; nothing connects until the first request) and PostgreSQL.
+func (a *App) dlqHandler(cfg Config, pool *pgxpool.Pool, auth tenancy.Authenticator, m *httpapi.Metrics, tr *tracing.Tracing, logger *slog.Logger) (http.Handler, error) {
+	newClient := func(opts ...kgo.Opt) (*kgo.Client, error) {
+		return kafka.NewClient(cfg.Kafka, nil, logger, "pulsestream_query_dlq", opts...)
+	}
+	cl, err := newClient()
+	if err != nil {
+		return nil, err
+	}
+	a.closer = append(a.closer, cl.Close)
+	d := dlq.New(cl, newClient, pool, cfg.Kafka.Topic, cfg.Kafka.DLQTopic)
+	return dlq.Handler(d, auth, m, tr.Middleware(), logger), nil
+}
+
+// adminWithDLQ serves the DLQ API beside the tenancy admin API.
+func adminWithDLQ(admin, dlqAPI http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/v1/admin/dlq", dlqAPI)
+	mux.Handle("/v1/admin/dlq/", dlqAPI)
+	mux.Handle("/", admin)
+	return mux
 }
 
 func cursorKey(hexKey string, logger *slog.Logger) ([]byte, error) {

@@ -161,6 +161,20 @@ query:
   - signing-secret-key
   - query-timeout
   - console
+  - kafka-brokers
+  - kafka-topic
+  - kafka-dlq-topic
+  - kafka-partitions
+  - kafka-replication-factor
+  - kafka-client-id
+  - kafka-tls
+  - kafka-tls-ca
+  - kafka-tls-cert
+  - kafka-tls-key
+  - kafka-tls-server-name
+  - kafka-sasl-mechanism
+  - kafka-sasl-username
+  - kafka-sasl-password
   - cursor-key
   - markers-prefix
   - postgres-url

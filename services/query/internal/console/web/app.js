@@ -396,8 +396,8 @@ async function dlq() {
       el("td", { text: r.sink }), el("td", { text: r.error }), el("td", { class: "dlqstate", text: r.redriven_at ? "re-driven " + fmtTime(r.redriven_at) : "waiting" })));
     const redrive = (body) => guarded(async () => {
       const out = await adm("/dlq/redrive", { method: "POST", body });
-      say(`${out.redriven} re-driven, ${out.already} already re-driven before`);
       await dlq();
+      say(`${out.redriven} re-driven, ${out.already} already re-driven before`);
     });
     all.addEventListener("click", () => { if (window.confirm(`Re-drive all ${res.depth} waiting records into the event topic?`)) redrive({ all: true }); });
     sel.addEventListener("click", () => {

@@ -1,0 +1,201 @@
+package dlq
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pulsestream/pulsestream/platform/httpapi"
+	"github.com/pulsestream/pulsestream/schemas"
+	"github.com/pulsestream/pulsestream/services/query/internal/querytest"
+	"github.com/pulsestream/pulsestream/tenancy"
+	"github.com/pulsestream/pulsestream/testkit/apitest"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
+)
+
+// operatorAuth accepts the key "ops-admin" as an admin key of the operator
+// tenant and "tenant-admin" as an admin key of another tenant.
+type operatorAuth struct{}
+
+func (operatorAuth) Authenticate(_ context.Context, key string, _ netip.Addr, need tenancy.Scope) (tenancy.Principal, error) {
+	tenant := map[string]string{"ops-admin": tenancy.OperatorTenant, "tenant-admin": "acme"}[key]
+	if tenant == "" {
+		return tenancy.Principal{}, &tenancy.AuthError{Status: 401, Code: "invalid_api_key", Message: "unknown key"}
+	}
+	return tenancy.Principal{Tenant: tenancy.Tenant{ID: tenant}, KeyPrefix: "ps_test", Scopes: []tenancy.Scope{tenancy.ScopeAdmin}}, nil
+}
+
+func TestRoutesMatchTheOpenAPIDocument(t *testing.T) {
+	h := Handler(nil, operatorAuth{}, httpapi.NewMetrics(prometheus.NewRegistry(), "test"), nil, slog.New(slog.DiscardHandler))
+	apitest.RoutesMatchDocument(t, "openapi/dlq.yaml", h.Routes())
+}
+
+// dlqFixture is a private event topic and DLQ topic on the real broker,
+// with n dead-letter records in the DLQ, and the API over them.
+func dlqFixture(t *testing.T, n int) (*DLQ, http.Handler, string) {
+	brokers := testenv.KafkaBrokers(t)
+	id := make([]byte, 4)
+	_, _ = rand.Read(id)
+	topic := "dlqtest-" + hex.EncodeToString(id)
+	newClient := func(opts ...kgo.Opt) (*kgo.Client, error) {
+		return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(strings.Split(brokers, ",")...)}, opts...)...)
+	}
+	cl, err := newClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := kadm.NewClient(cl).CreateTopics(ctx, 2, 1, nil, topic, topic+".dlq"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.DeleteTopicsAtCleanup(t, brokers, topic, topic+".dlq")
+	for i := range n {
+		r := &kgo.Record{Topic: topic + ".dlq", Partition: int32(i % 2), Key: schemas.Key("acme", fmt.Sprintf("bad-%d", i)), Value: []byte(`{"v":9}`),
+			Headers: []kgo.RecordHeader{{Key: schemas.HeaderVersion, Value: []byte("9")},
+				{Key: schemas.HeaderDLQError, Value: []byte("undecodable record: unknown record version")},
+				{Key: schemas.HeaderDLQSink, Value: []byte("postgres")}}}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := New(cl, newClient, querytest.Postgres(t), topic, topic+".dlq")
+	return d, Handler(d, operatorAuth{}, httpapi.NewMetrics(prometheus.NewRegistry(), "test"), nil, slog.New(slog.DiscardHandler)), topic
+}
+
+func call(t *testing.T, h http.Handler, key, method, path, body string, out any) int {
+	t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if out != nil {
+		if err := json.Unmarshal(w.Body.Bytes(), out); err != nil {
+			t.Fatalf("%s %s: %d %s", method, path, w.Code, w.Body)
+		}
+	}
+	return w.Code
+}
+
+// Four concurrent "re-drive all" requests put each of three dead-letter
+// records into the event topic once, without the DLQ headers; afterwards the
+// DLQ shows them re-driven and a fifth request re-drives nothing.
+func TestRedriveIsExactlyOnce(t *testing.T) {
+	_, h, topic := dlqFixture(t, 3)
+	var before ListAnswer
+	if code := call(t, h, "ops-admin", "GET", "/v1/admin/dlq", "", &before); code != http.StatusOK || before.Depth != 3 || len(before.Records) != 3 {
+		t.Fatalf("list: %d %+v", code, before)
+	}
+	if r := before.Records[0]; r.TenantID != "acme" || !strings.HasPrefix(r.ID, "bad-") || r.Sink != "postgres" || !strings.Contains(r.Error, "unknown record version") {
+		t.Fatalf("record: %+v", r)
+	}
+	var mu sync.Mutex
+	var total RedriveAnswer
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			var a RedriveAnswer
+			if code := call(t, h, "ops-admin", "POST", "/v1/admin/dlq/redrive", `{"all":true}`, &a); code != http.StatusOK {
+				t.Errorf("redrive: %d", code)
+			}
+			mu.Lock()
+			total.Redriven += a.Redriven
+			total.Already += a.Already
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if total.Redriven != 3 || total.Already != 9 {
+		t.Fatalf("four concurrent re-drives of all: %+v, want 3 re-driven and 9 already", total)
+	}
+	got := readTopic(t, topic, 3)
+	for _, r := range got {
+		for _, hd := range r.Headers {
+			if strings.HasPrefix(hd.Key, "pulsestream-dlq-") {
+				t.Errorf("re-driven record %s keeps DLQ header %s", r.Key, hd.Key)
+			}
+		}
+	}
+	var after ListAnswer
+	call(t, h, "ops-admin", "GET", "/v1/admin/dlq", "", &after)
+	for _, r := range after.Records {
+		if r.RedrivenAt == nil {
+			t.Errorf("record %d/%d not shown re-driven", r.Partition, r.Offset)
+		}
+	}
+	var again RedriveAnswer
+	if call(t, h, "ops-admin", "POST", "/v1/admin/dlq/redrive", fmt.Sprintf(`{"records":[{"partition":%d,"offset":%d}]}`, after.Records[0].Partition, after.Records[0].Offset), &again); again != (RedriveAnswer{Already: 1}) || after.Depth != 0 {
+		t.Fatalf("after: depth %d, re-drive of one again: %+v", after.Depth, again)
+	}
+}
+
+// readTopic reads topic until want records came, then checks for one more
+// second that no other arrives.
+func readTopic(t *testing.T, topic string, want int) []*kgo.Record {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(testenv.KafkaBrokers(t), ",")...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var got []*kgo.Record
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		wait := time.Until(deadline)
+		if len(got) >= want {
+			wait = time.Second
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		fs := cl.PollFetches(ctx)
+		waited := ctx.Err() != nil
+		cancel()
+		got = append(got, fs.Records()...)
+		if len(got) >= want && waited {
+			break
+		}
+	}
+	if len(got) != want {
+		t.Fatalf("%s holds %d records, want %d", topic, len(got), want)
+	}
+	return got
+}
+
+func TestBadRequestsChangeNothing(t *testing.T) {
+	_, h, _ := dlqFixture(t, 1)
+	for _, tc := range []struct {
+		key, method, path, body string
+		code                    int
+	}{
+		{"tenant-admin", "GET", "/v1/admin/dlq", "", http.StatusForbidden},
+		{"nobody", "GET", "/v1/admin/dlq", "", http.StatusUnauthorized},
+		{"ops-admin", "GET", "/v1/admin/dlq?limit=0", "", http.StatusBadRequest},
+		{"ops-admin", "POST", "/v1/admin/dlq/redrive", `{}`, http.StatusBadRequest},
+		{"ops-admin", "POST", "/v1/admin/dlq/redrive", `{"all":true,"records":[{"partition":0,"offset":0}]}`, http.StatusBadRequest},
+		{"ops-admin", "POST", "/v1/admin/dlq/redrive", `{"all":true,"x":1}`, http.StatusBadRequest},
+		{"ops-admin", "POST", "/v1/admin/dlq/redrive", `{"records":[{"partition":0,"offset":0},{"partition":1,"offset":99}]}`, http.StatusNotFound},
+		{"tenant-admin", "POST", "/v1/admin/dlq/redrive", `{"all":true}`, http.StatusForbidden},
+	} {
+		if code := call(t, h, tc.key, tc.method, tc.path, tc.body, nil); code != tc.code {
+			t.Errorf("%s %s %s as %s: %d, want %d", tc.method, tc.path, tc.body, tc.key, code, tc.code)
+		}
+	}
+	var l ListAnswer
+	if call(t, h, "ops-admin", "GET", "/v1/admin/dlq", "", &l); l.Depth != 1 {
+		t.Fatalf("after refused requests the depth is %d, want 1", l.Depth)
+	}
+}
