@@ -9,6 +9,7 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/pulsestream/pulsestream/clients/go v0.0.0
 	github.com/pulsestream/pulsestream/migrations v0.0.0
+	github.com/pulsestream/pulsestream/schemas v0.0.0
 	github.com/pulsestream/pulsestream/tenancy v0.0.0
 	github.com/pulsestream/pulsestream/testkit v0.0.0
 	github.com/twmb/franz-go v1.22.3
