@@ -226,6 +226,15 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 	}
 	b.shot("event")
 
+	// Statistics: the chart and top types of the same events.
+	b.run("statistics", chromedp.Navigate(s.consoleURL+"/#/stats?interval=minute&from="+time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)),
+		chromedp.WaitVisible(chromedp.CSS("svg.chart")))
+	b.labelled("statistics")
+	if got := evalJS[int](b, `[...document.querySelectorAll('svg.chart rect')].reduce((s, r) => s + Number(r.dataset.count), 0)`); got != n {
+		t.Fatalf("statistics chart shows %d events, want %d", got, n)
+	}
+	b.shot("stats")
+
 	// The operator's admin pages.
 	admin := tenancytest.New(t, s.pool, tenancy.OperatorTenant, tenancy.TenantSettings{}).Key(tenancy.ScopeAdmin).Key
 	b.run("sign out", chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS("#key")))
@@ -238,6 +247,14 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 	b.shot("tenants")
 	testKeys(t, s, b)
 	testDLQ(t, s, b)
+
+	// The audit log lists what the key pages did.
+	b.run("audit log", chromedp.Navigate(s.consoleURL+"/#/admin/audit"), chromedp.WaitVisible(chromedp.CSS("main table")))
+	actions := strings.Join(evalJS[[]string](b, `[...document.querySelectorAll('main table tbody tr')].map(r => r.cells[2].textContent)`), " ")
+	if strings.Count(actions, "key.create") < 2 || strings.Count(actions, "key.revoke") < 2 {
+		t.Fatalf("audit log actions: %s; want the two key creations and revocations", actions)
+	}
+	b.shot("audit")
 }
 
 // testDLQ sends a record the projector cannot decode (unknown format
