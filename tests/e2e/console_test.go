@@ -88,6 +88,17 @@ func (b *browser) text(sel string) string {
 	return strings.TrimSpace(runB(b, "read "+sel, chromedp.Text(chromedp.CSS(sel))))
 }
 
+// open navigates to url (a console page) and waits until that page has
+// rendered its data (the page marks main with data-rendered = its hash).
+func (b *browser) open(url string) {
+	b.t.Helper()
+	b.run("open "+url, chromedp.Navigate(url), rendered())
+}
+
+func rendered() chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](`document.querySelector('main').dataset.rendered === location.hash`)
+}
+
 // showing is the page's URL and text, for failure messages.
 func (b *browser) showing() string {
 	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
@@ -132,7 +143,7 @@ func (b *browser) labelled(page string) {
 // of the page), types key and submits with Enter.
 func (b *browser) signIn(url, key string) {
 	b.t.Helper()
-	b.run("open the console", chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS("#key")))
+	b.open(url)
 	b.labelled("sign in")
 	focused := ""
 	for i := 0; i < 10 && focused != "key"; i++ {
@@ -142,7 +153,8 @@ func (b *browser) signIn(url, key string) {
 	if focused != "key" {
 		b.t.Fatal("the key field cannot be reached with Tab")
 	}
-	b.run("sign in", chromedp.KeyEvent(key), chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(chromedp.CSS("#signout")))
+	b.run("sign in", chromedp.KeyEvent(key), chromedp.KeyEvent(kb.Enter),
+		chromedp.Poll[chromedp.Void](`location.hash !== '' && location.hash !== '#/signin'`), rendered())
 }
 
 // rows returns the first cell's text of every row of the page's first table.
@@ -173,7 +185,7 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 	}
 	s.ingest(s.keyA, events)
 	eventually(t, time.Minute, "the overview shows the events just sent", func() string {
-		b.run("reload", chromedp.Reload())
+		b.run("reload", chromedp.Reload(), rendered())
 		total := b.text("#total") // waits for the page's data; the chart is drawn with it
 		charted := evalJS[int](b, `[...document.querySelectorAll('svg.chart rect')].reduce((s, r) => s + Number(r.dataset.count), 0)`)
 		if total != fmt.Sprint(n) || charted != n {
@@ -184,7 +196,7 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 	b.shot("overview")
 
 	// Search, paged 10 at a time with the keyset cursor.
-	b.run("search", chromedp.Navigate(s.consoleURL+"/#/events?source=browser-test&limit=10"), chromedp.WaitVisible(chromedp.CSS("#count")))
+	b.open(s.consoleURL + "/#/events?source=browser-test&limit=10")
 	b.labelled("events")
 	b.shot("events")
 	seen := map[string]bool{}
@@ -203,20 +215,22 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 		if page > 5 {
 			t.Fatal("more pages than events")
 		}
-		b.run("next page", chromedp.Click(chromedp.CSS("#next")), chromedp.WaitVisible(chromedp.CSS("#count")))
+		// The next page is rendered once its rows, and #count with them, replace these.
+		next := evalJS[string](b, `'#' + document.querySelector('#next').href.split('#')[1]`)
+		b.run("next page", chromedp.Click(chromedp.CSS("#next")), chromedp.Poll[chromedp.Void](fmt.Sprintf(`location.hash === %q`, next)), rendered())
 	}
 	if len(seen) != n {
 		t.Fatalf("paging showed %d distinct events, want %d", len(seen), n)
 	}
 
 	// Find one event by id (keyboard: type, Enter) and see its timeline.
-	b.run("find by id", chromedp.Navigate(s.consoleURL+"/#/events"), chromedp.WaitVisible(chromedp.CSS("#find-id")),
-		chromedp.Focus(chromedp.CSS("#find-id")), chromedp.KeyEvent("web-07"), chromedp.KeyEvent(kb.Enter),
-		chromedp.WaitVisible(chromedp.CSS("#timeline")))
+	b.open(s.consoleURL + "/#/events")
+	b.run("find by id", chromedp.Focus(chromedp.CSS("#find-id")), chromedp.KeyEvent("web-07"), chromedp.KeyEvent(kb.Enter),
+		chromedp.Poll[chromedp.Void](`location.hash === '#/event/web-07'`), rendered())
 	eventually(t, time.Minute, "the timeline reaches projected", func() string {
 		done := evalJS[[]string](b, `[...document.querySelectorAll('#timeline li.done')].map(li => li.dataset.step)`)
 		if strings.Join(done, ",") != "accepted,stored,projected" {
-			b.run("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#timeline")))
+			b.run("reload", chromedp.Reload(), rendered())
 			return "steps done: " + strings.Join(done, ",")
 		}
 		return ""
@@ -227,8 +241,7 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 	b.shot("event")
 
 	// Statistics: the chart and top types of the same events.
-	b.run("statistics", chromedp.Navigate(s.consoleURL+"/#/stats?interval=minute&from="+time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)),
-		chromedp.WaitVisible(chromedp.CSS("svg.chart")))
+	b.open(s.consoleURL + "/#/stats?interval=minute&from=" + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))
 	b.labelled("statistics")
 	if got := evalJS[int](b, `[...document.querySelectorAll('svg.chart rect')].reduce((s, r) => s + Number(r.dataset.count), 0)`); got != n {
 		t.Fatalf("statistics chart shows %d events, want %d", got, n)
@@ -249,7 +262,7 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 	testDLQ(t, s, b)
 
 	// The audit log lists what the key pages did.
-	b.run("audit log", chromedp.Navigate(s.consoleURL+"/#/admin/audit"), chromedp.WaitVisible(chromedp.CSS("main table")))
+	b.open(s.consoleURL + "/#/admin/audit")
 	actions := strings.Join(evalJS[[]string](b, `[...document.querySelectorAll('main table tbody tr')].map(r => r.cells[2].textContent)`), " ")
 	if strings.Count(actions, "key.create") < 2 || strings.Count(actions, "key.revoke") < 2 {
 		t.Fatalf("audit log actions: %s; want the two key creations and revocations", actions)
@@ -272,18 +285,22 @@ func testDLQ(t *testing.T, s *stack, b *browser) {
 		t.Fatal(err)
 	}
 	eventually(t, time.Minute, "both read models' dead letters on the DLQ page", func() string {
-		b.run("DLQ page", chromedp.Navigate(s.consoleURL+"/#/dlq?t="+fmt.Sprint(time.Now().UnixNano())), chromedp.WaitVisible(chromedp.CSS("#depth")))
+		b.open(s.consoleURL + "/#/dlq?t=" + fmt.Sprint(time.Now().UnixNano()))
 		if d := b.text("#depth"); d != "2 records waiting to be re-driven" {
 			return d
 		}
 		return ""
 	})
 	b.labelled("dlq")
+	lags := evalJS[[]string](b, `[...document.querySelectorAll('tr[data-read-model]')].map(r => r.dataset.readModel + "=" + r.querySelector('.lag').textContent)`)
+	if len(lags) != 2 || !strings.HasPrefix(lags[0], "postgres=") || !strings.HasPrefix(lags[1], "clickhouse=") {
+		t.Fatalf("read-model lag on the DLQ page: %v", lags)
+	}
 	b.shot("dlq")
 	evalJS[bool](b, `window.confirm = () => true, true`)
 	b.run("re-drive all", chromedp.Click(chromedp.CSS("#redrive-all")),
 		chromedp.Poll[chromedp.Void](`document.querySelector('#status').textContent === '2 re-driven, 0 already re-driven before'`))
-	states := evalJS[[]string](b, `[...document.querySelectorAll('main table tbody tr')].filter(r => r.cells[3].textContent === 'poison-1').map(r => r.cells[6].textContent)`)
+	states := evalJS[[]string](b, `[...document.querySelectorAll('#dead-letters table tbody tr')].filter(r => r.cells[3].textContent === 'poison-1').map(r => r.cells[6].textContent)`)
 	redriven := 0
 	for _, st := range states {
 		if strings.HasPrefix(st, "re-driven ") {
@@ -299,7 +316,7 @@ func testDLQ(t *testing.T, s *stack, b *browser) {
 // testKeys creates a key on the tenant page (keyboard only), rotates it
 // and revokes the replacement, checking each key against the query API.
 func testKeys(t *testing.T, s *stack, b *browser) {
-	b.run("tenant page", chromedp.Navigate(s.consoleURL+"/#/admin/tenant/"+s.tenantA), chromedp.WaitVisible(chromedp.CSS("#newkeyform")))
+	b.open(s.consoleURL + "/#/admin/tenant/" + s.tenantA)
 	b.labelled("tenant")
 	b.run("create a key", chromedp.Focus(chromedp.CSS("#key-name")), chromedp.KeyEvent("browser key"), chromedp.KeyEvent(kb.Enter),
 		chromedp.WaitVisible(chromedp.CSS("#newkey-value")))

@@ -124,6 +124,7 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 			"-http-addr", fmt.Sprintf("127.0.0.1:%d", qp), "-admin-addr", fmt.Sprintf("127.0.0.1:%d", ap),
 			"-console-addr", fmt.Sprintf("127.0.0.1:%d", cp),
 			"-kafka-brokers", brokers, "-kafka-topic", topic, "-kafka-dlq-topic", topic+"-dlq",
+			"-read-model-groups", "postgres="+topic+"-pg,clickhouse="+topic+"-ch",
 			"-redis-addr", rds, "-markers-prefix", prefix, "-cursor-key", randomHex(t, 32),
 			"-shutdown-delay", "0s", "-log-format", "text")
 		s.query = testenv.Spawn(t, testenv.Build(t, "services/query"), append(args, o.commonArgs...)...)

@@ -55,6 +55,7 @@ type Config struct {
 	Tracing    tracing.Config
 	Console    ConsoleConfig
 	Kafka      kafka.Config // the DLQ API: reads kafka-dlq-topic, re-drives into kafka-topic
+	ReadModels dlq.ReadModels
 }
 
 // ConsoleConfig is the web console's settings: on or off, and its own
@@ -122,12 +123,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Tracing.RegisterFlags(fs)
 	c.Console.RegisterFlags(fs)
 	c.Kafka.RegisterFlags(fs)
+	c.ReadModels.RegisterFlags(fs)
 }
 
 // Validate checks every component.
 func (c *Config) Validate() error {
 	return errors.Join(c.Log.Validate(), c.HTTP.Validate(), c.Admin.Validate(), c.Postgres.Validate(), c.ClickHouse.Validate(),
-		c.Redis.Validate(), c.Runner.Validate(), c.Auth.Validate(), c.Health.Validate(), c.Query.Validate(), c.Tracing.Validate(), c.Console.Validate(), c.Kafka.Validate())
+		c.Redis.Validate(), c.Runner.Validate(), c.Auth.Validate(), c.Health.Validate(), c.Query.Validate(), c.Tracing.Validate(), c.Console.Validate(), c.Kafka.Validate(), c.ReadModels.Validate())
 }
 
 // App is the wired service.
@@ -256,8 +258,12 @@ func (a *App) dlqHandler(cfg Config, pool *pgxpool.Pool, auth tenancy.Authentica
 		return nil, err
 	}
 	a.closer = append(a.closer, cl.Close)
+	models, err := cfg.ReadModels.Parse() // Validate checked it
+	if err != nil {
+		return nil, err
+	}
 	d := dlq.New(cl, newClient, pool, cfg.Kafka.Topic, cfg.Kafka.DLQTopic)
-	return dlq.Handler(d, auth, m, tr.Middleware(), logger), nil
+	return dlq.Handler(d, models, auth, m, tr.Middleware(), logger), nil
 }
 
 // adminWithDLQ serves the DLQ API beside the tenancy admin API.
@@ -265,6 +271,7 @@ func adminWithDLQ(admin, dlqAPI http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/admin/dlq", dlqAPI)
 	mux.Handle("/v1/admin/dlq/", dlqAPI)
+	mux.Handle("/v1/admin/lag", dlqAPI)
 	mux.Handle("/", admin)
 	return mux
 }

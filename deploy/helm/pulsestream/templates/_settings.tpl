@@ -161,6 +161,7 @@ query:
   - signing-secret-key
   - query-timeout
   - console
+  - read-model-groups
   - kafka-brokers
   - kafka-topic
   - kafka-dlq-topic
@@ -293,12 +294,15 @@ A setting without a value anywhere fails the render, naming it.
 {{- if and (eq $c "query") (not (hasKey $svConfig "markers-prefix")) (hasKey $v.gateway.config "redis-key-prefix") -}}
 {{- $_ := set $computed "markers-prefix" (index $v.gateway.config "redis-key-prefix") -}}
 {{- end -}}
+{{- if and (eq $c "query") (not (hasKey $svConfig "read-model-groups")) (hasKey $v.projector.config "projector-group-postgres") (hasKey $v.projector.config "projector-group-clickhouse") -}}
+{{- $_ := set $computed "read-model-groups" (printf "postgres=%s,clickhouse=%s" (index $v.projector.config "projector-group-postgres") (index $v.projector.config "projector-group-clickhouse")) -}}
+{{- end -}}
 {{- if and (eq $c "gateway") (not (hasKey $svConfig "erasure-projector-group")) (hasKey $v.projector.config "projector-group-postgres") -}}
 {{- $_ := set $computed "erasure-projector-group" (index $v.projector.config "projector-group-postgres") -}}
 {{- end -}}
 {{- range $where, $m := dict (printf "%s.config" $c) $svConfig (printf "%s.secrets" $c) $svSecrets "config" $v.config "secrets" $v.secrets -}}
 {{- range $flag, $_ := $m -}}
-{{- if and (hasKey $computed $flag) (ne $flag "markers-prefix") (ne $flag "erasure-projector-group") -}}
+{{- if and (hasKey $computed $flag) (ne $flag "markers-prefix") (ne $flag "erasure-projector-group") (ne $flag "read-model-groups") -}}
 {{- fail (printf "values: %s.%s is computed by the chart (listen addresses from %s.ports, shutdown settings from shutdown.*, TLS settings from tls.*): remove it" $where $flag $c) -}}
 {{- end -}}
 {{- end -}}

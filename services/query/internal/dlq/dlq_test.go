@@ -40,7 +40,7 @@ func (operatorAuth) Authenticate(_ context.Context, key string, _ netip.Addr, ne
 }
 
 func TestRoutesMatchTheOpenAPIDocument(t *testing.T) {
-	h := Handler(nil, operatorAuth{}, httpapi.NewMetrics(prometheus.NewRegistry(), "test"), nil, slog.New(slog.DiscardHandler))
+	h := Handler(nil, nil, operatorAuth{}, httpapi.NewMetrics(prometheus.NewRegistry(), "test"), nil, slog.New(slog.DiscardHandler))
 	apitest.RoutesMatchDocument(t, "openapi/dlq.yaml", h.Routes())
 }
 
@@ -75,7 +75,8 @@ func dlqFixture(t *testing.T, n int) (*DLQ, http.Handler, string) {
 		}
 	}
 	d := New(cl, newClient, querytest.Postgres(t), topic, topic+".dlq")
-	return d, Handler(d, operatorAuth{}, httpapi.NewMetrics(prometheus.NewRegistry(), "test"), nil, slog.New(slog.DiscardHandler)), topic
+	models := []ReadModel{{"postgres", topic + "-pg"}, {"clickhouse", topic + "-ch"}}
+	return d, Handler(d, models, operatorAuth{}, httpapi.NewMetrics(prometheus.NewRegistry(), "test"), nil, slog.New(slog.DiscardHandler)), topic
 }
 
 func call(t *testing.T, h http.Handler, key, method, path, body string, out any) int {
@@ -197,5 +198,50 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 	var l ListAnswer
 	if call(t, h, "ops-admin", "GET", "/v1/admin/dlq", "", &l); l.Depth != 1 {
 		t.Fatalf("after refused requests the depth is %d, want 1", l.Depth)
+	}
+}
+
+// The lag of a read model is the event topic's records its group has not
+// committed: all of them for a group that never committed, none after it
+// committed the end.
+func TestLagCountsUncommittedRecords(t *testing.T) {
+	d, h, topic := dlqFixture(t, 0)
+	ctx := context.Background()
+	for i := range 5 {
+		if err := d.cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte(fmt.Sprintf("acme/e-%d", i)), Value: []byte("{}")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	adm := kadm.NewClient(d.cl)
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit := kadm.Offsets{}
+	ends.Each(func(o kadm.ListedOffset) { commit.AddOffset(o.Topic, o.Partition, o.Offset, -1) })
+	if _, err := adm.CommitOffsets(ctx, topic+"-pg", commit); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		ReadModels []Lag `json:"read_models"`
+	}
+	if code := call(t, h, "ops-admin", "GET", "/v1/admin/lag", "", &got); code != http.StatusOK {
+		t.Fatalf("lag: %d", code)
+	}
+	want := []Lag{{"postgres", topic + "-pg", 0}, {"clickhouse", topic + "-ch", 5}}
+	if fmt.Sprint(got.ReadModels) != fmt.Sprint(want) {
+		t.Fatalf("lag %+v, want %+v", got.ReadModels, want)
+	}
+}
+
+func TestReadModelsSetting(t *testing.T) {
+	good := ReadModels{Groups: "postgres=g1, clickhouse=g2"}
+	if m, err := good.Parse(); err != nil || len(m) != 2 || m[1] != (ReadModel{"clickhouse", "g2"}) {
+		t.Fatalf("%v %v", m, err)
+	}
+	for _, bad := range []string{"", "postgres", "postgres=", "=g", "a=b,,c=d"} {
+		if (&ReadModels{Groups: bad}).Validate() == nil {
+			t.Errorf("%q: want an error", bad)
+		}
 	}
 }

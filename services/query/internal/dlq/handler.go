@@ -26,23 +26,26 @@ const maxBody = 512 << 10
 
 // Routes mounts the DLQ API on r under /v1/admin/dlq, for admin keys of the
 // operator tenant (as the rest of the admin API).
-func Routes(r gin.IRouter, d *DLQ, auth tenancy.Authenticator, logger *slog.Logger) {
-	h := &handler{d: d, logger: logger}
-	g := r.Group("/v1/admin/dlq", tenancy.Middleware(auth, tenancy.ScopeAdmin), tenancy.OperatorOnly)
-	g.GET("", h.list)
-	g.POST("/redrive", h.redrive)
+// The read models' lag is served beside it (GET /v1/admin/lag).
+func Routes(r gin.IRouter, d *DLQ, models []ReadModel, auth tenancy.Authenticator, logger *slog.Logger) {
+	h := &handler{d: d, models: models, logger: logger}
+	g := r.Group("/v1/admin", tenancy.Middleware(auth, tenancy.ScopeAdmin), tenancy.OperatorOnly)
+	g.GET("/dlq", h.list)
+	g.POST("/dlq/redrive", h.redrive)
+	g.GET("/lag", h.lag)
 }
 
 // Handler is the DLQ API on the platform engine (request id, metrics,
 // recovery, 404/405).
-func Handler(d *DLQ, auth tenancy.Authenticator, m *httpapi.Metrics, trace gin.HandlerFunc, logger *slog.Logger) *gin.Engine {
+func Handler(d *DLQ, models []ReadModel, auth tenancy.Authenticator, m *httpapi.Metrics, trace gin.HandlerFunc, logger *slog.Logger) *gin.Engine {
 	r := httpapi.New(httpapi.Options{Logger: logger, Metrics: m, Secret: tenancy.ContainsKey, Trace: trace})
-	Routes(r, d, auth, logger)
+	Routes(r, d, models, auth, logger)
 	return r
 }
 
 type handler struct {
 	d      *DLQ
+	models []ReadModel
 	logger *slog.Logger
 }
 

@@ -159,7 +159,7 @@ function signOut() {
 // go shows hash: a changed hash routes through hashchange, an unchanged one
 // directly (never both, so a page is never rendered twice at once).
 function go(hash) {
-  if (location.hash === hash) route(); else location.hash = hash;
+  if (location.hash === hash) show(); else location.hash = hash;
 }
 
 // ---- tenant pages -----------------------------------------------------------
@@ -387,7 +387,11 @@ async function audit() {
 async function dlq() {
   page("Dead-letter queue");
   await guarded(async () => {
-    const res = await adm("/dlq?limit=200");
+    const [res, lag] = await Promise.all([adm("/dlq?limit=200"), adm("/lag")]);
+    main.append(el("h2", { text: "Read models behind the event topic" }),
+      table(["read model", "consumer group", "records not yet written"], lag.read_models.map(l => el("tr", { "data-read-model": l.read_model },
+        el("td", { text: l.read_model }), el("td", { text: l.group }), el("td", { class: "lag", text: String(l.records) }))), "Read-model lag"),
+      el("h2", { text: "Dead letters" }));
     const all = el("button", { type: "button", id: "redrive-all", text: "Re-drive all", disabled: res.depth === 0 });
     const sel = el("button", { type: "button", id: "redrive-selected", class: "secondary", text: "Re-drive selected" });
     const rows = res.records.map(r => el("tr", { "data-offset": `${r.partition}/${r.offset}` },
@@ -405,7 +409,7 @@ async function dlq() {
       if (recs.length) redrive({ records: recs });
     });
     main.append(el("p", { id: "depth", text: `${res.depth} records waiting to be re-driven` }), el("p", {}, all, " ", sel),
-      table(["", "DLQ position", "tenant", "event id", "read model", "error", "state"], rows, "Dead-letter records"));
+      el("div", { id: "dead-letters" }, table(["", "DLQ position", "tenant", "event id", "read model", "error", "state"], rows, "Dead-letter records")));
   });
 }
 
@@ -439,5 +443,12 @@ function route() {
 window.addEventListener("unhandledrejection", (e) => say("error: " + (e.reason && e.reason.message || e.reason)));
 window.addEventListener("error", (e) => say("error: " + e.message));
 document.getElementById("signout").addEventListener("click", signOut);
-window.addEventListener("hashchange", route);
-route();
+// show routes and, once the page has its data, marks main with the hash it
+// shows (data-rendered), so a reader (or a test) knows the page is complete.
+function show() {
+  main.removeAttribute("data-rendered");
+  const shown = location.hash;
+  Promise.resolve(route()).finally(() => { if (location.hash === shown) main.dataset.rendered = shown; });
+}
+window.addEventListener("hashchange", show);
+show();
