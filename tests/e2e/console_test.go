@@ -153,7 +153,11 @@ func (b *browser) signIn(url, key string) {
 	if focused != "key" {
 		b.t.Fatal("the key field cannot be reached with Tab")
 	}
-	b.run("sign in", chromedp.KeyEvent(key), chromedp.KeyEvent(kb.Enter),
+	b.run("type the key", chromedp.KeyEvent(key))
+	if typed := evalJS[string](b, `document.activeElement.id + "=" + document.querySelector('#key').value`); typed != "key="+key {
+		b.t.Fatalf("after typing the key, focus and field are %q", typed)
+	}
+	b.run("sign in", chromedp.KeyEvent(kb.Enter),
 		chromedp.Poll[chromedp.Void](`location.hash !== '' && location.hash !== '#/signin'`), rendered())
 }
 
