@@ -142,54 +142,60 @@ func (r Request) path() string {
 	return r.Path
 }
 
-func (r Request) querySuffix() string {
+func (r Request) appendQuerySuffix(b []byte) []byte {
 	if !r.HasQuery {
-		return ""
+		return b
 	}
-	return "?" + r.Query
+	return append(append(b, '?'), r.Query...)
 }
 
-// derived returns the value of a derived component (RFC 9421 §2.2).
-func (r Request) derived(name string) (string, bool) {
+// appendDerived appends the value of a derived component (RFC 9421 §2.2).
+func (r Request) appendDerived(b []byte, name string) ([]byte, bool) {
 	switch name {
 	case "@method":
-		return r.Method, true
+		return append(b, r.Method...), true
 	case "@target-uri":
-		return r.Scheme + "://" + r.Authority + r.path() + r.querySuffix(), true
+		b = append(append(append(b, r.Scheme...), "://"...), r.Authority...)
+		return r.appendQuerySuffix(append(b, r.path()...)), true
 	case "@authority":
-		return r.Authority, true
+		return append(b, r.Authority...), true
 	case "@scheme":
-		return r.Scheme, true
+		return append(b, r.Scheme...), true
 	case "@request-target":
-		return r.path() + r.querySuffix(), true
+		return r.appendQuerySuffix(append(b, r.path()...)), true
 	case "@path":
-		return r.path(), true
+		return append(b, r.path()...), true
 	case "@query":
-		return "?" + r.Query, true
+		return append(append(b, '?'), r.Query...), true
 	}
-	return "", false
+	return b, false
 }
 
-// field returns an HTTP field's value as RFC 9421 §2.1 covers it: every
-// line's value trimmed, joined with ", ".
-func (r Request) field(name string) (string, bool) {
+// appendField appends an HTTP field's value as RFC 9421 §2.1 covers it:
+// every line's value trimmed, joined with ", ".
+func (r Request) appendField(b []byte, name string) ([]byte, bool) {
 	vals := r.Header.Values(name)
 	if len(vals) == 0 {
-		return "", false
+		return b, false
 	}
-	if len(vals) == 1 {
-		return strings.TrimSpace(vals[0]), true
-	}
-	trimmed := make([]string, len(vals))
 	for i, v := range vals {
-		trimmed[i] = strings.TrimSpace(v)
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, strings.TrimSpace(v)...)
 	}
-	return strings.Join(trimmed, ", "), true
+	return b, true
+}
+
+// base returns the signature base of r for s (see appendBase).
+func base(r Request, s Signature) (string, error) {
+	b, err := appendBase(make([]byte, 0, 512), r, s)
+	return string(b), err
 }
 
 // mac is HMAC-SHA256 of the signature base with secret.
-func mac(secret []byte, base string) []byte {
+func mac(secret, base []byte) []byte {
 	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(base))
+	m.Write(base)
 	return m.Sum(nil)
 }

@@ -35,7 +35,7 @@ func TestRFC9421HMACExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret, _ := base64.StdEncoding.DecodeString(rfcSecret)
-	b, err := base(FromServer(r), sigs[0].Components, sigs[0].input)
+	b, err := base(FromServer(r), sigs[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestRFC9421HMACExample(t *testing.T) {
 	if b != want {
 		t.Fatalf("base:\n%s\nwant:\n%s", b, want)
 	}
-	if got := mac(secret, b); string(got) != string(sigs[0].Value) {
+	if got := mac(secret, []byte(b)); string(got) != string(sigs[0].Value) {
 		t.Fatalf("hmac %x, RFC says %x", got, sigs[0].Value)
 	}
 	if err := CheckDigest(r.Header, []byte(`{"hello": "world"}`)); err != nil {

@@ -57,7 +57,7 @@ func Sign(r *http.Request, body []byte, secret []byte, p SignParams) error {
 	if p.Nonce != "" {
 		input.Params.Add("nonce", p.Nonce)
 	}
-	b, err := base(FromClient(r), comps, input)
+	b, err := base(FromClient(r), Signature{Components: comps, input: input})
 	if err != nil {
 		return err
 	}
@@ -65,7 +65,7 @@ func Sign(r *http.Request, body []byte, secret []byte, p SignParams) error {
 	if label == "" {
 		label = DefaultLabel
 	}
-	return setFields(r.Header, label, input, mac(secret, b))
+	return setFields(r.Header, label, input, mac(secret, []byte(b)))
 }
 
 func setFields(h http.Header, label string, input httpsfv.InnerList, sig []byte) error {

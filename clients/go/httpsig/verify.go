@@ -1,7 +1,7 @@
 package httpsig
 
 import (
-	"crypto/hmac"
+	"bytes"
 	"net/http"
 	"slices"
 	"strings"
@@ -29,7 +29,8 @@ type Signature struct {
 	Nonce      string    // "" when not sent
 	Value      []byte    // the signature bytes
 
-	input httpsfv.InnerList
+	input  httpsfv.InnerList // as httpsfv parsed it (not set by the fast path)
+	params string            // the serialized input, when the fast path parsed it
 }
 
 // Present reports whether h carries either signature field with a value
@@ -46,6 +47,16 @@ func Parse(h http.Header) ([]Signature, error) {
 	if len(inVals) == 0 || len(sigVals) == 0 {
 		return nil, fail(CodeMissing, "sign the request: send Signature-Input and Signature (RFC 9421, %s)", Algorithm)
 	}
+	if len(inVals) == 1 && len(sigVals) == 1 {
+		if s, ok := parseFast(inVals[0], sigVals[0]); ok {
+			return []Signature{s}, nil
+		}
+	}
+	return parseFields(inVals, sigVals)
+}
+
+// parseFields is Parse by httpsfv, for any shape.
+func parseFields(inVals, sigVals []string) ([]Signature, error) {
 	inputs, err := httpsfv.UnmarshalDictionary(inVals)
 	if err != nil {
 		return nil, fail(CodeInvalid, "Signature-Input is not a structured-field dictionary: %v", err)
@@ -143,44 +154,52 @@ func (s *Signature) readParams(p *httpsfv.Params) error {
 // Covers reports whether the signature covers component name.
 func (s Signature) Covers(name string) bool { return slices.Contains(s.Components, name) }
 
-// Base returns the signature base (RFC 9421 §2.5) of r for the covered
-// components and parameters, or CodeInvalid when a component is unknown or
-// absent from r.
-func base(r Request, names []string, input httpsfv.InnerList) (string, error) {
-	var b strings.Builder
-	b.Grow(512)
-	for _, name := range names {
-		v, ok := r.derived(name)
-		if !ok && strings.HasPrefix(name, "@") {
-			return "", fail(CodeInvalid, "the component %q is not supported", name)
+// signatureParams is the @signature-params value: the Signature-Input
+// member as sent when the fast path parsed it (canonical, so identical), else
+// httpsfv's serialization of it.
+func (s Signature) signatureParams() (string, error) {
+	if s.params != "" {
+		return s.params, nil
+	}
+	return httpsfv.Marshal(s.input)
+}
+
+// appendBase appends the signature base (RFC 9421 §2.5) of r for s's
+// covered components and parameters to b, or returns CodeInvalid when a
+// component is unknown or absent from r.
+func appendBase(b []byte, r Request, s Signature) ([]byte, error) {
+	for _, name := range s.Components {
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, `": `...)
+		start := len(b)
+		var ok bool
+		if b, ok = r.appendDerived(b, name); !ok && strings.HasPrefix(name, "@") {
+			return b, fail(CodeInvalid, "the component %q is not supported", name)
 		}
 		if !ok {
-			if v, ok = r.field(name); !ok {
-				return "", fail(CodeInvalid, "the covered field %q is not in the request", name)
+			if b, ok = r.appendField(b, name); !ok {
+				return b, fail(CodeInvalid, "the covered field %q is not in the request", name)
 			}
 		}
-		if strings.ContainsAny(v, "\r\n") {
-			return "", fail(CodeInvalid, "the covered component %q holds a line break", name)
+		if bytes.ContainsAny(b[start:], "\r\n") {
+			return b, fail(CodeInvalid, "the covered component %q holds a line break", name)
 		}
-		b.WriteByte('"')
-		b.WriteString(name)
-		b.WriteString(`": `)
-		b.WriteString(v)
-		b.WriteByte('\n')
+		b = append(b, '\n')
 	}
-	params, err := httpsfv.Marshal(input)
+	params, err := s.signatureParams()
 	if err != nil {
-		return "", fail(CodeInvalid, "the signature parameters cannot be serialized: %v", err)
+		return b, fail(CodeInvalid, "the signature parameters cannot be serialized: %v", err)
 	}
-	b.WriteString(`"@signature-params": `)
-	b.WriteString(params)
-	return b.String(), nil
+	b = append(b, `"@signature-params": `...)
+	return append(b, params...), nil
 }
 
 // Policy is what Check requires of a signature beyond its being valid.
 type Policy struct {
 	KeyID  string        // the signature's keyid must be this
-	Secret []byte        // the HMAC key
+	Secret []byte        // the HMAC key (used when Key is nil)
+	Key    *Key          // the HMAC key, its state kept across checks
 	Now    time.Time     // the verifier's clock
 	Window time.Duration // |Now - created| must be at most this
 	// HasBody: the request carries content, so content-digest and
@@ -208,12 +227,8 @@ func Check(r Request, sigs []Signature, pol Policy) (Signature, error) {
 	if err := s.checkCoverage(r, pol.HasBody); err != nil {
 		return Signature{}, err
 	}
-	b, err := base(r, s.Components, s.input)
-	if err != nil {
+	if err := pol.verifyMAC(r, s); err != nil {
 		return Signature{}, err
-	}
-	if !hmac.Equal(mac(pol.Secret, b), s.Value) {
-		return Signature{}, fail(CodeInvalid, "the signature does not match the request")
 	}
 	return s, nil
 }

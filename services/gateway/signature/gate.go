@@ -46,6 +46,7 @@ type Gate struct {
 	d       Deps
 	now     func() time.Time
 	slots   chan struct{} // audit writes in flight
+	keys    keys
 	checks  *prometheus.CounterVec
 	ok      prometheus.Counter // checks{outcome="ok"}
 	dropped prometheus.Counter
@@ -147,12 +148,12 @@ func (g *Gate) verify(c *gin.Context, p tenancy.Principal) (httpsig.Signature, *
 	if err != nil {
 		return httpsig.Signature{}, sigErr(err)
 	}
-	secret, e := g.secret(p)
+	key, e := g.key(p)
 	if e != nil {
 		return httpsig.Signature{}, e
 	}
 	hasBody := r.ContentLength != 0 // -1: chunked, a body of unknown length
-	sig, err := httpsig.Check(httpsig.FromServer(r), sigs, httpsig.Policy{KeyID: p.KeyPrefix, Secret: secret, Now: g.now(), Window: g.cfg.Window, HasBody: hasBody})
+	sig, err := httpsig.Check(httpsig.FromServer(r), sigs, httpsig.Policy{KeyID: p.KeyPrefix, Key: key, Now: g.now(), Window: g.cfg.Window, HasBody: hasBody})
 	if err != nil {
 		return httpsig.Signature{}, sigErr(err)
 	}
@@ -164,18 +165,23 @@ func (g *Gate) verify(c *gin.Context, p tenancy.Principal) (httpsig.Signature, *
 	return sig, nil
 }
 
-// secret opens the key's signing secret.
-func (g *Gate) secret(p tenancy.Principal) ([]byte, *apierror.Error) {
+// key is the key's signing secret, opened once (g.keys).
+func (g *Gate) key(p tenancy.Principal) (*httpsig.Key, *apierror.Error) {
 	if p.SealedSigningSecret == nil || g.d.Sealer == nil {
 		return nil, apierror.New(http.StatusUnauthorized, httpsig.CodeInvalid,
 			"this API key has no signing secret: create a new key (it comes with one) to sign requests")
+	}
+	if key := g.keys.get(p.KeyID, p.SealedSigningSecret); key != nil {
+		return key, nil
 	}
 	secret, err := g.d.Sealer.Open(p.KeyID, p.SealedSigningSecret)
 	if err != nil {
 		g.d.Logger.Error("signing secret cannot be opened: is signing-secret-key the one the key was created with?", "key", p.KeyPrefix, "err", err)
 		return nil, apierror.New(http.StatusUnauthorized, httpsig.CodeInvalid, "this API key's signing secret cannot be used here")
 	}
-	return secret, nil
+	key := httpsig.NewKey(secret)
+	g.keys.put(p.KeyID, p.SealedSigningSecret, key)
+	return key, nil
 }
 
 // checkBody reads the body as received (before any gzip is undone), checks

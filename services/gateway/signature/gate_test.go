@@ -233,3 +233,37 @@ func BenchmarkGate(b *testing.B) {
 		})
 	}
 }
+
+// TestGateRotatedSecret: the gate keeps each key's opened secret, but a
+// rotated secret (a new sealed value for the same key) is opened afresh:
+// the old secret's signatures are refused from then on.
+func TestGateRotatedSecret(t *testing.T) {
+	gin.SetMode(gin.ReleaseMode)
+	sealer, _ := tenancy.NewSealer(sealKey)
+	p := tenancy.Principal{KeyID: "k1", KeyPrefix: "ps_abcdefgh", RequireSignature: true}
+	old, _ := tenancy.NewSigningSecret()
+	p.SealedSigningSecret, _ = sealer.Seal(p.KeyID, old)
+	g := New(Config{Window: 5 * time.Minute}, Deps{Sealer: sealer, Nonces: &memNonces{seen: map[string]time.Duration{}}, Audit: &memAudit{},
+		Principal: func(*gin.Context) (tenancy.Principal, bool) { return p, true }, MaxBody: 1 << 10, RetryAfter: time.Second,
+		Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()})
+	f := fixture{router: gin.New()}
+	f.router.POST("/v1/events", g.Handler(), func(c *gin.Context) { c.Status(http.StatusOK) })
+	n := 0
+	send := func(secret string) (int, string) {
+		n++
+		return f.do(request(t, `{"a":1}`, secret, fmt.Sprint("n", n)))
+	}
+	for range 2 { // the second time from the kept key
+		if code, c := send(old); code != http.StatusOK {
+			t.Fatalf("signed with the current secret: %d %s", code, c)
+		}
+	}
+	rotated, _ := tenancy.NewSigningSecret()
+	p.SealedSigningSecret, _ = sealer.Seal(p.KeyID, rotated)
+	if code, c := send(old); code != http.StatusUnauthorized || c != httpsig.CodeInvalid {
+		t.Fatalf("signed with the rotated-out secret: %d %s, want 401 %s", code, c, httpsig.CodeInvalid)
+	}
+	if code, c := send(rotated); code != http.StatusOK {
+		t.Fatalf("signed with the new secret: %d %s", code, c)
+	}
+}
