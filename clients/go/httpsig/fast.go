@@ -1,6 +1,8 @@
 package httpsig
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"strings"
 	"time"
@@ -39,6 +41,21 @@ func parseFast(input, sig string) (Signature, bool) {
 	}
 	s.Value = val
 	return s, true
+}
+
+// digestFast reports whether a Content-Digest of exactly the shape signers
+// send, `sha-256=:<base64>:`, matches body. Anything else (including a
+// mismatch) is false, and CheckDigest answers by httpsfv as before
+// (TestDigestFastMatchesHttpsfv).
+func digestFast(v string, body []byte) bool {
+	b64, ok := strings.CutPrefix(v, "sha-256=:")
+	if !ok || len(b64) != base64.StdEncoding.EncodedLen(sha256.Size)+1 || b64[len(b64)-1] != ':' || !isBase64(b64[:len(b64)-1]) {
+		return false
+	}
+	var want [sha256.Size + 2]byte
+	n, err := base64.StdEncoding.Decode(want[:], []byte(b64[:len(b64)-1]))
+	sum := sha256.Sum256(body)
+	return err == nil && subtle.ConstantTimeCompare(sum[:], want[:n]) == 1
 }
 
 // readComponents reads `("a" "b")` into s.Components and returns what

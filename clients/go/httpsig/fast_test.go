@@ -2,6 +2,7 @@ package httpsig
 
 import (
 	"bytes"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -97,4 +98,38 @@ func checkFast(t *testing.T, input, sig string) int {
 		t.Fatalf("fast path kept a line break in %q", fast.params)
 	}
 	return 1
+}
+
+// TestDigestFastMatchesHttpsfv: whatever Content-Digest the fast path
+// accepts (the seed's, and every mutation of it, against the body and a
+// changed body), httpsfv's CheckDigest accepts too; the seed takes it.
+func TestDigestFastMatchesHttpsfv(t *testing.T) {
+	body := []byte(`{"hello": "world"}`)
+	seed := ContentDigest(body)
+	if !digestFast(seed, body) {
+		t.Fatalf("the fast path declines %q", seed)
+	}
+	for _, b := range [][]byte{body, []byte(`{"hello": "World"}`), nil} {
+		for _, v := range append(mutations(seed), seed) {
+			checkDigestFast(t, v, b)
+		}
+	}
+}
+
+// FuzzDigestFast is the same differential check on arbitrary input.
+func FuzzDigestFast(f *testing.F) {
+	f.Add(ContentDigest([]byte("x")), []byte("x"))
+	f.Add("sha-256=:AA==:", []byte{})
+	f.Fuzz(checkDigestFast)
+}
+
+func checkDigestFast(t *testing.T, v string, body []byte) {
+	if !digestFast(v, body) {
+		return
+	}
+	h := http.Header{}
+	h.Set(HeaderContentDigest, v)
+	if err := checkDigestFields(h.Values(HeaderContentDigest), body); err != nil {
+		t.Fatalf("fast path accepted Content-Digest %q for %q, httpsfv refuses: %v", v, body, err)
+	}
 }

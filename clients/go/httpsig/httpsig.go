@@ -18,7 +18,12 @@
 // parameters (sf, key, bs, req, tr, @query-param) are refused as invalid.
 // Structured fields (RFC 8941/9651) are parsed and serialized by
 // github.com/dunglas/httpsfv, a maintained, dependency-free library that runs
-// the HTTP WG's official test suite; nothing here parses them by hand.
+// the HTTP WG's official test suite. The one shape signers send (a single
+// signature, canonical, one line per field; a lone sha-256 Content-Digest)
+// is also read by a small fast path (fast.go) that accepts only what httpsfv
+// reads identically and hands everything else to httpsfv, so no outcome
+// depends on it (differential tests and fuzz targets against httpsfv); it
+// spares the gateway httpsfv's allocations on every signed request.
 package httpsig
 
 import (
@@ -171,9 +176,16 @@ func (r Request) appendDerived(b []byte, name string) ([]byte, bool) {
 	return b, false
 }
 
+// canonical holds the canonical form of fields signatures commonly cover.
+var canonical = map[string]string{"content-type": "Content-Type", "content-digest": "Content-Digest",
+	"content-length": "Content-Length", "content-encoding": "Content-Encoding", "date": "Date"}
+
 // appendField appends an HTTP field's value as RFC 9421 §2.1 covers it:
 // every line's value trimmed, joined with ", ".
 func (r Request) appendField(b []byte, name string) ([]byte, bool) {
+	if c, ok := canonical[name]; ok {
+		name = c // spares Values the canonicalization's allocation
+	}
 	vals := r.Header.Values(name)
 	if len(vals) == 0 {
 		return b, false

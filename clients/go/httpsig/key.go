@@ -12,24 +12,28 @@ import (
 // concurrent checks never share one. Build one per secret and keep it while
 // the secret is current; it is safe for concurrent use.
 type Key struct {
-	macs sync.Pool // of hash.Hash, keyed with the secret
+	macs sync.Pool // of *keyedMAC
+}
+
+type keyedMAC struct {
+	h   hash.Hash // keyed with the secret
+	sum [sha256.Size]byte
 }
 
 // NewKey returns the Key of secret (copied).
 func NewKey(secret []byte) *Key {
 	secret = append([]byte(nil), secret...)
-	return &Key{macs: sync.Pool{New: func() any { return hmac.New(sha256.New, secret) }}}
+	return &Key{macs: sync.Pool{New: func() any { return &keyedMAC{h: hmac.New(sha256.New, secret)} }}}
 }
 
 // equal reports whether the HMAC-SHA256 of msg under k is sig, in constant
 // time.
 func (k *Key) equal(msg, sig []byte) bool {
-	m := k.macs.Get().(hash.Hash)
+	m := k.macs.Get().(*keyedMAC)
 	defer k.macs.Put(m)
-	m.Reset()
-	m.Write(msg)
-	var sum [sha256.Size]byte
-	return hmac.Equal(m.Sum(sum[:0]), sig)
+	m.h.Reset()
+	m.h.Write(msg)
+	return hmac.Equal(m.h.Sum(m.sum[:0]), sig)
 }
 
 // bases are reused buffers for signature bases.

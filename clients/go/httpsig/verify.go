@@ -250,7 +250,8 @@ func (s Signature) checkTimes(pol Policy) error {
 // with @path, and @query when a query was sent), and for a request with
 // content its Content-Digest and Content-Type.
 func (s Signature) checkCoverage(r Request, hasBody bool) error {
-	need := []string{"@method"}
+	var buf [6]string
+	need := append(buf[:0], "@method")
 	if !s.Covers("@target-uri") {
 		need = append(need, "@authority", "@path")
 		if r.HasQuery && !s.Covers("@request-target") {
