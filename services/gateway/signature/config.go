@@ -9,7 +9,8 @@
 //
 // The protocol itself (parsing, signature base, HMAC, digest) is
 // clients/go/httpsig, shared with the signing side; this package is the policy
-// and the plumbing: the key's sealed secret (tenancy.Sealer), the created
+// and the plumbing: the key's sealed secret (tenancy.Sealer; opened once per
+// secret and kept as an httpsig.Key, keys.go), the created
 // window, nonces (go-redis/v9, one SET NX per signed request; on the ingest
 // route it rides that request's rate-limit round trip, ingest.Nonce), the audit log
 // (tenancy.WriteAudit, pgx). A request from a key that does not require
