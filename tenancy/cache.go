@@ -4,16 +4,25 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/pulsestream/pulsestream/platform/pgnotify"
 )
+
+// ChangeChannel is the PostgreSQL notification channel on which every
+// committed change of a tenant or an API key is announced (a trigger of
+// migration 00030; payload "<table>:<id>").
+const ChangeChannel = "pulsestream_tenancy"
 
 // KeyStore finds a key by its public prefix; ErrKeyNotFound when there is
 // none. *PGStore implements it.
@@ -36,8 +45,10 @@ const (
 // never stops, which goleak in the services' tests would report), unknown prefixes too
 // (negative caching), and concurrent misses for one prefix share one query
 // (x/sync/singleflight), so neither real traffic nor garbage keys hammer
-// PostgreSQL. A revocation made elsewhere takes effect within ttl; Purge
-// drops everything at once in this process.
+// PostgreSQL. Purge drops everything at once in this process; ChangeListener makes
+// changes made elsewhere purge it too (PostgreSQL LISTEN/NOTIFY), so ttl only
+// bounds staleness while notifications are not arriving. A key's expiry is
+// checked against the clock on every request, cached or not.
 //
 // The secret is checked on every request, hit or miss: SHA-256 of the
 // presented key against the stored hash with crypto/subtle, so the cache is
@@ -113,6 +124,29 @@ func (a *CachedAuthenticator) Purge() {
 		a.neg.Purge()
 	}
 }
+
+// ChangeListener is a listener (platform/pgnotify) on ChangeChannel that
+// purges this cache on every change announced and on every resync (each
+// (re)connect, and every poll, ttl or at least 1 s: changes made while the
+// connection was down were not announced). With it running, a revocation,
+// an expiry change or a suspension made by any process is refused here as
+// soon as the notification arrives; the TTL bounds staleness only while it
+// is disconnected. Admin changes are rare, so a change purges every entry
+// rather than hunting the affected ones: the next request per key pays one
+// lookup. Nil when caching is off (nothing to purge).
+func (a *CachedAuthenticator) ChangeListener(pool *pgxpool.Pool, logger *slog.Logger) *pgnotify.Listener {
+	if a.pos == nil {
+		return nil
+	}
+	poll := max(a.ttl, time.Second)
+	return pgnotify.New(pool, ChangeChannel, purger{a}, pgnotify.Config{PollInterval: poll, RetryInterval: time.Second}, logger)
+}
+
+// purger is the pgnotify.Handler of ChangeListener.
+type purger struct{ a *CachedAuthenticator }
+
+func (p purger) Notify(context.Context, string) { p.a.Purge() }
+func (p purger) Resync(context.Context)         { p.a.Purge() }
 
 // Authenticate implements Authenticator.
 func (a *CachedAuthenticator) Authenticate(ctx context.Context, rawKey string, remote netip.Addr, need Scope) (Principal, error) {

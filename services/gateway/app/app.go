@@ -17,6 +17,7 @@ import (
 	"github.com/pulsestream/pulsestream/platform/httpserver"
 	"github.com/pulsestream/pulsestream/platform/kafka"
 	"github.com/pulsestream/pulsestream/platform/observe"
+	"github.com/pulsestream/pulsestream/platform/pgnotify"
 	"github.com/pulsestream/pulsestream/platform/postgres"
 	"github.com/pulsestream/pulsestream/platform/redis"
 	"github.com/pulsestream/pulsestream/platform/runner"
@@ -43,6 +44,9 @@ type App struct {
 	pool     *pgxpool.Pool
 	worker   *erasure.Worker // nil when deps replace the erasure store
 	schemas  *schemaParts    // nil without PostgreSQL
+	// notify purges the key cache on tenancy changes; nil when deps
+	// replace the authenticator.
+	notify *pgnotify.Listener
 }
 
 // New builds the gateway: Kafka producer (topics ensured when configured),
@@ -132,7 +136,9 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 	}
 	if d.auth == nil {
 		store := tenancy.NewPGStore(a.pool)
-		d.auth = tenancy.NewCachedAuthenticator(store, cfg.Auth.CacheTTL, reg)
+		auth := tenancy.NewCachedAuthenticator(store, cfg.Auth.CacheTTL, reg)
+		a.notify = auth.ChangeListener(a.pool, logger)
+		d.auth = auth
 		a.health.Add("postgres", store.Ping)
 	}
 
@@ -228,6 +234,9 @@ func (a *App) Run(ctx context.Context) error {
 	g.Add(a.server.Serve, a.server.Shutdown)
 	a.addWorker(g)
 	a.addSchemaActors(g)
+	if a.notify != nil {
+		g.AddContext(a.notify.Run)
+	}
 	err := g.Run(ctx)
 	a.close()
 	return err

@@ -25,6 +25,7 @@ import (
 	"github.com/pulsestream/pulsestream/platform/kafka"
 	"github.com/pulsestream/pulsestream/platform/logging"
 	"github.com/pulsestream/pulsestream/platform/observe"
+	"github.com/pulsestream/pulsestream/platform/pgnotify"
 	"github.com/pulsestream/pulsestream/platform/postgres"
 	"github.com/pulsestream/pulsestream/platform/redis"
 	"github.com/pulsestream/pulsestream/platform/runner"
@@ -141,6 +142,7 @@ type App struct {
 	console *httpserver.Server // nil when the console is off
 	closer  []func()
 	runCfg  runner.Config
+	notify  *pgnotify.Listener // purges the key cache on tenancy changes
 }
 
 // New wires the service; it binds both listeners.
@@ -202,6 +204,7 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 
 	tenants := tenancy.NewPGStore(pool)
 	auth := tenancy.NewCachedAuthenticator(tenants, cfg.Auth.CacheTTL, reg)
+	a.notify = auth.ChangeListener(pool, logger)
 
 	httpMetrics := httpapi.NewMetrics(reg, "query") // one set for both listeners: routes tell them apart
 	h := api.New(api.Deps{
@@ -316,6 +319,9 @@ func (a *App) Run(ctx context.Context) error {
 	g.Add(a.admin.Serve, a.admin.Shutdown)
 	if a.console != nil {
 		g.Add(a.console.Serve, a.console.Shutdown)
+	}
+	if a.notify != nil {
+		g.AddContext(a.notify.Run)
 	}
 	return g.Run(ctx)
 }
