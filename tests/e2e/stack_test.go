@@ -42,6 +42,10 @@ type stack struct {
 	projBin              string
 	projArgs             []string
 	topic, brokers       string // the private event topic and its brokers
+	// The binaries and flags (all but the listen addresses) of the gateway
+	// and query replicas, so a test can start more of them.
+	gatewayBin, queryBin   string
+	gatewayArgs, queryArgs []string
 }
 
 func randomHex(t testing.TB, n int) string {
@@ -101,16 +105,13 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 		"-shutdown-delay", "0s", "-log-format", "text"}
 	common = append(common, o.commonArgs...)
 	chFlags := []string{"-clickhouse-addr", chAddr, "-clickhouse-protocol", testenv.ClickHouseProtocol(), "-clickhouse-database", chDB}
-	gw, qp, pp, ap, cp := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
-	s.gatewayURL = fmt.Sprintf("http://127.0.0.1:%d", gw)
-	s.queryURL = fmt.Sprintf("http://127.0.0.1:%d", qp)
+	pp, cp := testenv.FreePort(t), testenv.FreePort(t)
 	s.consoleURL = fmt.Sprintf("http://127.0.0.1:%d", cp)
-
-	s.gateway = testenv.Spawn(t, testenv.Build(t, "services/gateway"), append(append(common[:len(common):len(common)],
-		"-gateway-addr", fmt.Sprintf("127.0.0.1:%d", gw), "-kafka-ensure-topics=true",
+	s.gatewayBin = testenv.Build(t, "services/gateway")
+	s.gatewayArgs = append(append(common[:len(common):len(common)], "-kafka-ensure-topics=true",
 		"-redis-addr", rds, "-redis-key-prefix", prefix, "-erasure-poll-interval", "200ms",
-		"-erasure-projector-group", topic+"-pg", "-quarantine-topic", topic+"-quarantine", "-quarantine-group", topic+"-quarantine"), o.gatewayArgs...)...)
-	waitReady(t, s.gatewayURL, s.gateway)
+		"-erasure-projector-group", topic+"-pg", "-quarantine-topic", topic+"-quarantine", "-quarantine-group", topic+"-quarantine"), o.gatewayArgs...)
+	s.gatewayURL, s.gateway = s.spawnGateway()
 	s.projBin = testenv.Build(t, "services/projector")
 	s.projArgs = append(append(common[:len(common):len(common)], chFlags...),
 		"-projector-group-postgres", topic+"-pg", "-projector-group-clickhouse", topic+"-ch")
@@ -120,18 +121,42 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 		waitReady(t, s.projURL, s.proj)
 	}
 	if !o.noQuery {
-		args := append(append([]string{"-postgres-url", pgURL}, chFlags...),
-			"-http-addr", fmt.Sprintf("127.0.0.1:%d", qp), "-admin-addr", fmt.Sprintf("127.0.0.1:%d", ap),
-			"-console-addr", fmt.Sprintf("127.0.0.1:%d", cp),
+		s.queryBin = testenv.Build(t, "services/query")
+		s.queryArgs = append(append(append([]string{"-postgres-url", pgURL}, chFlags...),
 			"-kafka-brokers", brokers, "-kafka-topic", topic, "-kafka-dlq-topic", topic+"-dlq",
 			"-read-model-groups", "postgres="+topic+"-pg,clickhouse="+topic+"-ch",
 			"-redis-addr", rds, "-markers-prefix", prefix, "-cursor-key", randomHex(t, 32),
-			"-shutdown-delay", "0s", "-log-format", "text")
-		s.query = testenv.Spawn(t, testenv.Build(t, "services/query"), append(args, o.commonArgs...)...)
-		waitReady(t, s.queryURL, s.query)
+			"-shutdown-delay", "0s", "-log-format", "text"), o.commonArgs...)
+		s.queryURL, s.query = s.spawnQuery(cp)
 	}
 	testenv.DeleteTopicsAtCleanup(t, brokers, topic, topic+"-dlq", topic+"-quarantine")
 	return s
+}
+
+// spawnGateway starts one more gateway replica of the stack on a free port
+// and returns its URL once it is ready.
+func (s *stack) spawnGateway() (string, *testenv.Proc) {
+	s.t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(s.t))
+	p := testenv.Spawn(s.t, s.gatewayBin, append(s.gatewayArgs[:len(s.gatewayArgs):len(s.gatewayArgs)], "-gateway-addr", addr)...)
+	waitReady(s.t, "http://"+addr, p)
+	return "http://" + addr, p
+}
+
+// spawnQuery starts one more query replica of the stack (public and admin
+// listeners on free ports, the console on consolePort, 0: a free one) and
+// returns its public URL once it is ready.
+func (s *stack) spawnQuery(consolePort int) (string, *testenv.Proc) {
+	s.t.Helper()
+	if consolePort == 0 {
+		consolePort = testenv.FreePort(s.t)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(s.t))
+	p := testenv.Spawn(s.t, s.queryBin, append(s.queryArgs[:len(s.queryArgs):len(s.queryArgs)],
+		"-http-addr", addr, "-admin-addr", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(s.t)),
+		"-console-addr", fmt.Sprintf("127.0.0.1:%d", consolePort))...)
+	waitReady(s.t, "http://"+addr, p)
+	return "http://" + addr, p
 }
 
 // tenantKey creates tenant (rate high enough for the test) and returns a key
