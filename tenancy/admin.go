@@ -106,17 +106,21 @@ func (s TenantSettings) validate() error {
 		{"rate_limit_burst", s.RateLimitBurst},
 		{"retention_days", s.RetentionDays},
 		{"max_event_bytes", s.MaxEventBytes},
+		{"future_tolerance_seconds", s.FutureToleranceSeconds},
 	} {
 		if f.v != nil && (*f.v < 1 || *f.v > math.MaxInt32) {
 			return invalid(f.field, "must be between 1 and %d, got %d", math.MaxInt32, *f.v)
 		}
+	}
+	if p := s.FuturePolicy; p != nil && *p != FutureClamp && *p != FutureReject {
+		return invalid("future_policy", "must be %s or %s, got %q", FutureClamp, FutureReject, *p)
 	}
 	return nil
 }
 
 func (s TenantSettings) empty() bool {
 	return s.Name == nil && s.RateLimitPerSec == nil && s.RateLimitBurst == nil && s.RetentionDays == nil && s.MaxEventBytes == nil &&
-		s.RequireSignature == nil
+		s.RequireSignature == nil && s.FutureToleranceSeconds == nil && s.FuturePolicy == nil
 }
 
 // CreateTenant creates tenant id (name defaults to id). Errors:
@@ -171,7 +175,11 @@ func settingsDetails(s TenantSettings) map[string]any {
 	if s.RequireSignature != nil {
 		d["require_signature"] = *s.RequireSignature
 	}
-	for k, v := range map[string]*int{"rate_limit_per_sec": s.RateLimitPerSec, "rate_limit_burst": s.RateLimitBurst, "retention_days": s.RetentionDays, "max_event_bytes": s.MaxEventBytes} {
+	if s.FuturePolicy != nil {
+		d["future_policy"] = *s.FuturePolicy
+	}
+	for k, v := range map[string]*int{"rate_limit_per_sec": s.RateLimitPerSec, "rate_limit_burst": s.RateLimitBurst, "retention_days": s.RetentionDays, "max_event_bytes": s.MaxEventBytes,
+		"future_tolerance_seconds": s.FutureToleranceSeconds} {
 		if v != nil {
 			d[k] = *v
 		}

@@ -93,6 +93,9 @@ type TenantSettings struct {
 	MaxEventBytes   *int    `json:"max_event_bytes,omitempty"`
 	// RequireSignature makes every key of the tenant sign its requests.
 	RequireSignature *bool `json:"require_signature,omitempty"`
+	// FutureToleranceSeconds and FuturePolicy are the time policy (Tenant).
+	FutureToleranceSeconds *int    `json:"future_tolerance_seconds,omitempty"`
+	FuturePolicy           *string `json:"future_policy,omitempty"`
 }
 
 // AuditEntry is one admin action: who did what to which tenant and when.

@@ -46,6 +46,12 @@ const (
 	StatusSuspended = "suspended"
 )
 
+// Future policy values: what happens to an event dated too far ahead.
+const (
+	FutureClamp  = "clamp"  // accepted with time = received_at, flagged time_clamped
+	FutureReject = "reject" // rejected with code time_in_future
+)
+
 // Tenant is one customer of PulseStream and its settings.
 type Tenant struct {
 	ID              string `json:"id"`
@@ -56,9 +62,14 @@ type Tenant struct {
 	RetentionDays   int    `json:"retention_days"`
 	MaxEventBytes   int    `json:"max_event_bytes"`
 	// RequireSignature: every key of the tenant must sign its requests.
-	RequireSignature bool      `json:"require_signature"`
-	CreatedAt        time.Time `json:"created_at"`
-	UpdatedAt        time.Time `json:"updated_at"`
+	RequireSignature bool `json:"require_signature"`
+	// FutureToleranceSeconds: how far after its receive time an event's
+	// (skew-corrected) time may lie before FuturePolicy applies.
+	FutureToleranceSeconds int `json:"future_tolerance_seconds"`
+	// FuturePolicy is FutureClamp or FutureReject.
+	FuturePolicy string    `json:"future_policy"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
 }
 
 // Principal is who is calling: the key and its tenant.

@@ -273,7 +273,10 @@ func settingsFlags(fs *flag.FlagSet) func() tenancy.TenantSettings {
 		"rate-limit-burst":   fs.Int("rate-limit-burst", 0, "ingest burst, events"),
 		"retention-days":     fs.Int("retention-days", 0, "days events are kept"),
 		"max-event-bytes":    fs.Int("max-event-bytes", 0, "largest accepted event in bytes"),
+		"future-tolerance-seconds": fs.Int("future-tolerance-seconds", 0,
+			"how far after its receive time an event's time (corrected by its sentat) may lie before --future-policy applies (default 86400)"),
 	}
+	futurePolicy := fs.String("future-policy", "", "events dated beyond the tolerance: clamp (accept with time = received_at, flagged time_clamped; the default) or reject (code time_in_future)")
 	requireSig := fs.Bool("require-signature", false, "every key of the tenant must sign its ingest requests (RFC 9421); --require-signature=false turns it off")
 	return func() tenancy.TenantSettings {
 		var s tenancy.TenantSettings
@@ -291,6 +294,10 @@ func settingsFlags(fs *flag.FlagSet) func() tenancy.TenantSettings {
 				s.MaxEventBytes = ints[f.Name]
 			case "require-signature":
 				s.RequireSignature = requireSig
+			case "future-tolerance-seconds":
+				s.FutureToleranceSeconds = ints[f.Name]
+			case "future-policy":
+				s.FuturePolicy = futurePolicy
 			}
 		})
 		return s
@@ -355,7 +362,7 @@ func tenantCommands(e env) []*ffcli.Command {
 			}
 			return printTenants(e.stdout, get.format, false, t)
 		}),
-		leaf("set", "tenants set [--name N] [--rate-limit-per-sec N] [--rate-limit-burst N] [--retention-days N] [--max-event-bytes N] <tenant-id>",
+		leaf("set", "tenants set [--name N] [--rate-limit-per-sec N] [--rate-limit-burst N] [--retention-days N] [--max-event-bytes N] [--future-tolerance-seconds N] [--future-policy clamp|reject] <tenant-id>",
 			"change a tenant's name or limits", set, func(ctx context.Context, args []string) error {
 				id, err := oneArg(args, "tenant id")
 				if err != nil {

@@ -159,12 +159,13 @@ func (s *stack) spawnQuery(consolePort int) (string, *testenv.Proc) {
 	return "http://" + addr, p
 }
 
-// tenantKey creates tenant (rate high enough for the test) and returns a key
-// with the ingest and query scopes.
+// tenantKey creates tenant (rate high enough for the test, retention long
+// enough for its backdated events) and returns a key with the ingest and
+// query scopes.
 func tenantKey(t *testing.T, pool *pgxpool.Pool, tenant string) string {
 	t.Helper()
-	rate := 100000
-	tn := tenancytest.New(t, pool, tenant, tenancy.TenantSettings{RateLimitPerSec: &rate, RateLimitBurst: &rate})
+	rate, retention := 100000, 3650
+	tn := tenancytest.New(t, pool, tenant, tenancy.TenantSettings{RateLimitPerSec: &rate, RateLimitBurst: &rate, RetentionDays: &retention})
 	return tn.Key(tenancy.ScopeIngest, tenancy.ScopeQuery).Key
 }
 
@@ -274,6 +275,7 @@ type ingestAnswer struct {
 	Accepted, Duplicate, Rejected int
 	Results                       []struct {
 		ID, Status, Code string
+		Warnings         []struct{ Code string }
 	}
 }
 

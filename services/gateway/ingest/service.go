@@ -106,7 +106,7 @@ type Outcome struct {
 func (s *Service) Ingest(ctx context.Context, tenant tenancy.Tenant, items []decode.Item, now time.Time, requestID string, nonce *Nonce) Outcome {
 	var out Outcome
 	results := make([]Result, len(items))
-	cand := candidates(items, results)
+	cand, times := timePolicy(tenant, items, candidates(items, results), results, now)
 	ids := idsOf(items, cand)
 	trip := s.trip(ctx, tenant.ID, ids, nonce)
 	out.Admission, out.Decision = s.admit(ctx, tenant, len(items), trip, requestID)
@@ -127,6 +127,7 @@ func (s *Service) Ingest(ctx context.Context, tenant tenancy.Tenant, items []dec
 	for _, i := range cand {
 		stamp(&items[i].Event, tenant.ID, now, items[i].TimeSet)
 	}
+	setTimes(items, times) // after the content hash: it covers the time sent
 	toProduce := s.dedup(ctx, tenant.ID, items, cand, ids, lookup, out.Results, requestID)
 	if len(toProduce) > 0 {
 		out.Busy, out.Unavailable = s.produce(ctx, tenant.ID, items, toProduce, out.Results, requestID)
