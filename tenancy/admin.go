@@ -34,7 +34,8 @@ type Purger interface{ Purge() }
 type Admin struct {
 	store  *PGStore
 	caches []Purger
-	sealer *Sealer // nil: keys get no signing secret
+	sealer *Sealer      // nil: keys get no signing secret
+	usage  UsageCounter // nil: Usage fails
 	now    func() time.Time
 }
 
@@ -115,12 +116,19 @@ func (s TenantSettings) validate() error {
 	if p := s.FuturePolicy; p != nil && *p != FutureClamp && *p != FutureReject {
 		return invalid("future_policy", "must be %s or %s, got %q", FutureClamp, FutureReject, *p)
 	}
+	if q := s.MonthlyQuota; q != nil && *q < 0 {
+		return invalid("monthly_quota", "must be 0 (no quota) or more, got %d", *q)
+	}
+	if p := s.QuotaPolicy; p != nil && *p != QuotaHard && *p != QuotaSoft {
+		return invalid("quota_policy", "must be %s or %s, got %q", QuotaHard, QuotaSoft, *p)
+	}
 	return nil
 }
 
 func (s TenantSettings) empty() bool {
 	return s.Name == nil && s.RateLimitPerSec == nil && s.RateLimitBurst == nil && s.RetentionDays == nil && s.MaxEventBytes == nil &&
-		s.RequireSignature == nil && s.FutureToleranceSeconds == nil && s.FuturePolicy == nil
+		s.RequireSignature == nil && s.FutureToleranceSeconds == nil && s.FuturePolicy == nil &&
+		s.MonthlyQuota == nil && s.QuotaPolicy == nil
 }
 
 // CreateTenant creates tenant id (name defaults to id). Errors:
@@ -177,6 +185,12 @@ func settingsDetails(s TenantSettings) map[string]any {
 	}
 	if s.FuturePolicy != nil {
 		d["future_policy"] = *s.FuturePolicy
+	}
+	if s.MonthlyQuota != nil {
+		d["monthly_quota"] = *s.MonthlyQuota
+	}
+	if s.QuotaPolicy != nil {
+		d["quota_policy"] = *s.QuotaPolicy
 	}
 	for k, v := range map[string]*int{"rate_limit_per_sec": s.RateLimitPerSec, "rate_limit_burst": s.RateLimitBurst, "retention_days": s.RetentionDays, "max_event_bytes": s.MaxEventBytes,
 		"future_tolerance_seconds": s.FutureToleranceSeconds} {

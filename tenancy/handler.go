@@ -44,6 +44,7 @@ func adminRouter(admin *Admin, auth Authenticator, m *httpapi.Metrics, logger *s
 	v1.PATCH("/tenants/:tenant", h.updateTenant)
 	v1.POST("/tenants/:tenant/suspend", h.suspendTenant)
 	v1.POST("/tenants/:tenant/resume", h.resumeTenant)
+	v1.GET("/tenants/:tenant/usage", h.usage)
 	v1.GET("/tenants/:tenant/keys", h.listKeys)
 	v1.POST("/tenants/:tenant/keys", h.createKey)
 	v1.POST("/tenants/:tenant/keys/:key/revoke", h.revokeKey)

@@ -96,6 +96,9 @@ type TenantSettings struct {
 	// FutureToleranceSeconds and FuturePolicy are the time policy (Tenant).
 	FutureToleranceSeconds *int    `json:"future_tolerance_seconds,omitempty"`
 	FuturePolicy           *string `json:"future_policy,omitempty"`
+	// MonthlyQuota (0: none) and QuotaPolicy are the quota (Tenant).
+	MonthlyQuota *int64  `json:"monthly_quota,omitempty"`
+	QuotaPolicy  *string `json:"quota_policy,omitempty"`
 }
 
 // AuditEntry is one admin action: who did what to which tenant and when.

@@ -26,12 +26,12 @@ func NewPGStore(pool *pgxpool.Pool) *PGStore { return &PGStore{pool: pool} }
 // Ping checks that PostgreSQL answers (for readiness checks).
 func (s *PGStore) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
-const tenantCols = `t.id, t.name, t.status, t.rate_limit_per_sec, t.rate_limit_burst, t.retention_days, t.max_event_bytes, t.require_signature, t.future_tolerance_seconds, t.future_policy, t.created_at, t.updated_at`
+const tenantCols = `t.id, t.name, t.status, t.rate_limit_per_sec, t.rate_limit_burst, t.retention_days, t.max_event_bytes, t.require_signature, t.future_tolerance_seconds, t.future_policy, t.monthly_quota, t.quota_policy, t.created_at, t.updated_at`
 
 const keyCols = `k.id, k.tenant_id, k.prefix, k.name, k.scopes, k.allowed_cidrs, k.expires_at, k.revoked_at, k.created_at, k.require_signature, k.signing_secret IS NOT NULL`
 
 func tenantDest(t *Tenant) []any {
-	return []any{&t.ID, &t.Name, &t.Status, &t.RateLimitPerSec, &t.RateLimitBurst, &t.RetentionDays, &t.MaxEventBytes, &t.RequireSignature, &t.FutureToleranceSeconds, &t.FuturePolicy, &t.CreatedAt, &t.UpdatedAt}
+	return []any{&t.ID, &t.Name, &t.Status, &t.RateLimitPerSec, &t.RateLimitBurst, &t.RetentionDays, &t.MaxEventBytes, &t.RequireSignature, &t.FutureToleranceSeconds, &t.FuturePolicy, &t.MonthlyQuota, &t.QuotaPolicy, &t.CreatedAt, &t.UpdatedAt}
 }
 
 // keyRow collects a key row before conversion to KeyInfo.
@@ -166,10 +166,11 @@ func (s *PGStore) insertTenant(ctx context.Context, id string, set TenantSetting
 				rate_limit_per_sec = COALESCE($2, rate_limit_per_sec), rate_limit_burst = COALESCE($3, rate_limit_burst),
 				retention_days = COALESCE($4, retention_days), max_event_bytes = COALESCE($5, max_event_bytes),
 				require_signature = COALESCE($6, require_signature),
-				future_tolerance_seconds = COALESCE($7, future_tolerance_seconds), future_policy = COALESCE($8, future_policy)
+				future_tolerance_seconds = COALESCE($7, future_tolerance_seconds), future_policy = COALESCE($8, future_policy),
+				monthly_quota = COALESCE($9, monthly_quota), quota_policy = COALESCE($10, quota_policy)
 			WHERE t.id = $1 RETURNING `+tenantCols,
 			id, set.RateLimitPerSec, set.RateLimitBurst, set.RetentionDays, set.MaxEventBytes, set.RequireSignature,
-			set.FutureToleranceSeconds, set.FuturePolicy).Scan(tenantDest(&t)...)
+			set.FutureToleranceSeconds, set.FuturePolicy, set.MonthlyQuota, set.QuotaPolicy).Scan(tenantDest(&t)...)
 		if err != nil {
 			return err
 		}
@@ -230,10 +231,11 @@ func (s *PGStore) UpdateTenant(ctx context.Context, id string, set TenantSetting
 				rate_limit_per_sec = COALESCE($4, rate_limit_per_sec), rate_limit_burst = COALESCE($5, rate_limit_burst),
 				retention_days = COALESCE($6, retention_days), max_event_bytes = COALESCE($7, max_event_bytes),
 				require_signature = COALESCE($8, require_signature),
-				future_tolerance_seconds = COALESCE($9, future_tolerance_seconds), future_policy = COALESCE($10, future_policy), updated_at = now()
+				future_tolerance_seconds = COALESCE($9, future_tolerance_seconds), future_policy = COALESCE($10, future_policy),
+				monthly_quota = COALESCE($11, monthly_quota), quota_policy = COALESCE($12, quota_policy), updated_at = now()
 			WHERE t.id = $1 RETURNING `+tenantCols,
 			id, set.Name, st, set.RateLimitPerSec, set.RateLimitBurst, set.RetentionDays, set.MaxEventBytes, set.RequireSignature,
-			set.FutureToleranceSeconds, set.FuturePolicy).Scan(tenantDest(&t)...)
+			set.FutureToleranceSeconds, set.FuturePolicy, set.MonthlyQuota, set.QuotaPolicy).Scan(tenantDest(&t)...)
 		if err != nil {
 			return err
 		}

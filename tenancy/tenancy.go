@@ -52,6 +52,12 @@ const (
 	FutureReject = "reject" // rejected with code time_in_future
 )
 
+// Quota policy values: what happens to events past the monthly quota.
+const (
+	QuotaHard = "hard" // refused: 429 quota_exceeded
+	QuotaSoft = "soft" // accepted with the warning quota_exceeded
+)
+
 // Tenant is one customer of PulseStream and its settings.
 type Tenant struct {
 	ID              string `json:"id"`
@@ -67,7 +73,11 @@ type Tenant struct {
 	// (skew-corrected) time may lie before FuturePolicy applies.
 	FutureToleranceSeconds int `json:"future_tolerance_seconds"`
 	// FuturePolicy is FutureClamp or FutureReject.
-	FuturePolicy string    `json:"future_policy"`
+	FuturePolicy string `json:"future_policy"`
+	// MonthlyQuota is the most events accepted per UTC calendar month (0:
+	// no quota); QuotaPolicy says what happens past it.
+	MonthlyQuota int64     `json:"monthly_quota"`
+	QuotaPolicy  string    `json:"quota_policy"`
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
 }

@@ -230,7 +230,7 @@ func rootCommand(e env) *ffcli.Command {
 	cmds := []*ffcli.Command{
 		bootstrapCommand(e),
 		{
-			Name: "tenants", ShortUsage: "pulsectl tenants <create|list|get|set|suspend|resume> ...", ShortHelp: "manage tenants",
+			Name: "tenants", ShortUsage: "pulsectl tenants <create|list|get|set|suspend|resume|usage> ...", ShortHelp: "manage tenants",
 			FlagSet:     flag.NewFlagSet("pulsectl tenants", flag.ContinueOnError),
 			Subcommands: tenantCommands(e),
 		},
@@ -276,6 +276,8 @@ func settingsFlags(fs *flag.FlagSet) func() tenancy.TenantSettings {
 		"future-tolerance-seconds": fs.Int("future-tolerance-seconds", 0,
 			"how far after its receive time an event's time (corrected by its sentat) may lie before --future-policy applies (default 86400)"),
 	}
+	quota := fs.Int64("monthly-quota", 0, "most events accepted per UTC calendar month; 0 removes the quota")
+	quotaPolicy := fs.String("quota-policy", "", "events past the monthly quota: hard (refused, 429 quota_exceeded; the default) or soft (accepted with the warning quota_exceeded)")
 	futurePolicy := fs.String("future-policy", "", "events dated beyond the tolerance: clamp (accept with time = received_at, flagged time_clamped; the default) or reject (code time_in_future)")
 	requireSig := fs.Bool("require-signature", false, "every key of the tenant must sign its ingest requests (RFC 9421); --require-signature=false turns it off")
 	return func() tenancy.TenantSettings {
@@ -298,6 +300,10 @@ func settingsFlags(fs *flag.FlagSet) func() tenancy.TenantSettings {
 				s.FutureToleranceSeconds = ints[f.Name]
 			case "future-policy":
 				s.FuturePolicy = futurePolicy
+			case "monthly-quota":
+				s.MonthlyQuota = quota
+			case "quota-policy":
+				s.QuotaPolicy = quotaPolicy
 			}
 		})
 		return s
@@ -362,7 +368,7 @@ func tenantCommands(e env) []*ffcli.Command {
 			}
 			return printTenants(e.stdout, get.format, false, t)
 		}),
-		leaf("set", "tenants set [--name N] [--rate-limit-per-sec N] [--rate-limit-burst N] [--retention-days N] [--max-event-bytes N] [--future-tolerance-seconds N] [--future-policy clamp|reject] <tenant-id>",
+		leaf("set", "tenants set [--name N] [--rate-limit-per-sec N] [--rate-limit-burst N] [--retention-days N] [--max-event-bytes N] [--future-tolerance-seconds N] [--future-policy clamp|reject] [--monthly-quota N] [--quota-policy hard|soft] <tenant-id>",
 			"change a tenant's name or limits", set, func(ctx context.Context, args []string) error {
 				id, err := oneArg(args, "tenant id")
 				if err != nil {
@@ -411,6 +417,7 @@ func tenantCommands(e env) []*ffcli.Command {
 			}
 			return printTenants(e.stdout, resume.format, false, t)
 		}),
+		usageCommand(e),
 	}
 }
 

@@ -157,8 +157,12 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 			a.health.Add("postgres", es.Ping)
 		}
 	}
+	quota, err := ingest.NewRedisQuota(a.redis, cfg.Ingest.RedisKeyPrefix)
+	if err != nil {
+		return nil, err
+	}
 	svc := ingest.NewService(cfg.Ingest, cfg.Kafka.Topic, ingest.Deps{Producer: a.producer, Markers: d.markers, Limiter: d.limiter,
-		Audit: d.erasures, Erased: d.erasures, Metrics: metrics, Logger: logger})
+		Audit: d.erasures, Erased: d.erasures, Quota: quota, Metrics: metrics, Logger: logger})
 	if es != nil {
 		var proj erasure.Projection
 		if cfg.Erasure.ProjectorGroup != "" {

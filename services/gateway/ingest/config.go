@@ -46,7 +46,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxDepth, "ingest-max-depth", 64, "deepest nesting of JSON objects and arrays in a request")
 	fs.DurationVar(&c.MarkerTTL, "marker-ttl", 24*time.Hour, "how long Redis remembers an accepted (tenant, id) to answer repeats as duplicate")
 	fs.DurationVar(&c.ErasedMarkerTTL, "erased-marker-ttl", 0, "how long Redis remembers an erased (tenant, id) to answer a re-sent event as duplicate without producing it (0: until Redis loses it)")
-	fs.StringVar(&c.RedisKeyPrefix, "redis-key-prefix", markers.DefaultPrefix, "prefix of every Redis key the gateway writes (markers and rate limits)")
+	fs.StringVar(&c.RedisKeyPrefix, "redis-key-prefix", markers.DefaultPrefix, "prefix of every Redis key the gateway writes (markers, rate limits, monthly quota counters)")
 	fs.BoolVar(&c.RateLimitFailClosed, "rate-limit-fail-closed", false, "answer 503 when Redis cannot be asked for the rate limit (default: let the request through)")
 	fs.DurationVar(&c.RetryAfter, "retry-after", 2*time.Second, "Retry-After sent with 503 answers")
 	fs.DurationVar(&c.RedisTimeout, "redis-op-timeout", 250*time.Millisecond, "time one Redis round trip of a request (rate limit, marker lookup, marker save) may take before the request goes on without it")

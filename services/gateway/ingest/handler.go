@@ -165,6 +165,9 @@ func (h *Handler) ingest(c *gin.Context) {
 	if out.Decision != nil {
 		setRateHeaders(c, *out.Decision)
 	}
+	if out.Quota != nil {
+		setQuotaHeaders(c, out.Quota, h.now())
+	}
 	switch {
 	case out.Admission == LimiterDown:
 		h.unavailable(c, "the rate limiter is unavailable; retry shortly")
@@ -190,6 +193,9 @@ func (h *Handler) respond(c *gin.Context, out Outcome) {
 		writeResponse(c, http.StatusServiceUnavailable, &resp)
 	case resp.Rejected == 0:
 		writeResponse(c, http.StatusOK, &resp)
+	case out.Quota != nil && out.Quota.Hard && out.Quota.Exceeded && resp.Accepted+resp.Duplicate == 0:
+		resp.Error = &apierror.Detail{Code: CodeQuotaExceeded, Message: "the tenant's monthly quota is used up; it resets at the Quota-Reset time"}
+		writeResponse(c, http.StatusTooManyRequests, &resp)
 	case resp.Accepted+resp.Duplicate > 0:
 		writeResponse(c, http.StatusMultiStatus, &resp)
 	default:

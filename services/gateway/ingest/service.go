@@ -25,8 +25,10 @@ type Deps struct {
 	Limiter  Limiter
 	Audit    DeleteAuditor
 	Erased   ErasedLookup
-	Metrics  *Metrics
-	Logger   *slog.Logger
+	// Quota counts tenants' monthly events; nil: quotas are not enforced.
+	Quota   QuotaStore
+	Metrics *Metrics
+	Logger  *slog.Logger
 }
 
 // Service is the ingest path without HTTP: rate limit, dedup against the
@@ -95,6 +97,9 @@ type Outcome struct {
 	// these two fields are set.
 	NonceFresh bool
 	NonceErr   error
+	// Quota is the tenant's monthly quota after the request; nil when it
+	// has none (or it was not counted).
+	Quota *QuotaState
 }
 
 // Ingest rate-limits, dedups, produces and marks a decoded request of
@@ -129,8 +134,14 @@ func (s *Service) Ingest(ctx context.Context, tenant tenancy.Tenant, items []dec
 	}
 	setTimes(items, times) // after the content hash: it covers the time sent
 	toProduce := s.dedup(ctx, tenant.ID, items, cand, ids, lookup, out.Results, requestID)
+	if tenant.MonthlyQuota > 0 && s.Quota != nil && len(toProduce) > 0 {
+		toProduce, out.Quota = s.reserve(ctx, tenant, toProduce, out.Results, now, requestID)
+	}
 	if len(toProduce) > 0 {
 		out.Busy, out.Unavailable = s.produce(ctx, tenant.ID, items, toProduce, out.Results, requestID)
+		if out.Quota != nil {
+			s.release(ctx, tenant.ID, out.Quota, toProduce, out.Results, out.Busy, requestID)
+		}
 	}
 	return out
 }

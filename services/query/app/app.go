@@ -92,7 +92,7 @@ type QueryConfig struct {
 func (c *QueryConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Timeout, "query-timeout", 5*time.Second, "longest a read-model query may run; a slower one is cancelled and answered 503")
 	fs.StringVar(&c.CursorKey, "cursor-key", "", "hex HMAC key (at least 32 bytes) signing search cursors; every replica needs the same one. Empty: a random key per process (cursors die with it)")
-	fs.StringVar(&c.MarkersPrefix, "markers-prefix", markers.DefaultPrefix, "Redis key prefix of the gateway's accepted markers")
+	fs.StringVar(&c.MarkersPrefix, "markers-prefix", markers.DefaultPrefix, "Redis key prefix of the gateway's accepted markers and monthly quota counters (the gateways' redis-key-prefix)")
 }
 
 // Validate names a bad setting.
@@ -232,7 +232,8 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 	if err != nil {
 		return nil, err
 	}
-	adminHandler := adminWithDLQ(tenancy.AdminHandler(tenancy.NewAdmin(tenants, auth).WithSealer(sealer), auth, httpMetrics, logger,
+	admin := tenancy.NewAdmin(tenants, auth).WithSealer(sealer).WithUsage(tenancy.NewRedisUsage(rdb, cfg.Query.MarkersPrefix))
+	adminHandler := adminWithDLQ(tenancy.AdminHandler(admin, auth, httpMetrics, logger,
 		eventschemas.AdminRoutes(eventschemas.NewRegistry(pool), logger)), dlqAPI)
 	if a.admin, err = httpserver.Listen(cfg.Admin, adminHandler, logger); err != nil {
 		return nil, err
