@@ -46,6 +46,7 @@ type stack struct {
 	// and query replicas, so a test can start more of them.
 	gatewayBin, queryBin   string
 	gatewayArgs, queryArgs []string
+	redisPrefix            string // the gateways' redis-key-prefix
 }
 
 func randomHex(t testing.TB, n int) string {
@@ -100,6 +101,7 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 
 	topic, prefix := "e2e-"+id, "e2e-"+id+":"
 	s.topic, s.brokers = topic, brokers
+	s.redisPrefix = prefix
 	common := []string{"-postgres-url", pgURL, "-kafka-brokers", brokers, "-kafka-topic", topic,
 		"-kafka-dlq-topic", topic + "-dlq", "-kafka-partitions", "3", "-kafka-replication-factor", "1",
 		"-shutdown-delay", "0s", "-log-format", "text"}
