@@ -23,7 +23,7 @@ type Config struct {
 // signing-secret-key (PULSESTREAM_SIGNING_SECRET_KEY).
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.CacheTTL, "auth-cache-ttl", 10*time.Second,
-		"how long API key lookups are cached in process; a key revoked elsewhere is refused here within this time (0 disables the cache)")
+		"how long API key lookups are cached in process; tenancy changes purge the cache at once (PostgreSQL NOTIFY), so this bounds how long a key revoked elsewhere is still let in only while the notification connection is down (0 disables the cache)")
 	RegisterSigningKeyFlag(fs, &c.SigningSecretKey)
 }
 

@@ -22,8 +22,7 @@ import (
 //     flagged with the warning time_clamped (future_policy clamp), or the
 //     event is rejected with time_in_future (reject).
 //  3. Past: a (corrected) time more than the tenant's retention_days before
-//     received_at is rejected with event_too_old: retention would remove it
-//     at once.
+//     received_at is rejected with event_too_old.
 //
 // The content hash (duplicate or conflict) is over the time the producer
 // sent, so a retry whose sentat changed is still a duplicate.
