@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -30,6 +31,7 @@ import (
 	"github.com/pulsestream/pulsestream/services/projector/internal/consumer"
 	"github.com/pulsestream/pulsestream/services/projector/internal/pgsink"
 	"github.com/pulsestream/pulsestream/services/projector/internal/record"
+	"github.com/pulsestream/pulsestream/services/projector/internal/retention"
 )
 
 // decodeAhead is how many decoded records (each holding its record and
@@ -50,6 +52,7 @@ type App struct {
 	ch      driver.Conn
 	sinks   []*sinkRun
 	closers []func()
+	sweeper *retention.Sweeper // nil: retention off, or a replay
 }
 
 type sinkRun struct {
@@ -104,6 +107,10 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (_ *App, err
 	// The sinks read the same records: each is decoded once. Up to
 	// decodeAhead decoded records wait for the slower sink.
 	dec := record.NewShared(len(sinks), max(decodeAhead, 2*cfg.Projector.BatchSize))
+	policy, err := a.retentionPolicy(ctx, reg)
+	if err != nil {
+		return nil, err
+	}
 	for _, name := range sinks {
 		var (
 			sink  consumer.Sink
@@ -112,12 +119,7 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (_ *App, err
 		)
 		switch name {
 		case SinkPostgres:
-			a.pool, err = postgres.Open(ctx, cfg.Postgres)
-			if err != nil {
-				return nil, err
-			}
-			a.closers = append(a.closers, a.pool.Close)
-			if err := secure.Check(ctx, logger, postgres.Probe(a.pool.Ping, cfg.Postgres)); err != nil {
+			if err := a.openPostgres(ctx); err != nil {
 				return nil, err
 			}
 			s := pgsink.New(a.pool)
@@ -134,6 +136,9 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (_ *App, err
 			}
 			s := chsink.New(a.ch)
 			sink, group, ping = s, cfg.Projector.GroupClickHouse, s.Ping
+		}
+		if policy != nil {
+			sink = retention.NewFilter(sink, policy)
 		}
 		ccfg := consumer.Config{
 			Group: group, Topic: cfg.Kafka.Topic, DLQTopic: cfg.Kafka.DLQTopic,
@@ -165,6 +170,13 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (_ *App, err
 			sr.replay = &replayParts{cfg: ccfg, sink: sink, metrics: m, reg: reg}
 		}
 		a.sinks = append(a.sinks, sr)
+	}
+	if policy != nil && !cfg.Replay.Enabled {
+		var pg *pgxpool.Pool
+		if slices.Contains(sinks, SinkPostgres) {
+			pg = a.pool
+		}
+		a.sweeper = retention.NewSweeper(cfg.Retention, policy, pg, a.ch, logger, reg)
 	}
 	if !cfg.Replay.Enabled {
 		a.server, err = httpserver.Listen(cfg.HTTP, observe.Handler(a.health, reg), logger)
@@ -202,6 +214,9 @@ func (a *App) Run(ctx context.Context) error {
 		return replayErr
 	}
 	g.Add(a.server.Serve, a.server.Shutdown)
+	if a.sweeper != nil {
+		g.AddContext(a.sweeper.Run)
+	}
 	for _, s := range a.sinks {
 		g.AddContext(s.consumer.Run)
 		g.AddContext(func(ctx context.Context) error { return s.consumer.ReportLag(ctx, a.cfg.Projector.LagInterval) })
@@ -293,4 +308,39 @@ func (a *App) replay(ctx context.Context) error {
 	}
 	a.logger.Info("replay caught up", "sink", s.name)
 	return nil
+}
+
+// openPostgres opens the pool once (the PostgreSQL sink and retention share it).
+func (a *App) openPostgres(ctx context.Context) error {
+	if a.pool != nil {
+		return nil
+	}
+	pool, err := postgres.Open(ctx, a.cfg.Postgres)
+	if err != nil {
+		return err
+	}
+	a.pool = pool
+	a.closers = append(a.closers, pool.Close)
+	return secure.Check(ctx, a.logger, postgres.Probe(pool.Ping, a.cfg.Postgres))
+}
+
+// retentionPolicy is the tenants' retention (nil when retention-interval is
+// 0), read from PostgreSQL. A replay must know it before its first write (a
+// replay never restores expired events) and fails without it; the running
+// projector logs the failure and reads it again at its first sweep.
+func (a *App) retentionPolicy(ctx context.Context, reg prometheus.Registerer) (*retention.Policy, error) {
+	if a.cfg.Retention.Interval == 0 {
+		return nil, nil
+	}
+	if err := a.openPostgres(ctx); err != nil {
+		return nil, err
+	}
+	p := retention.NewPolicy(a.pool, reg)
+	if err := p.Load(ctx); err != nil {
+		if a.cfg.Replay.Enabled {
+			return nil, err
+		}
+		a.logger.Warn("tenants' retention not read yet; the first sweep reads it", "err", err)
+	}
+	return p, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/pulsestream/pulsestream/platform/runner"
 	"github.com/pulsestream/pulsestream/platform/tracing"
 	"github.com/pulsestream/pulsestream/schemas"
+	"github.com/pulsestream/pulsestream/services/projector/internal/retention"
 )
 
 // Sink names.
@@ -37,11 +38,12 @@ type Config struct {
 	Projector  ProjectorConfig
 	Replay     ReplayConfig
 	Tracing    tracing.Config
+	Retention  retention.Config
 }
 
 // Components lists the component configs for config.Parse.
 func (c *Config) Components() []any {
-	return []any{&c.Log, &c.Kafka, &c.Postgres, &c.ClickHouse, httpFlags{&c.HTTP}, &c.Runner, &c.Health, &c.Projector, &c.Replay, &c.Tracing}
+	return []any{&c.Log, &c.Kafka, &c.Postgres, &c.ClickHouse, httpFlags{&c.HTTP}, &c.Runner, &c.Health, &c.Projector, &c.Replay, &c.Tracing, &c.Retention}
 }
 
 type httpFlags struct{ c *httpserver.Config }

@@ -150,6 +150,8 @@ projector:
   - projector-backoff-max
   - projector-session-timeout
   - projector-lag-interval
+  - retention-interval
+  - retention-batch
 query:
   - log-level
   - log-format
