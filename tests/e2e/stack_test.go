@@ -70,6 +70,7 @@ type stackOptions struct {
 	gatewayArgs []string
 	// commonArgs go to every service (e.g. the tracing settings).
 	commonArgs  []string
+	projArgs    []string // extra projector flags (its replays get them too)
 	noQuery     bool
 	noProjector bool
 }
@@ -117,6 +118,7 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 	s.projBin = testenv.Build(t, "services/projector")
 	s.projArgs = append(append(common[:len(common):len(common)], chFlags...),
 		"-projector-group-postgres", topic+"-pg", "-projector-group-clickhouse", topic+"-ch")
+	s.projArgs = append(s.projArgs, o.projArgs...)
 	s.projURL = fmt.Sprintf("http://127.0.0.1:%d", pp)
 	if !o.noProjector {
 		s.proj = testenv.Spawn(t, s.projBin, append(s.projArgs[:len(s.projArgs):len(s.projArgs)], "-projector-addr", fmt.Sprintf("127.0.0.1:%d", pp))...)
