@@ -271,7 +271,7 @@ func settingsFlags(fs *flag.FlagSet) func() tenancy.TenantSettings {
 	ints := map[string]*int{
 		"rate-limit-per-sec": fs.Int("rate-limit-per-sec", 0, "sustained ingest rate, events per second"),
 		"rate-limit-burst":   fs.Int("rate-limit-burst", 0, "ingest burst, events"),
-		"retention-days":     fs.Int("retention-days", 0, "days events are kept"),
+		"retention-days":     fs.Int("retention-days", 0, "days events are kept, by event time: older ones are deleted from both read models (within the projector's retention-interval + 1 min) and refused by the gateway (event_too_old)"),
 		"max-event-bytes":    fs.Int("max-event-bytes", 0, "largest accepted event in bytes"),
 		"future-tolerance-seconds": fs.Int("future-tolerance-seconds", 0,
 			"how far after its receive time an event's time (corrected by its sentat) may lie before --future-policy applies (default 86400)"),
