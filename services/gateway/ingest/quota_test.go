@@ -4,10 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
+	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/pulsestream/pulsestream/tenancy"
@@ -76,5 +80,40 @@ func TestHardQuotaReservationsNeverExceedTheLimitAcrossReplicas(t *testing.T) {
 	}
 	if ttl := rdb.TTL(ctx, key).Val(); ttl <= 0 || ttl > time.Hour {
 		t.Fatalf("counter TTL %s, want up to 1h", ttl)
+	}
+}
+
+// TestReserveRefusesOrWarnsPastTheQuotaAndReleasesWhatWasNotAccepted: a
+// hard quota rejects the events past it in request order, a soft one warns
+// them; units of events Kafka did not acknowledge are given back.
+func TestReserveRefusesOrWarnsPastTheQuotaAndReleasesWhatWasNotAccepted(t *testing.T) {
+	qs, rdb, prefix := quotaStores(t, 1)
+	ctx := context.Background()
+	s := NewService(Config{RedisTimeout: time.Second}, "topic", Deps{Quota: qs[0], Metrics: NewMetrics(prometheus.NewRegistry(), func() float64 { return 0 }),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	hard := tenancy.Tenant{ID: "acme", MonthlyQuota: 4, QuotaPolicy: tenancy.QuotaHard}
+	results := make([]Result, 3)
+	keep, q := s.reserve(ctx, hard, []int{0, 1, 2}, results, now, "r1")
+	if !slices.Equal(keep, []int{0, 1, 2}) || q.Used != 3 || q.Exceeded || q.Reset != time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC) {
+		t.Fatalf("first 3 of 4: keep %v, %+v", keep, q)
+	}
+	results[0].Status, results[1].Status = StatusAccepted, StatusAccepted // event 2: Kafka did not ack
+	results[2].reject(CodeUnavailable, "")
+	s.release(ctx, "acme", q, keep, results, false, "r1")
+	if got, _ := rdb.Get(ctx, tenancy.QuotaKey(prefix, "acme", "2026-11")).Int(); got != 2 || q.Used != 2 {
+		t.Fatalf("after releasing the unacknowledged event: counter %d, state %d; want 2", got, q.Used)
+	}
+	results = make([]Result, 3)
+	keep, q = s.reserve(ctx, hard, []int{0, 1, 2}, results, now, "r2")
+	if !slices.Equal(keep, []int{0, 1}) || results[2].Code != CodeQuotaExceeded || results[2].Status != StatusRejected || !q.Exceeded || q.Used != 4 {
+		t.Fatalf("3 more of hard 4 after 2: keep %v, results %+v, %+v", keep, results, q)
+	}
+	soft := hard
+	soft.QuotaPolicy = tenancy.QuotaSoft
+	results = make([]Result, 2)
+	keep, q = s.reserve(ctx, soft, []int{0, 1}, results, now, "r3")
+	if !slices.Equal(keep, []int{0, 1}) || len(results[1].Warnings) != 1 || results[1].Warnings[0].Code != WarnQuotaExceeded || len(results[0].Warnings) != 0 || !q.Exceeded || q.Used != 6 || q.Hard {
+		t.Fatalf("soft past the quota: keep %v, results %+v, %+v", keep, results, q)
 	}
 }
