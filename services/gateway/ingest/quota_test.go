@@ -113,7 +113,7 @@ func TestReserveRefusesOrWarnsPastTheQuotaAndReleasesWhatWasNotAccepted(t *testi
 	soft.QuotaPolicy = tenancy.QuotaSoft
 	results = make([]Result, 2)
 	keep, q = s.reserve(ctx, soft, []int{0, 1}, results, now, "r3")
-	if !slices.Equal(keep, []int{0, 1}) || len(results[1].Warnings) != 1 || results[1].Warnings[0].Code != WarnQuotaExceeded || len(results[0].Warnings) != 0 || !q.Exceeded || q.Used != 6 || q.Hard {
+	if !slices.Equal(keep, []int{0, 1}) || len(results[1].Warnings) != 1 || results[1].Warnings[0].Code != WarnQuotaExceeded || len(results[0].Warnings) != 1 || !q.Exceeded || q.Used != 6 || q.Hard {
 		t.Fatalf("soft past the quota: keep %v, results %+v, %+v", keep, results, q)
 	}
 }
