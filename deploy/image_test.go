@@ -26,8 +26,9 @@ const imageTestTag = "0.0.0-imagetest"
 // programs are the commands the image offers in /usr/local/bin.
 var programs = []string{"gateway", "projector", "query", "migrate", "pulsectl"}
 
-// maxBinaryBytes is the size budget of all binaries together.
-const maxBinaryBytes = 40 * 1000 * 1000
+// maxBinaryBytes is the size budget of all binaries together, the same as
+// scripts/images.sh (why 60 MB, not issue 24's 40: see there).
+const maxBinaryBytes = 60 * 1000 * 1000
 
 // podman runs scripts/podman.sh (podman with the flags these machines need)
 // and returns its stdout, failing the test with stderr on error.
