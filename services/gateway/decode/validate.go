@@ -130,6 +130,24 @@ func scalar(raw []byte) (any, error) {
 	}
 }
 
+// firstLeaf is the innermost cause at the smallest instance location. The
+// library's order of causes follows the instance's map order, which Go
+// randomises, so an event with two faults would otherwise be answered with
+// either one, differently from one request to the next.
+func firstLeaf(ve *jsonschema.ValidationError) *jsonschema.ValidationError {
+	if len(ve.Causes) == 0 {
+		return ve
+	}
+	var best *jsonschema.ValidationError
+	for _, c := range ve.Causes {
+		l := firstLeaf(c)
+		if best == nil || strings.Join(l.InstanceLocation, "/") < strings.Join(best.InstanceLocation, "/") {
+			best = l
+		}
+	}
+	return best
+}
+
 // describe turns a validation error into one human line naming the first
 // failing attribute.
 func (v *Validator) describe(err error) string {
@@ -137,10 +155,7 @@ func (v *Validator) describe(err error) string {
 	if !errors.As(err, &ve) {
 		return err.Error()
 	}
-	leaf := ve
-	for len(leaf.Causes) > 0 {
-		leaf = leaf.Causes[0]
-	}
+	leaf := firstLeaf(ve)
 	msg := leaf.ErrorKind.LocalizedString(v.printer)
 	if len(leaf.InstanceLocation) == 0 {
 		return "event: " + msg
