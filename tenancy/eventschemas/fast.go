@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/pulsestream/pulsestream/schemas/jsonwalk"
 )
 
 // The fast path. The library validates a generically decoded value
@@ -229,16 +231,16 @@ func (n *node) number(v []byte) bool {
 func (n *node) object(v []byte) bool {
 	var buf [16][]byte // member names, kept without copying
 	seen := buf[:0]
-	i := skip(v, 1)
+	i := jsonwalk.SkipSpace(v, 1)
 	for i < len(v) && v[i] != '}' {
-		ke := strEnd(v, i)
+		ke := jsonwalk.StringEnd(v, i)
 		key := v[i+1 : ke-1]
 		if bytes.IndexByte(key, '\\') >= 0 || seenBefore(seen, key) {
 			return false
 		}
-		i = skip(v, ke)
-		i = skip(v, i+1) // ':'
-		ve := valEnd(v, i)
+		i = jsonwalk.SkipSpace(v, ke)
+		i = jsonwalk.SkipSpace(v, i+1) // ':'
+		ve := jsonwalk.ValueEnd(v, i)
 		sub, known := n.props[string(key)]
 		switch {
 		case known:
@@ -249,9 +251,9 @@ func (n *node) object(v []byte) bool {
 			return false
 		}
 		seen = append(seen, key)
-		i = skip(v, ve)
+		i = jsonwalk.SkipSpace(v, ve)
 		if i < len(v) && v[i] == ',' {
-			i = skip(v, i+1)
+			i = jsonwalk.SkipSpace(v, i+1)
 		}
 	}
 	for _, r := range n.required {
@@ -278,54 +280,4 @@ func seenBefore(seen [][]byte, key []byte) bool {
 		}
 	}
 	return false
-}
-
-func skip(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// strEnd is the index just past the string starting at b[i] == '"'.
-func strEnd(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return len(b)
-}
-
-// valEnd is the index just past the (valid) value starting at b[i].
-func valEnd(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return strEnd(b, i)
-	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				i = strEnd(b, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return len(b)
-	}
-	for ; i < len(b); i++ {
-		switch b[i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return i
-		}
-	}
-	return len(b)
 }

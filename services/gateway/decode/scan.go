@@ -3,6 +3,8 @@ package decode
 import (
 	"sync"
 	"unicode/utf8"
+
+	"github.com/pulsestream/pulsestream/schemas/jsonwalk"
 )
 
 // scanBody is the hot path's one pass over a request body: it accepts the
@@ -99,7 +101,7 @@ func (s *scanner) noSpan(n int) {
 }
 
 func (s *scanner) space(i int) int {
-	for i < len(s.b) && isSpace(s.b[i]) {
+	for i < len(s.b) && jsonwalk.IsSpace(s.b[i]) {
 		i++
 	}
 	return i

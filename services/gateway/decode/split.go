@@ -1,69 +1,19 @@
 package decode
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/pulsestream/pulsestream/schemas/jsonwalk"
+)
 
 // The splitters below walk JSON that json.Valid has already accepted, so
 // they only need to find where values start and end: no allocation, no
 // copy (values are sub-slices of the request body), one quick pass.
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && isSpace(b[i]) {
-		i++
-	}
-	return i
-}
-
-// stringEnd returns the index just past the string starting at b[i] == '"'.
-func stringEnd(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return len(b)
-}
-
-// valueEnd returns the index just past the value starting at b[i].
-func valueEnd(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return stringEnd(b, i)
-	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				i = stringEnd(b, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return len(b)
-	default:
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				return i
-			}
-		}
-		return len(b)
-	}
-}
-
 // arrayElems returns the elements of the valid JSON array arr.
 func arrayElems(arr []byte) [][]byte {
 	var out [][]byte
-	i := skipSpace(arr, 1) // past '['
+	i := jsonwalk.SkipSpace(arr, 1) // past '['
 	if i < len(arr) && arr[i] == ']' {
 		return out
 	}
@@ -75,13 +25,13 @@ func arrayElems(arr []byte) [][]byte {
 	}
 	out = make([][]byte, 0, min(n+1, 1<<16))
 	for i < len(arr) {
-		end := valueEnd(arr, i)
+		end := jsonwalk.ValueEnd(arr, i)
 		out = append(out, arr[i:end])
-		i = skipSpace(arr, end)
+		i = jsonwalk.SkipSpace(arr, end)
 		if i >= len(arr) || arr[i] != ',' {
 			break
 		}
-		i = skipSpace(arr, i+1)
+		i = jsonwalk.SkipSpace(arr, i+1)
 	}
 	return out
 }
@@ -94,19 +44,19 @@ type member struct {
 
 // objectMembers appends the members of the valid JSON object obj to dst.
 func objectMembers(dst []member, obj []byte) []member {
-	i := skipSpace(obj, 1) // past '{'
+	i := jsonwalk.SkipSpace(obj, 1) // past '{'
 	for i < len(obj) && obj[i] == '"' {
-		kEnd := stringEnd(obj, i)
+		kEnd := jsonwalk.StringEnd(obj, i)
 		key := unquoteKey(obj[i:kEnd])
-		i = skipSpace(obj, kEnd)
-		i = skipSpace(obj, i+1) // past ':'
-		vEnd := valueEnd(obj, i)
+		i = jsonwalk.SkipSpace(obj, kEnd)
+		i = jsonwalk.SkipSpace(obj, i+1) // past ':'
+		vEnd := jsonwalk.ValueEnd(obj, i)
 		dst = append(dst, member{key: key, val: obj[i:vEnd]})
-		i = skipSpace(obj, vEnd)
+		i = jsonwalk.SkipSpace(obj, vEnd)
 		if i >= len(obj) || obj[i] != ',' {
 			break
 		}
-		i = skipSpace(obj, i+1)
+		i = jsonwalk.SkipSpace(obj, i+1)
 	}
 	return dst
 }
