@@ -657,7 +657,8 @@ func TestTopicConfigsReachTheTopicsJob(t *testing.T) {
 				t.Errorf("TOPIC_CONFIGS %q lacks %s", env["TOPIC_CONFIGS"], want)
 			}
 		}
-		if env["PARTITIONS"] != "24" || env["TOPIC"] != "events.v1" || env["DLQ_TOPIC"] != "events.v1.dlq" {
+		if env["PARTITIONS"] != "24" || env["TOPIC"] != "events.v1" || env["DLQ_TOPIC"] != "events.v1.dlq" ||
+			env["QUARANTINE_TOPIC"] != "events.v1.quarantine" || env["QUARANTINE_TOPIC_CONFIGS"] != "cleanup.policy=delete,min.insync.replicas=2,retention.ms=259200000" {
 			t.Errorf("topics Job env %v", env)
 		}
 		return

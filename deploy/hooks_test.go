@@ -56,6 +56,8 @@ func TestTopicsHookCreatesAndConfiguresTheTopics(t *testing.T) {
 			e.Value = topic
 		case "DLQ_TOPIC":
 			e.Value = topic + ".dlq"
+		case "QUARANTINE_TOPIC":
+			e.Value = topic + ".quarantine"
 		case "LOG_DIR":
 			e.Value = t.TempDir()
 		}
@@ -77,14 +79,15 @@ func TestTopicsHookCreatesAndConfiguresTheTopics(t *testing.T) {
 		return string(out)
 	}
 	t.Cleanup(func() {
-		for _, tp := range []string{topic, topic + ".dlq"} {
+		for _, tp := range []string{topic, topic + ".dlq", topic + ".quarantine"} {
 			_ = exec.Command(filepath.Join(bin, "kafka-topics.sh"), "--bootstrap-server", os.Getenv("PULSESTREAM_KAFKA_BROKERS"), "--delete", "--topic", tp).Run()
 		}
 	})
 	if out := describe("kafka-topics.sh", "--describe", "--topic", topic); strings.Count(out, "Partition: ") != 3 {
 		t.Errorf("%s: want 3 partitions:\n%s", topic, out)
 	}
-	for tp, want := range map[string][]string{topic: {"cleanup.policy=compact", "max.compaction.lag.ms=604800000"}, topic + ".dlq": {"cleanup.policy=delete", "retention.ms=1209600000"}} {
+	for tp, want := range map[string][]string{topic: {"cleanup.policy=compact", "max.compaction.lag.ms=604800000"}, topic + ".dlq": {"cleanup.policy=delete", "retention.ms=1209600000"},
+		topic + ".quarantine": {"cleanup.policy=delete", "retention.ms=259200000"}} {
 		out := describe("kafka-configs.sh", "--describe", "--entity-type", "topics", "--entity-name", tp)
 		for _, w := range want {
 			if !strings.Contains(out, w) {

@@ -112,6 +112,8 @@ func localOverrides(t *testing.T) map[string]string {
 	for k, v := range map[string]string{
 		"PULSESTREAM_KAFKA_TOPIC":                "events." + id,
 		"PULSESTREAM_KAFKA_DLQ_TOPIC":            "events." + id + ".dlq",
+		"PULSESTREAM_QUARANTINE_TOPIC":           "events." + id + ".quarantine",
+		"PULSESTREAM_QUARANTINE_GROUP":           id + "-quarantine",
 		"PULSESTREAM_KAFKA_PARTITIONS":           "2",
 		"PULSESTREAM_KAFKA_REPLICATION_FACTOR":   "1",
 		"PULSESTREAM_PROJECTOR_GROUP_POSTGRES":   id + "-pg",

@@ -136,6 +136,7 @@ func runTopicsScript(t *testing.T, k *testenv.SecureKafka, certs *testenv.Certs)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "KAFKA_BIN=" + bin, "TMPDIR=" + t.TempDir(),
 		"BROKERS=" + k.SecureBrokers, "TOPIC=chart.v1", "DLQ_TOPIC=chart.v1.dlq", "PARTITIONS=2", "REPLICATION_FACTOR=1",
 		"TOPIC_CONFIGS=cleanup.policy=compact,segment.ms=86400000", "DLQ_TOPIC_CONFIGS=retention.ms=1209600000",
+		"QUARANTINE_TOPIC=chart.v1.quarantine", "QUARANTINE_TOPIC_CONFIGS=cleanup.policy=delete,retention.ms=259200000",
 		"TLS=true", "TLS_CA=" + certs.CA, "TLS_CERT=" + certs.ClientCert, "TLS_KEY=" + certs.ClientKey,
 		"SASL_MECHANISM=SCRAM-SHA-512", "SASL_USERNAME=pulsestream", "SASL_PASSWORD=s3cret-pw"}
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -154,11 +155,12 @@ func runTopicsScript(t *testing.T, k *testenv.SecureKafka, certs *testenv.Certs)
 	if d := details["chart.v1"]; d.Err != nil || len(d.Partitions) != 2 {
 		t.Fatalf("chart.v1: %d partitions, %v", len(d.Partitions), d.Err)
 	}
-	rc, err := adm.DescribeTopicConfigs(ctx, "chart.v1", "chart.v1.dlq")
+	rc, err := adm.DescribeTopicConfigs(ctx, "chart.v1", "chart.v1.dlq", "chart.v1.quarantine")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]map[string]string{"chart.v1": {"cleanup.policy": "compact", "segment.ms": "86400000"}, "chart.v1.dlq": {"retention.ms": "1209600000"}}
+	want := map[string]map[string]string{"chart.v1": {"cleanup.policy": "compact", "segment.ms": "86400000"}, "chart.v1.dlq": {"retention.ms": "1209600000"},
+		"chart.v1.quarantine": {"cleanup.policy": "delete", "retention.ms": "259200000"}}
 	for _, r := range rc {
 		for _, c := range r.Configs {
 			if w, ok := want[r.Name][c.Key]; ok && (c.Value == nil || *c.Value != w) {

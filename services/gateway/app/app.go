@@ -265,7 +265,7 @@ func (a *App) close() {
 		a.kafka = nil
 	}
 	if a.schemas != nil && a.schemas.qclient != nil {
-		a.schemas.qclient.Close()
+		closeWithin(a.schemas.qclient, quarantineLeaveWait, a.logger)
 		a.schemas.qclient = nil
 	}
 	tracing.ShutdownLogged(a.tracing, a.logger)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +33,7 @@ type hostileEnv struct {
 	brokers        []string
 	readTimeout    time.Duration
 	app            *App
+	stop           func() // stops the gateway and waits for Run to return (also at cleanup)
 }
 
 func startHostileGateway(t *testing.T) hostileEnv {
@@ -81,16 +83,21 @@ func startRealGateway(t *testing.T, logger *slog.Logger, settings tenancy.Tenant
 		t.Fatal(err)
 	}
 	testenv.DeleteTopicsAtCleanup(t, brokers, cfg.Kafka.Topic, cfg.Kafka.DLQTopic, cfg.Quarantine.Topic) // after the gateway stops
-	runCtx, stop := context.WithCancel(context.Background())
+	runCtx, cancelRun := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	return hostileEnv{url: "http://" + a.Addr(), addr: a.Addr(), key: key.Key, tenant: tenant, topic: cfg.Kafka.Topic, brokers: []string{brokers}, readTimeout: cfg.HTTP.ReadTimeout, app: a}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancelRun()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return hostileEnv{url: "http://" + a.Addr(), addr: a.Addr(), key: key.Key, tenant: tenant, topic: cfg.Kafka.Topic, brokers: []string{brokers},
+		readTimeout: cfg.HTTP.ReadTimeout, app: a, stop: stop}
 }
 
 // rawAnswer is what came back on a raw connection.

@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -73,4 +75,28 @@ func (a *App) quarantineAPI() func(gin.IRoutes) {
 		return nil
 	}
 	return a.schemas.api.Register
+}
+
+// quarantineLeaveWait bounds how long a stopping gateway waits for its
+// quarantine consumer to leave the consumer group.
+const quarantineLeaveWait = 3 * time.Second
+
+// closeWithin closes cl but waits for it at most wait. franz-go's Close
+// first finishes a group join in progress before it leaves, and a join lasts
+// until every member has rejoined or the rebalance timeout passed (a minute
+// when a member hangs or died without leaving): longer than a pod's grace
+// period. Nothing is lost by not waiting: the projection commits only what is
+// stored, and the group drops a member that did not leave after its session
+// timeout.
+func closeWithin(cl *kgo.Client, wait time.Duration, logger *slog.Logger) {
+	done := make(chan struct{})
+	go func() {
+		cl.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(wait):
+		logger.Warn("quarantine consumer still leaving its group; stopping without waiting for it", "waited", wait)
+	}
 }

@@ -1,5 +1,5 @@
 # The topics Job (templates/topics-job.yaml) runs this with bash -e in the
-# apache/kafka image: create the event and DLQ topics when missing, apply their
+# apache/kafka image: create the event, DLQ and quarantine topics when missing, apply their
 # configs, warn when an existing topic's partition count differs. Kafka client
 # security comes from TLS, TLS_CA, TLS_CERT, TLS_KEY, SASL_MECHANISM,
 # SASL_USERNAME and SASL_PASSWORD (the services' kafka-tls* and kafka-sasl-*);
@@ -39,3 +39,4 @@ ensure() { # topic configs
 }
 ensure "$TOPIC" "$TOPIC_CONFIGS"
 ensure "$DLQ_TOPIC" "$DLQ_TOPIC_CONFIGS"
+ensure "$QUARANTINE_TOPIC" "$QUARANTINE_TOPIC_CONFIGS"
