@@ -151,6 +151,28 @@ func (c *common) admin(ctx context.Context, e env, formats ...string) (*tenancy.
 	return tenancy.NewAdmin(tenancy.NewPGStore(pool)).WithSealer(sealer), pool.Close, nil
 }
 
+// withAdmin runs fn with the admin service of c's database, closed after.
+func (c *common) withAdmin(ctx context.Context, e env, fn func(*tenancy.Admin) error, formats ...string) error {
+	admin, done, err := c.admin(ctx, e, formats...)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return fn(admin)
+}
+
+// tenantList runs list for the --tenant of a command that takes no
+// arguments (keys list, meters list).
+func (c *common) tenantList(ctx context.Context, e env, tenant string, args []string, list func(*tenancy.Admin) error) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	if tenant == "" {
+		return usagef("--tenant is required")
+	}
+	return c.withAdmin(ctx, e, func(a *tenancy.Admin) error { return tenantErr(tenant, list(a)) })
+}
+
 // open validates the flags as admin does and opens the database.
 func (c *common) open(ctx context.Context, e env, formats ...string) (*pgxpool.Pool, *tenancy.Sealer, error) {
 	if len(formats) == 0 {
@@ -322,103 +344,61 @@ func tenantCommands(e env) []*ffcli.Command {
 
 	return []*ffcli.Command{
 		leaf("create", "tenants create [flags] <tenant-id>", "create a tenant", create, func(ctx context.Context, args []string) error {
-			id, err := oneArg(args, "tenant id")
-			if err != nil {
-				return err
-			}
-			admin, done, err := create.admin(ctx, e)
-			if err != nil {
-				return err
-			}
-			defer done()
-			t, err := admin.CreateTenant(ctx, e.actor, id, createSettings())
-			if err != nil {
-				return tenantErr(id, err)
-			}
-			return printTenants(e.stdout, create.format, false, t)
+			return tenantAction(ctx, e, create, args, func(admin *tenancy.Admin, id string) (tenancy.Tenant, error) {
+				return admin.CreateTenant(ctx, e.actor, id, createSettings())
+			})
 		}),
 		leaf("list", "tenants list [flags]", "list tenants", list, func(ctx context.Context, args []string) error {
 			if err := noArgs(args); err != nil {
 				return err
 			}
-			admin, done, err := list.admin(ctx, e)
-			if err != nil {
-				return err
-			}
-			defer done()
-			ts, err := admin.ListTenants(ctx)
-			if err != nil {
-				return err
-			}
-			return printTenants(e.stdout, list.format, true, ts...)
+			return list.withAdmin(ctx, e, func(admin *tenancy.Admin) error {
+				ts, err := admin.ListTenants(ctx)
+				if err != nil {
+					return err
+				}
+				return printTenants(e.stdout, list.format, true, ts...)
+			})
 		}),
 		leaf("get", "tenants get [flags] <tenant-id>", "show a tenant", get, func(ctx context.Context, args []string) error {
-			id, err := oneArg(args, "tenant id")
-			if err != nil {
-				return err
-			}
-			admin, done, err := get.admin(ctx, e)
-			if err != nil {
-				return err
-			}
-			defer done()
-			t, err := admin.GetTenant(ctx, id)
-			if err != nil {
-				return tenantErr(id, err)
-			}
-			return printTenants(e.stdout, get.format, false, t)
+			return tenantAction(ctx, e, get, args, func(admin *tenancy.Admin, id string) (tenancy.Tenant, error) {
+				return admin.GetTenant(ctx, id)
+			})
 		}),
 		leaf("set", "tenants set [--name N] [--rate-limit-per-sec N] [--rate-limit-burst N] [--retention-days N] [--max-event-bytes N] [--future-tolerance-seconds N] [--future-policy clamp|reject] [--monthly-quota N] [--quota-policy hard|soft] <tenant-id>",
 			"change a tenant's name or limits", set, func(ctx context.Context, args []string) error {
-				id, err := oneArg(args, "tenant id")
-				if err != nil {
-					return err
-				}
-				admin, done, err := set.admin(ctx, e)
-				if err != nil {
-					return err
-				}
-				defer done()
-				t, err := admin.UpdateTenant(ctx, e.actor, id, setSettings())
-				if err != nil {
-					return tenantErr(id, err)
-				}
-				return printTenants(e.stdout, set.format, false, t)
+				return tenantAction(ctx, e, set, args, func(admin *tenancy.Admin, id string) (tenancy.Tenant, error) {
+					return admin.UpdateTenant(ctx, e.actor, id, setSettings())
+				})
 			}),
 		leaf("suspend", "tenants suspend [flags] <tenant-id>", "suspend a tenant (its keys get 403 tenant_suspended)", suspend, func(ctx context.Context, args []string) error {
-			id, err := oneArg(args, "tenant id")
-			if err != nil {
-				return err
-			}
-			admin, done, err := suspend.admin(ctx, e)
-			if err != nil {
-				return err
-			}
-			defer done()
-			t, err := admin.SuspendTenant(ctx, e.actor, id)
-			if err != nil {
-				return tenantErr(id, err)
-			}
-			return printTenants(e.stdout, suspend.format, false, t)
+			return tenantAction(ctx, e, suspend, args, func(admin *tenancy.Admin, id string) (tenancy.Tenant, error) {
+				return admin.SuspendTenant(ctx, e.actor, id)
+			})
 		}),
 		leaf("resume", "tenants resume [flags] <tenant-id>", "make a suspended tenant active again", resume, func(ctx context.Context, args []string) error {
-			id, err := oneArg(args, "tenant id")
-			if err != nil {
-				return err
-			}
-			admin, done, err := resume.admin(ctx, e)
-			if err != nil {
-				return err
-			}
-			defer done()
-			t, err := admin.ResumeTenant(ctx, e.actor, id)
-			if err != nil {
-				return tenantErr(id, err)
-			}
-			return printTenants(e.stdout, resume.format, false, t)
+			return tenantAction(ctx, e, resume, args, func(admin *tenancy.Admin, id string) (tenancy.Tenant, error) {
+				return admin.ResumeTenant(ctx, e.actor, id)
+			})
 		}),
 		usageCommand(e),
 	}
+}
+
+// tenantAction runs a one-tenant command (<tenant-id> its argument) and
+// prints the tenant.
+func tenantAction(ctx context.Context, e env, c *common, args []string, do func(*tenancy.Admin, string) (tenancy.Tenant, error)) error {
+	id, err := oneArg(args, "tenant id")
+	if err != nil {
+		return err
+	}
+	return c.withAdmin(ctx, e, func(admin *tenancy.Admin) error {
+		t, err := do(admin, id)
+		if err != nil {
+			return tenantErr(id, err)
+		}
+		return printTenants(e.stdout, c.format, false, t)
+	})
 }
 
 func tenantErr(id string, err error) error {
@@ -477,22 +457,13 @@ func keyCommands(e env) []*ffcli.Command {
 				return printCreatedKey(e, create.format, k)
 			}),
 		leaf("list", "keys list --tenant T [--format text|json]", "list a tenant's keys (never their secrets)", list, func(ctx context.Context, args []string) error {
-			if err := noArgs(args); err != nil {
-				return err
-			}
-			if *listTenant == "" {
-				return usagef("--tenant is required")
-			}
-			admin, done, err := list.admin(ctx, e)
-			if err != nil {
-				return err
-			}
-			defer done()
-			ks, err := admin.ListKeys(ctx, *listTenant)
-			if err != nil {
-				return tenantErr(*listTenant, err)
-			}
-			return printKeys(e.stdout, list.format, true, ks...)
+			return list.tenantList(ctx, e, *listTenant, args, func(admin *tenancy.Admin) error {
+				ks, err := admin.ListKeys(ctx, *listTenant)
+				if err != nil {
+					return err
+				}
+				return printKeys(e.stdout, list.format, true, ks...)
+			})
 		}),
 		leaf("revoke", "keys revoke [--tenant T] <key-id|ps_prefix>", "revoke an API key", revoke, func(ctx context.Context, args []string) error {
 			ref, err := oneArg(args, "key id or prefix")

@@ -63,22 +63,13 @@ func meterCommands(e env) []*ffcli.Command {
 			return printMeters(e.stdout, put.format, false, m)
 		}),
 		leaf("list", "meters list --tenant T [--format text|json]", "list a tenant's meters", list, func(ctx context.Context, args []string) error {
-			if err := noArgs(args); err != nil {
-				return err
-			}
-			if *listTenant == "" {
-				return usagef("--tenant is required")
-			}
-			admin, done, err := list.admin(ctx, e)
-			if err != nil {
-				return err
-			}
-			defer done()
-			ms, err := admin.ListMeters(ctx, *listTenant)
-			if err != nil {
-				return tenantErr(*listTenant, err)
-			}
-			return printMeters(e.stdout, list.format, true, ms...)
+			return list.tenantList(ctx, e, *listTenant, args, func(admin *tenancy.Admin) error {
+				ms, err := admin.ListMeters(ctx, *listTenant)
+				if err != nil {
+					return err
+				}
+				return printMeters(e.stdout, list.format, true, ms...)
+			})
 		}),
 		leaf("get", "meters get --tenant T <slug>", "show a meter", get, func(ctx context.Context, args []string) error {
 			return meterAction(ctx, e, get, *getTenant, args, func(a *tenancy.Admin, slug string) (tenancy.Meter, error) {
