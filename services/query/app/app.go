@@ -143,7 +143,14 @@ type App struct {
 	closer  []func()
 	runCfg  runner.Config
 	notify  *pgnotify.Listener // purges the key cache on tenancy changes
+	builds  *store.MeterBuilds // builds meter views in the background
 }
+
+// meterBuildGuard bounds how long one insert into events may run (the
+// projector's batches take well under a second): a meter view build splits
+// history from new rows at the engine's clock + this guard
+// (store/meter_build.go) and checks the split afterwards.
+const meterBuildGuard = 5 * time.Second
 
 // New wires the service; it binds both listeners.
 func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error) {
@@ -193,7 +200,8 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 	}
 
 	pg := store.NewPostgres(pool)
-	chs := store.NewClickHouse(ch)
+	a.builds = store.NewMeterBuilds(ch, logger, meterBuildGuard, reg)
+	chs := store.NewClickHouse(ch).WithMeterBuilds(a.builds)
 
 	a.health = observe.NewHealth(reg, cfg.Health.Timeout)
 	a.health.Add("postgres", pg.Ping)
@@ -324,6 +332,7 @@ func (a *App) Run(ctx context.Context) error {
 	if a.notify != nil {
 		g.AddContext(a.notify.Run)
 	}
+	g.AddContext(a.builds.Run)
 	return g.Run(ctx)
 }
 

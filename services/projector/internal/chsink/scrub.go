@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/pulsestream/pulsestream/services/projector/internal/record"
 )
@@ -58,6 +59,28 @@ func (s *Sink) scrubChunk(ctx context.Context, keys []key) error {
 	}
 	if err := s.conn.Exec(ctx, "ALTER TABLE events UPDATE subject = '', source = '', data = '' WHERE "+where); err != nil {
 		return fmt.Errorf("erase personal columns of %d clickhouse rows: %w", dirty, err)
+	}
+	return scrubMeterValues(ctx, s.conn, keys)
+}
+
+// meterValuesDirty: rows of meter_values (migration clickhouse/00060) still
+// holding an event's extracted values.
+const meterValuesDirty = "sign = 1 AND (g0 IS NOT NULL OR g1 IS NOT NULL OR g2 IS NOT NULL OR g3 IS NOT NULL OR g4 IS NOT NULL OR num IS NOT NULL OR h IS NOT NULL) AND "
+
+// scrubMeterValues blanks the values the meters' views extracted from the
+// erased events (the rows stay, as in events, so counts of rows still
+// agree; meters leave the keys out by their -1 rows).
+func scrubMeterValues(ctx context.Context, conn driver.Conn, keys []key) error {
+	where := meterValuesDirty + keyFilter(keys)
+	var dirty uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM meter_values WHERE "+where).Scan(&dirty); err != nil {
+		return fmt.Errorf("find erased meter values in clickhouse: %w", err)
+	}
+	if dirty == 0 {
+		return nil
+	}
+	if err := conn.Exec(ctx, "ALTER TABLE meter_values UPDATE g0 = NULL, g1 = NULL, g2 = NULL, g3 = NULL, g4 = NULL, num = NULL, h = NULL WHERE "+where); err != nil {
+		return fmt.Errorf("erase meter values of %d clickhouse rows: %w", dirty, err)
 	}
 	return nil
 }

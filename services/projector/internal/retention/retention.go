@@ -264,13 +264,15 @@ func (s *Sweeper) sweepPostgres(ctx context.Context, tenant string, cut time.Tim
 	}
 }
 
-// sweepClickHouse deletes the tenant's live events and rollup minutes
-// before cut (lightweight DELETE: the rows vanish from every query at once,
+// sweepClickHouse deletes the tenant's live events, rollup minutes and
+// extracted meter values (migration clickhouse/00060) before cut
+// (lightweight DELETE: the rows vanish from every query at once,
 // from disk at the next merge), asking first whether anything is due.
 func (s *Sweeper) sweepClickHouse(ctx context.Context, tenant string, cut time.Time) error {
 	for _, q := range []struct{ table, where string }{
 		{"events", "tenant_id = ? AND event_time < ? AND is_deleted = 0"},
 		{"events_per_minute", "tenant_id = ? AND minute < ?"},
+		{"meter_values", "tenant_id = ? AND event_time < ? AND sign != -1"},
 	} {
 		var due uint64
 		if err := s.ch.QueryRow(ctx, "SELECT count() FROM "+q.table+" WHERE "+q.where, tenant, cut).Scan(&due); err != nil {

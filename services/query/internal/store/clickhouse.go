@@ -28,7 +28,14 @@ type CHQuerier interface {
 // keys whose latest row is a deletion, so duplicates and replays never count
 // twice, before or after background merges.
 type ClickHouse struct {
-	db CHQuerier
+	db     CHQuerier
+	builds *MeterBuilds // nil: meters always parse data at query time
+}
+
+// WithMeterBuilds has meters read the values b extracts at write time.
+func (c *ClickHouse) WithMeterBuilds(b *MeterBuilds) *ClickHouse {
+	c.builds = b
+	return c
 }
 
 // NewClickHouse returns a store over db.
