@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -65,9 +66,13 @@ func loadMeterBench(b *testing.B, n uint64) {
 // BenchmarkMeters measures GET /v1/meters/{slug}/query (HTTP, JSON and
 // all) over meterBenchEvents events of one tenant in the ClickHouse engine:
 // a 30-day daily sum grouped by one dimension, and a 30-day daily
-// unique_count. It reports the median latency and the engine's CPU seconds
-// per query (from /proc of the process in $PULSESTREAM_LOCAL/clickhouse.pid,
-// when the engine runs on this machine; it runs other clients' queries too).
+// unique_count, each from the values extracted at write time (source
+// extracted: the meters' views are discarded and built again first, and the
+// build time printed) and parsing data at query time (source events, the
+// path a meter answers from while its view is built). It reports the median
+// latency and the engine's CPU seconds per query (from /proc of the process
+// in $PULSESTREAM_LOCAL/clickhouse.pid, when the engine runs on this
+// machine; it runs other clients' queries too).
 func BenchmarkMeters(b *testing.B) {
 	n := meterBenchEvents()
 	loadMeterBench(b, n)
@@ -77,17 +82,26 @@ func BenchmarkMeters(b *testing.B) {
 	if _, _, err := admin.EnsureTenant(ctx, "bench", meterBenchTenant, tenancy.TenantSettings{}); err != nil {
 		b.Fatal(err)
 	}
+	ch := querytest.ClickHouse(b)
+	builds := store.NewMeterBuilds(ch, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Second, nil)
 	dims := map[string]string{"model": "$.model"}
-	for slug, spec := range map[string]tenancy.MeterSpec{
-		"tokens": {EventTypes: []string{"llm.call"}, Aggregation: tenancy.AggSum, ValuePath: "$.tokens", GroupBy: dims},
-		"users":  {EventTypes: []string{"llm.call"}, Aggregation: tenancy.AggUniqueCount, ValuePath: "$.user", GroupBy: dims},
-	} {
-		if _, _, err := admin.PutMeter(ctx, "bench", meterBenchTenant, slug, spec); err != nil {
+	for _, slug := range []string{"tokens", "users"} {
+		spec := tenancy.MeterSpec{EventTypes: []string{"llm.call"}, Aggregation: tenancy.AggSum, ValuePath: "$.tokens", GroupBy: dims}
+		if slug == "users" {
+			spec = tenancy.MeterSpec{EventTypes: []string{"llm.call"}, Aggregation: tenancy.AggUniqueCount, ValuePath: "$.user", GroupBy: dims}
+		}
+		m, _, err := admin.PutMeter(ctx, "bench", meterBenchTenant, slug, spec)
+		if err != nil {
 			b.Fatal(err)
 		}
+		rebuildMeterView(b, builds, m, n)
 	}
-	base := serve(b, api.Deps{MeterDefs: tenancy.NewPGStore(pool), Meters: store.NewClickHouse(querytest.ClickHouse(b)),
-		Auth: querytest.Auth{"k": meterBenchTenant}, QueryTimeout: time.Minute})
+	sources := map[string]string{
+		"extracted": serve(b, api.Deps{MeterDefs: tenancy.NewPGStore(pool), Meters: store.NewClickHouse(ch).WithMeterBuilds(builds),
+			Auth: querytest.Auth{"k": meterBenchTenant}, QueryTimeout: time.Minute}),
+		"events": serve(b, api.Deps{MeterDefs: tenancy.NewPGStore(pool), Meters: store.NewClickHouse(ch),
+			Auth: querytest.Auth{"k": meterBenchTenant}, QueryTimeout: time.Minute}),
+	}
 	month := url.Values{"from": {benchT0.Format(time.RFC3339)}, "to": {benchT0.Add(30 * 24 * time.Hour).Format(time.RFC3339)}, "window": {"day"}}
 	cases := []struct {
 		name, slug string
@@ -97,39 +111,63 @@ func BenchmarkMeters(b *testing.B) {
 		{"unique_count_30_days_daily", "users", month},
 	}
 	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) {
-			u := base + "/v1/meters/" + c.slug + "/query?" + c.q.Encode()
-			get := func() {
-				req, _ := http.NewRequest(http.MethodGet, u, nil)
-				req.Header.Set("Authorization", "Bearer k")
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 || !strings.Contains(string(body), fmt.Sprintf(`"events":%d,`, n)) {
-					b.Fatalf("%s: %d %.300s", u, resp.StatusCode, body)
-				}
-			}
-			get() // warm the connection and the engine's caches
-			cpu0 := engineCPU()
-			times := make([]time.Duration, 0, b.N)
-			b.ResetTimer()
-			for range b.N {
-				start := time.Now()
-				get()
-				times = append(times, time.Since(start))
-			}
-			b.StopTimer()
-			slices.Sort(times)
-			b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "median-ms")
-			if cpu1 := engineCPU(); cpu0 >= 0 && cpu1 >= 0 {
-				b.ReportMetric((cpu1-cpu0)/float64(b.N), "engine-cpu-s/query")
-			}
-			b.ReportMetric(0, "ns/op")
-		})
+		for _, src := range []string{"extracted", "events"} {
+			b.Run(c.name+"/source="+src, func(b *testing.B) {
+				benchMeterQuery(b, sources[src]+"/v1/meters/"+c.slug+"/query?"+c.q.Encode(), n)
+			})
+		}
 	}
+}
+
+// rebuildMeterView discards m's view and builds it again, printing how long
+// the build (view, backfill of n events, check) took.
+func rebuildMeterView(b *testing.B, builds *store.MeterBuilds, m tenancy.Meter, n uint64) {
+	ctx := context.Background()
+	if err := builds.Discard(ctx, meterBenchTenant, m); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	if err := builds.Build(ctx, meterBenchTenant, m); err != nil {
+		b.Fatal(err)
+	}
+	if ok, err := builds.Ready(ctx, meterBenchTenant, m); !ok || err != nil {
+		b.Fatalf("meter %s not ready after its build: %v", m.Slug, err)
+	}
+	took := time.Since(start)
+	fmt.Fprintf(os.Stderr, "meter %s: view built over %d events in %s (%.1f s per million events)\n",
+		m.Slug, n, took.Round(time.Millisecond), took.Seconds()/(float64(n)/1e6))
+}
+
+func benchMeterQuery(b *testing.B, u string, n uint64) {
+	get := func() {
+		req, _ := http.NewRequest(http.MethodGet, u, nil)
+		req.Header.Set("Authorization", "Bearer k")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), fmt.Sprintf(`"events":%d,`, n)) {
+			b.Fatalf("%s: %d %.300s", u, resp.StatusCode, body)
+		}
+	}
+	get() // warm the connection and the engine's caches
+	cpu0 := engineCPU()
+	times := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		get()
+		times = append(times, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(times)
+	b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "median-ms")
+	if cpu1 := engineCPU(); cpu0 >= 0 && cpu1 >= 0 {
+		b.ReportMetric((cpu1-cpu0)/float64(b.N), "engine-cpu-s/query")
+	}
+	b.ReportMetric(0, "ns/op")
 }
 
 // engineCPU is the user+system CPU seconds of the local ClickHouse engine

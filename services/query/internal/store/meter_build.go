@@ -293,6 +293,12 @@ func (b *MeterBuilds) discardOthers(ctx context.Context, tenant, slug, v string)
 	return rows.Err()
 }
 
+// Discard drops m's current view and rows (the next query builds it
+// again): for benchmarks measuring a build.
+func (b *MeterBuilds) Discard(ctx context.Context, tenant string, m tenancy.Meter) error {
+	return b.discard(ctx, tenant, m.Slug, MeterVersion(tenant, m), BuildDropped, "discarded")
+}
+
 // discard drops a version's view and deletes its rows (a mutation: parts
 // inserted after it, such as a new build's, keep theirs).
 func (b *MeterBuilds) discard(ctx context.Context, tenant, slug, v, state, detail string) error {

@@ -55,7 +55,7 @@ var viewMeters = map[string]tenancy.MeterSpec{
 		GroupBy: map[string]string{"model": "$.model", "subj": "subject"}},
 	"users": {EventTypes: []string{"llm.call", "other"}, Aggregation: tenancy.AggUniqueCount, ValuePath: "$.user",
 		GroupBy: map[string]string{"model": "$.model"}},
-	"p95":   {EventTypes: []string{"llm.call"}, Aggregation: tenancy.AggP95, ValuePath: "$.tokens", GroupBy: map[string]string{"model": "$.model"}},
+	"p95": {EventTypes: []string{"llm.call"}, Aggregation: tenancy.AggP95, ValuePath: "$.tokens", GroupBy: map[string]string{"model": "$.model"}},
 	"calls": {EventTypes: []string{"llm.call"}, Aggregation: tenancy.AggCount, GroupBy: map[string]string{"model": "$.model", "subj": "subject"},
 		Filters: map[string][]string{"subj": {"s1", "s2"}}},
 }
