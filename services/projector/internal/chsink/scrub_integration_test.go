@@ -69,6 +69,7 @@ func TestErasureRemovesPersonalColumnsFromStorage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	s := chsink.New(conn)
+	meterView(ctx, t, conn)
 
 	token, sourceToken, dataToken := literalToken(), literalToken(), literalToken()
 	secret := token + "@example.com"
@@ -96,7 +97,11 @@ func TestErasureRemovesPersonalColumnsFromStorage(t *testing.T) {
 		}
 		write(ctx, t, s, items)
 	}
-	dataPath := tableDataPath(ctx, t, conn, db)
+	dataPath := tableDataPath(ctx, t, conn, db, "events")
+	meterPath := tableDataPath(ctx, t, conn, db, "meter_values")
+	if n := meterValues(ctx, t, conn, "g0 = ? OR g1 = ?", dataToken, secret); n != 20 {
+		t.Fatalf("before the erasure %d meter_values rows hold the extracted data or subject, want 20", n)
+	}
 	if n := rawCount(ctx, t, conn, "subject = ? OR source = ? OR data = ?", secret, secretSource, secretData); n != 20 {
 		t.Fatalf("before the erasure %d raw rows hold the subject, source or data, want 20", n)
 	}
@@ -120,13 +125,23 @@ func TestErasureRemovesPersonalColumnsFromStorage(t *testing.T) {
 		t.Fatalf("%d raw rows of the other subject keep their values, want 20", n)
 	}
 	wantRollup(ctx, t, conn, tenant, map[string]int64{m1.Format(time.DateTime) + " login": 20})
+	if n := meterValues(ctx, t, conn, "g0 = ? OR g1 = ? OR (sign = 1 AND external_id LIKE 'gone-%' AND (num IS NOT NULL OR g0 IS NOT NULL OR g1 IS NOT NULL))", dataToken, secret); n != 0 {
+		t.Fatalf("after the erasure %d meter_values rows still hold extracted values of erased events", n)
+	}
+	if n := meterValues(ctx, t, conn, "sign = -1"); n != 21 {
+		t.Fatalf("meter_values has %d rows with sign -1, want one per erased event (21)", n)
+	}
+	if n := meterValues(ctx, t, conn, "sign = 1 AND g1 = 'keep@example.com' AND num = 1"); n != 20 {
+		t.Fatalf("%d meter_values rows of the other subject keep their values, want 20", n)
+	}
 
 	if dataPath == "" {
 		t.Log("the engine's data directory is not on this machine: the check of its files was not run")
 		return
 	}
 	deadline := time.Now().Add(erasureDiskBound)
-	for onDisk(t, dataPath, token) || onDisk(t, dataPath, sourceToken) || onDisk(t, dataPath, dataToken) || outdatedParts(ctx, t, conn, db) > 0 {
+	for onDisk(t, dataPath, token) || onDisk(t, dataPath, sourceToken) || onDisk(t, dataPath, dataToken) ||
+		onDisk(t, meterPath, token) || onDisk(t, meterPath, dataToken) || outdatedParts(ctx, t, conn, db) > 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the erased subject is still in a file under %s (or outdated parts remain) %v after the erasure", dataPath, erasureDiskBound)
 		}
@@ -205,16 +220,40 @@ func wantRollup(ctx context.Context, t *testing.T, conn driver.Conn, tenant stri
 	}
 }
 
-// tableDataPath is the events table's directory when it is on this machine
-// (the local chdb-server), else "".
-func tableDataPath(ctx context.Context, t *testing.T, conn driver.Conn, db string) string {
+// meterView creates a meter's view as the query service does
+// (services/query/internal/store/meter_build.go): the card in data and the
+// subject as dimensions, the amount as the value.
+func meterView(ctx context.Context, t *testing.T, conn driver.Conn) {
+	t.Helper()
+	err := conn.Exec(ctx, `CREATE MATERIALIZED VIEW meter_mv_test TO meter_values AS
+		SELECT tenant_id, 'test' AS version, event_time, external_id, rollup_sign AS sign, projected_at,
+			JSONExtractString(data, 'card') AS g0, nullIf(subject, '') AS g1, JSONExtract(data, 'amount', 'Nullable(Float64)') AS num
+		FROM events WHERE rollup_sign != 0`)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// meterValues counts rows of meter_values matching where, as stored.
+func meterValues(ctx context.Context, t *testing.T, conn driver.Conn, where string, args ...any) uint64 {
+	t.Helper()
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM meter_values WHERE "+where, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// tableDataPath is a table's directory when it is on this machine (the
+// local chdb-server), else "".
+func tableDataPath(ctx context.Context, t *testing.T, conn driver.Conn, db, table string) string {
 	t.Helper()
 	var paths []string
-	if err := conn.QueryRow(ctx, "SELECT data_paths FROM system.tables WHERE database = ? AND name = 'events'", db).Scan(&paths); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT data_paths FROM system.tables WHERE database = ? AND name = ?", db, table).Scan(&paths); err != nil {
 		t.Fatal(err)
 	}
 	if len(paths) != 1 {
-		t.Fatalf("events has data paths %v, want one", paths)
+		t.Fatalf("%s has data paths %v, want one", table, paths)
 	}
 	if _, err := os.Stat(paths[0]); err != nil {
 		return ""
@@ -279,7 +318,7 @@ func onDisk(t *testing.T, dir, s string) bool {
 func outdatedParts(ctx context.Context, t *testing.T, conn driver.Conn, db string) uint64 {
 	t.Helper()
 	var n uint64
-	if err := conn.QueryRow(ctx, "SELECT count() FROM system.parts WHERE database = ? AND table = 'events' AND NOT active", db).Scan(&n); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.parts WHERE database = ? AND table IN ('events', 'meter_values') AND NOT active", db).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
