@@ -138,12 +138,16 @@ func TestMetersEqualIndependentAggregatesUnderDuplicatesReplayAndErasure(t *test
 	live := liveCalls(evs)
 	t.Logf("%d records in the topic (%d events sent, %d erased, copies included); %d live metered events", records, len(evs), len(evs)-len(liveCalls(evs))-100, len(live))
 	s.checkMeters(t, key, meters, live)
+	// Those queries asked for the meters' views (write-time extraction);
+	// once built, the same checks read them and nothing parses data.
+	s.waitMeterViews(t, len(meters))
+	s.checkMetersFromViews(t, key, meters, live)
 	s.checkAgainstPostgres(t, key, tenant)
 	s.checkMeterCSV(t, key, meters["tokens"], live)
 
 	s.stopProjector()
-	s.replay("clickhouse")
-	s.checkMeters(t, key, meters, live)
+	s.replay("clickhouse") // the views refill meter_values as events are projected again
+	s.checkMetersFromViews(t, key, meters, live)
 
 	// A changed definition applies to all history.
 	changed := meters["tokens-min"]
@@ -152,8 +156,37 @@ func TestMetersEqualIndependentAggregatesUnderDuplicatesReplayAndErasure(t *test
 		t.Fatalf("replace meter tokens-min: created %v, %v", created, err)
 	}
 	s.checkMeters(t, key, map[string]tenancy.Meter{"tokens-min": changed}, live)
+	s.waitMeterViews(t, len(meters)+1)
+	s.checkMetersFromViews(t, key, map[string]tenancy.Meter{"tokens-min": changed}, live)
 	if code := s.call(s.keyB, http.MethodGet, s.queryURL+"/v1/meters/calls/query", "", "", nil); code != http.StatusNotFound {
 		t.Fatalf("another tenant's key asking for the meter: %d, want 404", code)
+	}
+}
+
+// waitMeterViews waits until the query service has built n meter views.
+func (s *stack) waitMeterViews(t *testing.T, n int) {
+	t.Helper()
+	eventually(t, 3*time.Minute, "the meters' views built", func() string {
+		name := `pulsestream_query_meter_builds_total{outcome="ready"}`
+		if v, ok := metricValue(s.queryURL, name); !ok || v < float64(n) {
+			return fmt.Sprintf("%s %v, want %d", name, v, n)
+		}
+		return ""
+	})
+}
+
+// checkMetersFromViews is checkMeters, failing when any answer was
+// computed by parsing data rather than read from the meters' views.
+func (s *stack) checkMetersFromViews(t *testing.T, key string, meters map[string]tenancy.Meter, live []meterEvent) {
+	t.Helper()
+	parsed := func() float64 {
+		v, _ := metricValue(s.queryURL, `pulsestream_query_meter_answers_total{source="events"}`)
+		return v
+	}
+	before := parsed()
+	s.checkMeters(t, key, meters, live)
+	if after := parsed(); after != before {
+		t.Fatalf("%v meter answers parsed data although the views were built", after-before)
 	}
 }
 

@@ -117,6 +117,8 @@ func rowsText(rows []store.MeterRow) string {
 
 func build(t *testing.T, b *store.MeterBuilds, ch driver.Conn, tenant string, m tenancy.Meter) {
 	t.Helper()
+	// The database is shared: a view left behind would run on every insert.
+	t.Cleanup(func() { _ = b.Discard(context.Background(), tenant, m) })
 	if err := b.Build(context.Background(), tenant, m); err != nil {
 		t.Fatal(err)
 	}
