@@ -19,8 +19,11 @@ import (
 // the rows with rollup_sign = 1 whose key has no -1 row are the live
 // events, one each, at any merge state; reading them needs no FINAL merge
 // of the table's parts (which dominated the cost over millions of rows).
-// A meter reads data with JSONExtract (the column is a String, migration
-// clickhouse/00030).
+// meter_values (meter_build.go) keeps the same invariant per definition: one
+// row per row of events the meter reads, +1 and -1 alike. Reading events, a
+// meter parses data with JSONExtract (a String, migration clickhouse/00030);
+// reading meter_values, the values are already extracted, by the same
+// expressions.
 
 // MeterQuery asks for one meter over [From, To).
 type MeterQuery struct {
