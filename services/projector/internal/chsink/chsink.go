@@ -430,7 +430,7 @@ func (s *Sink) Permanent(err error) bool {
 
 // Truncate empties the read model (replay --drop).
 func Truncate(ctx context.Context, conn driver.Conn) error {
-	for _, t := range []string{"events", "events_per_minute", "meter_values"} {
+	for _, t := range []string{"events", "events_per_minute", "meter_values", "meter_minutes"} {
 		if err := conn.Exec(ctx, "TRUNCATE TABLE IF EXISTS "+t); err != nil {
 			return fmt.Errorf("truncate clickhouse %s: %w", t, err)
 		}

@@ -82,6 +82,24 @@ func scrubMeterValues(ctx context.Context, conn driver.Conn, keys []key) error {
 	if err := conn.Exec(ctx, "ALTER TABLE meter_values UPDATE g0 = NULL, g1 = NULL, g2 = NULL, g3 = NULL, g4 = NULL, num = NULL, h = NULL WHERE "+where); err != nil {
 		return fmt.Errorf("erase meter values of %d clickhouse rows: %w", dirty, err)
 	}
+	return scrubMeterMinutes(ctx, conn, keys)
+}
+
+// scrubMeterMinutes deletes the per-minute meter rollup rows (migration
+// clickhouse/00060) of the minutes holding the erased events, which carry
+// their dimensions; meters compute those minutes from meter_values.
+func scrubMeterMinutes(ctx context.Context, conn driver.Conn, keys []key) error {
+	minutes := "SELECT DISTINCT tenant_id, version, toDateTime(toStartOfMinute(event_time), 'UTC') FROM meter_values WHERE sign = -1 AND " + keyFilter(keys)
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM meter_minutes WHERE (tenant_id, version, minute) IN ("+minutes+")").Scan(&n); err != nil {
+		return fmt.Errorf("find erased meter minutes in clickhouse: %w", err)
+	}
+	if n == 0 {
+		return nil
+	}
+	if err := conn.Exec(ctx, "ALTER TABLE meter_minutes DELETE WHERE (tenant_id, version, minute) IN ("+minutes+")"); err != nil {
+		return fmt.Errorf("delete %d erased meter minutes in clickhouse: %w", n, err)
+	}
 	return nil
 }
 

@@ -99,8 +99,13 @@ func TestErasureRemovesPersonalColumnsFromStorage(t *testing.T) {
 	}
 	dataPath := tableDataPath(ctx, t, conn, db, "events")
 	meterPath := tableDataPath(ctx, t, conn, db, "meter_values")
+	minutesPath := tableDataPath(ctx, t, conn, db, "meter_minutes")
 	if n := meterValues(ctx, t, conn, "g0 = ? OR g1 = ?", dataToken, secret); n != 20 {
 		t.Fatalf("before the erasure %d meter_values rows hold the extracted data or subject, want 20", n)
+	}
+	var minutes uint64
+	if err := conn.QueryRow(ctx, "SELECT sum(events) FROM meter_minutes WHERE g1 = ?", secret).Scan(&minutes); err != nil || minutes != 20 {
+		t.Fatalf("before the erasure meter_minutes counts %d events of the erased subject, want 20 (%v)", minutes, err)
 	}
 	if n := rawCount(ctx, t, conn, "subject = ? OR source = ? OR data = ?", secret, secretSource, secretData); n != 20 {
 		t.Fatalf("before the erasure %d raw rows hold the subject, source or data, want 20", n)
@@ -128,6 +133,9 @@ func TestErasureRemovesPersonalColumnsFromStorage(t *testing.T) {
 	if n := meterValues(ctx, t, conn, "g0 = ? OR g1 = ? OR (sign = 1 AND external_id LIKE 'gone-%' AND (num IS NOT NULL OR g0 IS NOT NULL OR g1 IS NOT NULL))", dataToken, secret); n != 0 {
 		t.Fatalf("after the erasure %d meter_values rows still hold extracted values of erased events", n)
 	}
+	if err := conn.QueryRow(ctx, "SELECT count() FROM meter_minutes WHERE g0 = ? OR g1 = ?", dataToken, secret).Scan(&minutes); err != nil || minutes != 0 {
+		t.Fatalf("after the erasure %d meter_minutes rows hold the erased events' dimensions (%v)", minutes, err)
+	}
 	if n := meterValues(ctx, t, conn, "sign = -1"); n != 21 {
 		t.Fatalf("meter_values has %d rows with sign -1, want one per erased event (21)", n)
 	}
@@ -141,7 +149,8 @@ func TestErasureRemovesPersonalColumnsFromStorage(t *testing.T) {
 	}
 	deadline := time.Now().Add(erasureDiskBound)
 	for onDisk(t, dataPath, token) || onDisk(t, dataPath, sourceToken) || onDisk(t, dataPath, dataToken) ||
-		onDisk(t, meterPath, token) || onDisk(t, meterPath, dataToken) || outdatedParts(ctx, t, conn, db) > 0 {
+		onDisk(t, meterPath, token) || onDisk(t, meterPath, dataToken) || onDisk(t, minutesPath, token) || onDisk(t, minutesPath, dataToken) ||
+		outdatedParts(ctx, t, conn, db) > 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the erased subject is still in a file under %s (or outdated parts remain) %v after the erasure", dataPath, erasureDiskBound)
 		}
@@ -318,7 +327,7 @@ func onDisk(t *testing.T, dir, s string) bool {
 func outdatedParts(ctx context.Context, t *testing.T, conn driver.Conn, db string) uint64 {
 	t.Helper()
 	var n uint64
-	if err := conn.QueryRow(ctx, "SELECT count() FROM system.parts WHERE database = ? AND table IN ('events', 'meter_values') AND NOT active", db).Scan(&n); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.parts WHERE database = ? AND table IN ('events', 'meter_values', 'meter_minutes') AND NOT active", db).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n

@@ -273,6 +273,7 @@ func (s *Sweeper) sweepClickHouse(ctx context.Context, tenant string, cut time.T
 		{"events", "tenant_id = ? AND event_time < ? AND is_deleted = 0"},
 		{"events_per_minute", "tenant_id = ? AND minute < ?"},
 		{"meter_values", "tenant_id = ? AND event_time < ? AND sign != -1"},
+		{"meter_minutes", "tenant_id = ? AND minute < ?"},
 	} {
 		var due uint64
 		if err := s.ch.QueryRow(ctx, "SELECT count() FROM "+q.table+" WHERE "+q.where, tenant, cut).Scan(&due); err != nil {

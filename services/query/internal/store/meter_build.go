@@ -305,8 +305,10 @@ func (b *MeterBuilds) discard(ctx context.Context, tenant, slug, v, state, detai
 	if err := b.db.Exec(ctx, "DROP VIEW IF EXISTS "+viewName(v)); err != nil {
 		return fmt.Errorf("meter %s: drop view: %w", slug, err)
 	}
-	if err := b.db.Exec(ctx, "ALTER TABLE meter_values DELETE WHERE tenant_id = ? AND version = ?", tenant, v); err != nil {
-		return fmt.Errorf("meter %s: delete rows of %s: %w", slug, v, err)
+	for _, t := range []string{"meter_values", "meter_minutes"} {
+		if err := b.db.Exec(ctx, "ALTER TABLE "+t+" DELETE WHERE tenant_id = ? AND version = ?", tenant, v); err != nil {
+			return fmt.Errorf("meter %s: delete rows of %s from %s: %w", slug, v, t, err)
+		}
 	}
 	return b.setState(ctx, tenant, slug, v, state, 0, detail)
 }

@@ -16,10 +16,10 @@ import (
 	"github.com/pulsestream/pulsestream/tenancy"
 )
 
-var viewT0 = time.Date(2026, 3, 27, 0, 0, 0, 0, time.UTC) // the Berlin DST change is in the range
+var viewT0 = time.Date(2026, 3, 28, 12, 0, 0, 0, time.UTC) // the Berlin DST change is in the range
 
 // insertEvents writes n events of tenant (ids from first on) the way the
-// projector lays them out (rollup_sign 1), one every 97 s, with data that
+// projector lays them out (rollup_sign 1), one every 29 s, with data that
 // meters find numeric, non-numeric, missing or null; every 7th is another
 // type and every 11th has no model.
 func insertEvents(t *testing.T, ch driver.Conn, tenant string, first, n int) {
@@ -27,7 +27,7 @@ func insertEvents(t *testing.T, ch driver.Conn, tenant string, first, n int) {
 	err := ch.Exec(context.Background(), fmt.Sprintf(`INSERT INTO events (tenant_id, external_id, type, source, subject, event_time, received_at,
 			kafka_partition, kafka_offset, version, is_deleted, rollup_sign, data)
 		SELECT '%s', concat('e-', toString(number)), if(number %% 7 = 0, 'other', 'llm.call'), 'src', concat('s', toString(number %% 5)),
-			fromUnixTimestamp64Milli(toInt64(%d + number * 97000), 'UTC'), now64(3), 0, toInt64(number), 1000000 - number, 0, 1,
+			fromUnixTimestamp64Milli(toInt64(%d + number * 29000), 'UTC'), now64(3), 0, toInt64(number), 1000000 - number, 0, 1,
 			multiIf(number %% 13 = 0, '{"tokens":"12","user":null}', number %% 17 = 0, 'not json',
 				concat('{"tokens":', toString(number * 7919 %% 1000), ',"user":"u', toString(number %% 300), '"',
 					if(number %% 11 = 0, '', concat(',"model":"m', toString(number %% 4), '"')), '}'))
@@ -58,6 +58,8 @@ var viewMeters = map[string]tenancy.MeterSpec{
 	"p95": {EventTypes: []string{"llm.call"}, Aggregation: tenancy.AggP95, ValuePath: "$.tokens", GroupBy: map[string]string{"model": "$.model"}},
 	"calls": {EventTypes: []string{"llm.call"}, Aggregation: tenancy.AggCount, GroupBy: map[string]string{"model": "$.model", "subj": "subject"},
 		Filters: map[string][]string{"subj": {"s1", "s2"}}},
+	"avg": {EventTypes: []string{"llm.call"}, Aggregation: tenancy.AggAvg, ValuePath: "$.tokens", GroupBy: map[string]string{"model": "$.model"}},
+	"min": {EventTypes: []string{"llm.call"}, Aggregation: tenancy.AggMin, ValuePath: "$.tokens", GroupBy: map[string]string{"model": "$.model", "subj": "subject"}},
 }
 
 func viewQueries(m tenancy.Meter) []store.MeterQuery {
@@ -67,6 +69,12 @@ func viewQueries(m tenancy.Meter) []store.MeterQuery {
 		{Meter: m, From: viewT0, To: to, Window: "day", Location: berlin, GroupBy: []string{"model"}},
 		{Meter: m, From: viewT0.Add(time.Hour), To: to, Window: "hour", Location: time.UTC},
 		{Meter: m, From: viewT0, To: to, Location: time.UTC, GroupBy: []string{"model"}, Filters: map[string][]string{"model": {"m1", "m3"}}},
+		// partial minutes at both ends (events at 1,740 s and 87,000 s start
+		// the minutes at the ends), no window, no group
+		{Meter: m, From: viewT0.Add(1730 * time.Second), To: viewT0.Add(87030 * time.Second), Location: time.UTC},
+		{Meter: m, From: viewT0.Add(90*time.Second + 7*time.Millisecond), To: to.Add(-50 * time.Second), Location: time.UTC},
+		{Meter: m, From: viewT0.Add(time.Hour + 10*time.Second), To: viewT0.Add(time.Hour + 50*time.Second), Location: time.UTC},
+		{Meter: m, From: viewT0.Add(-time.Hour), To: viewT0.Add(15 * time.Minute), Window: "minute", Location: time.UTC, GroupBy: []string{"model"}},
 	}
 }
 

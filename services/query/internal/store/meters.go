@@ -70,6 +70,9 @@ func (c *ClickHouse) Meter(ctx context.Context, tenant string, q MeterQuery) ([]
 		return nil, fmt.Errorf("meter %s: erased events: %w", q.Meter.Slug, err)
 	}
 	sql, args, err := meterSQL(src, q, erased > 0)
+	if src.table == "meter_values" && fromMinutes(q.Meter.Aggregation) {
+		sql, args, err = minutesSQL(tenant, q, erased > 0)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -262,22 +265,20 @@ func (q MeterQuery) where(src meterSource, erasures bool) (string, []any, error)
 		w = append(w, "external_id NOT IN (SELECT external_id FROM "+src.table+" WHERE "+src.erasedWhere+")")
 		args = append(args, src.erasedArgs...)
 	}
-	for _, f := range []map[string][]string{q.Meter.Filters, q.Filters} {
-		for dim, vals := range f {
-			e, err := src.dim(dim)
-			if err != nil {
-				return "", nil, err
-			}
-			w = append(w, "has(?, ifNull("+e+", ''))")
-			args = append(args, vals)
-		}
+	fw, fargs, err := q.dimFilters(src.dim)
+	if err != nil {
+		return "", nil, err
 	}
-	return strings.Join(w, " AND "), args, nil
+	return strings.Join(append(w, fw...), " AND "), append(args, fargs...), nil
 }
 
-// bucketExpr is the window start as Unix seconds (0 without windows).
-func bucketExpr(window, tz string) string {
-	t := "toDateTime(event_time, " + quoteSQL(tz) + ")"
+// bucketExpr is the window start of event_time as Unix seconds (0
+// without windows).
+func bucketExpr(window, tz string) string { return bucketExprOf("event_time", window, tz) }
+
+// bucketExprOf is the window start of column col as Unix seconds.
+func bucketExprOf(col, window, tz string) string {
+	t := "toDateTime(" + col + ", " + quoteSQL(tz) + ")"
 	switch window {
 	case "minute":
 		return "toUnixTimestamp(toStartOfMinute(" + t + "))"
