@@ -169,7 +169,7 @@ func (s *stack) waitMeterViews(t *testing.T, n int) {
 	eventually(t, 3*time.Minute, "the meters' views built", func() string {
 		name := `pulsestream_query_meter_builds_total{outcome="ready"}`
 		if v, ok := metricValue(s.queryURL, name); !ok || v < float64(n) {
-			return fmt.Sprintf("%s %v, want %d", name, v, n)
+			return fmt.Sprintf("%s %v, want %d; query service log:\n%s", name, v, n, s.query.Log(10))
 		}
 		return ""
 	})

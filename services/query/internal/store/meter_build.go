@@ -68,6 +68,7 @@ type MeterBuilds struct {
 	queue    chan buildJob
 	mu       sync.Mutex
 	pending  map[string]bool // versions queued or being built
+	attempts map[string]int  // failed builds per version
 	answers  *prometheus.CounterVec
 	outcomes *prometheus.CounterVec
 	seconds  prometheus.Histogram
@@ -81,7 +82,7 @@ type buildJob struct {
 // NewMeterBuilds returns builds over db; guard is the longest an insert
 // into events is expected to run (see above). reg may be nil.
 func NewMeterBuilds(db MeterExecer, log *slog.Logger, guard time.Duration, reg prometheus.Registerer) *MeterBuilds {
-	b := &MeterBuilds{db: db, log: log, guard: guard, queue: make(chan buildJob, 64), pending: map[string]bool{},
+	b := &MeterBuilds{db: db, log: log, guard: guard, queue: make(chan buildJob, 64), pending: map[string]bool{}, attempts: map[string]int{},
 		answers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pulsestream_query_meter_answers_total",
 			Help: "Meter queries answered, by source: extracted (meter_values) or events (data parsed at query time while the meter's view is built)."}, []string{"source"}),
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pulsestream_query_meter_builds_total",
@@ -117,22 +118,44 @@ func (b *MeterBuilds) Request(tenant string, m tenancy.Meter) {
 	}
 }
 
-// Run builds the requested views until ctx ends.
+// Run builds the requested views until ctx ends, those queued together
+// in one batch. A failed build is asked for again after retryAfter, up to
+// maxAttempts times per process (queries ask again after that).
 func (b *MeterBuilds) Run(ctx context.Context) error {
 	for {
+		var jobs []buildJob
 		select {
 		case <-ctx.Done():
 			return nil
 		case j := <-b.queue:
-			if err := b.Build(ctx, j.tenant, j.meter); err != nil && ctx.Err() == nil {
-				b.log.Error("meter view build failed", "tenant", j.tenant, "meter", j.meter.Slug, "err", err)
-			}
-			b.mu.Lock()
-			delete(b.pending, MeterVersion(j.tenant, j.meter))
-			b.mu.Unlock()
+			jobs = append(jobs, j)
 		}
+		for len(b.queue) > 0 && len(jobs) < cap(b.queue) {
+			jobs = append(jobs, <-b.queue)
+		}
+		errs := b.buildAll(ctx, jobs)
+		b.mu.Lock()
+		for i, j := range jobs {
+			v := MeterVersion(j.tenant, j.meter)
+			delete(b.pending, v)
+			if errs[i] == nil || ctx.Err() != nil {
+				delete(b.attempts, v)
+				continue
+			}
+			b.log.Error("meter view build failed", "tenant", j.tenant, "meter", j.meter.Slug, "err", errs[i])
+			if b.attempts[v]++; b.attempts[v] < maxAttempts {
+				time.AfterFunc(retryAfter, func() { b.Request(j.tenant, j.meter) })
+			}
+		}
+		b.mu.Unlock()
 	}
 }
+
+// Retries of a failed build.
+const (
+	retryAfter  = 10 * time.Second
+	maxAttempts = 3
+)
 
 // Ready reports whether m's current version is built and checked.
 func (b *MeterBuilds) Ready(ctx context.Context, tenant string, m tenancy.Meter) (bool, error) {
@@ -165,82 +188,151 @@ func (b *MeterBuilds) setState(ctx context.Context, tenant, slug, version, state
 
 // Build builds m's view unless it is built or being built elsewhere.
 func (b *MeterBuilds) Build(ctx context.Context, tenant string, m tenancy.Meter) error {
+	return b.buildAll(ctx, []buildJob{{tenant, m}})[0]
+}
+
+// build is one view of a batch in the making.
+type build struct {
+	buildJob
+	version, sel, cols string
+	err                error
+	skip               bool // ready, or another replica builds it
+}
+
+// buildAll builds the views of jobs together: one cutoff and the same
+// waits serve them all. It returns each job's error.
+func (b *MeterBuilds) buildAll(ctx context.Context, jobs []buildJob) []error {
 	start := time.Now()
-	v := MeterVersion(tenant, m)
-	if err := b.discardOthers(ctx, tenant, m.Slug, v); err != nil {
-		return err
-	}
-	state, updated, err := b.state(ctx, tenant, m.Slug, v)
-	if err != nil || state == BuildReady || state == BuildBuilding && time.Since(updated) < staleBuild {
-		return err
-	}
-	if state != "" {
-		if err := b.discard(ctx, tenant, m.Slug, v, BuildDropped, "started again after "+state); err != nil {
-			return err
-		}
-	}
-	sel, cols, err := extractSelect(tenant, m, v)
-	if err != nil {
-		return err
+	bs := make([]*build, len(jobs))
+	for i, j := range jobs {
+		bs[i] = b.prepare(ctx, j)
 	}
 	cutoff, err := b.now(ctx)
-	if err != nil {
-		return err
-	}
 	cutoff += b.guard.Milliseconds()
 	split := " AND projected_at %s fromUnixTimestamp64Milli(toInt64(" + strconv.FormatInt(cutoff, 10) + "), 'UTC')"
-	if err := b.db.Exec(ctx, "CREATE MATERIALIZED VIEW "+viewName(v)+" TO meter_values AS "+sel+fmt.Sprintf(split, ">=")); err != nil {
-		if alreadyExists(err) {
-			return nil // another replica created it first and builds it
+	for _, x := range live(bs) {
+		x.err = err
+		if err == nil {
+			x.err = b.createView(ctx, x, cutoff, x.sel+fmt.Sprintf(split, ">="))
 		}
-		return fmt.Errorf("meter %s: create view: %w", m.Slug, err)
 	}
-	if err := b.setState(ctx, tenant, m.Slug, v, BuildBuilding, cutoff, ""); err != nil {
-		return err
+	if len(live(bs)) > 0 {
+		err = b.waitUntil(ctx, cutoff+b.guard.Milliseconds())
 	}
-	if err := b.backfill(ctx, tenant, m, v, cutoff, sel+fmt.Sprintf(split, "<"), cols); err != nil {
-		if derr := b.discard(context.WithoutCancel(ctx), tenant, m.Slug, v, BuildFailed, err.Error()); derr != nil {
-			b.log.Error("meter view discard failed", "meter", m.Slug, "err", derr)
+	for _, x := range live(bs) {
+		if x.err = err; err == nil {
+			if x.err = b.db.Exec(ctx, "INSERT INTO meter_values ("+x.cols+") "+x.sel+fmt.Sprintf(split, "<")); x.err != nil {
+				x.err = fmt.Errorf("meter %s: backfill: %w", x.meter.Slug, x.err)
+			}
+		}
+	}
+	b.checkAll(ctx, live(bs))
+	errs := make([]error, len(bs))
+	for i, x := range bs {
+		errs[i] = b.finish(ctx, x, cutoff, start)
+	}
+	return errs
+}
+
+// live are the builds still going.
+func live(bs []*build) []*build {
+	var out []*build
+	for _, x := range bs {
+		if x.err == nil && !x.skip {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// prepare discards the meter's other versions and a stale or failed build
+// of this one, and renders its SELECT.
+func (b *MeterBuilds) prepare(ctx context.Context, j buildJob) *build {
+	x := &build{buildJob: j, version: MeterVersion(j.tenant, j.meter)}
+	if x.err = b.discardOthers(ctx, j.tenant, j.meter.Slug, x.version); x.err != nil {
+		return x
+	}
+	state, updated, err := b.state(ctx, j.tenant, j.meter.Slug, x.version)
+	if x.err = err; err != nil {
+		return x
+	}
+	if x.skip = state == BuildReady || state == BuildBuilding && time.Since(updated) < staleBuild; x.skip {
+		return x
+	}
+	if state != "" {
+		if x.err = b.discard(ctx, j.tenant, j.meter.Slug, x.version, BuildDropped, "started again after "+state); x.err != nil {
+			return x
+		}
+	}
+	x.sel, x.cols, x.err = extractSelect(j.tenant, j.meter, x.version)
+	return x
+}
+
+// createView creates x's view for the rows projected from cutoff on; the
+// creation is the lock between replicas.
+func (b *MeterBuilds) createView(ctx context.Context, x *build, cutoff int64, sel string) error {
+	if err := b.db.Exec(ctx, "CREATE MATERIALIZED VIEW "+viewName(x.version)+" TO meter_values AS "+sel); err != nil {
+		if alreadyExists(err) {
+			x.skip = true // another replica created it first and builds it
+			return nil
+		}
+		return fmt.Errorf("meter %s: create view: %w", x.meter.Slug, err)
+	}
+	return b.setState(ctx, x.tenant, x.meter.Slug, x.version, BuildBuilding, cutoff, "")
+}
+
+// checkAll waits out the guard after the backfills, then checks that
+// meter_values holds as many rows of each version as events holds
+// matching rows projected before then.
+func (b *MeterBuilds) checkAll(ctx context.Context, bs []*build) {
+	if len(bs) == 0 {
+		return
+	}
+	now, err := b.now(ctx)
+	if err == nil {
+		err = b.waitUntil(ctx, now+b.guard.Milliseconds())
+	}
+	before := "projected_at < fromUnixTimestamp64Milli(toInt64(?), 'UTC')"
+	for _, x := range bs {
+		if x.err = err; err != nil {
+			continue
+		}
+		var want, got uint64
+		if err := b.db.QueryRow(ctx, "SELECT count() FROM events WHERE tenant_id = ? AND has(?, toString(type)) AND rollup_sign != 0 AND "+before,
+			x.tenant, x.meter.EventTypes, now).Scan(&want); err != nil {
+			x.err = fmt.Errorf("meter %s: check: %w", x.meter.Slug, err)
+			continue
+		}
+		if err := b.db.QueryRow(ctx, "SELECT count() FROM meter_values WHERE tenant_id = ? AND version = ? AND "+before,
+			x.tenant, x.version, now).Scan(&got); err != nil {
+			x.err = fmt.Errorf("meter %s: check: %w", x.meter.Slug, err)
+			continue
+		}
+		if got != want {
+			x.err = fmt.Errorf("meter %s: check: the view and backfill hold %d rows, events %d", x.meter.Slug, got, want)
+		}
+	}
+}
+
+// finish marks x ready, or discards it when it failed after its view was
+// created.
+func (b *MeterBuilds) finish(ctx context.Context, x *build, cutoff int64, start time.Time) error {
+	if x.skip && x.err == nil {
+		return nil
+	}
+	if x.err != nil {
+		if x.sel != "" {
+			if derr := b.discard(context.WithoutCancel(ctx), x.tenant, x.meter.Slug, x.version, BuildFailed, x.err.Error()); derr != nil {
+				b.log.Error("meter view discard failed", "meter", x.meter.Slug, "err", derr)
+			}
 		}
 		b.outcomes.WithLabelValues(BuildFailed).Inc()
-		return err
+		return x.err
 	}
 	b.outcomes.WithLabelValues(BuildReady).Inc()
 	b.seconds.Observe(time.Since(start).Seconds())
-	b.log.Info("meter view built", "tenant", tenant, "meter", m.Slug, "version", v, "seconds", time.Since(start).Seconds())
-	return b.setState(ctx, tenant, m.Slug, v, BuildReady, cutoff, "")
-}
-
-// backfill waits out the guard after cutoff, copies the rows before it and
-// checks the counts.
-func (b *MeterBuilds) backfill(ctx context.Context, tenant string, m tenancy.Meter, v string, cutoff int64, sel, cols string) error {
-	if err := b.waitUntil(ctx, cutoff+b.guard.Milliseconds()); err != nil {
-		return err
-	}
-	if err := b.db.Exec(ctx, "INSERT INTO meter_values ("+cols+") "+sel); err != nil {
-		return fmt.Errorf("meter %s: backfill: %w", m.Slug, err)
-	}
-	now, err := b.now(ctx)
-	if err != nil {
-		return err
-	}
-	if err := b.waitUntil(ctx, now+b.guard.Milliseconds()); err != nil {
-		return err
-	}
-	var want, got uint64
-	before := "projected_at < fromUnixTimestamp64Milli(toInt64(?), 'UTC')"
-	if err := b.db.QueryRow(ctx, "SELECT count() FROM events WHERE tenant_id = ? AND has(?, toString(type)) AND rollup_sign != 0 AND "+before,
-		tenant, m.EventTypes, now).Scan(&want); err != nil {
-		return fmt.Errorf("meter %s: check: %w", m.Slug, err)
-	}
-	if err := b.db.QueryRow(ctx, "SELECT count() FROM meter_values WHERE tenant_id = ? AND version = ? AND "+before,
-		tenant, v, now).Scan(&got); err != nil {
-		return fmt.Errorf("meter %s: check: %w", m.Slug, err)
-	}
-	if got != want {
-		return fmt.Errorf("meter %s: check: the view and backfill hold %d rows, events %d", m.Slug, got, want)
-	}
-	return nil
+	b.log.Info("meter view built", "tenant", x.tenant, "meter", x.meter.Slug, "version", x.version, "seconds", time.Since(start).Seconds())
+	return b.setState(ctx, x.tenant, x.meter.Slug, x.version, BuildReady, cutoff, "")
 }
 
 // now is the engine's clock in Unix milliseconds (it stamps projected_at).
