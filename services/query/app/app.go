@@ -201,7 +201,8 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 	}
 
 	pg := store.NewPostgres(pool)
-	a.builds = store.NewMeterBuilds(ch, logger, meterBuildGuard, reg)
+	tenants := tenancy.NewPGStore(pool)
+	a.builds = store.NewMeterBuilds(ch, logger, meterBuildGuard, reg).WithDefinitions(tenants.ListMeters)
 	chs := store.NewClickHouse(ch).WithMeterBuilds(a.builds)
 
 	a.health = observe.NewHealth(reg, cfg.Health.Timeout)
@@ -211,7 +212,6 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 	// the status endpoint (which answers 503 while Redis is down); taking
 	// search, lookups and statistics out of rotation for it would be wrong.
 
-	tenants := tenancy.NewPGStore(pool)
 	auth := tenancy.NewCachedAuthenticator(tenants, cfg.Auth.CacheTTL, reg)
 	a.notify = auth.ChangeListener(pool, logger)
 

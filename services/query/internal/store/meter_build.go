@@ -69,6 +69,7 @@ type MeterBuilds struct {
 	mu       sync.Mutex
 	pending  map[string]bool // versions queued or being built
 	attempts map[string]int  // failed builds per version
+	current  func(ctx context.Context, tenant string) ([]tenancy.Meter, error)
 	answers  *prometheus.CounterVec
 	outcomes *prometheus.CounterVec
 	seconds  prometheus.Histogram
@@ -122,11 +123,20 @@ func (b *MeterBuilds) Request(tenant string, m tenancy.Meter) {
 // in one batch. A failed build is asked for again after retryAfter, up to
 // maxAttempts times per process (queries ask again after that).
 func (b *MeterBuilds) Run(ctx context.Context) error {
+	sweep := time.NewTicker(sweepEvery)
+	defer sweep.Stop()
 	for {
 		var jobs []buildJob
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-sweep.C:
+			if b.current != nil {
+				if err := b.Sweep(ctx, b.current); err != nil && ctx.Err() == nil {
+					b.log.Error("meter views sweep failed", "err", err)
+				}
+			}
+			continue
 		case j := <-b.queue:
 			jobs = append(jobs, j)
 		}
@@ -151,11 +161,86 @@ func (b *MeterBuilds) Run(ctx context.Context) error {
 	}
 }
 
-// Retries of a failed build.
+// Sweep discards the views of meter versions that are no longer any
+// tenant's definition (a deleted meter or tenant; a changed definition is
+// discarded by its next build already): current lists a tenant's
+// definitions. Run calls it every sweepEvery.
+func (b *MeterBuilds) Sweep(ctx context.Context, current func(ctx context.Context, tenant string) ([]tenancy.Meter, error)) error {
+	rows, err := b.db.Query(ctx, "SELECT DISTINCT tenant_id FROM meter_builds")
+	if err != nil {
+		return fmt.Errorf("meter views: %w", err)
+	}
+	var tenants []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			rows.Close()
+			return fmt.Errorf("meter views: %w", err)
+		}
+		tenants = append(tenants, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("meter views: %w", err)
+	}
+	for _, t := range tenants {
+		ms, err := current(ctx, t)
+		if err != nil && !errors.Is(err, tenancy.ErrTenantNotFound) {
+			return err
+		}
+		if err := b.SweepTenant(ctx, t, ms); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SweepTenant discards tenant's views whose version is none of defs'.
+func (b *MeterBuilds) SweepTenant(ctx context.Context, tenant string, defs []tenancy.Meter) error {
+	rows, err := b.db.Query(ctx, "SELECT meter, version FROM meter_builds WHERE tenant_id = ? GROUP BY meter, version HAVING argMax(state, updated) != ?", tenant, BuildDropped)
+	if err != nil {
+		return fmt.Errorf("meter views of %s: %w", tenant, err)
+	}
+	var views [][2]string
+	for rows.Next() {
+		var slug, v string
+		if err := rows.Scan(&slug, &v); err != nil {
+			rows.Close()
+			return fmt.Errorf("meter views of %s: %w", tenant, err)
+		}
+		views = append(views, [2]string{slug, v})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("meter views of %s: %w", tenant, err)
+	}
+	keep := map[string]bool{}
+	for _, m := range defs {
+		keep[MeterVersion(tenant, m)] = true
+	}
+	for _, sv := range views {
+		if !keep[sv[1]] {
+			if err := b.discard(ctx, tenant, sv[0], sv[1], BuildDropped, "no longer defined"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Retries of a failed build; the period of Sweep in Run.
 const (
 	retryAfter  = 10 * time.Second
 	maxAttempts = 3
+	sweepEvery  = 10 * time.Minute
 )
+
+// WithDefinitions has Run sweep the views of deleted meters, listing a
+// tenant's definitions with current.
+func (b *MeterBuilds) WithDefinitions(current func(ctx context.Context, tenant string) ([]tenancy.Meter, error)) *MeterBuilds {
+	b.current = current
+	return b
+}
 
 // Ready reports whether m's current version is built and checked.
 func (b *MeterBuilds) Ready(ctx context.Context, tenant string, m tenancy.Meter) (bool, error) {

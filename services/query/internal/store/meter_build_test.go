@@ -183,6 +183,26 @@ func TestMeterViewsAnswerAsParsingDataAtQueryTime(t *testing.T) {
 		t.Fatalf("the replaced definition's view: %d, %v", mv, err)
 	}
 
+	// A deleted meter's view is swept; the others stay.
+	gone := meters["p95"]
+	delete(meters, "p95")
+	meters["tokens"] = changed
+	var defs []tenancy.Meter
+	for _, m := range meters {
+		defs = append(defs, m)
+	}
+	if err := builds.SweepTenant(context.Background(), tenant, defs); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := builds.Ready(context.Background(), tenant, gone); err != nil || ok {
+		t.Fatalf("the deleted meter is still ready after the sweep (%v)", err)
+	}
+	for _, m := range meters {
+		if ok, err := builds.Ready(context.Background(), tenant, m); err != nil || !ok {
+			t.Fatalf("meter %s not ready after the sweep (%v)", m.Slug, err)
+		}
+	}
+
 	// The answers really come from meter_values: a row added there shows.
 	v := store.MeterVersion(tenant, changed)
 	if err := ch.Exec(context.Background(), "INSERT INTO meter_values (tenant_id, version, event_time, external_id, sign, projected_at, num) VALUES (?, ?, ?, 'x', 1, now64(3), 1e9)",
