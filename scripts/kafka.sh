@@ -117,8 +117,12 @@ EOF
 # format the log dir once, with a cluster id generated once and kept in $K/cluster.id
 format_once() {
   [ -f "$K/data/meta.properties" ] && return 0
-  if ! grep -qE '^[A-Za-z0-9_-]{22}$' "$K/cluster.id" 2>/dev/null; then
-    tool kafka.tools.StorageTool random-uuid | tail -1 >"$K/cluster.id"
+  if ! grep -qE '^[A-Za-z0-9_][A-Za-z0-9_-]{21}$' "$K/cluster.id" 2>/dev/null; then
+    # an id starting with '-' (1 in 64) would be read as an option by format: draw again
+    for _ in 1 2 3 4 5 6; do
+      tool kafka.tools.StorageTool random-uuid | tail -1 >"$K/cluster.id"
+      if grep -qE '^[A-Za-z0-9_]' "$K/cluster.id"; then break; fi
+    done
   fi
   say "formatting $K/data (cluster id $(cat "$K/cluster.id"))"
   local extra=()
