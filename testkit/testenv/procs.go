@@ -271,6 +271,24 @@ func (r *Redis) Kill() {
 // Start (re)starts the redis-server on the same port.
 func (r *Redis) Start() { r.tb.Helper(); r.must("start") }
 
+// Pause freezes the redis-server (SIGSTOP): its connections stay open and
+// every command waits, as on a Redis that answers late. Resume undoes it.
+func (r *Redis) Pause() { r.tb.Helper(); r.signal(syscall.SIGSTOP) }
+
+// Resume lets a paused redis-server run again (SIGCONT).
+func (r *Redis) Resume() { r.tb.Helper(); r.signal(syscall.SIGCONT) }
+
+func (r *Redis) signal(sig syscall.Signal) {
+	r.tb.Helper()
+	pid := r.pid()
+	if pid <= 0 {
+		r.tb.Fatal("redis: no pid file")
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		r.tb.Fatalf("redis: %s pid %d: %v", sig, pid, err)
+	}
+}
+
 // Postgres is a private PostgreSQL cluster (initdb'ed on first start).
 type Postgres struct {
 	script

@@ -164,8 +164,21 @@ func TestIntegrationEveryCopyOfAKeyLandsOnOnePartition(t *testing.T) {
 	t.Logf("4 keys over %d partitions", len(used))
 }
 
+// decidedInRedis gives a gateway's Redis calls all the time a loaded machine
+// may take, for tests of what the rate limiter decides: with the defaults a
+// round trip answered after redis-op-timeout (250 ms) lets the request
+// through without a decision (fail-open, no RateLimit headers) and Redis is
+// skipped for redis-cooldown after it, which such a test would read as the
+// limiter failing. Fail-open on a late Redis has its own test
+// (TestRedisAnsweringLateFailsOpenOrClosedAsConfigured).
+func decidedInRedis(c *Config) {
+	c.Ingest.RedisTimeout = time.Minute
+	c.Redis.ReadTimeout = time.Minute
+	c.Redis.WriteTimeout = time.Minute
+}
+
 func TestIntegrationTenantOverItsRateGets429AndOthersAreUnaffected(t *testing.T) {
-	g, _ := realGateway(t, 100, nil, deps{})
+	g, _ := realGateway(t, 100, decidedInRedis, deps{})
 	start := time.Now()
 	var accepted, limited int
 	var last429 answer

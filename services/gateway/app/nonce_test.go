@@ -86,7 +86,10 @@ func TestIntegrationSignedNonceRidesTheRoundTripAndAReplayTakesNothing(t *testin
 	}
 	secret, _ := tenancy.NewSigningSecret()
 	const burst = 1000
-	g, env := realGateway(t, 1, func(c *Config) { c.Auth.SigningSecretKey = testSigningKey }, deps{audit: &memAuditLog{}})
+	g, env := realGateway(t, 1, func(c *Config) {
+		c.Auth.SigningSecretKey = testSigningKey
+		decidedInRedis(c) // the test reads what the limiter took and gave back
+	}, deps{audit: &memAuditLog{}})
 	p := env.auth.keys[keyA]
 	p.KeyID, p.KeyPrefix, p.RequireSignature = "k-signed", "ps_signed01", true
 	p.Tenant.RateLimitBurst = burst // 1 event/s: what the test takes does not refill meanwhile

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"testing"
@@ -102,6 +104,85 @@ func TestRedisSIGKILLDegradesAsDocumentedAndRecoversWithoutRestart(t *testing.T)
 	}
 	fmt.Printf("faults: 1 injected, %d events acknowledged, %d in Kafka, %d lost, %d re-produced while dedup was down (documented; the projector stores them once)\n",
 		len(acked), len(acked)-lost, lost, extra)
+}
+
+// TestRedisAnsweringLateFailsOpenOrClosedAsConfigured freezes a private
+// redis-server (SIGSTOP: connections open, nothing answered) under a
+// fail-open and a fail-closed gateway. While it is frozen every Redis answer
+// is late, whatever the machine's speed, so redis-op-timeout always expires:
+// the default gateway lets the request through without a decision (200, no
+// RateLimit headers, the event in Kafka) and the fail-closed one answers 503
+// with Retry-After, each without waiting for Redis to wake up. Once Redis
+// answers again both decide in Redis again, without a restart.
+func TestRedisAnsweringLateFailsOpenOrClosedAsConfigured(t *testing.T) {
+	r := testenv.StartRedis(t)
+	late := func(c *Config) {
+		c.Redis.Addr = r.Addr
+		c.Ingest.RedisTimeout = 200 * time.Millisecond
+	}
+	open, env := realGateway(t, 1000, late, deps{})
+	closed := startGateway(t, env.brokers, env.topic, deps{auth: env.auth}, func(c *Config) {
+		late(c)
+		c.Ingest.RedisKeyPrefix = "pstest:closed-" + env.topic + ":"
+		c.Ingest.RateLimitFailClosed = true
+	})
+	send := func(g *testGateway, id string) answer {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.url+"/v1/events", bytes.NewReader(batch(event(id, "t", "1"))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+keyA)
+		req.Header.Set("Content-Type", "application/json")
+		return do(t, req) // a gateway waiting for the frozen Redis fails here after 30 s
+	}
+	for _, g := range []*testGateway{open, closed} {
+		if a := send(g, "decided-"+g.url); a.status != 200 || a.header.Get("RateLimit-Limit") != "1000" {
+			t.Fatalf("Redis answering: %d %v %s", a.status, a.header, a.raw)
+		}
+	}
+
+	r.Pause()
+	frozen := true
+	t.Cleanup(func() {
+		if frozen {
+			r.Resume()
+		}
+	})
+	a := send(open, "while-frozen")
+	if a.status != 200 || a.body.Accepted != 1 || a.header.Get("RateLimit-Limit") != "" || a.header.Get("RateLimit-Remaining") != "" {
+		t.Fatalf("fail-open gateway, Redis frozen: %d %v %s; want 200 without a decision", a.status, a.header, a.raw)
+	}
+	if a := send(closed, "while-frozen-closed"); a.status != 503 || a.errorCode() != "unavailable" || a.header.Get("Retry-After") == "" {
+		t.Fatalf("fail-closed gateway, Redis frozen: %d %v %s", a.status, a.header, a.raw)
+	}
+	for _, g := range []*testGateway{open, closed} {
+		if got := counter(t, g, "pulsestream_gateway_redis_errors_total"); got < 1 {
+			t.Fatalf("redis errors %v, want >= 1", got)
+		}
+	}
+	r.Resume()
+	frozen = false
+
+	n := 0
+	waitUntil(t, 15*time.Second, "decisions again after Redis woke up", func() bool {
+		n++
+		a := send(open, fmt.Sprintf("after-%d", n))
+		b := send(closed, fmt.Sprintf("closed-after-%d", n))
+		return a.status == 200 && a.header.Get("RateLimit-Limit") == "1000" && b.status == 200 && b.header.Get("RateLimit-Limit") == "1000"
+	})
+	found := false
+	for _, rec := range readRecords(t, env.brokers, env.topic, int(topicRecords(t, env.brokers, env.topic))) {
+		found = found || string(rec.Key) == env.tenantA+"/while-frozen"
+		if string(rec.Key) == env.tenantA+"/while-frozen-closed" {
+			t.Errorf("the fail-closed gateway's refused event is in Kafka")
+		}
+	}
+	if !found {
+		t.Errorf("the event answered 200 while Redis was frozen is not in Kafka")
+	}
 }
 
 func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {

@@ -20,7 +20,12 @@ func TestIntegrationTwoGatewaysShareOneTenantLimit(t *testing.T) {
 	// The production delivery timeout: this test is about the limit, and a
 	// loaded machine's broker may take more than the tests' usual 3 s to ack
 	// the first records of a new topic.
-	patient := func(c *Config) { c.Producer.DeliveryTimeout = 10 * time.Second }
+	// Redis as patient (decidedInRedis): a late answer would let a request
+	// through without a decision, which is not what this test measures.
+	patient := func(c *Config) {
+		c.Producer.DeliveryTimeout = 10 * time.Second
+		decidedInRedis(c)
+	}
 	g1, env := realGateway(t, rate, patient, deps{})
 	g2 := startGateway(t, env.brokers, env.topic, deps{auth: env.auth}, func(c *Config) {
 		patient(c)
