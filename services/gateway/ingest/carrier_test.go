@@ -49,7 +49,7 @@ func (l *pipelineLog) take() [][]string {
 // the rate-limit decision finds exactly what a lookup of its own finds, and
 // the decision is the one AllowN gives; a request of bulkKeys events or more
 // sends both in one pipeline. The private Redis has never seen the script,
-// so the first decision also takes redis_rate's NOSCRIPT retry (EVAL after
+// so the first decision also takes the script's NOSCRIPT retry (EVAL after
 // EVALSHA), which must not send the lookup twice.
 func TestLookupRidingAlongAnswersAsALookupAlone(t *testing.T) {
 	r := testenv.StartRedis(t)

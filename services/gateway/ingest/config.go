@@ -4,12 +4,13 @@
 //
 // Libraries: franz-go (mandated) with TryProduce and promises, so a request's
 // records are produced concurrently and the handler waits for all acks without
-// ever blocking on a full buffer; go-redis/redis_rate/v10 for GCRA rate limits
-// (a well-kept, atomic Lua implementation: one script call, AllowN for batches);
-// go-redis/v9 for the markers (an MGET and a SET NX per event). Every Redis
-// command goes through go-redis's autopipeliner, so the rate-limit scripts,
-// marker lookups and marker writes of all requests in flight share one
-// pipelined round trip per batch instead of two or three round trips each.
+// ever blocking on a full buffer; go-redis/v9 for the markers (an MGET and a
+// SET NX per event) and GCRA rate limits (gcra.go: the GCRA of
+// go-redis/redis_rate, which it replaced, in a script that decides every
+// request queued on a bucket in one call). Every Redis command goes through
+// go-redis's autopipeliner, so the rate-limit scripts, marker lookups and
+// marker writes of all requests in flight share one pipelined round trip per
+// batch instead of two or three round trips each.
 package ingest
 
 import (

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/pulsestream/pulsestream/schemas/markers"
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -138,72 +137,6 @@ func firstRedisErr(cmds []goredis.Cmder) error {
 		}
 	}
 	return nil
-}
-
-// carrier is the rediser redis_rate calls for one decision: its script
-// command goes through the coalesced pipeline (requests of bulkKeys events
-// or more in a pipeline of their own) together with the request's Trip,
-// sent once with the first script call, so the marker lookup and a signed
-// request's nonce claim share the rate limit's round trip and its wait.
-type carrier struct {
-	coalesced
-	keys int // the request's events: bulkKeys or more take their own pipeline
-	trip *Trip
-}
-
-// script runs one EVAL/EVALSHA-family command. After a context error the
-// submitted command may still be written to by its batch, so the caller gets
-// a fresh one holding the error.
-func (c *carrier) script(ctx context.Context, name, payload string, keys []string, args []any) *goredis.Cmd {
-	a := make([]any, 0, 3+len(keys)+len(args))
-	a = append(a, name, payload, len(keys))
-	for _, k := range keys {
-		a = append(a, k)
-	}
-	cmd := goredis.NewCmd(ctx, append(a, args...)...)
-	trip := c.trip
-	c.trip = nil // a NOSCRIPT retry (EVAL after EVALSHA) sends the script alone
-	cmds := trip.appendCmds(append(make([]goredis.Cmder, 0, 1+tripCmds), cmd))
-	err := unanswered(ctx, c.run(ctx, c.keys, cmds...))
-	trip.finish(err)
-	if err != nil {
-		failed := goredis.NewCmd(ctx)
-		failed.SetErr(err)
-		return failed
-	}
-	return cmd
-}
-
-// The rediser redis_rate needs.
-
-func (c *carrier) Eval(ctx context.Context, script string, keys []string, args ...any) *goredis.Cmd {
-	return c.script(ctx, "eval", script, keys, args)
-}
-
-func (c *carrier) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *goredis.Cmd {
-	return c.script(ctx, "evalsha", sha1, keys, args)
-}
-
-func (c *carrier) EvalRO(ctx context.Context, script string, keys []string, args ...any) *goredis.Cmd {
-	return c.script(ctx, "eval_ro", script, keys, args)
-}
-
-func (c *carrier) EvalShaRO(ctx context.Context, sha1 string, keys []string, args ...any) *goredis.Cmd {
-	return c.script(ctx, "evalsha_ro", sha1, keys, args)
-}
-
-func (c *carrier) ScriptExists(ctx context.Context, hashes ...string) *goredis.BoolSliceCmd {
-	return c.ap.ScriptExists(ctx, hashes...)
-}
-
-func (c *carrier) ScriptLoad(ctx context.Context, script string) *goredis.StringCmd {
-	return c.ap.ScriptLoad(ctx, script)
-}
-
-func (c *carrier) Del(ctx context.Context, keys ...string) *goredis.IntCmd {
-	cmd := c.ap.Del(ctx, keys...)
-	_ = cmd.Err() // the deferred face: wait for it
-	return cmd
 }
 
 // RedisMarkers is the MarkerStore in Redis (keys from platform/markers).
@@ -406,30 +339,35 @@ func setArgs(key, value string, ttl time.Duration, nx bool) []any {
 	return a
 }
 
-// RedisLimiter is GCRA in Redis through go-redis/redis_rate/v10, its
-// scripts riding the coalesced pipeline with the marker commands (requests
-// of bulkKeys events or more in a pipeline of their own, as their markers),
-// the request's Trip along when the caller has one (AllowNWith).
+// RedisLimiter is GCRA in Redis (gcraScript), the decisions on each bucket
+// coalesced (buckets): the requests of a tenant that arrive while its
+// previous decision is in flight are decided by one script call, in order,
+// their Trips along in the same round trip; the calls ride the coalesced
+// pipeline with the marker commands (requests of bulkKeys events or more in
+// a pipeline of their own).
 type RedisLimiter struct {
-	rdb    coalesced
+	b      *buckets
 	prefix string
 }
 
-// NewRedisLimiter keys buckets as <prefix>ingest:<tenant> (redis_rate adds "rate:").
+// NewRedisLimiter keys buckets as <prefix>ingest:<tenant> (with redis_rate's
+// "rate:" in front, as before, so a rolling upgrade keeps every bucket).
 func NewRedisLimiter(rdb *goredis.Client, prefix string) (*RedisLimiter, error) {
 	c, err := newCoalesced(rdb)
 	if err != nil {
 		return nil, err
 	}
-	return &RedisLimiter{rdb: c, prefix: prefix}, nil
+	return &RedisLimiter{b: &buckets{rdb: c, queues: map[string]*bucketQueue{}}, prefix: prefix}, nil
 }
 
+func (r *RedisLimiter) key(tenant string) string { return "rate:" + r.prefix + "ingest:" + tenant }
+
 // remainingAfter is what is left of a bucket that is full again after
-// resetAfter. redis_rate's own Remaining is a float quotient that Redis
-// truncates to an integer, and its script computes in doubles of seconds
-// since 2017 (an ulp of about 6e-8 s): a fresh bucket of 100 after taking 10
-// says 89 (ResetAfter 100.000023ms). This floors the same quantity, forgiving
-// up to one microsecond of refill for that noise.
+// resetAfter. The script's own remaining is a float quotient that Redis
+// truncates to an integer, computed in doubles of seconds since 2017 (an
+// ulp of about 6e-8 s): a fresh bucket of 100 after taking 10 says 89
+// (ResetAfter 100.000023ms). This floors the same quantity, forgiving up to
+// one microsecond of refill for that noise.
 func remainingAfter(resetAfter time.Duration, ratePerSec, burst int) int {
 	left := float64(burst) - resetAfter.Seconds()*float64(ratePerSec)
 	return max(int(math.Floor(left+1e-6*float64(ratePerSec))), 0)
@@ -443,11 +381,10 @@ func (r *RedisLimiter) AllowN(ctx context.Context, tenant string, ratePerSec, bu
 // Refund gives back n units taken by a request that was then refused (a
 // replayed signature): GCRA's cost -n moves the bucket's theoretical arrival
 // time back by n emission intervals. A bucket that would be fuller than full
-// is left as it was (redis_rate writes no negative reset), so a refund never
-// lends more than was taken.
+// is left as it was (no arrival time behind now is written), so a refund
+// never lends more than was taken.
 func (r *RedisLimiter) Refund(ctx context.Context, tenant string, ratePerSec, burst, n int) error {
-	lim := redis_rate.Limit{Rate: ratePerSec, Burst: burst, Period: time.Second}
-	if _, err := redis_rate.NewLimiter(&carrier{coalesced: r.rdb, keys: n}).AllowN(ctx, r.prefix+"ingest:"+tenant, lim, -n); err != nil {
+	if _, err := r.b.decide(ctx, r.key(tenant), ratePerSec, burst, -n, nil); err != nil {
 		return fmt.Errorf("redis rate limit refund: %w", err)
 	}
 	return nil
@@ -456,22 +393,21 @@ func (r *RedisLimiter) Refund(ctx context.Context, tenant string, ratePerSec, bu
 // AllowNWith is AllowN sending trip (nil: nothing) in the same round trip;
 // when it returns, what rode along holds its answer or why there is none.
 func (r *RedisLimiter) AllowNWith(ctx context.Context, tenant string, ratePerSec, burst, n int, trip *Trip) (Decision, error) {
-	lim := redis_rate.Limit{Rate: ratePerSec, Burst: burst, Period: time.Second}
-	res, err := redis_rate.NewLimiter(&carrier{coalesced: r.rdb, keys: n, trip: trip}).AllowN(ctx, r.prefix+"ingest:"+tenant, lim, n)
+	res, err := r.b.decide(ctx, r.key(tenant), ratePerSec, burst, n, trip)
 	if err != nil {
 		return Decision{}, fmt.Errorf("redis rate limit: %w", err)
 	}
-	allowed := res.Allowed >= n && n > 0 || n == 0
-	remaining := res.Remaining
+	allowed := res.allowed >= n && n > 0 || n == 0
+	remaining := res.remaining
 	if allowed {
-		remaining = remainingAfter(res.ResetAfter, ratePerSec, burst)
+		remaining = remainingAfter(res.resetAfter, ratePerSec, burst)
 	}
 	return Decision{
 		Allowed:    allowed,
 		Limit:      burst,
 		Rate:       ratePerSec,
 		Remaining:  remaining,
-		ResetAfter: res.ResetAfter,
-		RetryAfter: res.RetryAfter,
+		ResetAfter: res.resetAfter,
+		RetryAfter: res.retryAfter,
 	}, nil
 }
