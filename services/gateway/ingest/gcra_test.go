@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-redis/redis_rate/v10"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/pulsestream/pulsestream/testkit/testenv"
@@ -201,5 +202,40 @@ func TestRedisFailureFailsEveryQueuedRequest(t *testing.T) {
 	}
 	if ctx.Err() != nil {
 		t.Fatal("the requests waited for their deadline instead of failing")
+	}
+}
+
+// TestScriptDecidesAsRedisRate: the script, given one request at a time,
+// answers what go-redis/redis_rate's AllowN (the GCRA it replaced) answers
+// for the same sequence of costs on a bucket of its own: takes, refusals,
+// looks (cost 0), refunds, and a refund past full. At 1 unit/s the two
+// buckets drift apart by the time between their calls; the costs keep every
+// verdict at least 100 units from its boundary and the tolerance is 2 units
+// (2 s of a stalled machine).
+func TestScriptDecidesAsRedisRate(t *testing.T) {
+	rdb := goredis.NewClient(&goredis.Options{Addr: testenv.RedisAddr(t)})
+	defer rdb.Close()
+	prefix := fmt.Sprintf("pstest:gcra-%d:", time.Now().UnixNano())
+	l, err := NewRedisLimiter(rdb, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib := redis_rate.NewLimiter(rdb)
+	limit := redis_rate.Limit{Rate: 1, Burst: 1000, Period: time.Second}
+	ctx := context.Background()
+	near := func(a, b time.Duration) bool { return (a - b).Abs() <= 2*time.Second }
+	for i, cost := range []int{300, 0, 800, 500, -100, 0, 600, 1000, -5000, 0, 999, 1} {
+		want, err := lib.AllowN(ctx, prefix+"lib", limit, cost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := l.b.decide(ctx, l.key("ours"), 1, 1000, cost, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.allowed != want.Allowed || got.remaining < want.Remaining-2 || got.remaining > want.Remaining+2 ||
+			!near(got.resetAfter, want.ResetAfter) || (want.RetryAfter == -1) != (got.retryAfter == -1) || !near(got.retryAfter, want.RetryAfter) {
+			t.Fatalf("step %d (cost %d): script %+v, redis_rate %+v", i, cost, got, *want)
+		}
 	}
 }
