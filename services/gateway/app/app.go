@@ -26,6 +26,7 @@ import (
 	"github.com/pulsestream/pulsestream/services/gateway/decode"
 	"github.com/pulsestream/pulsestream/services/gateway/erasure"
 	"github.com/pulsestream/pulsestream/services/gateway/ingest"
+	"github.com/pulsestream/pulsestream/services/gateway/outcomes"
 	"github.com/pulsestream/pulsestream/services/gateway/signature"
 	"github.com/pulsestream/pulsestream/tenancy"
 )
@@ -42,8 +43,9 @@ type App struct {
 	tracing  *tracing.Tracing
 	redis    *goredis.Client
 	pool     *pgxpool.Pool
-	worker   *erasure.Worker // nil when deps replace the erasure store
-	schemas  *schemaParts    // nil without PostgreSQL
+	worker   *erasure.Worker   // nil when deps replace the erasure store
+	outcomes *outcomes.Counter // nil without PostgreSQL
+	schemas  *schemaParts      // nil without PostgreSQL
 	// notify purges the key cache on tenancy changes; nil when deps
 	// replace the authenticator.
 	notify *pgnotify.Listener
@@ -171,6 +173,10 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 		a.worker = erasure.NewWorker(cfg.Erasure, es, svc, proj, reg, logger)
 	}
 	h := ingest.NewHandler(cfg.Ingest, svc, v, tenancy.PrincipalFrom, metrics)
+	if a.pool != nil {
+		a.outcomes = outcomes.New(cfg.Outcomes, outcomes.NewPGStore(a.pool), logger)
+		h.WithOutcomes(a.outcomes)
+	}
 	if err := a.wireSchemas(cfg, reg, d.kafka, svc, v, h); err != nil {
 		return nil, err
 	}
@@ -237,6 +243,9 @@ func (a *App) Run(ctx context.Context) error {
 	g.OnSignal(a.health.ShutDown)
 	g.Add(a.server.Serve, a.server.Shutdown)
 	a.addWorker(g)
+	if a.outcomes != nil {
+		g.AddContext(a.outcomes.Run)
+	}
 	a.addSchemaActors(g)
 	if a.notify != nil {
 		g.AddContext(a.notify.Run)
@@ -251,6 +260,19 @@ func (a *App) Run(ctx context.Context) error {
 func (a *App) addWorker(g *runner.Group) {
 	if a.worker != nil {
 		g.AddContext(a.worker.Run)
+	}
+}
+
+// flushOutcomes stores the outcome counts the last flush left (after the
+// server drained, so every answered request is counted).
+func (a *App) flushOutcomes() {
+	if a.outcomes == nil || a.pool == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.outcomes.Flush(ctx); err != nil {
+		a.logger.Warn("outcome counts not flushed at stop", "err", err)
 	}
 }
 
@@ -269,6 +291,7 @@ func (a *App) close() {
 		a.schemas.qclient = nil
 	}
 	tracing.ShutdownLogged(a.tracing, a.logger)
+	a.flushOutcomes()
 	if a.redis != nil {
 		_ = a.redis.Close()
 		a.redis = nil

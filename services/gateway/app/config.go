@@ -16,6 +16,7 @@ import (
 	"github.com/pulsestream/pulsestream/platform/tracing"
 	"github.com/pulsestream/pulsestream/services/gateway/erasure"
 	"github.com/pulsestream/pulsestream/services/gateway/ingest"
+	"github.com/pulsestream/pulsestream/services/gateway/outcomes"
 	"github.com/pulsestream/pulsestream/services/gateway/quarantine"
 	"github.com/pulsestream/pulsestream/services/gateway/schemacheck"
 	"github.com/pulsestream/pulsestream/services/gateway/signature"
@@ -39,6 +40,7 @@ type Config struct {
 	Schemas    schemacheck.Config
 	Quarantine quarantine.Config
 	Tracing    tracing.Config
+	Outcomes   outcomes.Config
 }
 
 // RegisterFlags defines every flag of the gateway.
@@ -58,13 +60,14 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Schemas.RegisterFlags(fs)
 	c.Quarantine.RegisterFlags(fs)
 	c.Tracing.RegisterFlags(fs)
+	c.Outcomes.RegisterFlags(fs)
 }
 
 // Validate names every bad setting.
 func (c *Config) Validate() error {
 	errs := []error{c.HTTP.Validate(), c.Log.Validate(), c.Runner.Validate(), c.Kafka.Validate(), c.Producer.Validate(),
 		c.Ingest.Validate(), c.Redis.Validate(), c.Postgres.Validate(), c.Erasure.Validate(), c.Auth.Validate(), c.Signature.Validate(), c.Health.Validate(),
-		c.Schemas.Validate(), c.Quarantine.Validate(), c.Tracing.Validate()}
+		c.Schemas.Validate(), c.Quarantine.Validate(), c.Tracing.Validate(), c.Outcomes.Validate()}
 	return errors.Join(errs...)
 }
 

@@ -102,6 +102,23 @@ type Handler struct {
 	now       func() time.Time
 	schemas   SchemaChecker // nil: no event schemas
 	hold      Quarantiner   // nil: no quarantine
+	outcomes  OutcomeCounter
+}
+
+// OutcomeCounter counts events per tenant and outcome for the console
+// (services/gateway/outcomes): in memory, never a trip per request.
+type OutcomeCounter interface {
+	Add(tenant, outcome string, n int)
+}
+
+type noOutcomes struct{}
+
+func (noOutcomes) Add(string, string, int) {}
+
+// WithOutcomes makes h count its outcomes per tenant in o. It returns h.
+func (h *Handler) WithOutcomes(o OutcomeCounter) *Handler {
+	h.outcomes = o
+	return h
 }
 
 // WithSchemas makes h check events against the tenants' schemas and
@@ -113,7 +130,7 @@ func (h *Handler) WithSchemas(c SchemaChecker, q Quarantiner) *Handler {
 
 // NewHandler serves svc over HTTP.
 func NewHandler(cfg Config, svc *Service, v *decode.Validator, principal PrincipalFunc, m *Metrics) *Handler {
-	return &Handler{cfg: cfg, svc: svc, validator: v, principal: principal, metrics: m, now: time.Now}
+	return &Handler{cfg: cfg, svc: svc, validator: v, principal: principal, metrics: m, now: time.Now, outcomes: noOutcomes{}}
 }
 
 // pathEvents is the ingest route (see TakesNonce).
@@ -174,18 +191,18 @@ func (h *Handler) ingest(c *gin.Context) {
 	case out.Admission == Limited:
 		h.limited(c, tenant, len(items), *out.Decision)
 	case out.Busy:
-		h.countResults(out.Results)
+		h.countResults(tenant.ID, out.Results)
 		h.unavailable(c, "the gateway is at its buffer limit; retry shortly")
 	default:
-		h.respond(c, out)
+		h.respond(c, tenant.ID, out)
 	}
 }
 
 // respond answers a request whose events were processed: 200 when none was
 // rejected, 207 when some were, 4xx when all were, 503 when Kafka failed.
-func (h *Handler) respond(c *gin.Context, out Outcome) {
+func (h *Handler) respond(c *gin.Context, tenant string, out Outcome) {
 	results := out.Results
-	resp := h.countResults(results)
+	resp := h.countResults(tenant, results)
 	switch {
 	case out.Unavailable:
 		resp.Error = &apierror.Detail{Code: CodeServiceUnavailable, Message: "Kafka did not acknowledge every event; events marked unavailable were not stored: retry them"}
@@ -220,7 +237,7 @@ func (r *Result) reject(code, msg string) {
 	r.Status, r.Code, r.Message = StatusRejected, code, msg
 }
 
-func (h *Handler) countResults(results []Result) Response {
+func (h *Handler) countResults(tenant string, results []Result) Response {
 	resp := Response{Results: results}
 	var tally []outcomeCount // a handful of distinct (status, code) pairs per request
 	for i := range results {
@@ -237,6 +254,7 @@ func (h *Handler) countResults(results []Result) Response {
 	}
 	for _, c := range tally {
 		h.metrics.Events.WithLabelValues(c.status, c.code).Add(float64(c.n))
+		h.outcomes.Add(tenant, c.status, c.n)
 	}
 	return resp
 }
@@ -333,12 +351,14 @@ func (h *Handler) fail(c *gin.Context, tenant tenancy.Tenant, nonce *Nonce, e *a
 		setRateHeaders(c, *d)
 	}
 	h.metrics.Events.WithLabelValues("request_refused", e.Code).Inc()
+	h.outcomes.Add(tenant.ID, "request_refused", 1)
 	apierror.Abort(c, e)
 }
 
 // limited answers 429: the batch can never fit the burst, or the bucket
 // has not enough left now.
 func (h *Handler) limited(c *gin.Context, t tenancy.Tenant, n int, d Decision) {
+	h.outcomes.Add(t.ID, "rate_limited", n)
 	burst := burstOf(t)
 	if n > burst {
 		c.Header("Retry-After", seconds(time.Duration(math.Ceil(float64(n)/float64(t.RateLimitPerSec)))*time.Second))

@@ -94,6 +94,7 @@ gateway:
   - erasure-lease
   - erasure-page-size
   - erasure-projector-group
+  - outcomes-flush-interval
   - schema-poll-interval
   - schema-retry-interval
   - quarantine-topic
