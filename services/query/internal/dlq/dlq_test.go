@@ -202,13 +202,16 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 }
 
 // The lag of a read model is the event topic's records its group has not
-// committed: all of them for a group that never committed, none after it
-// committed the end.
-func TestLagCountsUncommittedRecords(t *testing.T) {
+// committed (all of them for a group that never committed, none after it
+// committed the end), and, as a time, the age of the oldest of them.
+func TestLagCountsUncommittedRecordsAndTheOldestOnesAge(t *testing.T) {
 	d, h, topic := dlqFixture(t, 0)
 	ctx := context.Background()
+	produced := time.Now()
+	base := produced.Add(-100 * time.Second).Truncate(time.Millisecond) // record i was produced at base + i s
 	for i := range 5 {
-		if err := d.cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte(fmt.Sprintf("acme/e-%d", i)), Value: []byte("{}")}).FirstErr(); err != nil {
+		r := &kgo.Record{Topic: topic, Key: []byte(fmt.Sprintf("acme/e-%d", i)), Value: []byte("{}"), Timestamp: base.Add(time.Duration(i) * time.Second)}
+		if err := d.cl.ProduceSync(ctx, r).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -228,9 +231,16 @@ func TestLagCountsUncommittedRecords(t *testing.T) {
 	if code := call(t, h, "ops-admin", "GET", "/v1/admin/lag", "", &got); code != http.StatusOK {
 		t.Fatalf("lag: %d", code)
 	}
-	want := []Lag{{"postgres", topic + "-pg", 0}, {"clickhouse", topic + "-ch", 5}}
-	if fmt.Sprint(got.ReadModels) != fmt.Sprint(want) {
-		t.Fatalf("lag %+v, want %+v", got.ReadModels, want)
+	asked := time.Since(base).Seconds() // the oldest record's age when the answer came
+	if len(got.ReadModels) != 2 {
+		t.Fatalf("lag %+v, want two read models", got.ReadModels)
+	}
+	pg, ch := got.ReadModels[0], got.ReadModels[1]
+	if pg.ReadModel != "postgres" || pg.Group != topic+"-pg" || pg.Records != 0 || pg.Seconds == nil || *pg.Seconds != 0 {
+		t.Errorf("caught-up read model: %+v, want postgres, 0 records, 0 s", pg)
+	}
+	if ch.ReadModel != "clickhouse" || ch.Group != topic+"-ch" || ch.Records != 5 || ch.Seconds == nil || *ch.Seconds < 100 || *ch.Seconds > asked {
+		t.Errorf("read model behind: %+v (seconds %v), want clickhouse, 5 records, the age of record 0: 100..%.1f s", ch, ch.Seconds, asked)
 	}
 }
 

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pulsestream/pulsestream/schemas"
 )
@@ -54,11 +56,17 @@ type Lag struct {
 	// Records is the sum over the topic's partitions of end offset minus
 	// committed offset (records not yet durable in the read model).
 	Records int64 `json:"records"`
+	// Seconds is the end-to-end lag as a time: the age of the oldest record
+	// not yet durable in the read model (now minus its Kafka timestamp, the
+	// time the gateway produced it); 0 when the read model is caught up, nil
+	// when that record could not be read within the request.
+	Seconds *float64 `json:"seconds"`
 }
 
 // Lags returns the lag of every read model: per partition of the event
 // topic, its end offset minus the group's committed offset (or the
-// partition's start offset, when the group committed nothing there).
+// partition's start offset, when the group committed nothing there), and
+// the age of the first record past the committed offset.
 func (d *DLQ) Lags(ctx context.Context, models []ReadModel) ([]Lag, error) {
 	adm := kadm.NewClient(d.cl)
 	starts, err := adm.ListStartOffsets(ctx, d.topic)
@@ -85,6 +93,7 @@ func (d *DLQ) Lags(ctx context.Context, models []ReadModel) ([]Lag, error) {
 			return nil, fmt.Errorf("committed offsets of %s: %w", m.Group, err)
 		}
 		var n int64
+		behind := map[int32]int64{} // partition: first offset not yet written
 		ends.Each(func(e kadm.ListedOffset) {
 			from := int64(0)
 			if s, ok := starts.Lookup(e.Topic, e.Partition); ok {
@@ -95,11 +104,53 @@ func (d *DLQ) Lags(ctx context.Context, models []ReadModel) ([]Lag, error) {
 			}
 			if e.Offset > from {
 				n += e.Offset - from
+				behind[e.Partition] = from
 			}
 		})
-		out = append(out, Lag{ReadModel: m.Name, Group: m.Group, Records: n})
+		out = append(out, Lag{ReadModel: m.Name, Group: m.Group, Records: n, Seconds: d.age(ctx, behind)})
 	}
 	return out, nil
+}
+
+// ageTimeout bounds the read of the oldest unwritten records.
+const ageTimeout = 3 * time.Second
+
+// age is the age of the oldest record at or after the offsets of behind
+// (0 when behind is empty; nil when they could not be read in time).
+func (d *DLQ) age(ctx context.Context, behind map[int32]int64) *float64 {
+	zero := 0.0
+	if len(behind) == 0 {
+		return &zero
+	}
+	from := make(map[int32]kgo.Offset, len(behind))
+	for p, o := range behind {
+		from[p] = kgo.NewOffset().At(o)
+	}
+	cl, err := d.reader(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{d.topic: from}))
+	if err != nil {
+		return nil
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, ageTimeout)
+	defer cancel()
+	var oldest time.Time
+	for len(behind) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if _, open := behind[r.Partition]; !open {
+				return
+			}
+			delete(behind, r.Partition)
+			if oldest.IsZero() || r.Timestamp.Before(oldest) {
+				oldest = r.Timestamp
+			}
+		})
+	}
+	secs := max(0, time.Since(oldest).Seconds())
+	return &secs
 }
 
 func (h *handler) lag(c *gin.Context) {
