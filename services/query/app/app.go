@@ -216,11 +216,17 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 	a.notify = auth.ChangeListener(pool, logger)
 
 	httpMetrics := httpapi.NewMetrics(reg, "query") // one set for both listeners: routes tell them apart
+	dlqAPI, lag, err := a.dlqHandler(cfg, pool, auth, httpMetrics, tr, logger)
+	if err != nil {
+		return nil, err
+	}
 	h := api.New(api.Deps{
 		Events:       pg,
 		Stats:        chs,
 		MeterDefs:    tenants,
 		Meters:       chs,
+		Outcomes:     pg,
+		Lag:          lag,
 		Markers:      store.NewMarkers(rdb, cfg.Query.MarkersPrefix),
 		Cursors:      codec,
 		Auth:         auth,
@@ -234,10 +240,6 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 		return nil, err
 	}
 	sealer, err := cfg.Auth.Sealer() // Validate checked it
-	if err != nil {
-		return nil, err
-	}
-	dlqAPI, err := a.dlqHandler(cfg, pool, auth, httpMetrics, tr, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -262,21 +264,30 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 
 // dlqHandler builds the DLQ API: a Kafka client (producing re-driven records
 // to kafka-topic; nothing connects until the first request) and PostgreSQL.
-func (a *App) dlqHandler(cfg Config, pool *pgxpool.Pool, auth tenancy.Authenticator, m *httpapi.Metrics, tr *tracing.Tracing, logger *slog.Logger) (http.Handler, error) {
+// It also returns the read models' lag for the tenant API's GET /v1/lag.
+func (a *App) dlqHandler(cfg Config, pool *pgxpool.Pool, auth tenancy.Authenticator, m *httpapi.Metrics, tr *tracing.Tracing, logger *slog.Logger) (http.Handler, api.LagFunc, error) {
 	newClient := func(opts ...kgo.Opt) (*kgo.Client, error) {
 		return kafka.NewClient(cfg.Kafka, nil, logger, "pulsestream_query_dlq", opts...)
 	}
 	cl, err := newClient()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	a.closer = append(a.closer, cl.Close)
 	models, err := cfg.ReadModels.Parse() // Validate checked it
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	d := dlq.New(cl, newClient, pool, cfg.Kafka.Topic, cfg.Kafka.DLQTopic)
-	return dlq.Handler(d, models, auth, m, tr.Middleware(), logger), nil
+	lag := func(ctx context.Context) ([]api.ReadModelLag, error) {
+		lags, err := d.Lags(ctx, models)
+		out := make([]api.ReadModelLag, len(lags))
+		for i, l := range lags {
+			out[i] = api.ReadModelLag{ReadModel: l.ReadModel, Seconds: l.Seconds}
+		}
+		return out, err
+	}
+	return dlq.Handler(d, models, auth, m, tr.Middleware(), logger), lag, nil
 }
 
 // adminWithDLQ serves the DLQ API beside the tenancy admin API.

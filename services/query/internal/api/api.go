@@ -59,6 +59,9 @@ type Deps struct {
 	// MeterDefs and Meters serve /v1/meters (meters.go).
 	MeterDefs MeterDefinitions
 	Meters    MeterStore
+	// Outcomes and Lag serve /v1/outcomes and /v1/lag (overview.go).
+	Outcomes OutcomeStore
+	Lag      LagFunc
 	Cursors   *cursor.Codec
 	Auth      tenancy.Authenticator
 	// Ops serves /livez, /readyz and /metrics on the same listener (optional).
@@ -98,6 +101,7 @@ func (a *API) router() *gin.Engine {
 	v1.GET("/events/:id/status", a.status)
 	v1.GET("/stats", a.stats)
 	a.meterRoutes(v1)
+	a.overviewRoutes(v1)
 	return r
 }
 
