@@ -296,6 +296,7 @@ func adminWithDLQ(admin, dlqAPI http.Handler) http.Handler {
 	mux.Handle("/v1/admin/dlq", dlqAPI)
 	mux.Handle("/v1/admin/dlq/", dlqAPI)
 	mux.Handle("/v1/admin/lag", dlqAPI)
+	mux.Handle("/v1/admin/erasures", dlqAPI)
 	mux.Handle("/", admin)
 	return mux
 }

@@ -26,13 +26,15 @@ const maxBody = 512 << 10
 
 // Routes mounts the DLQ API on r under /v1/admin/dlq, for admin keys of the
 // operator tenant (as the rest of the admin API).
-// The read models' lag is served beside it (GET /v1/admin/lag).
+// The read models' lag (GET /v1/admin/lag) and the erasures by subject with
+// their progress (GET /v1/admin/erasures, erasures.go) are served beside it.
 func Routes(r gin.IRouter, d *DLQ, models []ReadModel, auth tenancy.Authenticator, logger *slog.Logger) {
 	h := &handler{d: d, models: models, logger: logger}
 	g := r.Group("/v1/admin", tenancy.Middleware(auth, tenancy.ScopeAdmin), tenancy.OperatorOnly)
 	g.GET("/dlq", h.list)
 	g.POST("/dlq/redrive", h.redrive)
 	g.GET("/lag", h.lag)
+	g.GET("/erasures", h.erasures)
 }
 
 // Handler is the DLQ API on the platform engine (request id, metrics,
