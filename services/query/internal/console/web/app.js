@@ -77,7 +77,8 @@ async function guarded(fn) {
 }
 
 // barChart draws counts per bucket as an SVG bar chart with an accessible name.
-function barChart(label, buckets) {
+function barChart(label, buckets, unit) {
+  unit = unit || "events";
   const w = 1000, h = 200, pad = 24;
   const max = Math.max(1, ...buckets.map(b => b.count));
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
@@ -85,7 +86,7 @@ function barChart(label, buckets) {
   svg.setAttribute("class", "chart");
   svg.setAttribute("role", "img");
   const total = buckets.reduce((s, b) => s + b.count, 0);
-  svg.setAttribute("aria-label", `${label}: ${total} events in ${buckets.length} buckets, at most ${max} in one`);
+  svg.setAttribute("aria-label", `${label}: ${total} ${unit} in ${buckets.length} buckets, at most ${max} in one`);
   const bw = buckets.length ? w / buckets.length : w;
   buckets.forEach((b, i) => {
     const bh = (b.count / max) * (h - 10);
@@ -110,9 +111,10 @@ function barChart(label, buckets) {
   return svg;
 }
 
-// fill returns every bucket between from and to (the API omits empty ones).
-function fill(buckets, from, to, stepMs) {
-  const byStart = new Map(buckets.map(b => [new Date(b.start).getTime(), b.count]));
+// fill returns every bucket between from and to (the API omits empty ones),
+// counting field of each (default count).
+function fill(buckets, from, to, stepMs, field) {
+  const byStart = new Map(buckets.map(b => [new Date(b.start).getTime(), b[field || "count"]]));
   const out = [];
   for (let t = Math.floor(from / stepMs) * stepMs; t < to; t += stepMs) out.push({ start: new Date(t).toISOString(), count: byStart.get(t) || 0 });
   return out;
@@ -164,6 +166,18 @@ function go(hash) {
 
 // ---- tenant pages -----------------------------------------------------------
 
+// The outcomes the gateways count per tenant (GET /v1/outcomes), charted on
+// the overview: [field, chart title, card id].
+const outcomeSeries = [["accepted", "Accepted"], ["duplicate", "Duplicate"], ["rejected", "Rejected"], ["rate_limited", "Rate-limited"]];
+
+function fmtLag(secs) {
+  if (secs === null || secs === undefined) return "unknown";
+  if (secs < 1) return "caught up";
+  if (secs < 120) return secs.toFixed(1) + " s";
+  if (secs < 7200) return (secs / 60).toFixed(1) + " min";
+  return (secs / 3600).toFixed(1) + " h";
+}
+
 async function overview() {
   const range = new URLSearchParams(location.hash.split("?")[1] || "").get("range") || "hour";
   const pick = select("Range", "range", [["hour", "Last hour (per minute)"], ["day", "Last day (per hour)"]], range);
@@ -171,13 +185,25 @@ async function overview() {
   page("Overview", el("form", { "aria-label": "Overview range", onsubmit: (e) => e.preventDefault() }, pick));
   await guarded(async () => {
     const to = Date.now(), step = range === "day" ? 3600e3 : 60e3, from = to - (range === "day" ? 86400e3 : 3600e3);
-    const st = await q(`/v1/stats?from=${new Date(from).toISOString()}&to=${new Date(to + step).toISOString()}&interval=${range === "day" ? "hour" : "minute"}&top=5`);
+    const interval = range === "day" ? "hour" : "minute", span = `from=${new Date(from).toISOString()}&to=${new Date(to + step).toISOString()}&interval=${interval}`;
+    const [st, oc, lag] = await Promise.all([q(`/v1/stats?${span}&top=5`), q(`/v1/outcomes?${span}`), q("/v1/lag")]);
+    const sum = (f) => oc.buckets.reduce((s, b) => s + b[f], 0);
+    const per = range === "day" ? "per hour" : "per minute";
     main.append(
       el("div", { class: "cards" },
         el("div", { class: "card" }, el("div", { class: "n", id: "total", text: String(st.total) }), el("div", { class: "l", text: "events stored in the range" })),
-        el("div", { class: "card" }, el("div", { class: "n", text: String(st.unique_subjects) }), el("div", { class: "l", text: "unique subjects" }))),
-      el("h2", { text: range === "day" ? "Events stored per hour" : "Events stored per minute" }),
-      barChart("Events stored", fill(st.buckets || [], from, to + step, step)),
+        el("div", { class: "card" }, el("div", { class: "n", text: String(st.unique_subjects) }), el("div", { class: "l", text: "unique subjects" })),
+        outcomeSeries.map(([f, t]) => el("div", { class: "card" }, el("div", { class: "n", id: "out-" + f, text: String(sum(f)) }), el("div", { class: "l", text: t.toLowerCase() + " events" }))),
+        el("div", { class: "card" }, el("div", { class: "n", id: "out-requests_refused", text: String(sum("requests_refused")) }), el("div", { class: "l", text: "requests refused whole" }))),
+      el("h2", { text: "Read models behind ingestion" }),
+      table(["read model", "lag (oldest event not yet written)"], lag.read_models.map(l => el("tr", { "data-lag-model": l.read_model },
+        el("td", { text: l.read_model }), el("td", { class: "lagtime", "data-seconds": l.seconds === null ? "" : String(l.seconds), text: fmtLag(l.seconds) }))), "Read-model lag"),
+      el("h2", { text: "Events stored " + per }),
+      el("div", { id: "stored-chart" }, barChart("Events stored", fill(st.buckets || [], from, to + step, step))),
+      el("div", { class: "outcomes" }, outcomeSeries.map(([f, t]) => el("section", { "aria-label": t + " events " + per },
+        el("h2", { text: `${t} events ${per}` }),
+        el("div", { id: "chart-" + f }, barChart(t + " events", fill(oc.buckets, from, to + step, step, f)))))),
+      el("p", { class: "note", text: "Outcomes are what the gateways answered; they reach this page within a few seconds (outcomes-flush-interval)." }),
       el("h2", { text: "Top event types" }),
       table(["type", "events"], (st.top_types || []).map(t => el("tr", {}, el("td", { text: t.type }), el("td", { text: String(t.count) }))), "Top event types"));
   });
@@ -263,10 +289,39 @@ async function stats() {
     const st = await q("/v1/stats?" + p.toString());
     const step = { minute: 60e3, hour: 3600e3, day: 86400e3 }[st.interval];
     main.append(el("p", { text: `${st.total} events, ${st.unique_subjects} unique subjects` }),
-      barChart("Events per " + st.interval, fill(st.buckets || [], new Date(st.from).getTime(), new Date(st.to).getTime(), step)),
+      el("div", { id: "stats-chart" }, barChart("Events per " + st.interval, fill(st.buckets || [], new Date(st.from).getTime(), new Date(st.to).getTime(), step))),
       el("h2", { text: "Top types" }),
       table(["type", "events"], (st.top_types || []).map(t => el("tr", {}, el("td", { text: t.type }), el("td", { text: String(t.count) }))), "Top types"));
+    await meters(f, st);
   });
+}
+
+// meters shows, on the statistics page, every meter's value over the same
+// range and the chosen meter (hash parameter meter) per interval.
+async function meters(f, st) {
+  const list = (await q("/v1/meters")).meters;
+  main.append(el("h2", { text: "Meters" }));
+  if (!list.length) { main.append(el("p", { id: "no-meters", text: "This tenant has no meters (an operator defines them)." })); return; }
+  const span = `from=${encodeURIComponent(st.from)}&to=${encodeURIComponent(st.to)}`;
+  const totals = await Promise.all(list.map(m => q(`/v1/meters/${encodeURIComponent(m.slug)}/query?${span}`)));
+  const fmt = (v) => v === null ? "–" : String(Math.round(v * 1000) / 1000);
+  main.append(table(["meter", "aggregation", "event types", "value", "events"], list.map((m, i) => {
+    const rows = totals[i].rows, v = rows.length === 1 ? rows[0].value : null;
+    return el("tr", { "data-meter": m.slug }, el("td", { text: m.slug }), el("td", { text: m.aggregation + (m.value_path ? " of " + m.value_path : "") }),
+      el("td", { text: m.event_types.join(", ") }), el("td", { class: "metervalue", text: rows.length > 1 ? rows.length + " groups" : fmt(v) }),
+      el("td", { class: "meterevents", text: String(totals[i].events) }));
+  }), "Meters"));
+  const slug = f.get("meter") || list[0].slug;
+  const pick = select("Meter", "meter", list.map(m => [m.slug, m.slug]), slug);
+  pick.querySelector("select").addEventListener("change", (e) => { const p = new URLSearchParams(f); p.set("meter", e.target.value); go("#/stats?" + p.toString()); });
+  const res = await q(`/v1/meters/${encodeURIComponent(slug)}/query?${span}&window=${st.interval}`);
+  const byStart = new Map();
+  for (const r of res.rows) { const t = new Date(r.window_start).getTime(); byStart.set(t, (byStart.get(t) || 0) + (r.value || 0)); }
+  const step = { minute: 60e3, hour: 3600e3, day: 86400e3 }[st.interval];
+  const buckets = fill([...byStart].map(([t, v]) => ({ start: new Date(t).toISOString(), count: v })), new Date(st.from).getTime(), new Date(st.to).getTime(), step);
+  main.append(el("form", { id: "meterform", "aria-label": "Meter chart", onsubmit: (e) => e.preventDefault() }, pick),
+    el("h3", { text: `${slug} (${res.aggregation}) per ${st.interval}` }),
+    el("div", { id: "meterchart" }, barChart(`Meter ${slug}`, buckets, "(sum of the windows' values)")));
 }
 
 // ---- admin pages -------------------------------------------------------------
@@ -384,6 +439,27 @@ async function audit() {
   });
 }
 
+async function erasures() {
+  const f = filtersFromHash();
+  const form = el("form", { id: "erasureform", "aria-label": "Filter erasures" },
+    field("Tenant", { id: "erasure-tenant", value: f.get("tenant") || "" }), el("button", { type: "submit", text: "Show" }));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const t = form.querySelector("#erasure-tenant").value.trim();
+    go("#/admin/erasures" + (t ? "?tenant=" + encodeURIComponent(t) : ""));
+  });
+  page("Erasures", el("p", { text: "Erasures by subject (POST /v1/erasures on the gateway): each erases every event of one subject; the count grows as the gateways produce the tombstones. The subject itself is never shown, only its SHA-256." }), form);
+  await guarded(async () => {
+    const t = f.get("tenant");
+    const res = await adm("/erasures?limit=200" + (t ? "&tenant=" + encodeURIComponent(t) : ""));
+    main.append(el("p", { id: "open-erasures", text: `${res.open} erasures not done yet` }),
+      table(["id", "tenant", "state", "events erased", "requested", "started", "finished", "subject SHA-256"], res.erasures.map(e => el("tr", { "data-erasure": e.id },
+        el("td", { text: e.id }), el("td", { text: e.tenant_id }), el("td", { class: "erasure-state", text: e.state }), el("td", { class: "erased", text: String(e.erased) }),
+        el("td", { text: fmtTime(e.requested_at) }), el("td", { text: fmtTime(e.started_at) }), el("td", { text: fmtTime(e.finished_at) }),
+        el("td", {}, el("code", { text: e.subject_sha256.slice(0, 16) + "…", title: e.subject_sha256 })))), "Erasures"));
+  });
+}
+
 async function dlq() {
   page("Dead-letter queue");
   await guarded(async () => {
@@ -436,6 +512,7 @@ function route() {
   if (path === "/admin/tenants" && s.admin) return tenants();
   if ((m = path.match(/^\/admin\/tenant\/(.+)$/)) && s.admin) return tenantPage(decodeURIComponent(m[1]));
   if (path === "/admin/audit" && s.admin) return audit();
+  if (path === "/admin/erasures" && s.admin) return erasures();
   location.hash = s.query ? "#/overview" : "#/admin/tenants";
 }
 
