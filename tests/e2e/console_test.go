@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -175,6 +176,17 @@ func (b *browser) rows() []string {
 func TestConsoleInHeadlessChromium(t *testing.T) {
 	s := startStack(t)
 	b := newBrowser(t)
+	// A burst of 50 lets the 30 events below in and refuses a batch of 60
+	// whole (rate_limited, however full the bucket is).
+	if _, err := s.pool.Exec(context.Background(), `UPDATE tenants SET rate_limit_burst = 50 WHERE id = $1`, s.tenantA); err != nil {
+		t.Fatal(err)
+	}
+	admin := tenancytest.New(t, s.pool, tenancy.OperatorTenant, tenancy.TenantSettings{}).Key(tenancy.ScopeAdmin).Key
+	// A meter for the statistics page: the sum of data.n of order.placed.
+	if code := s.call(admin, http.MethodPut, s.consoleURL+"/api/admin/v1/admin/tenants/"+s.tenantA+"/meters/n-sum", "application/json",
+		`{"event_types":["order.placed"],"aggregation":"sum","value_path":"$.n"}`, nil); code != http.StatusCreated {
+		t.Fatalf("create meter: %d", code)
+	}
 
 	b.signIn(s.consoleURL+"/", s.keyA)
 	if got := b.text("#total"); got != "0" {
@@ -188,15 +200,30 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 			"source": "browser-test", "subject": fmt.Sprintf("user-%d", i%4), "data": map[string]any{"n": i}})
 	}
 	s.ingest(s.keyA, events)
-	eventually(t, time.Minute, "the overview shows the events just sent", func() string {
+	sendRefusedEvents(t, s, events)
+	// 30 accepted, 5 duplicate, 2 rejected, 60 rate-limited events.
+	outcomes := map[string]int{"accepted": n, "duplicate": 5, "rejected": 2, "rate_limited": 60}
+	eventually(t, time.Minute, "the overview shows the events just sent and the gateway's outcomes", func() string {
 		b.run("reload", chromedp.Reload(), rendered())
-		total := b.text("#total") // waits for the page's data; the chart is drawn with it
-		charted := evalJS[int](b, `[...document.querySelectorAll('svg.chart rect')].reduce((s, r) => s + Number(r.dataset.count), 0)`)
+		total := b.text("#total") // waits for the page's data; the charts are drawn with it
+		charted := chartSum(b, "#stored-chart")
 		if total != fmt.Sprint(n) || charted != n {
 			return fmt.Sprintf("total %s, %d in the chart", total, charted)
 		}
+		for o, want := range outcomes {
+			if card, chart := b.text("#out-"+o), chartSum(b, "#chart-"+o); card != fmt.Sprint(want) || chart != want {
+				return fmt.Sprintf("%s: card %s, chart %d, want %d", o, card, chart, want)
+			}
+		}
+		// Caught up: every read model has written everything (lag 0 s).
+		if lag := evalJS[string](b, `[...document.querySelectorAll('tr[data-lag-model]')].map(r => r.dataset.lagModel + "=" + r.querySelector('.lagtime').dataset.seconds).join(",")`); lag != "postgres=0,clickhouse=0" {
+			return "lag: " + lag
+		}
 		return ""
 	})
+	if got := b.text(`tr[data-lag-model="postgres"] .lagtime`); got != "caught up" {
+		t.Errorf("lag shown as %q, want caught up", got)
+	}
 	b.shot("overview")
 
 	// Search, paged 10 at a time with the keyset cursor.
@@ -247,13 +274,19 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 	// Statistics: the chart and top types of the same events.
 	b.open(s.consoleURL + "/#/stats?interval=minute&from=" + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))
 	b.labelled("statistics")
-	if got := evalJS[int](b, `[...document.querySelectorAll('svg.chart rect')].reduce((s, r) => s + Number(r.dataset.count), 0)`); got != n {
+	if got := chartSum(b, "#stats-chart"); got != n {
 		t.Fatalf("statistics chart shows %d events, want %d", got, n)
+	}
+	// The meter over the same range: order.placed are events 1, 4, ..., 28.
+	if v, e := b.text(`tr[data-meter="n-sum"] .metervalue`), b.text(`tr[data-meter="n-sum"] .meterevents`); v != "145" || e != "10" {
+		t.Fatalf("meter n-sum: value %s of %s events, want 145 of 10", v, e)
+	}
+	if got := chartSum(b, "#meterchart"); got != 145 {
+		t.Fatalf("meter chart sums to %d, want 145", got)
 	}
 	b.shot("stats")
 
 	// The operator's admin pages.
-	admin := tenancytest.New(t, s.pool, tenancy.OperatorTenant, tenancy.TenantSettings{}).Key(tenancy.ScopeAdmin).Key
 	b.run("sign out", chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS("#key")))
 	b.signIn(s.consoleURL+"/", admin)
 	b.run("tenants", chromedp.WaitVisible(chromedp.CSS("#newtenant")))
@@ -272,6 +305,65 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 		t.Fatalf("audit log actions: %s; want the two key creations and revocations", actions)
 	}
 	b.shot("audit")
+	testErasures(t, s, b)
+}
+
+// chartSum is the sum of the bars' counts of the chart in the element sel.
+func chartSum(b *browser, sel string) int {
+	b.t.Helper()
+	return evalJS[int](b, fmt.Sprintf(`[...document.querySelectorAll(%q)].reduce((s, r) => s + Number(r.dataset.count), 0)`, sel+" svg.chart rect"))
+}
+
+// sendRefusedEvents sends 5 of events again (duplicates), 2 invalid events
+// (rejected) and a batch of 60 past the burst of 50 (rate-limited).
+func sendRefusedEvents(t *testing.T, s *stack, events []map[string]any) {
+	t.Helper()
+	ndjson := func(evs []map[string]any) string {
+		var b strings.Builder
+		for _, e := range evs {
+			line, _ := json.Marshal(e)
+			b.Write(line)
+			b.WriteByte('\n')
+		}
+		return b.String()
+	}
+	var ans ingestAnswer
+	if code := s.call(s.keyA, http.MethodPost, s.gatewayURL+"/v1/events", "application/x-ndjson", ndjson(events[:5]), &ans); code != http.StatusOK || ans.Duplicate != 5 {
+		t.Fatalf("sending 5 events again: %d %+v", code, ans)
+	}
+	bad := []map[string]any{{"id": "bad-1", "type": "page.viewed", "source": "browser-test", "time": "yesterday"}, {"id": "bad-2", "type": "page.viewed", "source": "browser-test", "time": "never"}}
+	if code := s.call(s.keyA, http.MethodPost, s.gatewayURL+"/v1/events", "application/x-ndjson", ndjson(bad), &ans); code != http.StatusBadRequest || ans.Rejected != 2 {
+		t.Fatalf("sending 2 invalid events: %d %+v", code, ans)
+	}
+	var many []map[string]any
+	for i := range 60 {
+		many = append(many, map[string]any{"id": fmt.Sprintf("limited-%02d", i), "type": "page.viewed", "source": "browser-test"})
+	}
+	if code := s.call(s.keyA, http.MethodPost, s.gatewayURL+"/v1/events", "application/x-ndjson", ndjson(many), nil); code != http.StatusTooManyRequests {
+		t.Fatalf("a batch past the burst: %d, want 429", code)
+	}
+}
+
+// testErasures asks the gateway to erase subject user-1 (events 1, 5, ...,
+// 29) and watches the erasures page show it done with its 8 events.
+func testErasures(t *testing.T, s *stack, b *browser) {
+	var e struct{ ID string }
+	if code := s.call(s.keyA, http.MethodPost, s.gatewayURL+"/v1/erasures", "application/json", `{"subject":"user-1"}`, &e); code != http.StatusAccepted || e.ID == "" {
+		t.Fatalf("request an erasure: %d %+v", code, e)
+	}
+	row := fmt.Sprintf(`tr[data-erasure=%q]`, e.ID)
+	eventually(t, time.Minute, "the erasure done on the erasures page", func() string {
+		b.open(s.consoleURL + "/#/admin/erasures?tenant=" + s.tenantA + "&t=" + fmt.Sprint(time.Now().UnixNano()))
+		if st, n := b.text(row+" .erasure-state"), b.text(row+" .erased"); st != "done" || n != "8" {
+			return fmt.Sprintf("state %s, %s erased", st, n)
+		}
+		return ""
+	})
+	b.labelled("erasures")
+	if got := b.text("#open-erasures"); got != "0 erasures not done yet" {
+		t.Errorf("open erasures: %q", got)
+	}
+	b.shot("erasures")
 }
 
 // testDLQ sends a record the projector cannot decode (unknown format
