@@ -10,7 +10,7 @@ GO_TEST_FLAGS ?= -count=1 -timeout 15m
 FUZZ_EXECS ?= 20000x
 FUZZTIME ?= 2m
 
-.PHONY: console-screenshots kafka-cluster help dev test test-deploy test-unit test-integration lint stop clean infra migrate build vet-modules fuzz-short fuzz fuzz-api soak images bench bench-client
+.PHONY: console-screenshots kafka-cluster help dev test test-deploy test-unit test-integration lint stop clean infra migrate build vet-modules fuzz-short fuzz fuzz-api soak images bench bench-client bench-console
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-18s %s\n", $$1, $$2}'
@@ -93,6 +93,11 @@ soak: infra ## the broker-kill fault test for SOAK_DURATION (default 10m), a SIG
 BENCH_FLAGS ?=
 bench: infra ## benchmark on this machine: raw Kafka, gateway batch/single, projection, end to end; verifies storage; table + bench/results/<date>.json (docs/benchmarks.md)
 	@bash bench/run.sh $(BENCH_FLAGS)
+
+CONSOLE_EVENTS ?= 1000000
+bench-console: infra ## the console's first paint and first data per page in headless Chromium with CONSOLE_EVENTS events stored (docs/console.md)
+	@bash scripts/chromium.sh
+	@set -o pipefail; $(ENV) PULSESTREAM_CONSOLE_BENCH_EVENTS=$(CONSOLE_EVENTS) go test -count=1 -v -timeout 30m -run 'TestConsoleFirstPaintBenchmark' ./tests/e2e | grep -E '^(console-bench:|\s*--- |ok|FAIL|PASS)|_test.go'
 
 CLIENT_EVENTS ?= 1000000
 IMPORT_LINES ?= 1000000

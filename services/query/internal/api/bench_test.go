@@ -17,6 +17,7 @@ import (
 	"github.com/pulsestream/pulsestream/services/query/internal/api"
 	"github.com/pulsestream/pulsestream/services/query/internal/querytest"
 	"github.com/pulsestream/pulsestream/services/query/internal/store"
+	"github.com/pulsestream/pulsestream/testkit/benchdata"
 )
 
 // benchTenant holds the benchmark's events. It is a fixed id so the rows
@@ -34,40 +35,25 @@ func benchEvents() int {
 
 var benchT0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// loadBench fills the benchmark tenant up to n events with generate_series:
-// 20 types, 5 sources, 10,000 subjects, 1,000 customers in data, one event
-// per second from benchT0.
+// loadBench fills the benchmark tenant up to n events (benchdata: 20
+// types, 5 sources, 10,000 subjects, 1,000 customers in data, one event
+// per second from benchT0).
 func loadBench(b *testing.B, pool *pgxpool.Pool, n int) {
 	ctx := context.Background()
-	var have int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE tenant_id = $1`, benchTenant).Scan(&have); err != nil {
+	start := time.Now()
+	added, err := benchdata.LoadPostgres(ctx, pool, benchdata.Shape{Tenant: benchTenant, N: n, T0: benchT0, Step: time.Second})
+	if err != nil {
 		b.Fatal(err)
 	}
-	if have >= n {
+	if added == 0 {
 		return
-	}
-	start := time.Now()
-	const chunk = 100_000
-	for from := have; from < n; from += chunk {
-		to := min(from+chunk, n) - 1
-		_, err := pool.Exec(ctx, `INSERT INTO events (tenant_id, external_id, ingest_id, type, source, subject, event_time, received_at,
-				datacontenttype, data, content_hash, kafka_partition, kafka_offset)
-			SELECT $1, 'ev-' || lpad(i::text, 8, '0'), 'ing-' || i, 'type-' || (i % 20), 'source-' || (i % 5), 'sub-' || (i % 10000),
-				$2::timestamptz + i * interval '1 second', $2::timestamptz + i * interval '1 second', 'application/json',
-				jsonb_build_object('n', i, 'customer', 'c-' || (i % 1000), 'kind', CASE WHEN i % 2 = 0 THEN 'even' ELSE 'odd' END),
-				md5(i::text), i % 8, i
-			FROM generate_series($3::int, $4::int) AS i
-			ON CONFLICT DO NOTHING`, benchTenant, benchT0, from, to)
-		if err != nil {
-			b.Fatalf("load benchmark events %d..%d: %v", from, to, err)
-		}
 	}
 	// VACUUM also flushes the GIN index's pending list, which a bulk load
 	// leaves long (data filters scan it until autovacuum does this).
 	if _, err := pool.Exec(ctx, `VACUUM (ANALYZE) events`); err != nil {
 		b.Fatal(err)
 	}
-	fmt.Fprintf(os.Stderr, "loaded %d events into %s in %s\n", n-have, benchTenant, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "loaded %d events into %s in %s\n", added, benchTenant, time.Since(start).Round(time.Millisecond))
 }
 
 // BenchmarkSearchFirstPage measures GET /v1/events (HTTP, JSON and all)
