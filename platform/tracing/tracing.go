@@ -6,7 +6,8 @@
 // middleware runs, no client hook is installed and no span is created on
 // any hot path; the only cost is the nil checks of the callers.
 //
-// Libraries: the OpenTelemetry Go SDK and its OTLP/HTTP exporter; franz-go's
+// Libraries: the OpenTelemetry Go SDK with an OTLP/HTTP exporter of our own
+// over the OTLP protobuf types (otlp.go says why not the SDK's); franz-go's
 // plugin/kotel carries the context across Kafka through the client's hooks
 // (producer: a "publish" span injected into the record headers; consumer:
 // a "receive" span extracted from them, in kgo.Record.Context); otelgin
@@ -26,7 +27,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kotel"
 	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -83,11 +83,7 @@ func New(cfg Config, service string, opts ...sdktrace.TracerProviderOption) (*Tr
 		sdktrace.WithResource(resource.NewSchemaless(semconv.ServiceName(service))),
 	}
 	if cfg.Endpoint != "" {
-		exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(cfg.Endpoint))
-		if err != nil {
-			return nil, fmt.Errorf("tracing-otlp-endpoint: %w", err)
-		}
-		base = append(base, sdktrace.WithBatcher(exp))
+		base = append(base, sdktrace.WithBatcher(newOTLPExporter(cfg.Endpoint)))
 	}
 	return &Tracing{
 		provider:    sdktrace.NewTracerProvider(append(base, opts...)...),
