@@ -62,8 +62,8 @@ type Deps struct {
 	// Outcomes and Lag serve /v1/outcomes and /v1/lag (overview.go).
 	Outcomes OutcomeStore
 	Lag      LagFunc
-	Cursors   *cursor.Codec
-	Auth      tenancy.Authenticator
+	Cursors  *cursor.Codec
+	Auth     tenancy.Authenticator
 	// Ops serves /livez, /readyz and /metrics on the same listener (optional).
 	Ops          http.Handler
 	QueryTimeout time.Duration
