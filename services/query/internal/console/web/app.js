@@ -286,34 +286,24 @@ async function stats() {
     if (!p.get("from")) p.set("from", form.querySelector("#from").value);
     if (!p.get("to")) p.set("to", form.querySelector("#to").value);
     p.set("top", "10");
-    // The statistics and the meters' figures over the same range, at once.
-    const [st, md] = await Promise.all([q("/v1/stats?" + p.toString()), meterData(f, p)]);
+    const st = await q("/v1/stats?" + p.toString());
     const step = { minute: 60e3, hour: 3600e3, day: 86400e3 }[st.interval];
     main.append(el("p", { text: `${st.total} events, ${st.unique_subjects} unique subjects` }),
       el("div", { id: "stats-chart" }, barChart("Events per " + st.interval, fill(st.buckets || [], new Date(st.from).getTime(), new Date(st.to).getTime(), step))),
       el("h2", { text: "Top types" }),
       table(["type", "events"], (st.top_types || []).map(t => el("tr", {}, el("td", { text: t.type }), el("td", { text: String(t.count) }))), "Top types"));
-    meters(f, st, md);
+    await meters(f, st);
   });
 }
 
-// meterData fetches the tenant's meters, each one's value over the range of
-// the statistics parameters p, and the chosen meter (hash parameter meter)
-// per interval.
-async function meterData(f, p) {
+// meters shows, on the statistics page, every meter's value over the same
+// range and the chosen meter (hash parameter meter) per interval.
+async function meters(f, st) {
   const list = (await q("/v1/meters")).meters;
-  if (!list.length) return { list };
-  const span = `from=${encodeURIComponent(p.get("from"))}&to=${encodeURIComponent(p.get("to"))}`;
-  const slug = f.get("meter") || list[0].slug;
-  const [res, ...totals] = await Promise.all([q(`/v1/meters/${encodeURIComponent(slug)}/query?${span}&window=${p.get("interval") || "hour"}`),
-    ...list.map(m => q(`/v1/meters/${encodeURIComponent(m.slug)}/query?${span}`))]);
-  return { list, slug, res, totals };
-}
-
-// meters shows the meters' figures on the statistics page.
-function meters(f, st, { list, slug, res, totals }) {
   main.append(el("h2", { text: "Meters" }));
   if (!list.length) { main.append(el("p", { id: "no-meters", text: "This tenant has no meters (an operator defines them)." })); return; }
+  const span = `from=${encodeURIComponent(st.from)}&to=${encodeURIComponent(st.to)}`;
+  const totals = await Promise.all(list.map(m => q(`/v1/meters/${encodeURIComponent(m.slug)}/query?${span}`)));
   const fmt = (v) => v === null ? "–" : String(Math.round(v * 1000) / 1000);
   main.append(table(["meter", "aggregation", "event types", "value", "events"], list.map((m, i) => {
     const rows = totals[i].rows, v = rows.length === 1 ? rows[0].value : null;
@@ -321,8 +311,10 @@ function meters(f, st, { list, slug, res, totals }) {
       el("td", { text: m.event_types.join(", ") }), el("td", { class: "metervalue", text: rows.length > 1 ? rows.length + " groups" : fmt(v) }),
       el("td", { class: "meterevents", text: String(totals[i].events) }));
   }), "Meters"));
+  const slug = f.get("meter") || list[0].slug;
   const pick = select("Meter", "meter", list.map(m => [m.slug, m.slug]), slug);
   pick.querySelector("select").addEventListener("change", (e) => { const p = new URLSearchParams(f); p.set("meter", e.target.value); go("#/stats?" + p.toString()); });
+  const res = await q(`/v1/meters/${encodeURIComponent(slug)}/query?${span}&window=${st.interval}`);
   const byStart = new Map();
   for (const r of res.rows) { const t = new Date(r.window_start).getTime(); byStart.set(t, (byStart.get(t) || 0) + (r.value || 0)); }
   const step = { minute: 60e3, hour: 3600e3, day: 86400e3 }[st.interval];
