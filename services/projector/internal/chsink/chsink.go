@@ -6,8 +6,9 @@
 // Why the counts are exact under duplicates, replays and crashes:
 //
 //  1. Before inserting a batch the sink asks ClickHouse for the current state
-//     of every key in it (argMax over all stored rows by version, so it sees
-//     deleted keys too and does not depend on merges).
+//     of every key in it that may be stored (argMax over all stored rows by
+//     version, so it sees deleted keys too and does not depend on merges);
+//     a key it knows is not stored is not asked about (known.go).
 //  2. It walks the batch in log order (all copies of a key share a partition,
 //     so offsets order them) and keeps only records that change a key's state:
 //     the first event of an unseen key (rollup_sign +1), the first tombstone of
@@ -64,6 +65,10 @@ type Sink struct {
 	conn driver.Conn
 	// LookupChunk bounds the keys per existence query (query size).
 	LookupChunk int
+	// KnownMax bounds the rows read into the set of stored keys (known.go);
+	// with more, or 0, every key of a batch is looked up.
+	KnownMax int
+	known    known
 	// insertCols are the insert's column names and types, from the first
 	// batch's DESCRIBE TABLE (clickhouse-go runs one before every HTTP batch
 	// unless given them: one more request per batch to the engine, which runs
@@ -73,7 +78,12 @@ type Sink struct {
 }
 
 // New returns a sink writing through conn.
-func New(conn driver.Conn) *Sink { return &Sink{conn: conn, LookupChunk: 20000} }
+func New(conn driver.Conn) *Sink {
+	return &Sink{conn: conn, LookupChunk: 20000, KnownMax: DefaultKnownMax}
+}
+
+// DefaultKnownMax: 20 million rows, a set of about 200-400 MB at most.
+const DefaultKnownMax = 20_000_000
 
 // Name implements consumer.Sink.
 func (s *Sink) Name() string { return "clickhouse" }
@@ -174,12 +184,17 @@ func plan(items []record.Item, slot []int32, states []state) (rows []Row, duplic
 // Write implements consumer.Sink.
 func (s *Sink) Write(ctx context.Context, items []record.Item) (consumer.Stats, error) {
 	bk := indexKeys(items)
-	states, err := s.lookup(ctx, bk)
+	ask, err := s.toAsk(ctx, bk)
+	if err != nil {
+		return consumer.Stats{}, err
+	}
+	states, err := s.lookup(ctx, bk, ask)
 	if err != nil {
 		return consumer.Stats{}, err
 	}
 	rows, dups := plan(items, bk.slot, states)
 	if len(rows) > 0 {
+		s.remember(rows)
 		if err := s.insert(ctx, rows); err != nil {
 			return consumer.Stats{}, err
 		}
@@ -264,13 +279,14 @@ func (s *Sink) insert(ctx context.Context, rows []Row) (err error) {
 	return nil
 }
 
-// lookup returns the stored state of the batch's keys, by slot (the zero
-// state for a key not stored).
-func (s *Sink) lookup(ctx context.Context, bk batchKeys) ([]state, error) {
+// lookup returns the stored state of the batch's keys, by slot: asked (the
+// keys that may be stored, toAsk) are looked up, the others and a key not
+// found have the zero state.
+func (s *Sink) lookup(ctx context.Context, bk batchKeys, ask []key) ([]state, error) {
 	states := make([]state, len(bk.keys))
 	chunk := max(s.LookupChunk, 1)
-	for start := 0; start < len(bk.keys); start += chunk {
-		if err := s.lookupChunk(ctx, bk.keys[start:min(start+chunk, len(bk.keys))], bk.index, states); err != nil {
+	for start := 0; start < len(ask); start += chunk {
+		if err := s.lookupChunk(ctx, ask[start:min(start+chunk, len(ask))], bk.index, states); err != nil {
 			return nil, err
 		}
 	}

@@ -48,6 +48,15 @@ type Sink interface {
 	Permanent(err error) bool
 }
 
+// Reassignable is a Sink that remembers something about the keys of its
+// partitions between batches (chsink's set of stored keys). Reassigned is
+// called before the first write after this member's partitions changed
+// (assigned, revoked or lost): what another member wrote meanwhile is not
+// in that memory. A wrapping sink forwards it (retention.Filter).
+type Reassignable interface {
+	Reassigned()
+}
+
 // Stats is what one Write did.
 type Stats struct {
 	Rows       int // rows inserted or changed
@@ -120,6 +129,8 @@ type Consumer struct {
 	mu      sync.Mutex
 	lastErr error // last transient write error; nil once a write succeeds
 
+	seenChanges uint64 // rb.changes when the sink was last told (handle)
+
 	// stop condition (replay): stop once every partition's committed offset
 	// reached until[p].
 	until     map[int32]int64
@@ -134,6 +145,9 @@ type Consumer struct {
 type Rebalances struct {
 	wanted  chan struct{}
 	pending atomic.Bool // set by the signal, cleared when the rebalance is let through
+	// changes counts changes of this member's partitions (assigned,
+	// revoked, lost); the consumer tells a Reassignable sink.
+	changes atomic.Uint64
 }
 
 // NewRebalances returns an unsignalled Rebalances.
@@ -155,6 +169,8 @@ func (rb *Rebalances) drain() {
 	}
 }
 
+func (rb *Rebalances) changed(context.Context, *kgo.Client, map[string][]int32) { rb.changes.Add(1) }
+
 // waiting reports whether a rebalance waits for this member.
 func (rb *Rebalances) waiting() bool { return rb.pending.Load() }
 
@@ -173,6 +189,11 @@ func GroupOpts(cfg Config, rb *Rebalances) []kgo.Opt {
 		kgo.BlockRebalanceOnPoll(),
 		// ...unless the batch cannot be written: then Run abandons it.
 		kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) { rb.signal() }),
+		// franz-go runs these before records of newly assigned partitions
+		// are polled.
+		kgo.OnPartitionsAssigned(rb.changed),
+		kgo.OnPartitionsRevoked(rb.changed),
+		kgo.OnPartitionsLost(rb.changed),
 		// A new group starts at the beginning of the log: the read model is
 		// a projection of the whole topic.
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -422,6 +443,7 @@ func (c *Consumer) handle(ctx context.Context, b *batch) (err error) {
 		spans := c.startWriteSpans(recs)
 		defer func() { endWriteSpans(spans, err) }()
 	}
+	c.tellReassigned()
 	st, moreBad, err := c.writeParallel(ctx, b.items, recs)
 	if err != nil {
 		return err
@@ -449,6 +471,19 @@ func (c *Consumer) handle(ctx context.Context, b *batch) (err error) {
 	c.m.duplicates.WithLabelValues(c.name).Add(float64(st.Duplicates))
 	c.m.latency.WithLabelValues(c.name).Observe(time.Since(start).Seconds())
 	return nil
+}
+
+// tellReassigned calls a Reassignable sink's Reassigned if this member's
+// partitions changed since the last batch (and before the first).
+func (c *Consumer) tellReassigned() {
+	r, ok := c.sink.(Reassignable)
+	if !ok {
+		return
+	}
+	if n := c.rb.changes.Load(); n != c.seenChanges {
+		c.seenChanges = n
+		r.Reassigned()
+	}
 }
 
 // writeParallel splits items by partition (keys never span partitions, so

@@ -182,6 +182,13 @@ func (f *Filter) Write(ctx context.Context, items []record.Item) (consumer.Stats
 	return st, err
 }
 
+// Reassigned implements consumer.Reassignable for the sink it wraps.
+func (f *Filter) Reassigned() {
+	if r, ok := f.Sink.(consumer.Reassignable); ok {
+		r.Reassigned()
+	}
+}
+
 // Sweeper deletes expired events from the read models it is given (a nil
 // store is not swept).
 type Sweeper struct {
