@@ -96,3 +96,51 @@ func BenchmarkWriteWithoutEngine(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(items)), "ns/event")
 }
+
+// BenchmarkKnownKeys is what the set of stored keys (known.go) costs the
+// projector for one batch of 10,000 decoded records against a set already
+// holding 1,000,000 keys: hash and probe every key (toAsk, none stored) and
+// add the planned rows' keys (remember). Each round's keys are another
+// tenant's, so they are new to the set. BenchmarkLookupQuery is the query
+// text it saves building for those keys.
+func BenchmarkKnownKeys(b *testing.B) {
+	items := decodeAll(b, benchRecords(10000), nil)
+	bk := indexKeys(items)
+	rows, _ := plan(items, bk.slot, make([]state, len(bk.keys)))
+	s := &Sink{KnownMax: DefaultKnownMax}
+	s.known.valid, s.known.hashes = true, map[uint64]struct{}{}
+	for i := range 1_000_000 {
+		s.known.hashes[keyHash(key{"tenant-other", fmt.Sprintf("old-%d", i)})] = struct{}{}
+	}
+	round := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		round++
+		tenant := fmt.Sprintf("tenant-round-%d", round)
+		for i := range bk.keys {
+			bk.keys[i].tenant = tenant
+		}
+		for i := range rows {
+			rows[i].TenantID = tenant
+		}
+		ask, err := s.toAsk(b.Context(), bk)
+		if err != nil || len(ask) != 0 {
+			b.Fatalf("asked %d keys, %v", len(ask), err)
+		}
+		s.remember(rows)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(items)), "ns/event")
+}
+
+// BenchmarkLookupQuery builds the existence query of a batch of 10,000
+// records' keys.
+func BenchmarkLookupQuery(b *testing.B) {
+	bk := indexKeys(decodeAll(b, benchRecords(10000), nil))
+	b.ReportAllocs()
+	for b.Loop() {
+		if q := lookupQuery(bk.keys); len(q) == 0 {
+			b.Fatal("no query")
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(bk.keys)), "ns/key")
+}
