@@ -194,7 +194,6 @@ func (s *Sink) Write(ctx context.Context, items []record.Item) (consumer.Stats, 
 	}
 	rows, dups := plan(items, bk.slot, states)
 	if len(rows) > 0 {
-		s.remember(rows)
 		if err := s.insert(ctx, rows); err != nil {
 			return consumer.Stats{}, err
 		}

@@ -15,7 +15,8 @@ import (
 // columns of about every part (docs/benchmarks.md, "Projection, third
 // pass"). In a backlog nearly every key is new. So the sink keeps known: the
 // 64-bit hash of every key the events table held when the sink last rebuilt
-// it, plus every key the sink has inserted (or tried to) since. A key whose
+// it, plus every key of every batch the sink has written (or tried to)
+// since. A key whose
 // hash is not in the set is not stored, and its state is the zero state
 // without a query; a key whose hash is in the set (stored, or a collision)
 // is looked up as before. The set can only err towards asking.
@@ -29,8 +30,9 @@ import (
 //   - While this member holds its partitions, it is the only writer of their
 //     keys (one writer per partition: the assumption the lookup itself rests
 //     on, see the package comment; a key's records are all in one partition).
-//   - The sink adds a batch's keys before its INSERT is sent, so an INSERT
-//     that failed on the client but landed in the table is still known.
+//   - The sink adds a batch's keys when it decides what to look up, before
+//     its INSERT is sent, so an INSERT that failed on the client but landed
+//     in the table is still known.
 //
 // Rows that leave the table (retention, Truncate, erasure) only make the
 // set ask about keys that are gone, which the lookup answers.
@@ -63,8 +65,12 @@ func (s *Sink) Reassigned() {
 	s.known.valid, s.known.hashes = false, nil
 }
 
-// toAsk returns the keys of bk that may be stored: all of them when the set
-// cannot be kept (the table holds more than KnownMax keys, or KnownMax is 0).
+// toAsk returns the keys of bk that may be stored, and adds the others to
+// the set: this batch is about to store them (its first event or tombstone
+// of a key not stored is a row of the INSERT), and a key added for a write
+// that then fails, or whose INSERT failed on the client but landed, only
+// makes a later batch ask. It returns every key when the set cannot be kept
+// (more than KnownMax rows, or KnownMax 0).
 func (s *Sink) toAsk(ctx context.Context, bk batchKeys) ([]key, error) {
 	s.known.mu.Lock()
 	defer s.known.mu.Unlock()
@@ -78,9 +84,15 @@ func (s *Sink) toAsk(ctx context.Context, bk batchKeys) ([]key, error) {
 	}
 	var ask []key
 	for _, k := range bk.keys {
-		if _, ok := s.known.hashes[keyHash(k)]; ok {
+		h := keyHash(k)
+		if _, ok := s.known.hashes[h]; ok {
 			ask = append(ask, k)
+		} else {
+			s.known.hashes[h] = struct{}{}
 		}
+	}
+	if len(s.known.hashes) > s.KnownMax {
+		s.known.hashes = nil // beyond the bound: look every key up until rebuilt
 	}
 	return ask, nil
 }
@@ -116,19 +128,4 @@ func (s *Sink) rebuildKnown(ctx context.Context) error {
 	}
 	s.known.valid = true
 	return nil
-}
-
-// remember adds the keys of rows to the set, before they are inserted.
-func (s *Sink) remember(rows []Row) {
-	s.known.mu.Lock()
-	defer s.known.mu.Unlock()
-	if s.known.hashes == nil {
-		return
-	}
-	for i := range rows {
-		s.known.hashes[keyHash(key{rows[i].TenantID, rows[i].ExternalID})] = struct{}{}
-	}
-	if len(s.known.hashes) > s.KnownMax {
-		s.known.hashes = nil // beyond the bound: look every key up until rebuilt
-	}
 }
