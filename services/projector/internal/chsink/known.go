@@ -16,17 +16,18 @@ import (
 // pass"). In a backlog nearly every key is new. So the sink keeps known: the
 // 64-bit hash of every key the events table held when the sink last rebuilt
 // it, plus every key of every batch the sink has written (or tried to)
-// since. A key whose
-// hash is not in the set is not stored, and its state is the zero state
-// without a query; a key whose hash is in the set (stored, or a collision)
-// is looked up as before. The set can only err towards asking.
+// since. A key whose hash is not in the set is not stored, and its state is
+// the zero state without a query; a key whose hash is in the set (stored,
+// or a collision) is looked up as before. The set can only err towards
+// asking.
 //
 // Why no stored key is ever missing from it:
 //
 //   - It is rebuilt from the whole table (every partition, so keys stored
 //     under another partition count too) before the first batch after this
-//     member's partitions change (consumer.Reassignable): what other members
-//     wrote while they held a partition is read then.
+//     member's partitions change (consumer.Reassignable; the consumer calls
+//     it between batches, never during a Write): what other members wrote
+//     while they held a partition is read then.
 //   - While this member holds its partitions, it is the only writer of their
 //     keys (one writer per partition: the assumption the lookup itself rests
 //     on, see the package comment; a key's records are all in one partition).
@@ -53,8 +54,8 @@ func keyHash(k key) uint64 {
 	return city.CH64(b)
 }
 
-// knownQuery reads the hash of every stored key (a key's rows are not
-// collapsed: the map does that, cheaper than the engine's DISTINCT).
+// knownQuery reads the hash of every stored row's key (the map collapses a
+// key's rows).
 const knownQuery = "SELECT cityHash64(concat(tenant_id, '/', external_id)) FROM events LIMIT %d"
 
 // Reassigned implements consumer.Reassignable: the set is rebuilt before the
