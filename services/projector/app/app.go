@@ -135,6 +135,7 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (_ *App, err
 				return nil, err
 			}
 			s := chsink.New(a.ch)
+			s.KnownMax = cfg.Projector.KnownKeys
 			sink, group, ping = s, cfg.Projector.GroupClickHouse, s.Ping
 		}
 		if policy != nil {

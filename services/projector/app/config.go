@@ -17,6 +17,7 @@ import (
 	"github.com/pulsestream/pulsestream/platform/runner"
 	"github.com/pulsestream/pulsestream/platform/tracing"
 	"github.com/pulsestream/pulsestream/schemas"
+	"github.com/pulsestream/pulsestream/services/projector/internal/chsink"
 	"github.com/pulsestream/pulsestream/services/projector/internal/retention"
 )
 
@@ -59,6 +60,7 @@ type ProjectorConfig struct {
 	GroupPostgres   string
 	GroupClickHouse string
 	BatchSize       int
+	KnownKeys       int
 	Linger          time.Duration
 	WriteTimeout    time.Duration
 	BackoffMin      time.Duration
@@ -87,6 +89,8 @@ func (c *ProjectorConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.GroupPostgres, "projector-group-postgres", schemas.DefaultGroupPostgres, "consumer group of the PostgreSQL read model")
 	fs.StringVar(&c.GroupClickHouse, "projector-group-clickhouse", schemas.DefaultGroupClickHouse, "consumer group of the ClickHouse read model")
 	fs.IntVar(&c.BatchSize, "projector-batch-size", 20000, "most records written to a store in one batch")
+	fs.IntVar(&c.KnownKeys, "projector-clickhouse-known-keys", chsink.DefaultKnownMax,
+		"most stored keys the ClickHouse sink mirrors in memory (8-byte hashes, ~10-20 bytes each) so that new keys need no existence lookup; a larger table is looked up key by key; 0 never mirrors")
 	fs.DurationVar(&c.Linger, "projector-linger", 100*time.Millisecond, "how long a batch waits for more records once it has one")
 	fs.DurationVar(&c.WriteTimeout, "projector-store-timeout", 30*time.Second, "time one batch write to a store may take before it is retried")
 	fs.DurationVar(&c.BackoffMin, "projector-backoff-min", 200*time.Millisecond, "first retry delay after a transient store error")
@@ -126,6 +130,8 @@ func (c *ProjectorConfig) Validate() error {
 		return errors.New("projector-group-clickhouse: must differ from projector-group-postgres (each read model tracks its own position)")
 	case c.BatchSize < 1:
 		return fmt.Errorf("projector-batch-size: must be at least 1, got %d", c.BatchSize)
+	case c.KnownKeys < 0:
+		return fmt.Errorf("projector-clickhouse-known-keys: must not be negative, got %d", c.KnownKeys)
 	case c.Linger < 0:
 		return fmt.Errorf("projector-linger: must not be negative, got %s", c.Linger)
 	case c.WriteTimeout <= 0:

@@ -145,6 +145,7 @@ projector:
   - projector-group-postgres
   - projector-group-clickhouse
   - projector-batch-size
+  - projector-clickhouse-known-keys
   - projector-linger
   - projector-store-timeout
   - projector-backoff-min
