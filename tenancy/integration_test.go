@@ -25,20 +25,13 @@ import (
 	"github.com/pulsestream/pulsestream/migrations/migratetest"
 	"github.com/pulsestream/pulsestream/platform/apierror"
 	"github.com/pulsestream/pulsestream/platform/httpapi"
-	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 // pgStore migrates the test database (once per test binary) and returns a
 // store on a pool closed at the end of the test.
 func pgStore(t *testing.T) (*PGStore, *pgxpool.Pool) {
 	t.Helper()
-	url := testenv.PostgresURL(t)
-	migratetest.Postgres(t, url)
-	pool, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := migratetest.PostgresPool(t)
 	return NewPGStore(pool), pool
 }
 

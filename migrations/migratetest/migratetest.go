@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 
 	"github.com/pulsestream/pulsestream/migrations"
@@ -37,6 +38,21 @@ func Postgres(tb testing.TB, url string) {
 		}
 		return db
 	})
+}
+
+// PostgresPool applies the PostgreSQL migrations to the integration tests'
+// database (testenv.PostgresURL), once per test process, and returns a pool
+// on it closed at the end of the test.
+func PostgresPool(tb testing.TB) *pgxpool.Pool {
+	tb.Helper()
+	url := testenv.PostgresURL(tb)
+	Postgres(tb, url)
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(pool.Close)
+	return pool
 }
 
 // ClickHouse applies the ClickHouse migrations to database on the engine at

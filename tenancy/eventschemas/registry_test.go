@@ -19,19 +19,11 @@ import (
 	"github.com/pulsestream/pulsestream/migrations/migratetest"
 	"github.com/pulsestream/pulsestream/platform/httpapi"
 	"github.com/pulsestream/pulsestream/tenancy"
-	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 func migrated(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	url := testenv.PostgresURL(t)
-	migratetest.Postgres(t, url)
-	pool, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
+	return migratetest.PostgresPool(t)
 }
 
 func newTenant(t *testing.T, pool *pgxpool.Pool) string {

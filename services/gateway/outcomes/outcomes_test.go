@@ -13,19 +13,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pulsestream/pulsestream/migrations/migratetest"
-	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 func pgPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	url := testenv.PostgresURL(t)
-	migratetest.Postgres(t, url)
-	pool, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
+	return migratetest.PostgresPool(t)
 }
 
 func tenantID(t *testing.T) string {
