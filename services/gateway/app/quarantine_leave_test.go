@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,13 +30,15 @@ func TestIntegrationGatewayStopsWhileItsQuarantineGroupWaitsForAHungMember(t *te
 	}
 	testenv.DeleteTopicsAtCleanup(t, brokers, topic)
 
-	// The hung member: it takes the partition, then never returns from its
-	// assignment callback, so it cannot rejoin when the gateway joins.
+	// The hung member: it takes the partition, then does not return from its
+	// assignment callback until the test ends, so it cannot rejoin when the
+	// gateway joins. (Released, it is assigned again as the group settles.)
 	assigned, release := make(chan struct{}), make(chan struct{})
+	var first sync.Once
 	hung := newClient(t, kgo.SeedBrokers(brokers), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
 		kgo.RebalanceTimeout(time.Minute),
 		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) {
-			close(assigned)
+			first.Do(func() { close(assigned) })
 			<-release
 		}))
 	go hung.PollFetches(ctx)
