@@ -8,8 +8,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/jackc/pgx/v5"
-
-	"github.com/pulsestream/pulsestream/platform/apierror"
 )
 
 // Erasure is one erasure by subject (table erasures, worked by the
@@ -58,9 +56,8 @@ type ErasuresAnswer struct {
 }
 
 func (h *handler) erasures(c *gin.Context) {
-	limit, ok := ParseLimit(c.Query("limit"))
+	limit, ok := limitParam(c)
 	if !ok {
-		apierror.Abort(c, apierror.BadParameter("limit", CodeInvalidLimit, "limit must be an integer within 1..1000"))
 		return
 	}
 	es, open, err := h.d.Erasures(c.Request.Context(), c.Query("tenant"), limit)

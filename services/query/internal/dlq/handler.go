@@ -58,9 +58,8 @@ type ListAnswer struct {
 }
 
 func (h *handler) list(c *gin.Context) {
-	limit, ok := ParseLimit(c.Query("limit"))
+	limit, ok := limitParam(c)
 	if !ok {
-		apierror.Abort(c, apierror.BadParameter("limit", CodeInvalidLimit, "limit must be an integer within 1..1000"))
 		return
 	}
 	recs, depth, err := h.d.List(c.Request.Context(), limit)
@@ -113,4 +112,14 @@ func (h *handler) unavailable(c *gin.Context, err error) {
 	h.logger.Warn("DLQ", "err", err)
 	c.Header("Retry-After", "2")
 	apierror.Abort(c, apierror.New(http.StatusServiceUnavailable, CodeUnavailable, "Kafka or PostgreSQL did not answer; retry"))
+}
+
+// limitParam reads the limit query parameter of the list endpoints; a bad
+// one is answered 400 invalid_limit and ok is false.
+func limitParam(c *gin.Context) (limit int, ok bool) {
+	limit, ok = ParseLimit(c.Query("limit"))
+	if !ok {
+		apierror.Abort(c, apierror.BadParameter("limit", CodeInvalidLimit, "limit must be an integer within 1..1000"))
+	}
+	return limit, ok
 }
