@@ -6,7 +6,7 @@ SHELL := /bin/bash
 MODULES := platform schemas migrations tenancy testkit services/gateway services/projector services/query deploy tools/loadgen clients/go tests
 PKGS := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 ENV := source scripts/env.sh &&
-GO_TEST_FLAGS ?= -count=1 -timeout 15m
+GO_TEST_FLAGS ?= -count=1 -timeout 25m
 FUZZ_EXECS ?= 20000x
 FUZZTIME ?= 2m
 
