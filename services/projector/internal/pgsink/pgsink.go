@@ -27,7 +27,8 @@
 // no stored key (a replay or a restart over written rows pays one refused
 // COPY, not one per batch).
 //
-// pgx/v5 is the team's mandated driver; COPY is its fastest bulk path.
+// pgx/v5 is the team's mandated driver; COPY is its fastest bulk path. The
+// rows are encoded by the sink itself in the binary COPY format (copy.go).
 package pgsink
 
 import (
@@ -37,7 +38,6 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -69,8 +69,8 @@ const stageDDL = `CREATE TEMP TABLE IF NOT EXISTS projector_stage (
 	LIKE ` + schemas.EventsTable + ` INCLUDING DEFAULTS
 ) ON COMMIT DELETE ROWS`
 
-// StageColumns are the COPY columns, in the order Rows produces values: the
-// kind, then schemas.EventsColumns.
+// StageColumns are the staging table's COPY columns: the kind, then
+// schemas.EventsColumns (copyColumns encodes them, in this order).
 var StageColumns = append([]string{"kind"}, schemas.EventsColumns...)
 
 // eventColumns lists schemas.EventsColumns for SQL.
@@ -119,7 +119,7 @@ func (s *Sink) writeDirect(ctx context.Context, rows *Rows) error {
 	rows.direct = true
 	defer func() { rows.direct = false }()
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{schemas.EventsTable}, schemas.EventsColumns, rows); err != nil {
+		if err := copyRows(ctx, tx, schemas.EventsTable, rows); err != nil {
 			return fmt.Errorf("copy %d records into events: %w", len(rows.items), err)
 		}
 		return nil
@@ -134,7 +134,7 @@ func (s *Sink) writeStaged(ctx context.Context, rows *Rows, n int) (consumer.Sta
 		if _, err := tx.Exec(ctx, stageDDL); err != nil {
 			return fmt.Errorf("create staging table: %w", err)
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"projector_stage"}, StageColumns, rows); err != nil {
+		if err := copyRows(ctx, tx, "projector_stage", rows); err != nil {
 			return fmt.Errorf("copy %d records into staging: %w", n, err)
 		}
 		ins, err := tx.Exec(ctx, insertFirst)
@@ -215,19 +215,22 @@ func Truncate(ctx context.Context, pool *pgxpool.Pool) error {
 	return nil
 }
 
-// Rows is a pgx.CopyFromSource over items: the batch build (records → rows).
-// It reuses one value slice, so a row costs only the boxing of its values.
+// Rows are the COPY rows of a batch, encoded in PostgreSQL's binary COPY
+// format as they are read (copy.go).
 type Rows struct {
 	items  []record.Item
 	ext    [][]byte
-	i      int
-	vals   []any
 	direct bool // rows of the direct COPY: schemas.EventsColumns, no kind
+
+	i      int    // next item to encode
+	buf    []byte // encoded, not yet read
+	off    int    // read position in buf
+	header bool   // the header is in buf (or was read)
 }
 
 // NewRows prepares the COPY rows of items.
 func NewRows(items []record.Item) (*Rows, error) {
-	r := &Rows{items: items, i: -1, vals: make([]any, len(StageColumns))}
+	r := &Rows{items: items}
 	for i := range items {
 		if ev := items[i].Event; ev != nil && len(ev.Extensions) > 0 {
 			if r.ext == nil {
@@ -244,63 +247,4 @@ func NewRows(items []record.Item) (*Rows, error) {
 }
 
 // rewind makes the rows readable again from the first.
-func (r *Rows) rewind() { r.i = -1 }
-
-// Next implements pgx.CopyFromSource.
-func (r *Rows) Next() bool { r.i++; return r.i < len(r.items) }
-
-// Err implements pgx.CopyFromSource.
-func (r *Rows) Err() error { return nil }
-
-// Values implements pgx.CopyFromSource. Values are pointers into the items
-// (an interface holding a pointer needs no allocation); pgx encodes a nil
-// value as NULL.
-func (r *Rows) Values() ([]any, error) {
-	it := &r.items[r.i]
-	v := r.vals
-	clear(v)
-	v[0] = int16(it.Kind)
-	v[1] = &it.TenantID
-	v[2] = &it.ExternalID
-	v[14] = &it.Partition
-	v[15] = &it.Offset
-	switch it.Kind {
-	case record.KindEvent:
-		ev := it.Event
-		v[3] = nullString(&ev.IngestID)
-		v[4] = &ev.Type
-		v[5] = nullString(&ev.Source)
-		v[6] = nullString(&ev.Subject)
-		v[7] = nullTime(&ev.Time)
-		v[8] = nullTime(&ev.ReceivedAt)
-		v[9] = nullString(&ev.DataContentType)
-		if len(ev.Data) > 0 {
-			v[10] = []byte(ev.Data)
-		}
-		v[11] = nullString(&ev.DataBase64)
-		if r.ext != nil && r.ext[r.i] != nil {
-			v[12] = r.ext[r.i]
-		}
-		v[13] = nullString(&ev.ContentHash)
-	case record.KindTombstone:
-		v[16] = it.DeletedAt()
-	}
-	if r.direct {
-		return v[1:], nil
-	}
-	return v, nil
-}
-
-func nullString(s *string) any {
-	if *s == "" {
-		return nil
-	}
-	return s
-}
-
-func nullTime(t *time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t
-}
+func (r *Rows) rewind() { r.i, r.buf, r.off, r.header = 0, r.buf[:0], 0, false }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,5 +64,35 @@ func TestDirectCopyFallsBackToStagedOnStoredOrRepeatedKeys(t *testing.T) {
 	}
 	if n != 7 || second != 0 {
 		t.Fatalf("%d rows (%d not the first copy), want 7 first copies", n, second)
+	}
+}
+
+// The sink encodes the COPY rows itself: a table whose column types are not
+// the ones it encodes is refused with the column named, as a store error
+// (retried, not the record's fault), and nothing is written.
+func TestCopyRefusesAColumnOfAnotherType(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	pool, err := pgxpool.New(ctx, migratetest.PrivatePostgres(t, testenv.PostgresURL(t), "pgsink_types_"+hex.EncodeToString(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, "ALTER TABLE events ALTER COLUMN kafka_partition TYPE bigint"); err != nil {
+		t.Fatal(err)
+	}
+	s := pgsink.New(pool)
+	_, err = s.Write(ctx, []record.Item{event("a", 0, "first")})
+	if err == nil || !strings.Contains(err.Error(), "events.kafka_partition") {
+		t.Fatalf("write into a table with kafka_partition bigint: %v, want an error naming the column", err)
+	}
+	if s.Permanent(err) {
+		t.Fatalf("%v is classed as the record's fault; it is the table's", err)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM events").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d rows (%v), want none", n, err)
 	}
 }
