@@ -123,6 +123,9 @@ var (
 	distributed = regexp.MustCompile("^CREATE TABLE IF NOT EXISTS (\\w+)" + regexp.QuoteMeta(onCluster) +
 		" AS (\\w+) ENGINE = Distributed\\('\\{cluster\\}', currentDatabase\\(\\), (\\w+), ")
 	localSuffix = regexp.MustCompile(`\b(\w+)_local\b`)
+	// A Replicated table deduplicates inserts by replicated_deduplication_window,
+	// a plain one by non_replicated_deduplication_window (migration 00080).
+	dedupWindow = regexp.MustCompile(`\breplicated_deduplication_window\b`)
 )
 
 // checkClustered fails for a statement of the cluster variant that would
@@ -149,7 +152,8 @@ func checkClustered(t *testing.T, file string, stmts []string) {
 
 // declustered is the cluster variant with its cluster clauses taken out:
 // no ON CLUSTER, Replicated engines without their path and replica, no
-// Distributed tables, X_local read as X; a statement applied to both a
+// Distributed tables, X_local read as X, the replicated deduplication window
+// read as the non-replicated one; a statement applied to both a
 // Distributed table and its local table then appears twice in a row and is
 // kept once.
 func declustered(stmts []string) []string {
@@ -162,6 +166,7 @@ func declustered(stmts []string) []string {
 		s = replicated.ReplaceAllString(s, "$1(")
 		s = strings.ReplaceAll(s, "MergeTree()", "MergeTree")
 		s = localSuffix.ReplaceAllString(s, "$1")
+		s = dedupWindow.ReplaceAllString(s, "non_replicated_deduplication_window")
 		if len(out) == 0 || out[len(out)-1] != s {
 			out = append(out, s)
 		}

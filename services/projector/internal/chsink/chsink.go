@@ -69,6 +69,7 @@ type Sink struct {
 	// with more, or 0, every key of a batch is looked up.
 	KnownMax int
 	known    known
+	pending  pending // blocks to send again (resend.go)
 	// insertCols are the insert's column names and types, from the first
 	// batch's DESCRIBE TABLE (clickhouse-go runs one before every HTTP batch
 	// unless given them: one more request per batch to the engine, which runs
@@ -183,6 +184,24 @@ func plan(items []record.Item, slot []int32, states []state) (rows []Row, duplic
 
 // Write implements consumer.Sink.
 func (s *Sink) Write(ctx context.Context, items []record.Item) (consumer.Stats, error) {
+	st, written, err := s.resend(ctx, items)
+	if err != nil {
+		return consumer.Stats{}, err
+	}
+	if !written {
+		if st, err = s.write(ctx, items); err != nil {
+			return consumer.Stats{}, err
+		}
+	}
+	if err := s.scrub(ctx, items); err != nil {
+		return consumer.Stats{}, err
+	}
+	return st, nil
+}
+
+// write looks up, plans and inserts items. A block whose INSERT failed for
+// a reason that may pass is kept to be sent again (resend.go).
+func (s *Sink) write(ctx context.Context, items []record.Item) (consumer.Stats, error) {
 	bk := indexKeys(items)
 	ask, err := s.toAsk(ctx, bk)
 	if err != nil {
@@ -193,15 +212,19 @@ func (s *Sink) Write(ctx context.Context, items []record.Item) (consumer.Stats, 
 		return consumer.Stats{}, err
 	}
 	rows, dups := plan(items, bk.slot, states)
-	if len(rows) > 0 {
-		if err := s.insert(ctx, rows); err != nil {
-			return consumer.Stats{}, err
-		}
+	st := consumer.Stats{Rows: len(rows), Duplicates: dups}
+	if len(rows) == 0 {
+		return st, nil
 	}
-	if err := s.scrub(ctx, items); err != nil {
+	blk := &pendingBlock{token: newToken(), rows: rows, stats: st}
+	if err := s.insert(ctx, rows, blk.token); err != nil {
+		if !s.Permanent(err) {
+			blk.batch, blk.parts = batchID(items), partitions(rows)
+			s.keep(blk)
+		}
 		return consumer.Stats{}, err
 	}
-	return consumer.Stats{Rows: len(rows), Duplicates: dups}, nil
+	return st, nil
 }
 
 // insertColumns are the columns of events the sink writes, in the order of
@@ -274,11 +297,13 @@ var insertSQL = func() string {
 	return "INSERT INTO events (" + strings.Join(names, ", ") + ")"
 }()
 
-func (s *Sink) insert(ctx context.Context, rows []Row) (err error) {
-	pctx := ctx
+// insert sends rows as one block with its deduplication token.
+func (s *Sink) insert(ctx context.Context, rows []Row, token string) (err error) {
+	opts := []clickhouse.QueryOption{clickhouse.WithSettings(dedupSettings(token))}
 	if cols := s.insertCols.Load(); cols != nil {
-		pctx = clickhouse.Context(ctx, clickhouse.WithColumnNamesAndTypes(*cols))
+		opts = append(opts, clickhouse.WithColumnNamesAndTypes(*cols))
 	}
+	pctx := clickhouse.Context(ctx, opts...)
 	defer func() {
 		if err != nil {
 			s.insertCols.Store(nil)

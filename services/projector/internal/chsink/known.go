@@ -59,8 +59,9 @@ func keyHash(k key) uint64 {
 const knownQuery = "SELECT cityHash64(concat(tenant_id, '/', external_id)) FROM events LIMIT %d"
 
 // Reassigned implements consumer.Reassignable: the set is rebuilt before the
-// next lookup.
+// next lookup, and the blocks kept to be sent again are dropped (resend.go).
 func (s *Sink) Reassigned() {
+	s.dropPending()
 	s.known.mu.Lock()
 	defer s.known.mu.Unlock()
 	s.known.valid, s.known.hashes = false, nil
