@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"net"
@@ -473,6 +474,37 @@ func (c *ClickHouse) Start() {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// CPUSeconds is the user+system CPU time the running engine has used.
+func (c *ClickHouse) CPUSeconds() float64 {
+	c.tb.Helper()
+	s, err := ProcessCPUSeconds(c.cmd.Process.Pid)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	return s
+}
+
+// ProcessCPUSeconds is the user+system CPU time of process pid, from
+// /proc/<pid>/stat.
+func ProcessCPUSeconds(pid int) (float64, error) {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name (which may hold spaces): state is
+	// field 3; utime and stime are fields 14 and 15, in clock ticks (100/s).
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields after the command", pid, len(f))
+	}
+	u, err1 := strconv.ParseFloat(f[11], 64)
+	s, err2 := strconv.ParseFloat(f[12], 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return (u + s) / 100, nil
 }
 
 // Kill SIGKILLs the engine and waits for its exit.

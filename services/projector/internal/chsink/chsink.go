@@ -16,11 +16,16 @@
 //     minute is decremented), a tombstone of an unseen key (0: it stores the
 //     deletion so later copies are refused). Every other record is a
 //     duplicate and is not inserted.
-//  3. It inserts those rows as ONE block (one INSERT). The materialized view
-//     turns the same block into signed counts in events_per_minute, so the
-//     events table and the rollup change together: a crash before the INSERT
-//     completes leaves both untouched, a crash after it leaves both updated
-//     and the replayed batch finds every key already in its final state.
+//  3. It inserts those rows as ONE block (one INSERT), with a deduplication
+//     token. The materialized views turn the same block into signed counts in
+//     events_per_minute (and into meter_values, meter_minutes), but ClickHouse
+//     commits the events part and each view's part separately: an engine that
+//     dies, or a view that fails, in the middle leaves some committed and not
+//     the others. So a failed block is kept and sent again, with the same
+//     token, before anything else of its partitions: each table that holds its
+//     part skips it, the others write it (resend.go). A crash after the whole
+//     INSERT leaves every table updated, and the replayed batch finds every key
+//     already in its final state.
 //
 // Versions make the events table agree with PostgreSQL even without the
 // lookup: an event row has version (1<<62) - offset (the first copy in the
@@ -31,9 +36,12 @@
 // A batch's tombstones also erase the personal columns of their keys' event
 // rows from storage, not only from FINAL (scrub.go).
 //
-// The remaining assumption is one writer per partition (the consumer group
+// The remaining assumptions: one writer per partition (the consumer group
 // guarantees it; BlockRebalanceOnPoll keeps a batch from straddling a
-// rebalance).
+// rebalance), and the process that saw an INSERT fail is the one that retries
+// it (a block that landed in part when the projector stops or its partitions
+// move is planned again from the lookup by the next writer, which can leave
+// the rollup short or doubled: resend.go).
 //
 // clickhouse-go/v2 is the team's mandated driver (HTTP protocol locally).
 package chsink

@@ -19,6 +19,7 @@ import (
 	"github.com/pulsestream/pulsestream/services/query/internal/querytest"
 	"github.com/pulsestream/pulsestream/services/query/internal/store"
 	"github.com/pulsestream/pulsestream/tenancy"
+	"github.com/pulsestream/pulsestream/testkit/testenv"
 )
 
 // meterBenchTenant holds the meter benchmark's events, loaded once per
@@ -177,20 +178,13 @@ func engineCPU() float64 {
 	if err != nil {
 		return -1
 	}
-	stat, err := os.ReadFile("/proc/" + strings.TrimSpace(string(raw)) + "/stat")
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
 	if err != nil {
 		return -1
 	}
-	// Fields after the command name (which may hold spaces): state is
-	// field 3; utime and stime are fields 14 and 15, in clock ticks (100/s).
-	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	if len(f) < 13 {
+	s, err := testenv.ProcessCPUSeconds(pid)
+	if err != nil {
 		return -1
 	}
-	u, err1 := strconv.ParseFloat(f[11], 64)
-	s, err2 := strconv.ParseFloat(f[12], 64)
-	if err1 != nil || err2 != nil {
-		return -1
-	}
-	return (u + s) / 100
+	return s
 }
