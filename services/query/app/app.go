@@ -204,6 +204,7 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 	tenants := tenancy.NewPGStore(pool)
 	a.builds = store.NewMeterBuilds(ch, logger, meterBuildGuard, reg).WithDefinitions(tenants.ListMeters)
 	chs := store.NewClickHouse(ch).WithMeterBuilds(a.builds)
+	reg.MustRegister(chs.StatsAnswers())
 
 	a.health = observe.NewHealth(reg, cfg.Health.Timeout)
 	a.health.Add("postgres", pg.Ping)

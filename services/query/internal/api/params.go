@@ -352,7 +352,7 @@ func setPath(obj map[string]any, segs []string, val any) bool {
 	return true
 }
 
-var statsKnown = []string{"type", "source", "subject", "from", "to", "interval", "group_by", "top"}
+var statsKnown = []string{"type", "source", "subject", "from", "to", "interval", "group_by", "top", "unique_subjects"}
 
 // parseStats reads the parameters of GET /v1/stats; now is the default end.
 func parseStats(v url.Values, now time.Time) (store.StatsQuery, *apierror.Error) {
@@ -402,6 +402,14 @@ func parseStats(v url.Values, now time.Time) (store.StatsQuery, *apierror.Error)
 			return q, bad("top", CodeInvalidParameter, "top must be an integer from 0 to %d", MaxTop)
 		}
 		q.Top = n
+	}
+	switch us, aerr := single(v, "unique_subjects"); {
+	case aerr != nil:
+		return q, aerr
+	case us == "false":
+		q.NoSubjects = true
+	case us != "" && us != "true":
+		return q, bad("unique_subjects", CodeInvalidParameter, "unique_subjects must be true or false")
 	}
 	return q, nil
 }

@@ -74,6 +74,8 @@ func TestBadParametersAre400NamingTheParameter(t *testing.T) {
 		{"interval", true, url.Values{"interval": {"week"}}, "interval", CodeInvalidParameter},
 		{"group_by", true, url.Values{"group_by": {"subject"}}, "group_by", CodeInvalidParameter},
 		{"top", true, url.Values{"top": {"101"}}, "top", CodeInvalidParameter},
+		{"unique_subjects", true, url.Values{"unique_subjects": {"no"}}, "unique_subjects", CodeInvalidParameter},
+		{"unique_subjects twice", true, url.Values{"unique_subjects": {"false", "true"}}, "unique_subjects", CodeInvalidParameter},
 		{"stats from after to", true, url.Values{"from": {"2026-11-27T00:00:00Z"}, "to": {"2026-11-26T00:00:00Z"}}, "from", CodeInvalidTimeRange},
 		{"stats from in future", true, url.Values{"from": {"2026-11-27T00:00:00Z"}}, "from", CodeInvalidTimeRange},
 		{"stats micro precision", true, url.Values{"from": {"2026-11-25T00:00:00.0000001Z"}}, "from", CodeInvalidTimeRange},
@@ -104,8 +106,13 @@ func TestStatsDefaultsToTheLast24HoursByHour(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !q.To.Equal(now.Truncate(time.Millisecond)) || q.To.Sub(q.From) != 24*time.Hour || q.Interval != "hour" || q.GroupBy != "none" || q.Top != DefaultTop {
+	if !q.To.Equal(now.Truncate(time.Millisecond)) || q.To.Sub(q.From) != 24*time.Hour || q.Interval != "hour" || q.GroupBy != "none" || q.Top != DefaultTop || q.NoSubjects {
 		t.Errorf("defaults %+v", q)
+	}
+	for v, no := range map[string]bool{"true": false, "false": true} {
+		if q, err := parseStats(url.Values{"unique_subjects": {v}}, now); err != nil || q.NoSubjects != no {
+			t.Errorf("unique_subjects=%s: NoSubjects %v (%v), want %v", v, q.NoSubjects, err, no)
+		}
 	}
 }
 

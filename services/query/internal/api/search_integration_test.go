@@ -74,6 +74,7 @@ type env struct {
 	keyA, keyB string
 	tenantA    string
 	tenantB    string
+	ch         *store.ClickHouse
 }
 
 func newEnv(t *testing.T) (env, *store.Postgres) {
@@ -81,8 +82,9 @@ func newEnv(t *testing.T) (env, *store.Postgres) {
 	ch := querytest.ClickHouse(t)
 	e := env{keyA: "key-a", keyB: "key-b", tenantA: querytest.Tenant(t), tenantB: querytest.Tenant(t)}
 	pg := store.NewPostgres(pool)
+	e.ch = store.NewClickHouse(ch)
 	e.base = serve(t, api.Deps{
-		Events: pg, Stats: store.NewClickHouse(ch),
+		Events: pg, Stats: e.ch,
 		Auth: querytest.Auth{e.keyA: e.tenantA, e.keyB: e.tenantB},
 	})
 	return e, pg

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/pulsestream/pulsestream/services/query/internal/api"
 	"github.com/pulsestream/pulsestream/services/query/internal/querytest"
@@ -20,7 +21,8 @@ import (
 // projector can leave them: duplicate copies in ClickHouse (same key, later
 // offset, other type and time: lower version), deleted events (PostgreSQL
 // tombstone row; ClickHouse event row plus tombstone row) and tombstones of
-// keys never seen.
+// keys never seen; each ClickHouse row with the rollup_sign the projector
+// gives it, which feeds the per-minute rollup.
 func statsRows(t *testing.T, pool *pgxpool.Pool, tenant string) {
 	t.Helper()
 	const n = 3000
@@ -34,7 +36,7 @@ func statsRows(t *testing.T, pool *pgxpool.Pool, tenant string) {
 			// Spread over 72 hours at millisecond precision.
 			Time:      t0.Add(time.Duration(i)*86400*time.Millisecond + time.Duration(i%1000)*time.Millisecond),
 			Data:      map[string]any{"n": i},
-			Partition: int32(i % 4), Offset: int64(i),
+			Partition: int32(i % 4), Offset: int64(i), RollupSign: 1,
 		}
 		if i%11 == 0 {
 			r.Subject = ""
@@ -45,12 +47,13 @@ func statsRows(t *testing.T, pool *pgxpool.Pool, tenant string) {
 			dup.Offset += 100_000
 			dup.Type = "dup.type"
 			dup.Time = r.Time.Add(time.Hour)
+			dup.RollupSign = 0
 			dups = append(dups, dup)
 		}
 		if i%13 == 0 {
 			tomb := r
 			tomb.Offset += 200_000
-			tomb.Deleted = true
+			tomb.Deleted, tomb.RollupSign = true, -1
 			tombs = append(tombs, tomb)
 			r.Deleted = true
 		}
@@ -129,6 +132,24 @@ func pgStats(t *testing.T, pool *pgxpool.Pool, tenant string, from, to time.Time
 	return total, subjects, buckets
 }
 
+// statsCase is one /v1/stats query of the test.
+type statsCase struct {
+	from, to          time.Time
+	interval, groupBy string
+	f                 store.Filter
+}
+
+// rollupAnswers is when the per-minute rollup should answer c without
+// unique subjects: a range of whole minutes, no grouping or filter but by
+// type.
+func (c statsCase) rollupAnswers() bool {
+	whole := c.from.Equal(c.from.Truncate(time.Minute)) && c.to.Equal(c.to.Truncate(time.Minute))
+	return whole && c.groupBy != "source" && c.f.Source == "" && c.f.Subject == ""
+}
+
+// Every case is asked twice: with unique subjects (a FINAL scan of events)
+// and without (unique_subjects=false: the per-minute rollup answers when
+// the range is whole minutes and only types filter or group, else events).
 func TestStatsEqualPostgresCountsDespiteDuplicatesAndDeletions(t *testing.T) {
 	e, _ := newEnv(t)
 	pool := querytest.Postgres(t)
@@ -138,88 +159,129 @@ func TestStatsEqualPostgresCountsDespiteDuplicatesAndDeletions(t *testing.T) {
 	querytest.InsertPG(t, pool, b)
 	querytest.InsertCH(t, querytest.ClickHouse(t), b)
 
-	type rng struct{ from, to time.Time }
-	ranges := []rng{
+	ranges := [][2]time.Time{
 		{t0, t0.Add(72 * time.Hour)},
 		{t0.Add(5 * time.Hour), t0.Add(30 * time.Hour)},
 		{t0.Add(time.Hour + 123*time.Millisecond), t0.Add(50*time.Hour + 7*time.Millisecond)},
 		{t0.Add(90 * time.Minute), t0.Add(91 * time.Minute)},
 	}
-	type tc struct {
-		r        rng
-		interval string
-		groupBy  string
-		f        store.Filter
-	}
-	var cases []tc
+	var cases []statsCase
 	for _, r := range ranges {
 		for _, iv := range []string{"minute", "hour", "day"} {
-			cases = append(cases, tc{r, iv, "none", store.Filter{}})
+			cases = append(cases, statsCase{r[0], r[1], iv, "none", store.Filter{}})
 		}
 	}
-	for _, g := range []string{"none", "type", "source"} {
-		for _, f := range []store.Filter{{}, {Types: []string{"order.paid", "user.signup"}}, {Source: "shop"}, {Subject: "sub-3"}} {
-			cases = append(cases, tc{ranges[2], "hour", g, f})
-		}
-	}
-	for _, c := range cases {
-		name := fmt.Sprintf("%s..%s/%s/%s/%+v", c.r.from.Format(time.RFC3339Nano), c.r.to.Format(time.RFC3339Nano), c.interval, c.groupBy, c.f)
-		q := url.Values{"from": {c.r.from.Format(time.RFC3339Nano)}, "to": {c.r.to.Format(time.RFC3339Nano)},
-			"interval": {c.interval}, "group_by": {c.groupBy}, "top": {"2"}}
-		for _, ty := range c.f.Types {
-			q.Add("type", ty)
-		}
-		if c.f.Source != "" {
-			q.Set("source", c.f.Source)
-		}
-		if c.f.Subject != "" {
-			q.Set("subject", c.f.Subject)
-		}
-		var got api.StatsAnswer
-		if st, d, _ := call(t, e.base, e.keyA, "/v1/stats", q, &got); st != http.StatusOK {
-			t.Fatalf("%s: %d %+v", name, st, d)
-		}
-		total, subjects, buckets := pgStats(t, pool, e.tenantA, c.r.from, c.r.to, store.IntervalMillis[c.interval], c.groupBy, c.f)
-		if total == 0 && c.r.to.Sub(c.r.from) > time.Hour {
-			t.Fatalf("%s: PostgreSQL counts nothing; the test data is wrong", name)
-		}
-		if got.Total != total || got.UniqueSubjects != subjects {
-			t.Errorf("%s: total %d unique subjects %d; PostgreSQL says %d and %d", name, got.Total, got.UniqueSubjects, total, subjects)
-		}
-		gotBuckets := map[string][2]uint64{}
-		var sum uint64
-		for _, bk := range got.Buckets {
-			g := ""
-			if bk.Group != nil {
-				g = *bk.Group
+	for _, r := range ranges[1:3] {
+		for _, g := range []string{"none", "type", "source"} {
+			for _, f := range []store.Filter{{}, {Types: []string{"order.paid", "user.signup"}}, {Source: "shop"}, {Subject: "sub-3"}} {
+				cases = append(cases, statsCase{r[0], r[1], "hour", g, f})
 			}
-			gotBuckets[fmt.Sprintf("%d/%s", bk.Start.UnixMilli(), g)] = [2]uint64{bk.Count, bk.UniqueSubjects}
-			sum += bk.Count
 		}
-		if sum != got.Total {
-			t.Errorf("%s: buckets sum to %d, total says %d", name, sum, got.Total)
+	}
+	rollups := 0
+	for _, c := range cases {
+		checkStats(t, e, pool, c, true)
+		checkStats(t, e, pool, c, false)
+		if c.rollupAnswers() {
+			rollups++
 		}
-		if fmt.Sprint(gotBuckets) != fmt.Sprint(buckets) {
-			t.Errorf("%s: buckets differ from PostgreSQL:\n got %v\nwant %v", name, gotBuckets, buckets)
+	}
+	if got := testutil.ToFloat64(e.ch.StatsAnswers().WithLabelValues(store.StatsFromRollup)); int(got) != rollups || rollups == 0 {
+		t.Errorf("the rollup answered %v queries, want %d", got, rollups)
+	}
+	t.Logf("%d stats queries equal PostgreSQL counts, %d answered by the rollup", 2*len(cases), rollups)
+}
+
+// checkStats asks /v1/stats for c and compares its answer with
+// PostgreSQL's counts; without subjects, the answer must leave them out.
+func checkStats(t *testing.T, e env, pool *pgxpool.Pool, c statsCase, subjects bool) {
+	t.Helper()
+	name := fmt.Sprintf("%s..%s/%s/%s/%+v/subjects=%v", c.from.Format(time.RFC3339Nano), c.to.Format(time.RFC3339Nano), c.interval, c.groupBy, c.f, subjects)
+	q := url.Values{"from": {c.from.Format(time.RFC3339Nano)}, "to": {c.to.Format(time.RFC3339Nano)},
+		"interval": {c.interval}, "group_by": {c.groupBy}, "top": {"2"}}
+	if !subjects {
+		q.Set("unique_subjects", "false")
+	}
+	for _, ty := range c.f.Types {
+		q.Add("type", ty)
+	}
+	if c.f.Source != "" {
+		q.Set("source", c.f.Source)
+	}
+	if c.f.Subject != "" {
+		q.Set("subject", c.f.Subject)
+	}
+	var got api.StatsAnswer
+	if st, d, _ := call(t, e.base, e.keyA, "/v1/stats", q, &got); st != http.StatusOK {
+		t.Fatalf("%s: %d %+v", name, st, d)
+	}
+	total, pgSubjects, buckets := pgStats(t, pool, e.tenantA, c.from, c.to, store.IntervalMillis[c.interval], c.groupBy, c.f)
+	if total == 0 && c.to.Sub(c.from) > time.Hour {
+		t.Fatalf("%s: PostgreSQL counts nothing; the test data is wrong", name)
+	}
+	if !subjects {
+		pgSubjects = 0
+		for k, v := range buckets {
+			buckets[k] = [2]uint64{v[0], 0}
 		}
-		var wantTop []store.TypeCount
-		rows, err := pool.Query(context.Background(), `SELECT type, count(*) FROM events WHERE tenant_id = $1 AND deleted_at IS NULL
-			AND event_time >= $2 AND event_time < $3 AND ($4::text[] IS NULL OR type = ANY($4)) AND ($5 = '' OR source = $5) AND ($6 = '' OR subject = $6)
-			GROUP BY type ORDER BY count(*) DESC, type LIMIT 2`, e.tenantA, c.r.from, c.r.to, c.f.Types, c.f.Source, c.f.Subject)
-		if err != nil {
+	}
+	if got.Total != total || subjectsOf(got.UniqueSubjects, subjects) != pgSubjects {
+		t.Errorf("%s: total %d unique subjects %v; PostgreSQL says %d and %d", name, got.Total, got.UniqueSubjects, total, pgSubjects)
+	}
+	gotBuckets := map[string][2]uint64{}
+	var sum uint64
+	for _, bk := range got.Buckets {
+		g := ""
+		if bk.Group != nil {
+			g = *bk.Group
+		}
+		gotBuckets[fmt.Sprintf("%d/%s", bk.Start.UnixMilli(), g)] = [2]uint64{bk.Count, subjectsOf(bk.UniqueSubjects, subjects)}
+		sum += bk.Count
+	}
+	if sum != got.Total {
+		t.Errorf("%s: buckets sum to %d, total says %d", name, sum, got.Total)
+	}
+	if fmt.Sprint(gotBuckets) != fmt.Sprint(buckets) {
+		t.Errorf("%s: buckets differ from PostgreSQL:\n got %v\nwant %v", name, gotBuckets, buckets)
+	}
+	if want := pgTopTypes(t, pool, e.tenantA, c); fmt.Sprint(got.TopTypes) != fmt.Sprint(want) {
+		t.Errorf("%s: top types %v, PostgreSQL says %v", name, got.TopTypes, want)
+	}
+}
+
+// pgTopTypes is the two most frequent types PostgreSQL counts for c.
+func pgTopTypes(t *testing.T, pool *pgxpool.Pool, tenant string, c statsCase) []store.TypeCount {
+	t.Helper()
+	var want []store.TypeCount
+	rows, err := pool.Query(context.Background(), `SELECT type, count(*) FROM events WHERE tenant_id = $1 AND deleted_at IS NULL
+		AND event_time >= $2 AND event_time < $3 AND ($4::text[] IS NULL OR type = ANY($4)) AND ($5 = '' OR source = $5) AND ($6 = '' OR subject = $6)
+		GROUP BY type ORDER BY count(*) DESC, type LIMIT 2`, tenant, c.from, c.to, c.f.Types, c.f.Source, c.f.Subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var tc store.TypeCount
+		if err := rows.Scan(&tc.Type, &tc.Count); err != nil {
 			t.Fatal(err)
 		}
-		for rows.Next() {
-			var tcnt store.TypeCount
-			if err := rows.Scan(&tcnt.Type, &tcnt.Count); err != nil {
-				t.Fatal(err)
-			}
-			wantTop = append(wantTop, tcnt)
-		}
-		rows.Close()
-		if fmt.Sprint(got.TopTypes) != fmt.Sprint(wantTop) {
-			t.Errorf("%s: top types %v, PostgreSQL says %v", name, got.TopTypes, wantTop)
-		}
+		want = append(want, tc)
 	}
-	t.Logf("%d stats queries equal PostgreSQL counts", len(cases))
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return want
+}
+
+// subjectsOf reads a unique-subject count that must be there when asked
+// for and absent otherwise (0 in both cases when it is wrong: the caller's
+// comparison then fails unless PostgreSQL also says 0, checked elsewhere).
+func subjectsOf(n *uint64, asked bool) uint64 {
+	switch {
+	case asked && n != nil:
+		return *n
+	case !asked && n == nil:
+		return 0
+	}
+	return 1 << 63 // present when not asked for, or absent when asked for
 }

@@ -80,6 +80,10 @@ type Row struct {
 	Partition                         int32
 	Offset                            int64
 	Deleted                           bool // a tombstone: PostgreSQL keeps ids and deleted_at only
+	// RollupSign is the ClickHouse row's rollup_sign, as the projector sets
+	// it (migration clickhouse/00010): +1 for a key's first event, -1 for the
+	// tombstone of a live event (carrying its type and time), 0 otherwise.
+	RollupSign int8
 }
 
 // InsertPG writes rows to PostgreSQL with COPY (first copy of a key wins:
@@ -118,7 +122,7 @@ func nullable(s string) any {
 func InsertCH(tb testing.TB, conn driver.Conn, rows []Row) {
 	tb.Helper()
 	ctx := context.Background()
-	b, err := conn.PrepareBatch(ctx, "INSERT INTO events (tenant_id, external_id, type, source, subject, event_time, received_at, kafka_partition, kafka_offset, version, is_deleted)")
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO events (tenant_id, external_id, type, source, subject, event_time, received_at, kafka_partition, kafka_offset, version, is_deleted, rollup_sign)")
 	if err != nil {
 		tb.Fatalf("prepare ClickHouse batch: %v", err)
 	}
@@ -127,7 +131,7 @@ func InsertCH(tb testing.TB, conn driver.Conn, rows []Row) {
 		if r.Deleted {
 			version, deleted = uint64(1<<63)+uint64(r.Offset), 1
 		}
-		if err := b.Append(r.Tenant, r.ID, r.Type, r.Source, r.Subject, r.Time, r.Time, r.Partition, r.Offset, version, deleted); err != nil {
+		if err := b.Append(r.Tenant, r.ID, r.Type, r.Source, r.Subject, r.Time, r.Time, r.Partition, r.Offset, version, deleted, r.RollupSign); err != nil {
 			tb.Fatalf("append ClickHouse row: %v", err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // CHQuerier is what the ClickHouse store needs of a connection
@@ -28,8 +29,9 @@ type CHQuerier interface {
 // keys whose latest row is a deletion, so duplicates and replays never count
 // twice, before or after background merges.
 type ClickHouse struct {
-	db     CHQuerier
-	builds *MeterBuilds // nil: meters always parse data at query time
+	db           CHQuerier
+	builds       *MeterBuilds // nil: meters always parse data at query time
+	statsAnswers *prometheus.CounterVec
 }
 
 // WithMeterBuilds has meters read the values b extracts at write time.
@@ -39,7 +41,18 @@ func (c *ClickHouse) WithMeterBuilds(b *MeterBuilds) *ClickHouse {
 }
 
 // NewClickHouse returns a store over db.
-func NewClickHouse(db CHQuerier) *ClickHouse { return &ClickHouse{db: db} }
+func NewClickHouse(db CHQuerier) *ClickHouse {
+	c := &ClickHouse{db: db, statsAnswers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pulsestream_query_stats_answers_total",
+		Help: "Statistics answered, by source: rollup (events_per_minute) or events (a FINAL scan of the events table)."}, []string{"source"})}
+	for _, s := range []string{StatsFromRollup, StatsFromEvents} {
+		c.statsAnswers.WithLabelValues(s)
+	}
+	return c
+}
+
+// StatsAnswers is the counter of statistics answered per source, for the
+// caller to register.
+func (c *ClickHouse) StatsAnswers() *prometheus.CounterVec { return c.statsAnswers }
 
 // bounded passes the context's deadline to ClickHouse as max_execution_time
 // (whole seconds, at least 1), so the server stops a query the caller gave
@@ -82,12 +95,14 @@ func (f Filter) chWhere(tenant string) (string, []any) {
 }
 
 // Stats counts tenant's events matching q (From and To must be set; q.Data
-// is not supported by this read model and must be empty). One FINAL scan
-// answers everything: GROUPING SETS give the buckets (bucket[, group]), the
-// per-type counts (type) when top types are asked for, and the totals ();
-// grouping(bucket, t) tells the sets apart (a bit is 1 for a column the
-// row's set does not group by; with group_by=type, grp is t, so a bucket
-// row may read 0 or 1: only the bucket bit matters for it).
+// is not supported by this read model and must be empty): from the
+// per-minute rollup when it can answer q (see rollupAnswers), otherwise
+// from one FINAL scan of events. Both queries answer everything at once:
+// GROUPING SETS give the buckets (bucket[, group]), the per-type counts (t)
+// when top types are asked for, and the totals (); grouping(bucket, t)
+// tells the sets apart (a bit is 1 for a column the row's set does not
+// group by; with group_by=type, grp is t, so a bucket row may read 0 or 1:
+// only the bucket bit matters for it).
 func (c *ClickHouse) Stats(ctx context.Context, tenant string, q StatsQuery) (Stats, error) {
 	width, ok := IntervalMillis[q.Interval]
 	if !ok {
@@ -97,59 +112,133 @@ func (c *ClickHouse) Stats(ctx context.Context, tenant string, q StatsQuery) (St
 		return Stats{}, errors.New("stats: data filters are not supported")
 	}
 	ctx = bounded(ctx)
-	where, args := q.chWhere(tenant)
-	grp := "''"
-	switch q.GroupBy {
-	case "type":
-		grp = "toString(type)"
-	case "source":
-		grp = "toString(source)"
+	source := StatsFromEvents
+	sql, args := eventsStatsSQL(tenant, q, width)
+	if rollupAnswers(q) {
+		source, sql = StatsFromRollup, rollupStatsSQL(q, width)
 	}
-	sets := "(bucket, grp), ()"
-	if q.Top > 0 {
-		sets = "(bucket, grp), (t), ()"
-	}
-	sql := fmt.Sprintf(`SELECT intDiv(toUnixTimestamp64Milli(event_time), %d) * %d AS bucket, %s AS grp, toString(type) AS t,
-		count() AS n, uniqExactIf(subject, subject != '') AS subjects, grouping(bucket, t) AS set
-		FROM events FINAL WHERE %s
-		GROUP BY GROUPING SETS (%s)
-		ORDER BY set, bucket, grp`, width, width, grp, where, sets)
 	rows, err := c.db.Query(ctx, sql, args...)
 	if err != nil {
 		return Stats{}, fmt.Errorf("stats: %w", err)
 	}
 	defer rows.Close()
+	out, err := scanStats(rows, q)
+	if err != nil {
+		return Stats{}, fmt.Errorf("stats: %w", err)
+	}
+	c.statsAnswers.WithLabelValues(source).Inc()
+	return out, nil
+}
+
+// Where Stats read its counts (the label of StatsAnswers).
+const (
+	StatsFromRollup = "rollup" // events_per_minute
+	StatsFromEvents = "events" // events FINAL
+)
+
+// rollupAnswers reports whether the per-minute rollup events_per_minute
+// (migration clickhouse/00010: signed counts per tenant, minute and type,
+// written in the same INSERT as events) holds q's answer exactly: no
+// unique subjects asked for, no filter or grouping but by type, and a range
+// of whole minutes within the rollup's DateTime (before 2106).
+func rollupAnswers(q StatsQuery) bool {
+	whole := func(t time.Time) bool { return t.Equal(t.Truncate(time.Minute)) }
+	return q.NoSubjects && q.Source == "" && q.Subject == "" && (q.GroupBy == "" || q.GroupBy == "none" || q.GroupBy == "type") &&
+		whole(q.From) && whole(q.To) && q.To.Unix() <= math.MaxUint32
+}
+
+// statsSets are the grouping sets of a stats query.
+func statsSets(q StatsQuery) string {
+	if q.Top > 0 {
+		return "(bucket, grp), (t), ()"
+	}
+	return "(bucket, grp), ()"
+}
+
+// statsGroup is the grp column of a stats query.
+func statsGroup(q StatsQuery) string {
+	switch q.GroupBy {
+	case "type":
+		return "toString(type)"
+	case "source":
+		return "toString(source)"
+	}
+	return "''"
+}
+
+// eventsStatsSQL counts over events FINAL (and its arguments).
+func eventsStatsSQL(tenant string, q StatsQuery, width int64) (string, []any) {
+	where, args := q.chWhere(tenant)
+	subjects := "uniqExactIf(subject, subject != '')"
+	if q.NoSubjects {
+		subjects = "toUInt64(0)"
+	}
+	return fmt.Sprintf(`SELECT intDiv(toUnixTimestamp64Milli(event_time), %d) * %d AS bucket, %s AS grp, toString(type) AS t,
+		toInt64(count()) AS n, %s AS subjects, grouping(bucket, t) AS set
+		FROM events FINAL WHERE %s
+		GROUP BY GROUPING SETS (%s)
+		ORDER BY set, bucket, grp`, width, width, statsGroup(q), subjects, where, statsSets(q)), args
+}
+
+// rollupStatsSQL counts over events_per_minute, with the arguments of
+// eventsStatsSQL (the same predicate: tenant, from, to, types). A minute,
+// type or total whose signed counts sum to 0 (every event erased) is left
+// out, as FINAL leaves out erased events.
+func rollupStatsSQL(q StatsQuery, width int64) string {
+	w := []string{"tenant_id = ?", "minute >= toDateTime(intDiv(?, 1000), 'UTC')", "minute < toDateTime(intDiv(?, 1000), 'UTC')"}
+	if len(q.Types) > 0 {
+		w = append(w, "has(?, toString(type))")
+	}
+	return fmt.Sprintf(`SELECT toInt64(intDiv(toUnixTimestamp(minute), %d)) * %d AS bucket, %s AS grp, toString(type) AS t,
+		sum(events) AS n, toUInt64(0) AS subjects, grouping(bucket, t) AS set
+		FROM events_per_minute WHERE %s
+		GROUP BY GROUPING SETS (%s)
+		HAVING n != 0
+		ORDER BY set, bucket, grp`, width/1000, width, statsGroup(q), strings.Join(w, " AND "), statsSets(q))
+}
+
+// scanStats reads the rows of a stats query.
+func scanStats(rows driver.Rows, q StatsQuery) (Stats, error) {
 	out := Stats{Buckets: []Bucket{}}
 	if q.Top > 0 {
 		out.TopTypes = []TypeCount{}
 	}
+	subjectsOf := func(n uint64) *uint64 {
+		if q.NoSubjects {
+			return nil
+		}
+		return &n
+	}
+	out.UniqueSubjects = subjectsOf(0)
 	for rows.Next() {
 		var (
-			ms          int64
-			g, t        string
-			n, subjects uint64
-			set         uint64
+			ms, n         int64
+			g, t          string
+			subjects, set uint64
 		)
 		if err := rows.Scan(&ms, &g, &t, &n, &subjects, &set); err != nil {
-			return Stats{}, fmt.Errorf("stats: %w", err)
+			return Stats{}, err
+		}
+		if n < 0 {
+			return Stats{}, fmt.Errorf("the rollup counts %d events (bucket %d, type %q): it disagrees with the events table", n, ms, t)
 		}
 		switch {
 		case set&0b10 == 0: // grouped by bucket
-			b := Bucket{Start: timeMillis(ms), Count: n, UniqueSubjects: subjects}
+			b := Bucket{Start: timeMillis(ms), Count: uint64(n), UniqueSubjects: subjectsOf(subjects)}
 			if q.GroupBy == "type" || q.GroupBy == "source" {
 				b.Group = &g
 			}
 			out.Buckets = append(out.Buckets, b)
 		case set == 0b10: // grouped by t only
-			out.TopTypes = append(out.TopTypes, TypeCount{Type: t, Count: n})
+			out.TopTypes = append(out.TopTypes, TypeCount{Type: t, Count: uint64(n)})
 		case set == 0b11: // the empty set: totals
-			out.Total, out.UniqueSubjects = n, subjects
+			out.Total, out.UniqueSubjects = uint64(n), subjectsOf(subjects)
 		default:
-			return Stats{}, fmt.Errorf("stats: unexpected grouping set %d", set)
+			return Stats{}, fmt.Errorf("unexpected grouping set %d", set)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return Stats{}, fmt.Errorf("stats: %w", err)
+		return Stats{}, err
 	}
 	slices.SortFunc(out.TopTypes, func(a, b TypeCount) int {
 		if c := cmp.Compare(b.Count, a.Count); c != 0 {

@@ -58,6 +58,10 @@ type StatsQuery struct {
 	Interval string // minute | hour | day
 	GroupBy  string // type | source | none
 	Top      int    // number of top types to return; 0 for none
+	// NoSubjects leaves out the unique-subject counts: without them a query
+	// the per-minute rollup can answer (see Rollup) reads the rollup
+	// instead of the events.
+	NoSubjects bool
 }
 
 // Bucket is the count of one time bucket (and group, when grouped).
@@ -65,7 +69,7 @@ type Bucket struct {
 	Start          time.Time `json:"start"`
 	Group          *string   `json:"group,omitempty"`
 	Count          uint64    `json:"count"`
-	UniqueSubjects uint64    `json:"unique_subjects"`
+	UniqueSubjects *uint64   `json:"unique_subjects,omitempty"` // nil: not asked for (NoSubjects)
 }
 
 // TypeCount is one entry of the top types.
@@ -77,7 +81,7 @@ type TypeCount struct {
 // Stats is the answer to a StatsQuery.
 type Stats struct {
 	Total          uint64      `json:"total"`
-	UniqueSubjects uint64      `json:"unique_subjects"`
+	UniqueSubjects *uint64     `json:"unique_subjects,omitempty"` // nil: not asked for (NoSubjects)
 	Buckets        []Bucket    `json:"buckets"`
 	TopTypes       []TypeCount `json:"top_types,omitempty"`
 }
