@@ -210,6 +210,9 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 		if total != fmt.Sprint(n) || charted != n {
 			return fmt.Sprintf("total %s, %d in the chart", total, charted)
 		}
+		if subjects := b.text("#subjects"); subjects != "4" { // asked for after the counts, from the events themselves
+			return "unique subjects " + subjects
+		}
 		for o, want := range outcomes {
 			if card, chart := b.text("#out-"+o), chartSum(b, "#chart-"+o); card != fmt.Sprint(want) || chart != want {
 				return fmt.Sprintf("%s: card %s, chart %d, want %d", o, card, chart, want)
@@ -276,6 +279,9 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 	b.labelled("statistics")
 	if got := chartSum(b, "#stats-chart"); got != n {
 		t.Fatalf("statistics chart shows %d events, want %d", got, n)
+	}
+	if total, subjects := b.text("#stats-total"), b.text("#subjects"); total != fmt.Sprint(n) || subjects != "4" {
+		t.Fatalf("statistics: %s events, %s unique subjects, want %d and 4", total, subjects, n)
 	}
 	// The meter over the same range: order.placed are events 1, 4, ..., 28.
 	if v, e := b.text(`tr[data-meter="n-sum"] .metervalue`), b.text(`tr[data-meter="n-sum"] .meterevents`); v != "145" || e != "10" {

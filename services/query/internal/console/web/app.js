@@ -178,21 +178,38 @@ function fmtLag(secs) {
   return (secs / 3600).toFixed(1) + " h";
 }
 
+// wholeMinutes rounds a time (ms) up to a whole minute. The console's
+// default ranges end there and span whole minutes, which the statistics API
+// answers from its per-minute rollup when unique subjects are left out.
+function wholeMinutes(ms) { return Math.ceil(ms / 60e3) * 60e3; }
+
+// uniqueSubjects fills el, once the rest of the page is shown, with the
+// distinct subjects of the statistics query p (a scan of every event in the
+// range: the slow part of the statistics, asked for on its own).
+async function uniqueSubjects(p, el) {
+  const sub = new URLSearchParams(p);
+  sub.set("interval", "day");
+  sub.set("top", "0");
+  sub.delete("unique_subjects");
+  el.textContent = String((await q("/v1/stats?" + sub.toString())).unique_subjects);
+}
+
 async function overview() {
   const range = new URLSearchParams(location.hash.split("?")[1] || "").get("range") || "hour";
   const pick = select("Range", "range", [["hour", "Last hour (per minute)"], ["day", "Last day (per hour)"]], range);
   pick.querySelector("select").addEventListener("change", (e) => { location.hash = "#/overview?range=" + e.target.value; });
   page("Overview", el("form", { "aria-label": "Overview range", onsubmit: (e) => e.preventDefault() }, pick));
   await guarded(async () => {
-    const to = Date.now(), step = range === "day" ? 3600e3 : 60e3, from = to - (range === "day" ? 86400e3 : 3600e3);
+    const to = wholeMinutes(Date.now()), step = range === "day" ? 3600e3 : 60e3, from = to - (range === "day" ? 86400e3 : 3600e3);
     const interval = range === "day" ? "hour" : "minute", span = `from=${new Date(from).toISOString()}&to=${new Date(to + step).toISOString()}&interval=${interval}`;
-    const [st, oc, lag] = await Promise.all([q(`/v1/stats?${span}&top=5`), q(`/v1/outcomes?${span}`), q("/v1/lag")]);
+    const [st, oc, lag] = await Promise.all([q(`/v1/stats?${span}&top=5&unique_subjects=false`), q(`/v1/outcomes?${span}`), q("/v1/lag")]);
     const sum = (f) => oc.buckets.reduce((s, b) => s + b[f], 0);
     const per = range === "day" ? "per hour" : "per minute";
+    const subjects = el("div", { class: "n", id: "subjects", text: "…" });
     main.append(
       el("div", { class: "cards" },
         el("div", { class: "card" }, el("div", { class: "n", id: "total", text: String(st.total) }), el("div", { class: "l", text: "events stored in the range" })),
-        el("div", { class: "card" }, el("div", { class: "n", text: String(st.unique_subjects) }), el("div", { class: "l", text: "unique subjects" })),
+        el("div", { class: "card" }, subjects, el("div", { class: "l", text: "unique subjects" })),
         outcomeSeries.map(([f, t]) => el("div", { class: "card" }, el("div", { class: "n", id: "out-" + f, text: String(sum(f)) }), el("div", { class: "l", text: t.toLowerCase() + " events" }))),
         el("div", { class: "card" }, el("div", { class: "n", id: "out-requests_refused", text: String(sum("requests_refused")) }), el("div", { class: "l", text: "requests refused whole" }))),
       el("h2", { text: "Read models behind ingestion" }),
@@ -206,6 +223,7 @@ async function overview() {
       el("p", { class: "note", text: "Outcomes are what the gateways answered; they reach this page within a few seconds (outcomes-flush-interval)." }),
       el("h2", { text: "Top event types" }),
       table(["type", "events"], (st.top_types || []).map(t => el("tr", {}, el("td", { text: t.type }), el("td", { text: String(t.count) }))), "Top event types"));
+    await uniqueSubjects(span, subjects);
   });
 }
 
@@ -268,9 +286,10 @@ async function eventDetail(id) {
 
 async function stats() {
   const f = filtersFromHash();
+  const end = wholeMinutes(Date.now());
   const form = el("form", { id: "statsform", "aria-label": "Statistics" },
-    field("From (RFC 3339)", { id: "from", value: f.get("from") || new Date(Date.now() - 86400e3).toISOString() }),
-    field("To (RFC 3339)", { id: "to", value: f.get("to") || new Date().toISOString() }),
+    field("From (RFC 3339)", { id: "from", value: f.get("from") || new Date(end - 86400e3).toISOString() }),
+    field("To (RFC 3339)", { id: "to", value: f.get("to") || new Date(end).toISOString() }),
     select("Interval", "interval", [["minute", "minute"], ["hour", "hour"], ["day", "day"]], f.get("interval") || "hour"),
     field("Type", { id: "type", value: f.get("type") || "" }),
     el("button", { type: "submit", text: "Show" }));
@@ -285,25 +304,32 @@ async function stats() {
     const p = new URLSearchParams(f);
     if (!p.get("from")) p.set("from", form.querySelector("#from").value);
     if (!p.get("to")) p.set("to", form.querySelector("#to").value);
+    p.delete("meter");
     p.set("top", "10");
-    const st = await q("/v1/stats?" + p.toString());
+    p.set("unique_subjects", "false");
+    // The counts first (the rollup answers a range of whole minutes), the
+    // meters' definitions beside them; then the unique subjects and the meters.
+    const [st, list] = await Promise.all([q("/v1/stats?" + p.toString()), q("/v1/meters")]);
     const step = { minute: 60e3, hour: 3600e3, day: 86400e3 }[st.interval];
-    main.append(el("p", { text: `${st.total} events, ${st.unique_subjects} unique subjects` }),
+    const subjects = el("span", { id: "subjects", text: "…" });
+    main.append(el("p", {}, el("span", { id: "stats-total", text: String(st.total) }), " events, ", subjects, " unique subjects"),
       el("div", { id: "stats-chart" }, barChart("Events per " + st.interval, fill(st.buckets || [], new Date(st.from).getTime(), new Date(st.to).getTime(), step))),
       el("h2", { text: "Top types" }),
       table(["type", "events"], (st.top_types || []).map(t => el("tr", {}, el("td", { text: t.type }), el("td", { text: String(t.count) }))), "Top types"));
-    await meters(f, st);
+    await Promise.all([uniqueSubjects(p, subjects), meters(f, st, list.meters)]);
   });
 }
 
 // meters shows, on the statistics page, every meter's value over the same
-// range and the chosen meter (hash parameter meter) per interval.
-async function meters(f, st) {
-  const list = (await q("/v1/meters")).meters;
+// range and the chosen meter (hash parameter meter) per interval; the
+// queries go out together.
+async function meters(f, st, list) {
   main.append(el("h2", { text: "Meters" }));
   if (!list.length) { main.append(el("p", { id: "no-meters", text: "This tenant has no meters (an operator defines them)." })); return; }
   const span = `from=${encodeURIComponent(st.from)}&to=${encodeURIComponent(st.to)}`;
-  const totals = await Promise.all(list.map(m => q(`/v1/meters/${encodeURIComponent(m.slug)}/query?${span}`)));
+  const slug = f.get("meter") || list[0].slug;
+  const [res, ...totals] = await Promise.all([q(`/v1/meters/${encodeURIComponent(slug)}/query?${span}&window=${st.interval}`),
+    ...list.map(m => q(`/v1/meters/${encodeURIComponent(m.slug)}/query?${span}`))]);
   const fmt = (v) => v === null ? "–" : String(Math.round(v * 1000) / 1000);
   main.append(table(["meter", "aggregation", "event types", "value", "events"], list.map((m, i) => {
     const rows = totals[i].rows, v = rows.length === 1 ? rows[0].value : null;
@@ -311,10 +337,8 @@ async function meters(f, st) {
       el("td", { text: m.event_types.join(", ") }), el("td", { class: "metervalue", text: rows.length > 1 ? rows.length + " groups" : fmt(v) }),
       el("td", { class: "meterevents", text: String(totals[i].events) }));
   }), "Meters"));
-  const slug = f.get("meter") || list[0].slug;
   const pick = select("Meter", "meter", list.map(m => [m.slug, m.slug]), slug);
   pick.querySelector("select").addEventListener("change", (e) => { const p = new URLSearchParams(f); p.set("meter", e.target.value); go("#/stats?" + p.toString()); });
-  const res = await q(`/v1/meters/${encodeURIComponent(slug)}/query?${span}&window=${st.interval}`);
   const byStart = new Map();
   for (const r of res.rows) { const t = new Date(r.window_start).getTime(); byStart.set(t, (byStart.get(t) || 0) + (r.value || 0)); }
   const step = { minute: 60e3, hour: 3600e3, day: 86400e3 }[st.interval];
