@@ -96,6 +96,15 @@ func (b *browser) open(url string) {
 	b.run("open "+url, chromedp.Navigate(url), rendered())
 }
 
+// reload loads the page again and waits until the new document has
+// rendered its data: the old document's mark is removed first, or the wait
+// could end on it (same hash) before the new document has its data.
+func (b *browser) reload() {
+	b.t.Helper()
+	evalJS[bool](b, `document.querySelector("main").removeAttribute("data-rendered"), true`)
+	b.run("reload", chromedp.Reload(), rendered())
+}
+
 func rendered() chromedp.Action[chromedp.Void] {
 	return chromedp.Poll[chromedp.Void](`document.querySelector('main').dataset.rendered === location.hash`)
 }
@@ -204,7 +213,7 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 	// 30 accepted, 5 duplicate, 2 rejected, 60 rate-limited events.
 	outcomes := map[string]int{"accepted": n, "duplicate": 5, "rejected": 2, "rate_limited": 60}
 	eventually(t, time.Minute, "the overview shows the events just sent and the gateway's outcomes", func() string {
-		b.run("reload", chromedp.Reload(), rendered())
+		b.reload()
 		total := b.text("#total") // waits for the page's data; the charts are drawn with it
 		charted := chartSum(b, "#stored-chart")
 		if total != fmt.Sprint(n) || charted != n {
@@ -264,7 +273,7 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 	eventually(t, time.Minute, "the timeline reaches projected", func() string {
 		done := evalJS[[]string](b, `[...document.querySelectorAll('#timeline li.done')].map(li => li.dataset.step)`)
 		if strings.Join(done, ",") != "accepted,stored,projected" {
-			b.run("reload", chromedp.Reload(), rendered())
+			b.reload()
 			return "steps done: " + strings.Join(done, ",")
 		}
 		return ""

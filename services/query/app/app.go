@@ -217,7 +217,7 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 	a.notify = auth.ChangeListener(pool, logger)
 
 	httpMetrics := httpapi.NewMetrics(reg, "query") // one set for both listeners: routes tell them apart
-	dlqAPI, lag, err := a.dlqHandler(cfg, pool, auth, httpMetrics, tr, logger)
+	dlqAPI, lag, err := a.dlqHandler(cfg, pool, auth, httpMetrics, tr, logger, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +266,8 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 // dlqHandler builds the DLQ API: a Kafka client (producing re-driven records
 // to kafka-topic; nothing connects until the first request) and PostgreSQL.
 // It also returns the read models' lag for the tenant API's GET /v1/lag.
-func (a *App) dlqHandler(cfg Config, pool *pgxpool.Pool, auth tenancy.Authenticator, m *httpapi.Metrics, tr *tracing.Tracing, logger *slog.Logger) (http.Handler, api.LagFunc, error) {
+func (a *App) dlqHandler(cfg Config, pool *pgxpool.Pool, auth tenancy.Authenticator, m *httpapi.Metrics, tr *tracing.Tracing, logger *slog.Logger,
+	reg prometheus.Registerer) (http.Handler, api.LagFunc, error) {
 	newClient := func(opts ...kgo.Opt) (*kgo.Client, error) {
 		return kafka.NewClient(cfg.Kafka, nil, logger, "pulsestream_query_dlq", opts...)
 	}
@@ -280,15 +281,16 @@ func (a *App) dlqHandler(cfg Config, pool *pgxpool.Pool, auth tenancy.Authentica
 		return nil, nil, err
 	}
 	d := dlq.New(cl, newClient, pool, cfg.Kafka.Topic, cfg.Kafka.DLQTopic)
+	cache := dlq.NewLagCache(d, models, cfg.ReadModels.CacheTTL, reg) // one for both APIs
 	lag := func(ctx context.Context) ([]api.ReadModelLag, error) {
-		lags, err := d.Lags(ctx, models)
+		lags, err := cache.Lags(ctx)
 		out := make([]api.ReadModelLag, len(lags))
 		for i, l := range lags {
 			out[i] = api.ReadModelLag{ReadModel: l.ReadModel, Seconds: l.Seconds}
 		}
 		return out, err
 	}
-	return dlq.Handler(d, models, auth, m, tr.Middleware(), logger), lag, nil
+	return dlq.Handler(d, cache, auth, m, tr.Middleware(), logger), lag, nil
 }
 
 // adminWithDLQ serves the DLQ API beside the tenancy admin API.

@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -45,14 +47,30 @@ func TestRoutesMatchTheOpenAPIDocument(t *testing.T) {
 }
 
 // dlqFixture is a private event topic and DLQ topic on the real broker,
-// with n dead-letter records in the DLQ, and the API over them.
+// with n dead-letter records in the DLQ, and the API over them (the lag
+// looked up on every call).
 func dlqFixture(t *testing.T, n int) (*DLQ, http.Handler, string) {
+	f := newFixture(t, n, 0)
+	return f.d, f.h, f.topic
+}
+
+// fixture is what dlqFixture makes, with the lag cache the API uses.
+type fixture struct {
+	d     *DLQ
+	h     http.Handler
+	topic string
+	lags  *LagCache
+}
+
+// newFixture is dlqFixture with a lag cache of ttl; opts go to every Kafka
+// client the DLQ makes.
+func newFixture(t *testing.T, n int, ttl time.Duration, opts ...kgo.Opt) fixture {
 	brokers := testenv.KafkaBrokers(t)
 	id := make([]byte, 4)
 	_, _ = rand.Read(id)
 	topic := "dlqtest-" + hex.EncodeToString(id)
-	newClient := func(opts ...kgo.Opt) (*kgo.Client, error) {
-		return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(strings.Split(brokers, ",")...)}, opts...)...)
+	newClient := func(more ...kgo.Opt) (*kgo.Client, error) {
+		return kgo.NewClient(append(append([]kgo.Opt{kgo.SeedBrokers(strings.Split(brokers, ",")...)}, opts...), more...)...)
 	}
 	cl, err := newClient()
 	if err != nil {
@@ -75,8 +93,9 @@ func dlqFixture(t *testing.T, n int) (*DLQ, http.Handler, string) {
 		}
 	}
 	d := New(cl, newClient, querytest.Postgres(t), topic, topic+".dlq")
-	models := []ReadModel{{"postgres", topic + "-pg"}, {"clickhouse", topic + "-ch"}}
-	return d, Handler(d, models, operatorAuth{}, httpapi.NewMetrics(prometheus.NewRegistry(), "test"), nil, slog.New(slog.DiscardHandler)), topic
+	lags := NewLagCache(d, []ReadModel{{"postgres", topic + "-pg"}, {"clickhouse", topic + "-ch"}}, ttl, prometheus.NewRegistry())
+	h := Handler(d, lags, operatorAuth{}, httpapi.NewMetrics(prometheus.NewRegistry(), "test"), nil, slog.New(slog.DiscardHandler))
+	return fixture{d: d, h: h, topic: topic, lags: lags}
 }
 
 func call(t *testing.T, h http.Handler, key, method, path, body string, out any) int {
@@ -254,4 +273,99 @@ func TestReadModelsSetting(t *testing.T) {
 			t.Errorf("%q: want an error", bad)
 		}
 	}
+}
+
+// The Kafka protocol's API keys of the requests a lag lookup sends.
+const (
+	apiFetch       int16 = 1
+	apiListOffsets int16 = 2
+	apiOffsetFetch int16 = 9
+)
+
+// kafkaRequests counts the requests written to brokers, by API key (a
+// kgo.HookBrokerWrite).
+type kafkaRequests struct {
+	mu sync.Mutex
+	n  map[int16]int
+}
+
+func (k *kafkaRequests) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, _ error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.n[key]++
+}
+
+// lagRequests are the counts of the requests a lag lookup sends:
+// ListOffsets, OffsetFetch, Fetch.
+func (k *kafkaRequests) lagRequests() [3]int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return [3]int{k.n[apiListOffsets], k.n[apiOffsetFetch], k.n[apiFetch]}
+}
+
+// Within lag-cache-ttl, the admin API's GET /v1/admin/lag and the query
+// API's GET /v1/lag (both through one LagCache) cost one set of Kafka
+// requests: the second call sends none. Once the TTL has passed, eight
+// calls at once send one more set. The clock is the test's, so nothing
+// depends on how long anything takes.
+func TestLagIsLookedUpOncePerCacheTTL(t *testing.T) {
+	reqs := &kafkaRequests{n: map[int16]int{}}
+	const ttl = 2 * time.Second
+	f := newFixture(t, 0, ttl, kgo.WithHooks(reqs))
+	ctx := context.Background()
+	for i := range 3 { // nothing committed: both read models are 3 records behind
+		if err := f.d.cl.ProduceSync(ctx, &kgo.Record{Topic: f.topic, Key: []byte(fmt.Sprintf("acme/e-%d", i)), Value: []byte("{}")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	clock := time.Now()
+	f.lags.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	count := func(result string) int { return int(testutil.ToFloat64(f.lags.lookups.WithLabelValues(result))) }
+
+	var admin struct {
+		ReadModels []Lag `json:"read_models"`
+	}
+	if code := call(t, f.h, "ops-admin", "GET", "/v1/admin/lag", "", &admin); code != http.StatusOK || len(admin.ReadModels) != 2 || admin.ReadModels[1].Records != 3 {
+		t.Fatalf("lag: %d %+v", code, admin.ReadModels)
+	}
+	first := reqs.lagRequests()
+	tenant, err := f.lags.Lags(ctx) // what GET /v1/lag answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again := reqs.lagRequests(); again != first || count(LagFetched) != 1 || count(LagCached) != 1 {
+		t.Fatalf("a second call within the TTL: requests %v after the first's %v; %d fetched, %d cached", again, first, count(LagFetched), count(LagCached))
+	}
+	if a, b := jsonOf(t, tenant), jsonOf(t, admin.ReadModels); a != b {
+		t.Errorf("the second call answered %s, the first %s", a, b)
+	}
+	if slices.Contains(first[:], 0) {
+		t.Errorf("one lookup sent %v ListOffsets, OffsetFetch and Fetch requests: the counting misses some", first)
+	}
+
+	mu.Lock()
+	clock = clock.Add(ttl)
+	mu.Unlock()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if _, err := f.lags.Lags(ctx); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if count(LagFetched) != 2 || count(LagCached) != 8 || reqs.lagRequests() == first {
+		t.Errorf("eight calls after the TTL: %d fetched, %d cached (want 2 and 8); requests %v, before %v", count(LagFetched), count(LagCached), reqs.lagRequests(), first)
+	}
+}
+
+func jsonOf(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -28,8 +28,8 @@ const maxBody = 512 << 10
 // operator tenant (as the rest of the admin API).
 // The read models' lag (GET /v1/admin/lag) and the erasures by subject with
 // their progress (GET /v1/admin/erasures, erasures.go) are served beside it.
-func Routes(r gin.IRouter, d *DLQ, models []ReadModel, auth tenancy.Authenticator, logger *slog.Logger) {
-	h := &handler{d: d, models: models, logger: logger}
+func Routes(r gin.IRouter, d *DLQ, lags *LagCache, auth tenancy.Authenticator, logger *slog.Logger) {
+	h := &handler{d: d, lags: lags, logger: logger}
 	g := r.Group("/v1/admin", tenancy.Middleware(auth, tenancy.ScopeAdmin), tenancy.OperatorOnly)
 	g.GET("/dlq", h.list)
 	g.POST("/dlq/redrive", h.redrive)
@@ -39,15 +39,15 @@ func Routes(r gin.IRouter, d *DLQ, models []ReadModel, auth tenancy.Authenticato
 
 // Handler is the DLQ API on the platform engine (request id, metrics,
 // recovery, 404/405).
-func Handler(d *DLQ, models []ReadModel, auth tenancy.Authenticator, m *httpapi.Metrics, trace gin.HandlerFunc, logger *slog.Logger) *gin.Engine {
+func Handler(d *DLQ, lags *LagCache, auth tenancy.Authenticator, m *httpapi.Metrics, trace gin.HandlerFunc, logger *slog.Logger) *gin.Engine {
 	r := httpapi.New(httpapi.Options{Logger: logger, Metrics: m, Secret: tenancy.ContainsKey, Trace: trace})
-	Routes(r, d, models, auth, logger)
+	Routes(r, d, lags, auth, logger)
 	return r
 }
 
 type handler struct {
 	d      *DLQ
-	models []ReadModel
+	lags   *LagCache
 	logger *slog.Logger
 }
 

@@ -16,19 +16,29 @@ import (
 )
 
 // ReadModels names the projector's consumer group of each read model, for
-// GET /v1/admin/lag: "postgres=<group>,clickhouse=<group>".
+// GET /v1/admin/lag: "postgres=<group>,clickhouse=<group>", and how long a
+// lookup of their lag is answered again (LagCache).
 type ReadModels struct {
-	Groups string
+	Groups   string
+	CacheTTL time.Duration
 }
 
-// RegisterFlags defines read-model-groups.
+// DefaultLagCacheTTL is lag-cache-ttl's default.
+const DefaultLagCacheTTL = 2 * time.Second
+
+// RegisterFlags defines read-model-groups and lag-cache-ttl.
 func (c *ReadModels) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Groups, "read-model-groups", "postgres="+schemas.DefaultGroupPostgres+",clickhouse="+schemas.DefaultGroupClickHouse,
 		"the projector's consumer group of each read model, name=group,... (the projector's projector-group-* settings), for the lag the admin API and the console show")
+	fs.DurationVar(&c.CacheTTL, "lag-cache-ttl", DefaultLagCacheTTL,
+		"how long the read models' lag, once looked up in Kafka, answers GET /v1/lag and GET /v1/admin/lag again (0: look up on every call)")
 }
 
-// Validate names a malformed read-model-groups.
+// Validate names a malformed read-model-groups or a negative lag-cache-ttl.
 func (c *ReadModels) Validate() error {
+	if c.CacheTTL < 0 {
+		return fmt.Errorf("lag-cache-ttl: must not be negative, got %s", c.CacheTTL)
+	}
 	_, err := c.Parse()
 	return err
 }
@@ -154,7 +164,7 @@ func (d *DLQ) age(ctx context.Context, behind map[int32]int64) *float64 {
 }
 
 func (h *handler) lag(c *gin.Context) {
-	lags, err := h.d.Lags(c.Request.Context(), h.models)
+	lags, err := h.lags.Lags(c.Request.Context())
 	if err != nil {
 		h.unavailable(c, err)
 		return
