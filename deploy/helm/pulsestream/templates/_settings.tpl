@@ -166,6 +166,7 @@ query:
   - query-timeout
   - console
   - read-model-groups
+  - lag-cache-ttl
   - kafka-brokers
   - kafka-topic
   - kafka-dlq-topic
