@@ -220,7 +220,7 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 			return fmt.Sprintf("total %s, %d in the chart", total, charted)
 		}
 		if subjects := b.text("#subjects"); subjects != "4" { // asked for after the counts, from the events themselves
-			return "unique subjects " + subjects
+			return "unique subjects " + subjects + "; the page shows " + b.showing()
 		}
 		for o, want := range outcomes {
 			if card, chart := b.text("#out-"+o), chartSum(b, "#chart-"+o); card != fmt.Sprint(want) || chart != want {

@@ -147,12 +147,14 @@ func rollupAnswers(q StatsQuery) bool {
 		whole(q.From) && whole(q.To) && q.To.Unix() <= math.MaxUint32
 }
 
-// statsSets are the grouping sets of a stats query.
-func statsSets(q StatsQuery) string {
+// statsSets are the grouping sets of a stats query, and its t and set
+// columns (without top types, t is in no set, and grouping() refuses a
+// column outside every set: set is then 0 for a bucket, 3 for the totals).
+func statsSets(q StatsQuery) (sets, t, set string) {
 	if q.Top > 0 {
-		return "(bucket, grp), (t), ()"
+		return "(bucket, grp), (t), ()", "toString(type)", "grouping(bucket, t)"
 	}
-	return "(bucket, grp), ()"
+	return "(bucket, grp), ()", "''", "grouping(bucket) * 3"
 }
 
 // statsGroup is the grp column of a stats query.
@@ -173,11 +175,12 @@ func eventsStatsSQL(tenant string, q StatsQuery, width int64) (string, []any) {
 	if q.NoSubjects {
 		subjects = "toUInt64(0)"
 	}
-	return fmt.Sprintf(`SELECT intDiv(toUnixTimestamp64Milli(event_time), %d) * %d AS bucket, %s AS grp, toString(type) AS t,
-		toInt64(count()) AS n, %s AS subjects, grouping(bucket, t) AS set
+	sets, t, set := statsSets(q)
+	return fmt.Sprintf(`SELECT intDiv(toUnixTimestamp64Milli(event_time), %d) * %d AS bucket, %s AS grp, %s AS t,
+		toInt64(count()) AS n, %s AS subjects, %s AS set
 		FROM events FINAL WHERE %s
 		GROUP BY GROUPING SETS (%s)
-		ORDER BY set, bucket, grp`, width, width, statsGroup(q), subjects, where, statsSets(q)), args
+		ORDER BY set, bucket, grp`, width, width, statsGroup(q), t, subjects, set, where, sets), args
 }
 
 // rollupStatsSQL counts over events_per_minute, with the arguments of
@@ -189,12 +192,13 @@ func rollupStatsSQL(q StatsQuery, width int64) string {
 	if len(q.Types) > 0 {
 		w = append(w, "has(?, toString(type))")
 	}
-	return fmt.Sprintf(`SELECT toInt64(intDiv(toUnixTimestamp(minute), %d)) * %d AS bucket, %s AS grp, toString(type) AS t,
-		sum(events) AS n, toUInt64(0) AS subjects, grouping(bucket, t) AS set
+	sets, t, set := statsSets(q)
+	return fmt.Sprintf(`SELECT toInt64(intDiv(toUnixTimestamp(minute), %d)) * %d AS bucket, %s AS grp, %s AS t,
+		sum(events) AS n, toUInt64(0) AS subjects, %s AS set
 		FROM events_per_minute WHERE %s
 		GROUP BY GROUPING SETS (%s)
 		HAVING n != 0
-		ORDER BY set, bucket, grp`, width/1000, width, statsGroup(q), strings.Join(w, " AND "), statsSets(q))
+		ORDER BY set, bucket, grp`, width/1000, width, statsGroup(q), t, set, strings.Join(w, " AND "), sets)
 }
 
 // scanStats reads the rows of a stats query.
