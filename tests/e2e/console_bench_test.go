@@ -3,10 +3,13 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,6 +68,7 @@ func TestConsoleFirstPaintBenchmark(t *testing.T) {
 			signedIn = p.key
 		}
 		var fcp, first, all []float64
+		before := s.routeSeconds(t)
 		for i := range runs {
 			// A new query string each time: a whole new document, not a hash change.
 			m := b.firstPaint(fmt.Sprintf("%s/?load=%d%s", s.consoleURL, i, p.hash))
@@ -72,6 +76,7 @@ func TestConsoleFirstPaintBenchmark(t *testing.T) {
 		}
 		fmt.Printf("console-bench: %-36s %9.0f ms %9.0f ms %9.0f ms %9.0f ms %9.0f ms %9.0f ms\n", p.hash,
 			median(fcp), slices.Max(fcp), median(first), slices.Max(first), median(all), slices.Max(all))
+		fmt.Printf("console-bench: %-36s server: %s\n", "", serverTimes(before, s.routeSeconds(t), runs))
 	}
 }
 
@@ -140,6 +145,55 @@ func (b *browser) firstPaint(url string) []float64 {
 func (b *browser) openFresh(url string) {
 	b.t.Helper()
 	b.run("open "+url, chromedp.Navigate(url), chromedp.WaitReady(chromedp.CSS(`main[data-rendered]`)))
+}
+
+// routeDuration matches the query service's request durations per route
+// (sum and count of its histogram).
+var routeDuration = regexp.MustCompile(`^pulsestream_query_http_request_duration_seconds_(sum|count)\{route="([^"]+)"\} (\S+)$`)
+
+// routeSeconds reads the query service's request time and count per route
+// (every listener's, the console's included) from its /metrics.
+func (s *stack) routeSeconds(t *testing.T) map[string][2]float64 {
+	t.Helper()
+	resp, err := http.Get(s.queryURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][2]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		m := routeDuration.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		v, _ := strconv.ParseFloat(m[3], 64)
+		e := out[m[2]]
+		if m[1] == "sum" {
+			e[0] = v
+		} else {
+			e[1] = v
+		}
+		out[m[2]] = e
+	}
+	return out
+}
+
+// serverTimes renders what the query service spent per page load on each
+// route between two readings: requests and mean ms per request.
+func serverTimes(before, after map[string][2]float64, loads int) string {
+	var parts []string
+	for route, a := range after {
+		b := before[route]
+		if n := a[1] - b[1]; n > 0 && route != "/metrics" {
+			parts = append(parts, fmt.Sprintf("%s %.4g/load %.0f ms", route, n/float64(loads), (a[0]-b[0])/n*1000))
+		}
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, "; ")
 }
 
 func median(xs []float64) float64 {
