@@ -501,7 +501,13 @@ func alreadyExists(err error) bool {
 // MeterVersion names what m's extraction depends on.
 func MeterVersion(tenant string, m tenancy.Meter) string {
 	h := sha256.New()
-	for _, s := range []string{tenant, m.Slug, valueKind(m.Aggregation), m.ValuePath, strings.Join(m.EventTypes, "\x01")} {
+	kind := valueKind(m.Aggregation)
+	if kind == kindText {
+		// The layout of its rows: unique_count versions built before
+		// migration clickhouse/00090 have no hashes in meter_minutes.
+		kind += "+minute-hashes"
+	}
+	for _, s := range []string{tenant, m.Slug, kind, m.ValuePath, strings.Join(m.EventTypes, "\x01")} {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}

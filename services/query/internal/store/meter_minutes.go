@@ -10,19 +10,21 @@ import (
 	"github.com/pulsestream/pulsestream/tenancy"
 )
 
-// A built meter whose aggregation is count, sum, avg, min or max reads the
-// per-minute rollup meter_minutes (migration clickhouse/00060) for the
-// whole minutes of its range that hold no erased event of its version, and
-// meter_values for the rest: the partial minutes at the range's ends and
-// the minutes with erasures (a minute's min or max cannot be taken back, so
-// those are computed again from the live rows). Both parts yield partial
-// aggregates per window and group (events, skipped, values, their sum, min
-// and max), which the outer query combines.
+// A built meter whose aggregation is count, sum, avg, min, max or
+// unique_count reads the per-minute rollup meter_minutes (migrations
+// clickhouse/00060 and 00090) for the whole minutes of its range that hold
+// no erased event of its version, and meter_values for the rest: the
+// partial minutes at the range's ends and the minutes with erasures (a
+// minute's min, max or set of values cannot be taken back, so those are
+// computed again from the live rows). Both parts yield partial aggregates
+// per window and group (events, skipped, values, their sum, min and max,
+// and for unique_count the state of uniqExact over the values' hashes),
+// which the outer query combines.
 
 // fromMinutes reports whether a built meter with this aggregation reads
 // meter_minutes.
 func fromMinutes(agg string) bool {
-	return slices.Contains([]string{tenancy.AggCount, tenancy.AggSum, tenancy.AggAvg, tenancy.AggMin, tenancy.AggMax}, agg)
+	return slices.Contains([]string{tenancy.AggCount, tenancy.AggSum, tenancy.AggAvg, tenancy.AggMin, tenancy.AggMax, tenancy.AggUniqueCount}, agg)
 }
 
 // minutesSQL renders q over meter_minutes and meter_values.
@@ -73,12 +75,18 @@ func minutesSQL(tenant string, q MeterQuery, erasures bool) (string, []any, erro
 	sel := func(bucket string) string {
 		return strings.Join(append([]string{"toInt64(" + bucket + ") AS w"}, groups...), ", ")
 	}
+	// A version extracts num or h (or neither, for count): skipped counts
+	// the rows with neither, as meter_minutes_mv does.
+	hashesA, hashesB := "", ""
+	if q.Meter.Aggregation == tenancy.AggUniqueCount {
+		hashesA, hashesB = ", uniqExactArrayState(CAST(u, 'Array(UInt128)')) AS u", ", uniqExactArrayState(if(isNull(h), [], [assumeNotNull(h)])) AS u"
+	}
 	partA := "SELECT " + sel(bucketExprOf("minute", q.Window, tz)) +
-		", sum(events) AS n, sum(skipped) AS s, sum(valued) AS k, sum(total) AS t, min(lo) AS mn, max(hi) AS mx FROM meter_minutes WHERE " +
+		", sum(events) AS n, sum(skipped) AS s, sum(valued) AS k, sum(total) AS t, min(lo) AS mn, max(hi) AS mx" + hashesA + " FROM meter_minutes WHERE " +
 		strings.Join(append(rollup, filters...), " AND ") + " GROUP BY " + strings.Join(keys, ", ")
 	partB := "SELECT " + sel(bucketExprOf("event_time", q.Window, tz)) +
-		", count() AS n, countIf(num IS NULL) AS s, count(num) AS k, sum(ifNull(num, 0)) AS t, ifNull(min(num), inf) AS mn, ifNull(max(num), -inf) AS mx FROM meter_values WHERE " +
-		strings.Join(append(raw, filters...), " AND ") + " GROUP BY " + strings.Join(keys, ", ")
+		", count() AS n, countIf(num IS NULL AND h IS NULL) AS s, count(num) AS k, sum(ifNull(num, 0)) AS t, ifNull(min(num), inf) AS mn, ifNull(max(num), -inf) AS mx" +
+		hashesB + " FROM meter_values WHERE " + strings.Join(append(raw, filters...), " AND ") + " GROUP BY " + strings.Join(keys, ", ")
 	args := append(append(append(rargs, fargs...), wargs...), fargs...)
 
 	value, skipped := minutesAggregate(q.Meter.Aggregation)
@@ -116,6 +124,8 @@ func minutesAggregate(agg string) (string, string) {
 		return "if(sum(k) = 0, NULL, sum(t) / sum(k))", skipped
 	case tenancy.AggMin:
 		return "if(sum(k) = 0, NULL, minIf(mn, k > 0))", skipped
+	case tenancy.AggUniqueCount:
+		return "uniqExactArrayMerge(u)", skipped
 	}
 	return "if(sum(k) = 0, NULL, maxIf(mx, k > 0))", skipped
 }
