@@ -107,6 +107,9 @@ func TestErasureRemovesPersonalColumnsFromStorage(t *testing.T) {
 	if err := conn.QueryRow(ctx, "SELECT sum(events) FROM meter_minutes WHERE g1 = ?", secret).Scan(&minutes); err != nil || minutes != 20 {
 		t.Fatalf("before the erasure meter_minutes counts %d events of the erased subject, want 20 (%v)", minutes, err)
 	}
+	if n := minuteHashes(ctx, t, conn, dataToken); n == 0 {
+		t.Fatal("before the erasure no meter_minutes row holds the hash of the erased card")
+	}
 	if n := rawCount(ctx, t, conn, "subject = ? OR source = ? OR data = ?", secret, secretSource, secretData); n != 20 {
 		t.Fatalf("before the erasure %d raw rows hold the subject, source or data, want 20", n)
 	}
@@ -135,6 +138,12 @@ func TestErasureRemovesPersonalColumnsFromStorage(t *testing.T) {
 	}
 	if err := conn.QueryRow(ctx, "SELECT count() FROM meter_minutes WHERE g0 = ? OR g1 = ?", dataToken, secret).Scan(&minutes); err != nil || minutes != 0 {
 		t.Fatalf("after the erasure %d meter_minutes rows hold the erased events' dimensions (%v)", minutes, err)
+	}
+	if n := minuteHashes(ctx, t, conn, dataToken); n != 0 {
+		t.Fatalf("after the erasure %d meter_minutes rows hold the hash of the erased card", n)
+	}
+	if n := meterValues(ctx, t, conn, "h = reinterpretAsUInt128(sipHash128(?))", dataToken); n != 0 {
+		t.Fatalf("after the erasure %d meter_values rows hold the hash of the erased card", n)
 	}
 	if n := meterValues(ctx, t, conn, "sign = -1"); n != 21 {
 		t.Fatalf("meter_values has %d rows with sign -1, want one per erased event (21)", n)
@@ -231,12 +240,15 @@ func wantRollup(ctx context.Context, t *testing.T, conn driver.Conn, tenant stri
 
 // meterView creates a meter's view as the query service does
 // (services/query/internal/store/meter_build.go): the card in data and the
-// subject as dimensions, the amount as the value.
+// subject as dimensions, the amount as the value, the card's hash as a
+// unique_count meter keeps it (meter_minutes keeps its minutes' hashes,
+// migration clickhouse/00090).
 func meterView(ctx context.Context, t *testing.T, conn driver.Conn) {
 	t.Helper()
 	err := conn.Exec(ctx, `CREATE MATERIALIZED VIEW meter_mv_test TO meter_values AS
 		SELECT tenant_id, 'test' AS version, event_time, external_id, rollup_sign AS sign, projected_at,
-			JSONExtractString(data, 'card') AS g0, nullIf(subject, '') AS g1, JSONExtract(data, 'amount', 'Nullable(Float64)') AS num
+			JSONExtractString(data, 'card') AS g0, nullIf(subject, '') AS g1, JSONExtract(data, 'amount', 'Nullable(Float64)') AS num,
+			if(JSONHas(data, 'card'), reinterpretAsUInt128(sipHash128(JSONExtractString(data, 'card'))), NULL) AS h
 		FROM events WHERE rollup_sign != 0`)
 	if err != nil {
 		t.Fatal(err)
@@ -248,6 +260,17 @@ func meterValues(ctx context.Context, t *testing.T, conn driver.Conn, where stri
 	t.Helper()
 	var n uint64
 	if err := conn.QueryRow(ctx, "SELECT count() FROM meter_values WHERE "+where, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// minuteHashes counts the rows of meter_minutes whose set of hashes holds
+// the hash of value, as stored.
+func minuteHashes(ctx context.Context, t *testing.T, conn driver.Conn, value string) uint64 {
+	t.Helper()
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM meter_minutes WHERE has(u, reinterpretAsUInt128(sipHash128(?)))", value).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
