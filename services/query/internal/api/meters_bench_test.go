@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/pulsestream/pulsestream/services/query/internal/api"
 	"github.com/pulsestream/pulsestream/services/query/internal/querytest"
 	"github.com/pulsestream/pulsestream/services/query/internal/store"
@@ -97,6 +99,7 @@ func BenchmarkMeters(b *testing.B) {
 		}
 		rebuildMeterView(b, builds, m, n)
 	}
+	waitMerges(b, ch)
 	sources := map[string]string{
 		"extracted": serve(b, api.Deps{MeterDefs: tenancy.NewPGStore(pool), Meters: store.NewClickHouse(ch).WithMeterBuilds(builds),
 			Auth: querytest.Auth{"k": meterBenchTenant}, QueryTimeout: time.Minute}),
@@ -137,6 +140,26 @@ func rebuildMeterView(b *testing.B, builds *store.MeterBuilds, m tenancy.Meter, 
 	took := time.Since(start)
 	fmt.Fprintf(os.Stderr, "meter %s: view built over %d events in %s (%.1f s per million events)\n",
 		m.Slug, n, took.Round(time.Millisecond), took.Seconds()/(float64(n)/1e6))
+}
+
+// waitMerges waits (up to 5 minutes) until the engine merges no part of
+// the tables the builds just filled, so that the queries measure the
+// steady state rather than share the engine with those merges (whose CPU
+// the engine figure would count), and prints how long that took.
+func waitMerges(b *testing.B, ch driver.Conn) {
+	start := time.Now()
+	for time.Since(start) < 5*time.Minute {
+		var n uint64
+		if err := ch.QueryRow(context.Background(), "SELECT count() FROM system.merges WHERE database = currentDatabase() AND table IN ('meter_values', 'meter_minutes')").Scan(&n); err != nil {
+			b.Fatal(err)
+		}
+		if n == 0 {
+			fmt.Fprintf(os.Stderr, "meter tables' merges done %s after the builds\n", time.Since(start).Round(time.Millisecond))
+			return
+		}
+		time.Sleep(time.Second)
+	}
+	fmt.Fprintf(os.Stderr, "meter tables still merging 5 minutes after the builds: measuring anyway\n")
 }
 
 func benchMeterQuery(b *testing.B, u string, n uint64) {
