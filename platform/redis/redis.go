@@ -84,13 +84,19 @@ func Open(cfg Config) (*goredis.Client, error) {
 
 // Probe is the start-time access check of rdb (secure.Check): a Redis that
 // refuses the TLS handshake or the login stops the service, naming the
-// setting.
+// setting. Over TLS the check first completes one round trip of its own
+// (tlsRoundTrip), then PINGs through rdb (the login).
 func Probe(rdb *goredis.Client, cfg Config) secure.Probe {
 	return secure.Probe{
 		Name:    "redis",
 		Server:  cfg.Addr,
 		Timeout: cfg.DialTimeout + cfg.ReadTimeout,
-		Ping:    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
+		Ping: func(ctx context.Context) error {
+			if err := tlsRoundTrip(ctx, rdb.Options()); err != nil {
+				return err
+			}
+			return rdb.Ping(ctx).Err()
+		},
 		Refused: func(err error) string {
 			msg := err.Error()
 			switch {
@@ -102,4 +108,33 @@ func Probe(rdb *goredis.Client, cfg Config) secure.Probe {
 			return cfg.TLS.TLSSetting(err)
 		},
 	}
+}
+
+// tlsRoundTrip dials the server as the client does (its own dialer: TCP and
+// the TLS handshake), sends an inline PING and reads the first byte of the
+// answer, whatever it is (+PONG, or -NOAUTH before the login); nothing
+// without TLS. With TLS 1.3 the client's handshake ends before the server
+// has verified the client certificate: a refusal arrives later, as an alert
+// followed by the server closing the connection. go-redis may meet that as a
+// reset on its next write, retire the connection and retry on new ones until
+// the probe's time is spent, so the error rdb.Ping returns need not name the
+// refusal. Here the read follows the write even when the write failed: the
+// alert, received before the reset, is read from the socket either way.
+func tlsRoundTrip(ctx context.Context, opt *goredis.Options) error {
+	if opt.TLSConfig == nil {
+		return nil
+	}
+	conn, err := opt.Dialer(ctx, opt.Network, opt.Addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if d, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(d)
+	}
+	_, werr := conn.Write([]byte("PING\r\n"))
+	if _, err := conn.Read(make([]byte, 1)); err != nil {
+		return err // the server's alert when it refused the certificate
+	}
+	return werr
 }
