@@ -285,7 +285,7 @@ func TestIntegrationUnreachableBrokerAnswers503ThenIngestionResumes(t *testing.T
 			t.Fatalf("during outage: %d %v %s", a.status, a.header, a.raw)
 		}
 		t.Logf("503 after %s", took)
-		if took > timeout+500*time.Millisecond {
+		if took > timeout+answerMargin { // below the default delivery timeout (10 s)
 			t.Fatalf("503 after %s; delivery timeout %s", took, timeout)
 		}
 	}
@@ -315,10 +315,10 @@ func TestIntegrationUnreachableRedisLetsIngestionGoOnAndReadinessStaysUp(t *test
 	g, env := realGateway(t, 100, nil, deps{})
 	_ = env
 	g2 := startGateway(t, env.brokers, env.topic, deps{auth: env.auth}, func(c *Config) { c.Redis.Addr = dead })
-	start := time.Now()
-	a := g2.post(t, keyA, "application/json", batch(event("nr-1", "t", "1")))
-	if a.status != 200 || a.body.Accepted != 1 || time.Since(start) > 3*time.Second {
-		t.Fatalf("with Redis down: %d after %s: %s", a.status, time.Since(start), a.raw)
+	// Kafka's time is not this test's subject: only the rest is bounded.
+	a, took := outsideKafka(t, g2.reg, func() answer { return g2.post(t, keyA, "application/json", batch(event("nr-1", "t", "1"))) })
+	if a.status != 200 || a.body.Accepted != 1 || took > 3*time.Second {
+		t.Fatalf("with Redis down: %d after %s outside Kafka: %s", a.status, took, a.raw)
 	}
 	if got := counter(t, g2, "pulsestream_gateway_redis_errors_total"); got < 3 {
 		t.Fatalf("redis errors %v, want >= 3", got)
