@@ -177,18 +177,13 @@ func TestPostgresOutageSkipsNothingFailsReadinessAndDrainsAfterwards(t *testing.
 	waitFor(t, 30*time.Second, "first rows", func() bool { return h.pgTotal() > 0 })
 
 	px.Cut()
-	cutAt := time.Now()
 	h.produce(first[3000:]...) // arrives while PostgreSQL is unreachable
-	sawDown := false
-	for time.Since(cutAt) < 10*time.Second {
-		if code, body := readyz(addr); code == 503 && strings.Contains(body, "postgres") {
-			sawDown = true
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	if !sawDown {
-		t.Fatal("/readyz never reported postgres down during the outage")
-	}
+	// The outage lasts until readiness reports it, however long a loaded
+	// machine takes (store timeout, then the next check).
+	waitFor(t, 60*time.Second, "/readyz reporting postgres down during the outage", func() bool {
+		code, body := readyz(addr)
+		return code == 503 && strings.Contains(body, "postgres")
+	})
 	if lag := h.lag("postgres"); lag <= 0 {
 		t.Fatalf("lag during the outage is %d: records were committed without being written", lag)
 	}
@@ -222,18 +217,13 @@ func TestClickHouseOutageSkipsNothingFailsReadinessAndKeepsCountsExact(t *testin
 	waitFor(t, 30*time.Second, "first rows", func() bool { return h.chRowCount() > 0 })
 
 	px.Cut()
-	cutAt := time.Now()
 	h.produce(recs[3000:]...)
-	sawDown := false
-	for time.Since(cutAt) < 6*time.Second {
-		if code, body := readyz(addr); code == 503 && strings.Contains(body, "clickhouse") {
-			sawDown = true
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	if !sawDown {
-		t.Fatal("/readyz never reported clickhouse down during the outage")
-	}
+	// The outage lasts until readiness reports it, however long a loaded
+	// machine takes (store timeout, then the next check).
+	waitFor(t, 60*time.Second, "/readyz reporting clickhouse down during the outage", func() bool {
+		code, body := readyz(addr)
+		return code == 503 && strings.Contains(body, "clickhouse")
+	})
 	if lag := h.lag("clickhouse"); lag <= 0 {
 		t.Fatalf("lag during the outage is %d: records were committed without being written", lag)
 	}
