@@ -340,10 +340,17 @@ func TestSubjectErasureWaitsForTheProjectorAndMissesNoAcceptedEvent(t *testing.T
 	if code := s.call(s.keyA, http.MethodPost, s.gatewayURL+"/v1/erasures", "application/json", `{"subject":"dana"}`, &req); code != http.StatusAccepted {
 		t.Fatalf("POST /v1/erasures: %d", code)
 	}
-	time.Sleep(2 * time.Second) // the worker polls every 200ms: it has claimed it by now
+	// The worker (polling every 200ms) claims it, then waits for the stopped
+	// projector: running with nothing erased, never further.
 	var got erasureAnswer
-	s.call(s.keyA, http.MethodGet, s.gatewayURL+req.StatusURL, "", "", &got)
-	if got.State != "running" || got.Erased != 0 {
+	eventually(t, time.Minute, "the erasure claimed", func() string {
+		s.call(s.keyA, http.MethodGet, s.gatewayURL+req.StatusURL, "", "", &got)
+		if got.State != "running" {
+			return "state " + got.State
+		}
+		return ""
+	})
+	if got.Erased != 0 {
 		t.Fatalf("with the projector stopped: %+v, want running with 0", got)
 	}
 	s.proj.Start()

@@ -134,6 +134,21 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 		s.queryURL, s.query = s.spawnQuery(cp)
 	}
 	testenv.DeleteTopicsAtCleanup(t, brokers, topic, topic+"-dlq", topic+"-quarantine")
+	// A failed test shows what each process saw (before they are killed):
+	// a failure seen once under load is explained by the logs or not at all.
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, p := range []struct {
+			name string
+			proc *testenv.Proc
+		}{{"gateway", s.gateway}, {"projector", s.proj}, {"query", s.query}} {
+			if p.proc != nil {
+				t.Logf("%s log (last 60 lines):\n%s", p.name, p.proc.Log(60))
+			}
+		}
+	})
 	return s
 }
 
