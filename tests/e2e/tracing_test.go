@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -101,9 +102,11 @@ func TestTraceFromRequestToReadModels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var ans ingestAnswer
+	err = json.NewDecoder(resp.Body).Decode(&ans)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("ingest: %d", resp.StatusCode)
+	if resp.StatusCode != http.StatusOK || err != nil || ans.Accepted != 1 { // produced, not a duplicate
+		t.Fatalf("ingest: %d %+v %v", resp.StatusCode, ans, err)
 	}
 	eventually(t, time.Minute, "event stored", func() string {
 		req, _ := http.NewRequest(http.MethodGet, s.queryURL+"/v1/events/"+url.PathEscape("traced-1"), nil)
