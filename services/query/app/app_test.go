@@ -31,6 +31,9 @@ func parse(t *testing.T, args ...string) app.Config {
 		"-http-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-console-addr", "127.0.0.1:0",
 		"-postgres-url", testenv.PostgresURL(t), "-clickhouse-addr", testenv.ClickHouseAddr(t),
 		"-redis-addr", testenv.RedisAddr(t),
+		// Not the production 5 s: these tests are not about query_timeout,
+		// and the shared ClickHouse engine of a loaded machine may take longer.
+		"-query-timeout", "1m",
 	}
 	if _, err := config.Parse("query", append(base, args...), &cfg); err != nil {
 		t.Fatal(err)
