@@ -130,7 +130,11 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 			"-kafka-brokers", brokers, "-kafka-topic", topic, "-kafka-dlq-topic", topic+"-dlq",
 			"-read-model-groups", "postgres="+topic+"-pg,clickhouse="+topic+"-ch",
 			"-redis-addr", rds, "-markers-prefix", prefix, "-cursor-key", randomHex(t, 32),
-			"-shutdown-delay", "0s", "-log-format", "text"), o.commonArgs...)
+			"-shutdown-delay", "0s", "-log-format", "text",
+			// No e2e test is about the query timeout (services/query tests
+			// it): the shared engine runs one statement at a time, and a
+			// loaded machine can hold a query past the 5 s default.
+			"-query-timeout", "1m"), o.commonArgs...)
 		s.queryURL, s.query = s.spawnQuery(cp)
 	}
 	testenv.DeleteTopicsAtCleanup(t, brokers, topic, topic+"-dlq", topic+"-quarantine")
