@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -194,8 +195,41 @@ func FuzzDecodeAgreesWithTheCheckedPath(f *testing.F) {
 				}
 			}
 		}
+		sameNameRejects(items, wantItems)
 		if !reflect.DeepEqual(err, wantErr) || !reflect.DeepEqual(items, wantItems) {
 			t.Fatalf("format %d body %q:\n decode  %+v %+v\n checked %+v %+v", fm, body, items, err, wantItems, wantErr)
 		}
 	})
+}
+
+// badName is the schema library's refusal of a property name.
+var badName = regexp.MustCompile(`^event: '(.*)' does not match pattern '(.*)'$`)
+
+// sameNameRejects lets the checked path name another bad property than the
+// decoder: the library walks an event's properties in Go's map order, so of
+// several names refused by the same pattern it names any one (a run saw
+// ” and '2,7729' of one event by turns). When both refusals name a
+// property of that event that the pattern refuses, the checked one is set
+// to the decoder's; any other difference still fails.
+func sameNameRejects(items, checked []Item) {
+	for i := range min(len(items), len(checked)) {
+		a, b := items[i].Reject, checked[i].Reject
+		if a == nil || b == nil || *a == *b {
+			continue
+		}
+		ma, mb := badName.FindStringSubmatch(a.Message), badName.FindStringSubmatch(b.Message)
+		if ma == nil || mb == nil || ma[2] != mb[2] || a.Code != b.Code || a.Pointer != b.Pointer {
+			continue
+		}
+		var props map[string]json.RawMessage
+		pattern, err := regexp.Compile(ma[2])
+		if err != nil || json.Unmarshal(items[i].Raw, &props) != nil {
+			continue
+		}
+		_, hasA := props[ma[1]]
+		_, hasB := props[mb[1]]
+		if hasA && hasB && !pattern.MatchString(ma[1]) && !pattern.MatchString(mb[1]) {
+			checked[i].Reject = a
+		}
+	}
 }
