@@ -40,6 +40,7 @@ package clickhouse
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"flag"
@@ -197,7 +198,12 @@ func Probe(ping func(context.Context) error, cfg Config) secure.Probe {
 		Name:    "clickhouse",
 		Server:  cfg.scheme() + "://" + cfg.Addr,
 		Timeout: cfg.DialTimeout,
-		Ping:    ping,
+		Ping: func(ctx context.Context) error {
+			if err := cfg.httpsRoundTrip(ctx); err != nil {
+				return err
+			}
+			return ping(ctx)
+		},
 		Refused: func(err error) string {
 			var ex *ch.Exception
 			if errors.As(err, &ex) {
@@ -209,6 +215,50 @@ func Probe(ping func(context.Context) error, cfg Config) secure.Probe {
 			return cfg.TLS.TLSSetting(err)
 		},
 	}
+}
+
+// httpsRoundTrip dials the first address over HTTPS as the driver does
+// (TCP, the TLS handshake), sends GET /ping and reads the first byte of the
+// answer; nothing for other protocols. With TLS 1.3 the client's handshake
+// ends before the server has verified the client certificate: a refusal
+// arrives later, as an alert followed by the server closing the connection,
+// and the driver's request may meet it as a reset that does not name it
+// (platform/redis's start check has the same round trip). Here the read
+// follows the write even when the write failed, so the alert is read.
+func (c *Config) httpsRoundTrip(ctx context.Context) error {
+	if !c.TLS.Enabled || c.Protocol != ProtocolHTTP {
+		return nil
+	}
+	tc, err := c.TLS.Config()
+	if err != nil {
+		return err
+	}
+	addrs, _ := c.addrs()
+	if len(addrs) == 0 {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addrs[0])
+	if err != nil {
+		return err
+	}
+	if tc.ServerName == "" {
+		tc = tc.Clone()
+		tc.ServerName = host
+	}
+	d := tls.Dialer{NetDialer: &net.Dialer{}, Config: tc}
+	conn, err := d.DialContext(ctx, "tcp", addrs[0])
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	_, werr := conn.Write([]byte("GET /ping HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n"))
+	if _, err := conn.Read(make([]byte, 1)); err != nil {
+		return err // the server's alert when it refused the certificate
+	}
+	return werr
 }
 
 // scheme names the protocol and whether it runs over TLS, for messages.
