@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -113,6 +114,34 @@ func TestStatsDefaultsToTheLast24HoursByHour(t *testing.T) {
 		if q, err := parseStats(url.Values{"unique_subjects": {v}}, now); err != nil || q.NoSubjects != no {
 			t.Errorf("unique_subjects=%s: NoSubjects %v (%v), want %v", v, q.NoSubjects, err, no)
 		}
+	}
+}
+
+// The API document says an empty value (`?limit=`) counts as absent; the
+// fuzz step of make test sends such values for every typed parameter.
+func TestEmptyParameterValuesCountAsAbsent(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	empty := func(names ...string) url.Values {
+		v := url.Values{}
+		for _, n := range names {
+			v[n] = []string{""}
+		}
+		return v
+	}
+	got, err := parseSearch(empty("order", "limit", "from", "to", "cursor"))
+	want, _ := parseSearch(url.Values{})
+	if err != nil || fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
+		t.Errorf("search with empty values: %+v (%v), want %+v", got, err, want)
+	}
+	gotStats, err := parseStats(empty("from", "to", "interval", "group_by", "top", "unique_subjects"), now)
+	wantStats, _ := parseStats(url.Values{}, now)
+	if err != nil || fmt.Sprintf("%+v", gotStats) != fmt.Sprintf("%+v", wantStats) {
+		t.Errorf("stats with empty values: %+v (%v), want %+v", gotStats, err, wantStats)
+	}
+	gotMeter, err := parseMeterQuery(empty("from", "to", "window", "time_zone", "group_by"), testMeter, now)
+	wantMeter, _ := parseMeterQuery(url.Values{}, testMeter, now)
+	if err != nil || fmt.Sprintf("%+v", gotMeter) != fmt.Sprintf("%+v", wantMeter) {
+		t.Errorf("meter query with empty values: %+v (%v), want %+v", gotMeter, err, wantMeter)
 	}
 }
 
