@@ -40,7 +40,6 @@ package clickhouse
 
 import (
 	"context"
-	"crypto/tls"
 	"database/sql"
 	"errors"
 	"flag"
@@ -217,14 +216,10 @@ func Probe(ping func(context.Context) error, cfg Config) secure.Probe {
 	}
 }
 
-// httpsRoundTrip dials the first address over HTTPS as the driver does
-// (TCP, the TLS handshake), sends GET /ping and reads the first byte of the
-// answer; nothing for other protocols. With TLS 1.3 the client's handshake
-// ends before the server has verified the client certificate: a refusal
-// arrives later, as an alert followed by the server closing the connection,
-// and the driver's request may meet it as a reset that does not name it
-// (platform/redis's start check has the same round trip). Here the read
-// follows the write even when the write failed, so the alert is read.
+// httpsRoundTrip sends GET /ping to the first address over HTTPS as the
+// driver connects (secure.DialFirstAnswer: a client certificate the server
+// refuses after a TLS 1.3 handshake is named, not met as a bare reset);
+// nothing for other protocols.
 func (c *Config) httpsRoundTrip(ctx context.Context) error {
 	if !c.TLS.Enabled || c.Protocol != ProtocolHTTP {
 		return nil
@@ -241,24 +236,7 @@ func (c *Config) httpsRoundTrip(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if tc.ServerName == "" {
-		tc = tc.Clone()
-		tc.ServerName = host
-	}
-	d := tls.Dialer{NetDialer: &net.Dialer{}, Config: tc}
-	conn, err := d.DialContext(ctx, "tcp", addrs[0])
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
-	_, werr := conn.Write([]byte("GET /ping HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n"))
-	if _, err := conn.Read(make([]byte, 1)); err != nil {
-		return err // the server's alert when it refused the certificate
-	}
-	return werr
+	return secure.DialFirstAnswer(ctx, addrs[0], tc, []byte("GET /ping HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n"))
 }
 
 // scheme names the protocol and whether it runs over TLS, for messages.

@@ -111,15 +111,10 @@ func Probe(rdb *goredis.Client, cfg Config) secure.Probe {
 }
 
 // tlsRoundTrip dials the server as the client does (its own dialer: TCP and
-// the TLS handshake), sends an inline PING and reads the first byte of the
-// answer, whatever it is (+PONG, or -NOAUTH before the login); nothing
-// without TLS. With TLS 1.3 the client's handshake ends before the server
-// has verified the client certificate: a refusal arrives later, as an alert
-// followed by the server closing the connection. go-redis may meet that as a
-// reset on its next write, retire the connection and retry on new ones until
-// the probe's time is spent, so the error rdb.Ping returns need not name the
-// refusal. Here the read follows the write even when the write failed: the
-// alert, received before the reset, is read from the socket either way.
+// the TLS handshake) and sends an inline PING (secure.FirstAnswer: +PONG, or
+// -NOAUTH before the login, or the alert of a refused client certificate,
+// which go-redis itself may meet as a bare reset and retry until the probe's
+// time is spent); nothing without TLS.
 func tlsRoundTrip(ctx context.Context, opt *goredis.Options) error {
 	if opt.TLSConfig == nil {
 		return nil
@@ -129,12 +124,5 @@ func tlsRoundTrip(ctx context.Context, opt *goredis.Options) error {
 		return err
 	}
 	defer conn.Close()
-	if d, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(d)
-	}
-	_, werr := conn.Write([]byte("PING\r\n"))
-	if _, err := conn.Read(make([]byte, 1)); err != nil {
-		return err // the server's alert when it refused the certificate
-	}
-	return werr
+	return secure.FirstAnswer(ctx, conn, []byte("PING\r\n"))
 }
