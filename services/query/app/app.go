@@ -282,11 +282,11 @@ func (a *App) dlqHandler(cfg Config, pool *pgxpool.Pool, auth tenancy.Authentica
 	}
 	d := dlq.New(cl, newClient, pool, cfg.Kafka.Topic, cfg.Kafka.DLQTopic)
 	cache := dlq.NewLagCache(d, models, cfg.ReadModels.CacheTTL, reg) // one for both APIs
-	lag := func(ctx context.Context) ([]api.ReadModelLag, error) {
+	lag := func(ctx context.Context) (api.LagAnswer, error) {
 		lags, err := cache.Lags(ctx)
-		out := make([]api.ReadModelLag, len(lags))
-		for i, l := range lags {
-			out[i] = api.ReadModelLag{ReadModel: l.ReadModel, Seconds: l.Seconds}
+		out := api.LagAnswer{AsOf: lags.AsOf, ReadModels: make([]api.ReadModelLag, len(lags.ReadModels))}
+		for i, l := range lags.ReadModels {
+			out.ReadModels[i] = api.ReadModelLag{ReadModel: l.ReadModel, Seconds: l.Seconds}
 		}
 		return out, err
 	}

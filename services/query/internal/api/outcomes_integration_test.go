@@ -36,9 +36,10 @@ func TestOutcomesPerBucketOfTheCallersTenant(t *testing.T) {
 		}
 	}
 	secs := 12.5
+	asOf := time.Date(2026, 11, 28, 8, 0, 1, 250_000_000, time.UTC)
 	base := serve(t, api.Deps{Outcomes: store.NewPostgres(pool), Auth: querytest.Auth{"key-a": a},
-		Lag: func(context.Context) ([]api.ReadModelLag, error) {
-			return []api.ReadModelLag{{ReadModel: "postgres", Seconds: &secs}, {ReadModel: "clickhouse"}}, nil
+		Lag: func(context.Context) (api.LagAnswer, error) {
+			return api.LagAnswer{AsOf: asOf, ReadModels: []api.ReadModelLag{{ReadModel: "postgres", Seconds: &secs}, {ReadModel: "clickhouse"}}}, nil
 		}})
 	q := url.Values{"from": {t0.Format(time.RFC3339)}, "to": {t0.Add(2 * time.Hour).Format(time.RFC3339)}}
 
@@ -67,6 +68,7 @@ func TestOutcomesPerBucketOfTheCallersTenant(t *testing.T) {
 		t.Errorf("interval=week: %d %+v, want 400 invalid_parameter on interval", st, d)
 	}
 	var lag struct {
+		AsOf       string             `json:"as_of"` // as sent: RFC 3339, UTC
 		ReadModels []api.ReadModelLag `json:"read_models"`
 	}
 	if st, d, _ := call(t, base, "key-a", "/v1/lag", nil, &lag); st != http.StatusOK {
@@ -74,6 +76,9 @@ func TestOutcomesPerBucketOfTheCallersTenant(t *testing.T) {
 	}
 	if len(lag.ReadModels) != 2 || lag.ReadModels[0].Seconds == nil || *lag.ReadModels[0].Seconds != secs || lag.ReadModels[1].Seconds != nil {
 		t.Errorf("lag %+v", lag.ReadModels)
+	}
+	if lag.AsOf != "2026-11-28T08:00:01.25Z" {
+		t.Errorf("lag as_of %q, want the time the lag was measured, 2026-11-28T08:00:01.25Z", lag.AsOf)
 	}
 	if st, _, _ := call(t, base, "no-such-key", "/v1/lag", nil, nil); st != http.StatusUnauthorized {
 		t.Errorf("lag without a key: %d, want 401", st)

@@ -24,8 +24,15 @@ type ReadModelLag struct {
 	Seconds   *float64 `json:"seconds"`
 }
 
+// LagAnswer is the body of GET /v1/lag: the read models' lag as measured
+// at AsOf (answers are cached for lag-cache-ttl, so AsOf may be that old).
+type LagAnswer struct {
+	AsOf       time.Time      `json:"as_of"`
+	ReadModels []ReadModelLag `json:"read_models"`
+}
+
 // LagFunc returns the read models' lag.
-type LagFunc func(ctx context.Context) ([]ReadModelLag, error)
+type LagFunc func(ctx context.Context) (LagAnswer, error)
 
 // OutcomesAnswer is the body of GET /v1/outcomes.
 type OutcomesAnswer struct {
@@ -112,5 +119,5 @@ func (a *API) lag(c *gin.Context) {
 		a.fail(ctx, c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"read_models": lags})
+	c.JSON(http.StatusOK, lags)
 }

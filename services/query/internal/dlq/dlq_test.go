@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -244,13 +245,15 @@ func TestLagCountsUncommittedRecordsAndTheOldestOnesAge(t *testing.T) {
 	if _, err := adm.CommitOffsets(ctx, topic+"-pg", commit); err != nil {
 		t.Fatal(err)
 	}
-	var got struct {
-		ReadModels []Lag `json:"read_models"`
-	}
+	var got LagReport
+	before := time.Now()
 	if code := call(t, h, "ops-admin", "GET", "/v1/admin/lag", "", &got); code != http.StatusOK {
 		t.Fatalf("lag: %d", code)
 	}
 	asked := time.Since(base).Seconds() // the oldest record's age when the answer came
+	if got.AsOf.Before(before) || got.AsOf.After(time.Now()) || got.AsOf.Location() != time.UTC {
+		t.Errorf("as_of %v: want the time of the lookup, in UTC, within the call (from %v)", got.AsOf, before)
+	}
 	if len(got.ReadModels) != 2 {
 		t.Fatalf("lag %+v, want two read models", got.ReadModels)
 	}
@@ -260,6 +263,8 @@ func TestLagCountsUncommittedRecordsAndTheOldestOnesAge(t *testing.T) {
 	}
 	if ch.ReadModel != "clickhouse" || ch.Group != topic+"-ch" || ch.Records != 5 || ch.Seconds == nil || *ch.Seconds < 100 || *ch.Seconds > asked {
 		t.Errorf("read model behind: %+v (seconds %v), want clickhouse, 5 records, the age of record 0: 100..%.1f s", ch, ch.Seconds, asked)
+	} else if want := got.AsOf.Sub(base).Seconds(); math.Abs(*ch.Seconds-want) > 1e-6 {
+		t.Errorf("read model behind: %v s, want its age at as_of, %v s", *ch.Seconds, want)
 	}
 }
 
@@ -323,9 +328,7 @@ func TestLagIsLookedUpOncePerCacheTTL(t *testing.T) {
 	f.lags.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
 	count := func(result string) int { return int(testutil.ToFloat64(f.lags.lookups.WithLabelValues(result))) }
 
-	var admin struct {
-		ReadModels []Lag `json:"read_models"`
-	}
+	var admin LagReport
 	if code := call(t, f.h, "ops-admin", "GET", "/v1/admin/lag", "", &admin); code != http.StatusOK || len(admin.ReadModels) != 2 || admin.ReadModels[1].Records != 3 {
 		t.Fatalf("lag: %d %+v", code, admin.ReadModels)
 	}
@@ -337,7 +340,7 @@ func TestLagIsLookedUpOncePerCacheTTL(t *testing.T) {
 	if again := reqs.lagRequests(); again != first || count(LagFetched) != 1 || count(LagCached) != 1 {
 		t.Fatalf("a second call within the TTL: requests %v after the first's %v; %d fetched, %d cached", again, first, count(LagFetched), count(LagCached))
 	}
-	if a, b := jsonOf(t, tenant), jsonOf(t, admin.ReadModels); a != b {
+	if a, b := jsonOf(t, tenant), jsonOf(t, admin); a != b { // as_of too: the cached answer tells its age
 		t.Errorf("the second call answered %s, the first %s", a, b)
 	}
 	if slices.Contains(first[:], 0) {
@@ -348,14 +351,23 @@ func TestLagIsLookedUpOncePerCacheTTL(t *testing.T) {
 	clock = clock.Add(ttl)
 	mu.Unlock()
 	var wg sync.WaitGroup
-	for range 8 {
+	asOf := make([]time.Time, 8)
+	for i := range 8 {
 		wg.Go(func() {
-			if _, err := f.lags.Lags(ctx); err != nil {
+			r, err := f.lags.Lags(ctx)
+			if err != nil {
 				t.Error(err)
 			}
+			asOf[i] = r.AsOf
 		})
 	}
 	wg.Wait()
+	for _, at := range asOf { // one new lookup answered all eight
+		if !at.Equal(asOf[0]) || !at.After(admin.AsOf) {
+			t.Errorf("as_of after the TTL %v, want one time for all eight, after the first lookup's %v", asOf, admin.AsOf)
+			break
+		}
+	}
 	if count(LagFetched) != 2 || count(LagCached) != 8 || reqs.lagRequests() == first {
 		t.Errorf("eight calls after the TTL: %d fetched, %d cached (want 2 and 8); requests %v, before %v", count(LagFetched), count(LagCached), reqs.lagRequests(), first)
 	}

@@ -67,70 +67,99 @@ type Lag struct {
 	// committed offset (records not yet durable in the read model).
 	Records int64 `json:"records"`
 	// Seconds is the end-to-end lag as a time: the age of the oldest record
-	// not yet durable in the read model (now minus its Kafka timestamp, the
-	// time the gateway produced it); 0 when the read model is caught up, nil
-	// when that record could not be read within the request.
+	// not yet durable in the read model at the report's AsOf (AsOf minus
+	// its Kafka timestamp, the time the gateway produced it); 0 when the
+	// read model is caught up, nil when that record could not be read
+	// within the request.
 	Seconds *float64 `json:"seconds"`
+}
+
+// LagReport is every read model's lag as measured at AsOf, the end of the
+// lookup (the body of GET /v1/admin/lag). A cached report keeps its AsOf:
+// it tells how old the answer is.
+type LagReport struct {
+	AsOf       time.Time `json:"as_of"`
+	ReadModels []Lag     `json:"read_models"`
 }
 
 // Lags returns the lag of every read model: per partition of the event
 // topic, its end offset minus the group's committed offset (or the
 // partition's start offset, when the group committed nothing there), and
-// the age of the first record past the committed offset.
-func (d *DLQ) Lags(ctx context.Context, models []ReadModel) ([]Lag, error) {
+// the age of the first record past the committed offset, all at one time.
+func (d *DLQ) Lags(ctx context.Context, models []ReadModel) (LagReport, error) {
 	adm := kadm.NewClient(d.cl)
 	starts, err := adm.ListStartOffsets(ctx, d.topic)
 	if err == nil {
 		err = starts.Error()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("offsets of %s: %w", d.topic, err)
+		return LagReport{}, fmt.Errorf("offsets of %s: %w", d.topic, err)
 	}
 	ends, err := adm.ListEndOffsets(ctx, d.topic)
 	if err == nil {
 		err = ends.Error()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("offsets of %s: %w", d.topic, err)
+		return LagReport{}, fmt.Errorf("offsets of %s: %w", d.topic, err)
 	}
-	out := make([]Lag, 0, len(models))
-	for _, m := range models {
+	out := make([]Lag, len(models))
+	oldest := make([]*time.Time, len(models)) // per read model; nil: unknown, zero: caught up
+	for i, m := range models {
 		committed, err := adm.FetchOffsets(ctx, m.Group)
 		if err == nil {
 			err = committed.Error()
 		}
 		if err != nil {
-			return nil, fmt.Errorf("committed offsets of %s: %w", m.Group, err)
+			return LagReport{}, fmt.Errorf("committed offsets of %s: %w", m.Group, err)
 		}
-		var n int64
-		behind := map[int32]int64{} // partition: first offset not yet written
-		ends.Each(func(e kadm.ListedOffset) {
-			from := int64(0)
-			if s, ok := starts.Lookup(e.Topic, e.Partition); ok {
-				from = s.Offset
-			}
-			if c, ok := committed.Lookup(e.Topic, e.Partition); ok && c.At > from {
-				from = c.At
-			}
-			if e.Offset > from {
-				n += e.Offset - from
-				behind[e.Partition] = from
-			}
-		})
-		out = append(out, Lag{ReadModel: m.Name, Group: m.Group, Records: n, Seconds: d.age(ctx, behind)})
+		n, behind := uncommitted(starts, ends, committed)
+		out[i] = Lag{ReadModel: m.Name, Group: m.Group, Records: n}
+		if t, ok := d.oldest(ctx, behind); ok {
+			oldest[i] = &t
+		}
 	}
-	return out, nil
+	r := LagReport{AsOf: time.Now().UTC(), ReadModels: out}
+	for i, t := range oldest {
+		if t != nil {
+			secs := 0.0
+			if !t.IsZero() {
+				secs = max(0, r.AsOf.Sub(*t).Seconds())
+			}
+			out[i].Seconds = &secs
+		}
+	}
+	return r, nil
+}
+
+// uncommitted returns how many records of the topic a group has not
+// committed and, per partition behind, the first offset not committed.
+func uncommitted(starts, ends kadm.ListedOffsets, committed kadm.OffsetResponses) (n int64, behind map[int32]int64) {
+	behind = map[int32]int64{}
+	ends.Each(func(e kadm.ListedOffset) {
+		from := int64(0)
+		if s, ok := starts.Lookup(e.Topic, e.Partition); ok {
+			from = s.Offset
+		}
+		if c, ok := committed.Lookup(e.Topic, e.Partition); ok && c.At > from {
+			from = c.At
+		}
+		if e.Offset > from {
+			n += e.Offset - from
+			behind[e.Partition] = from
+		}
+	})
+	return n, behind
 }
 
 // ageTimeout bounds the read of the oldest unwritten records.
 const ageTimeout = 3 * time.Second
 
-// age is the age of the oldest record at or after the offsets of behind
-// (0 when behind is empty; nil when they could not be read in time).
-func (d *DLQ) age(ctx context.Context, behind map[int32]int64) *float64 {
-	zero := 0.0
+// oldest is the Kafka timestamp of the oldest record at or after the
+// offsets of behind (zero when behind is empty); ok is false when they
+// could not be read in time.
+func (d *DLQ) oldest(ctx context.Context, behind map[int32]int64) (t time.Time, ok bool) {
 	if len(behind) == 0 {
-		return &zero
+		return time.Time{}, true
 	}
 	from := make(map[int32]kgo.Offset, len(behind))
 	for p, o := range behind {
@@ -138,7 +167,7 @@ func (d *DLQ) age(ctx context.Context, behind map[int32]int64) *float64 {
 	}
 	cl, err := d.reader(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{d.topic: from}))
 	if err != nil {
-		return nil
+		return time.Time{}, false
 	}
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, ageTimeout)
@@ -147,7 +176,7 @@ func (d *DLQ) age(ctx context.Context, behind map[int32]int64) *float64 {
 	for len(behind) > 0 {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			return nil
+			return time.Time{}, false
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			if _, open := behind[r.Partition]; !open {
@@ -159,8 +188,7 @@ func (d *DLQ) age(ctx context.Context, behind map[int32]int64) *float64 {
 			}
 		})
 	}
-	secs := max(0, time.Since(oldest).Seconds())
-	return &secs
+	return oldest, true
 }
 
 func (h *handler) lag(c *gin.Context) {
@@ -169,5 +197,5 @@ func (h *handler) lag(c *gin.Context) {
 		h.unavailable(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"read_models": lags})
+	c.JSON(http.StatusOK, lags)
 }

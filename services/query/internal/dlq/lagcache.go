@@ -29,8 +29,8 @@ type LagCache struct {
 	now     func() time.Time
 	turn    chan struct{} // held by the running lookup
 	mu      sync.Mutex
-	lags    []Lag
-	at      time.Time // when lags were looked up
+	lags    LagReport
+	at      time.Time // when lags were looked up (now's clock)
 	lookups *prometheus.CounterVec
 }
 
@@ -56,8 +56,9 @@ func NewLagCache(d *DLQ, models []ReadModel, ttl time.Duration, reg prometheus.R
 	return c
 }
 
-// Lags returns every read model's lag, looked up at most TTL ago.
-func (c *LagCache) Lags(ctx context.Context) ([]Lag, error) {
+// Lags returns every read model's lag, looked up at most TTL ago (its
+// AsOf says when).
+func (c *LagCache) Lags(ctx context.Context) (LagReport, error) {
 	if c.ttl <= 0 {
 		return c.lookUp(ctx)
 	}
@@ -67,7 +68,7 @@ func (c *LagCache) Lags(ctx context.Context) ([]Lag, error) {
 	select {
 	case c.turn <- struct{}{}:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return LagReport{}, ctx.Err()
 	}
 	defer func() { <-c.turn }()
 	if lags, ok := c.fresh(); ok { // looked up while this call waited
@@ -75,31 +76,37 @@ func (c *LagCache) Lags(ctx context.Context) ([]Lag, error) {
 	}
 	lags, err := c.lookUp(ctx)
 	if err != nil {
-		return nil, err
+		return LagReport{}, err
 	}
 	c.mu.Lock()
 	c.lags, c.at = lags, c.now()
 	c.mu.Unlock()
-	return slices.Clone(lags), nil
+	return clone(lags), nil
 }
 
 // fresh returns the kept lags when they are younger than TTL.
-func (c *LagCache) fresh() ([]Lag, bool) {
+func (c *LagCache) fresh() (LagReport, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.lags == nil || c.now().Sub(c.at) >= c.ttl {
-		return nil, false
+	if c.lags.AsOf.IsZero() || c.now().Sub(c.at) >= c.ttl { // AsOf: never looked up
+		return LagReport{}, false
 	}
 	c.lookups.WithLabelValues(LagCached).Inc()
-	return slices.Clone(c.lags), true
+	return clone(c.lags), true
+}
+
+// clone copies r's read models, so that a caller cannot change the cache.
+func clone(r LagReport) LagReport {
+	r.ReadModels = slices.Clone(r.ReadModels)
+	return r
 }
 
 // lookUp asks Kafka.
-func (c *LagCache) lookUp(ctx context.Context) ([]Lag, error) {
+func (c *LagCache) lookUp(ctx context.Context) (LagReport, error) {
 	lags, err := c.d.Lags(ctx, c.models)
 	if err != nil {
 		c.lookups.WithLabelValues(LagFailed).Inc()
-		return nil, err
+		return LagReport{}, err
 	}
 	c.lookups.WithLabelValues(LagFetched).Inc()
 	return lags, nil
