@@ -134,11 +134,13 @@ func (b *browser) shot(name string) {
 	}
 }
 
-// labelled fails the test if a visible control of the page has no
+// accessible fails the test if a visible control of the page has no
 // accessible name: inputs, selects and text areas need a <label> (or
-// aria-label), buttons text (or aria-label).
-func (b *browser) labelled(page string) {
+// aria-label), buttons text (or aria-label); or if Tab alone does not reach
+// every control and link of the page's main part (tabReaches).
+func (b *browser) accessible(page string) {
 	b.t.Helper()
+	b.tabReaches(page)
 	bad := evalJS[[]string](b, `[...document.querySelectorAll('input,select,textarea,button')]
 		.filter(e => e.offsetParent !== null)
 		.filter(e => e.tagName === 'BUTTON' ? !(e.textContent.trim() || e.getAttribute('aria-label'))
@@ -149,12 +151,39 @@ func (b *browser) labelled(page string) {
 	}
 }
 
+// tabbable selects what Tab should reach in the page's main part: visible,
+// enabled controls and links, and elements made focusable on purpose.
+const tabbable = `[...document.querySelectorAll('main :is(input, select, textarea, button, a[href], [tabindex]:not([tabindex="-1"]))')]
+	.filter(e => e.offsetParent !== null && !e.disabled)`
+
+// tabReaches presses Tab, from the top of the page's main part, once more
+// than it has controls and links (tabbable), recording every element that
+// gets the focus, and fails the test if one of them never had it. Then it
+// puts the focus back on main, where a page puts it when it is shown.
+func (b *browser) tabReaches(page string) {
+	b.t.Helper()
+	n := evalJS[int](b, `(() => {
+		if (!window.tabSeen) document.addEventListener("focusin", (e) => window.tabSeen.add(e.target));
+		window.tabSeen = new Set();
+		document.querySelector("main").focus();
+		return `+tabbable+`.length;
+	})()`)
+	for range n + 1 {
+		b.run("tab", chromedp.KeyEvent(kb.Tab))
+	}
+	missed := evalJS[[]string](b, tabbable+`.filter(e => !window.tabSeen.has(e)).map(e => e.outerHTML.slice(0, 200))`)
+	if len(missed) > 0 {
+		b.t.Errorf("%s: Tab does not reach %d of %d controls and links: %v", page, len(missed), n, missed)
+	}
+	evalJS[bool](b, `document.querySelector("main").focus(), true`)
+}
+
 // signIn reaches the key field with the keyboard alone (Tab from the top
 // of the page), types key and submits with Enter.
 func (b *browser) signIn(url, key string) {
 	b.t.Helper()
 	b.open(url)
-	b.labelled("sign in")
+	b.accessible("sign in")
 	focused := ""
 	for i := 0; i < 10 && focused != "key"; i++ {
 		b.run("tab", chromedp.KeyEvent(kb.Tab))
@@ -197,11 +226,12 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 		t.Fatalf("create meter: %d", code)
 	}
 
+	began := time.Now()
 	b.signIn(s.consoleURL+"/", s.keyA)
 	if got := b.text("#total"); got != "0" {
 		t.Fatalf("overview before any event: total %q", got)
 	}
-	b.labelled("overview")
+	b.accessible("overview")
 	const n = 30
 	var events []map[string]any
 	for i := range n {
@@ -236,11 +266,30 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 	if got := b.text(`tr[data-lag-model="postgres"] .lagtime`); got != "caught up" {
 		t.Errorf("lag shown as %q, want caught up", got)
 	}
+	checkLagAsOf(t, b, began)
 	b.shot("overview")
+
+	// The last day, per minute too (1,440 bars' worth of buckets), counts the same events.
+	b.open(s.consoleURL + "/#/overview?range=day")
+	b.accessible("overview, last day")
+	for _, c := range []string{"#stored-chart", "#chart-accepted", "#chart-duplicate", "#chart-rejected", "#chart-rate_limited"} {
+		if buckets := evalJS[string](b, fmt.Sprintf(`document.querySelector(%q).dataset.buckets`, c+" svg.chart")); buckets != "1440" {
+			t.Errorf("last day: %s has %s buckets, want 1440 (one per minute)", c, buckets)
+		}
+	}
+	if total, charted := b.text("#total"), chartSum(b, "#stored-chart"); total != fmt.Sprint(n) || charted != n {
+		t.Errorf("last day: total %s, %d in the chart, want %d", total, charted, n)
+	}
+	for o, want := range outcomes {
+		if card, chart := b.text("#out-"+o), chartSum(b, "#chart-"+o); card != fmt.Sprint(want) || chart != want {
+			t.Errorf("last day: %s: card %s, chart %d, want %d", o, card, chart, want)
+		}
+	}
+	b.shot("overview-day")
 
 	// Search, paged 10 at a time with the keyset cursor.
 	b.open(s.consoleURL + "/#/events?source=browser-test&limit=10")
-	b.labelled("events")
+	b.accessible("events")
 	b.shot("events")
 	seen := map[string]bool{}
 	for page := 1; ; page++ {
@@ -281,11 +330,12 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 	if js := b.text("#json"); !strings.Contains(js, `"id": "web-07"`) || !strings.Contains(js, `"n": 7`) {
 		t.Fatalf("event JSON: %s", js)
 	}
+	b.accessible("event")
 	b.shot("event")
 
 	// Statistics: the chart and top types of the same events.
 	b.open(s.consoleURL + "/#/stats?interval=minute&from=" + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))
-	b.labelled("statistics")
+	b.accessible("statistics")
 	if got := chartSum(b, "#stats-chart"); got != n {
 		t.Fatalf("statistics chart shows %d events, want %d", got, n)
 	}
@@ -305,13 +355,13 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 	b.run("sign out", chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS("#key")))
 	b.signIn(s.consoleURL+"/", admin)
 	b.run("tenants", chromedp.WaitVisible(chromedp.CSS("#newtenant")))
-	b.labelled("tenants")
+	b.accessible("tenants")
 	if !strings.Contains(strings.Join(b.rows(), " "), s.tenantA) {
 		t.Fatalf("tenants page does not list %s: %v", s.tenantA, b.rows())
 	}
 	b.shot("tenants")
 	testKeys(t, s, b)
-	testDLQ(t, s, b)
+	testDLQ(t, s, b, began)
 
 	// The audit log lists what the key pages did.
 	b.open(s.consoleURL + "/#/admin/audit")
@@ -319,8 +369,24 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 	if strings.Count(actions, "key.create") < 2 || strings.Count(actions, "key.revoke") < 2 {
 		t.Fatalf("audit log actions: %s; want the two key creations and revocations", actions)
 	}
+	b.accessible("audit")
 	b.shot("audit")
 	testErasures(t, s, b)
+}
+
+// checkLagAsOf checks the time the page says the lag was measured: a time
+// since the test began, not later than now, shown in the page's words.
+func checkLagAsOf(t *testing.T, b *browser, began time.Time) {
+	t.Helper()
+	raw := evalJS[string](b, `document.querySelector("#lag-as-of").dataset.asOf`)
+	asOf, err := time.Parse(time.RFC3339Nano, raw)
+	if err != nil || asOf.Before(began) || asOf.After(time.Now()) {
+		t.Errorf("lag measured at %q (%v), want a time between %v and now", raw, err, began)
+		return
+	}
+	if text, want := b.text("#lag-as-of"), asOf.UTC().Format("2006-01-02 15:04:05Z"); !strings.Contains(text, want) {
+		t.Errorf("the page says %q, want the time the lag was measured, %s", text, want)
+	}
 }
 
 // chartSum is the sum of the bars' counts of the chart in the element sel.
@@ -374,7 +440,7 @@ func testErasures(t *testing.T, s *stack, b *browser) {
 		}
 		return ""
 	})
-	b.labelled("erasures")
+	b.accessible("erasures")
 	if got := b.text("#open-erasures"); got != "0 erasures not done yet" {
 		t.Errorf("open erasures: %q", got)
 	}
@@ -384,7 +450,7 @@ func testErasures(t *testing.T, s *stack, b *browser) {
 // testDLQ sends a record the projector cannot decode (unknown format
 // version): both read models put it in the DLQ, the DLQ page shows the two
 // dead letters, and "Re-drive all" puts each back into the topic once.
-func testDLQ(t *testing.T, s *stack, b *browser) {
+func testDLQ(t *testing.T, s *stack, b *browser, began time.Time) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(testenv.KafkaBrokers(t), ",")...))
 	if err != nil {
 		t.Fatal(err)
@@ -402,11 +468,12 @@ func testDLQ(t *testing.T, s *stack, b *browser) {
 		}
 		return ""
 	})
-	b.labelled("dlq")
+	b.accessible("dlq")
 	lags := evalJS[[]string](b, `[...document.querySelectorAll('tr[data-read-model]')].map(r => r.dataset.readModel + "=" + r.querySelector('.lag').textContent)`)
 	if len(lags) != 2 || !strings.HasPrefix(lags[0], "postgres=") || !strings.HasPrefix(lags[1], "clickhouse=") {
 		t.Fatalf("read-model lag on the DLQ page: %v", lags)
 	}
+	checkLagAsOf(t, b, began)
 	b.shot("dlq")
 	evalJS[bool](b, `window.confirm = () => true, true`)
 	b.run("re-drive all", chromedp.Click(chromedp.CSS("#redrive-all")),
@@ -428,7 +495,7 @@ func testDLQ(t *testing.T, s *stack, b *browser) {
 // and revokes the replacement, checking each key against the query API.
 func testKeys(t *testing.T, s *stack, b *browser) {
 	b.open(s.consoleURL + "/#/admin/tenant/" + s.tenantA)
-	b.labelled("tenant")
+	b.accessible("tenant")
 	b.run("create a key", chromedp.Focus(chromedp.CSS("#key-name")), chromedp.KeyEvent("browser key"), chromedp.KeyEvent(kb.Enter),
 		chromedp.WaitVisible(chromedp.CSS("#newkey-value")))
 	first := b.text("#newkey-value")

@@ -76,7 +76,9 @@ async function guarded(fn) {
   }
 }
 
-// barChart draws counts per bucket as an SVG bar chart with an accessible name.
+// barChart draws counts per bucket as an SVG bar chart with an accessible
+// name: a bar (with its count and time as a tooltip) per bucket that is not
+// empty; narrow bars (a day per minute: 1,440) are drawn without a gap.
 function barChart(label, buckets, unit) {
   unit = unit || "events";
   const w = 1000, h = 200, pad = 24;
@@ -85,15 +87,17 @@ function barChart(label, buckets, unit) {
   svg.setAttribute("viewBox", `0 0 ${w} ${h + pad}`);
   svg.setAttribute("class", "chart");
   svg.setAttribute("role", "img");
+  svg.dataset.buckets = buckets.length;
   const total = buckets.reduce((s, b) => s + b.count, 0);
   svg.setAttribute("aria-label", `${label}: ${total} ${unit} in ${buckets.length} buckets, at most ${max} in one`);
-  const bw = buckets.length ? w / buckets.length : w;
+  const bw = buckets.length ? w / buckets.length : w, gap = bw >= 4 ? 1 : 0;
   buckets.forEach((b, i) => {
+    if (!b.count) return;
     const bh = (b.count / max) * (h - 10);
     const r = document.createElementNS(svg.namespaceURI, "rect");
-    r.setAttribute("x", i * bw + 1);
+    r.setAttribute("x", i * bw + gap);
     r.setAttribute("y", h - bh);
-    r.setAttribute("width", Math.max(1, bw - 2));
+    r.setAttribute("width", bw - 2 * gap);
     r.setAttribute("height", bh);
     r.setAttribute("data-count", b.count);
     const t = document.createElementNS(svg.namespaceURI, "title");
@@ -194,17 +198,28 @@ async function uniqueSubjects(p, el) {
   el.textContent = String((await q("/v1/stats?" + sub.toString())).unique_subjects);
 }
 
+// lagAsOf tells when the lag shown was measured (answers are cached for
+// lag-cache-ttl, so it may be a little older than the page).
+function lagAsOf(lag) {
+  return el("p", { class: "note", id: "lag-as-of", "data-as-of": lag.as_of, text: "Measured at " + fmtTime(lag.as_of) + "." });
+}
+
+// The overview's ranges: both charted per minute (1,440 bars for the day),
+// counted from the per-minute rollups (events_per_minute, ingest_outcomes).
+const overviewRanges = { hour: ["Last hour (per minute)", 3600e3], day: ["Last day (per minute)", 86400e3] };
+
 async function overview() {
-  const range = new URLSearchParams(location.hash.split("?")[1] || "").get("range") || "hour";
-  const pick = select("Range", "range", [["hour", "Last hour (per minute)"], ["day", "Last day (per hour)"]], range);
+  let range = new URLSearchParams(location.hash.split("?")[1] || "").get("range");
+  if (!overviewRanges[range]) range = "hour";
+  const pick = select("Range", "range", Object.entries(overviewRanges).map(([k, [t]]) => [k, t]), range);
   pick.querySelector("select").addEventListener("change", (e) => { location.hash = "#/overview?range=" + e.target.value; });
   page("Overview", el("form", { "aria-label": "Overview range", onsubmit: (e) => e.preventDefault() }, pick));
   await guarded(async () => {
-    const to = wholeMinutes(Date.now()), step = range === "day" ? 3600e3 : 60e3, from = to - (range === "day" ? 86400e3 : 3600e3);
-    const interval = range === "day" ? "hour" : "minute", span = `from=${new Date(from).toISOString()}&to=${new Date(to + step).toISOString()}&interval=${interval}`;
+    const step = 60e3, to = wholeMinutes(Date.now()), from = to - overviewRanges[range][1];
+    const span = `from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}&interval=minute`;
     const [st, oc, lag] = await Promise.all([q(`/v1/stats?${span}&top=5&unique_subjects=false`), q(`/v1/outcomes?${span}`), q("/v1/lag")]);
     const sum = (f) => oc.buckets.reduce((s, b) => s + b[f], 0);
-    const per = range === "day" ? "per hour" : "per minute";
+    const per = "per minute";
     const subjects = el("div", { class: "n", id: "subjects", text: "…" });
     main.append(
       el("div", { class: "cards" },
@@ -215,11 +230,12 @@ async function overview() {
       el("h2", { text: "Read models behind ingestion" }),
       table(["read model", "lag (oldest event not yet written)"], lag.read_models.map(l => el("tr", { "data-lag-model": l.read_model },
         el("td", { text: l.read_model }), el("td", { class: "lagtime", "data-seconds": l.seconds === null ? "" : String(l.seconds), text: fmtLag(l.seconds) }))), "Read-model lag"),
+      lagAsOf(lag),
       el("h2", { text: "Events stored " + per }),
-      el("div", { id: "stored-chart" }, barChart("Events stored", fill(st.buckets || [], from, to + step, step))),
+      el("div", { id: "stored-chart" }, barChart("Events stored", fill(st.buckets || [], from, to, step))),
       el("div", { class: "outcomes" }, outcomeSeries.map(([f, t]) => el("section", { "aria-label": t + " events " + per },
         el("h2", { text: `${t} events ${per}` }),
-        el("div", { id: "chart-" + f }, barChart(t + " events", fill(oc.buckets, from, to + step, step, f)))))),
+        el("div", { id: "chart-" + f }, barChart(t + " events", fill(oc.buckets, from, to, step, f)))))),
       el("p", { class: "note", text: "Outcomes are what the gateways answered; they reach this page within a few seconds (outcomes-flush-interval)." }),
       el("h2", { text: "Top event types" }),
       table(["type", "events"], (st.top_types || []).map(t => el("tr", {}, el("td", { text: t.type }), el("td", { text: String(t.count) }))), "Top event types"));
@@ -491,7 +507,7 @@ async function dlq() {
     main.append(el("h2", { text: "Read models behind the event topic" }),
       table(["read model", "consumer group", "records not yet written"], lag.read_models.map(l => el("tr", { "data-read-model": l.read_model },
         el("td", { text: l.read_model }), el("td", { text: l.group }), el("td", { class: "lag", text: String(l.records) }))), "Read-model lag"),
-      el("h2", { text: "Dead letters" }));
+      lagAsOf(lag), el("h2", { text: "Dead letters" }));
     const all = el("button", { type: "button", id: "redrive-all", text: "Re-drive all", disabled: res.depth === 0 });
     const sel = el("button", { type: "button", id: "redrive-selected", class: "secondary", text: "Re-drive selected" });
     const rows = res.records.map(r => el("tr", { "data-offset": `${r.partition}/${r.offset}` },
