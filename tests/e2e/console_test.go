@@ -257,6 +257,9 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 				return fmt.Sprintf("%s: card %s, chart %d, want %d", o, card, chart, want)
 			}
 		}
+		if depth := b.text("#dlq-depth"); depth != "0" {
+			return "DLQ depth " + depth
+		}
 		// Caught up: every read model has written everything (lag 0 s).
 		if lag := evalJS[string](b, `[...document.querySelectorAll('tr[data-lag-model]')].map(r => r.dataset.lagModel + "=" + r.querySelector('.lagtime').dataset.seconds).join(",")`); lag != "postgres=0,clickhouse=0" {
 			return "lag: " + lag
@@ -474,6 +477,15 @@ func testDLQ(t *testing.T, s *stack, b *browser, began time.Time) {
 		t.Fatalf("read-model lag on the DLQ page: %v", lags)
 	}
 	checkLagAsOf(t, b, began)
+	eventually(t, time.Minute, "the tenant's DLQ depth (the overview's card) counts both dead letters", func() string {
+		var lag struct {
+			DLQDepth *int `json:"dlq_depth"`
+		}
+		if code := s.call(s.keyA, http.MethodGet, s.consoleURL+"/api/query/v1/lag", "", "", &lag); code != http.StatusOK || lag.DLQDepth == nil || *lag.DLQDepth != 2 {
+			return fmt.Sprintf("%d, depth %v", code, lag.DLQDepth)
+		}
+		return ""
+	})
 	b.shot("dlq")
 	evalJS[bool](b, `window.confirm = () => true, true`)
 	b.run("re-drive all", chromedp.Click(chromedp.CSS("#redrive-all")),

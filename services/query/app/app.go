@@ -265,7 +265,8 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*App, error
 
 // dlqHandler builds the DLQ API: a Kafka client (producing re-driven records
 // to kafka-topic; nothing connects until the first request) and PostgreSQL.
-// It also returns the read models' lag for the tenant API's GET /v1/lag.
+// It also returns the read models' lag and a tenant's DLQ depth for the
+// tenant API's GET /v1/lag.
 func (a *App) dlqHandler(cfg Config, pool *pgxpool.Pool, auth tenancy.Authenticator, m *httpapi.Metrics, tr *tracing.Tracing, logger *slog.Logger,
 	reg prometheus.Registerer) (http.Handler, api.LagFunc, error) {
 	newClient := func(opts ...kgo.Opt) (*kgo.Client, error) {
@@ -282,11 +283,15 @@ func (a *App) dlqHandler(cfg Config, pool *pgxpool.Pool, auth tenancy.Authentica
 	}
 	d := dlq.New(cl, newClient, pool, cfg.Kafka.Topic, cfg.Kafka.DLQTopic)
 	cache := dlq.NewLagCache(d, models, cfg.ReadModels.CacheTTL, reg) // one for both APIs
-	lag := func(ctx context.Context) (api.LagAnswer, error) {
+	lag := func(ctx context.Context, tenant string) (api.LagAnswer, error) {
 		lags, err := cache.Lags(ctx)
 		out := api.LagAnswer{AsOf: lags.AsOf, ReadModels: make([]api.ReadModelLag, len(lags.ReadModels))}
 		for i, l := range lags.ReadModels {
 			out.ReadModels[i] = api.ReadModelLag{ReadModel: l.ReadModel, Seconds: l.Seconds}
+		}
+		if lags.DLQDepths != nil {
+			n := lags.DLQDepths[tenant]
+			out.DLQDepth = &n
 		}
 		return out, err
 	}

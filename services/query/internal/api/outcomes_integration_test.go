@@ -14,7 +14,7 @@ import (
 
 // GET /v1/outcomes sums the gateways' per-minute rows of the caller's
 // tenant into buckets, never another tenant's; GET /v1/lag gives the read
-// models' lag as the source reports it.
+// models' lag as the source reports it and the caller's tenant's DLQ depth.
 func TestOutcomesPerBucketOfTheCallersTenant(t *testing.T) {
 	pool := querytest.Postgres(t)
 	a, b := querytest.Tenant(t), querytest.Tenant(t)
@@ -38,8 +38,9 @@ func TestOutcomesPerBucketOfTheCallersTenant(t *testing.T) {
 	secs := 12.5
 	asOf := time.Date(2026, 11, 28, 8, 0, 1, 250_000_000, time.UTC)
 	base := serve(t, api.Deps{Outcomes: store.NewPostgres(pool), Auth: querytest.Auth{"key-a": a},
-		Lag: func(context.Context) (api.LagAnswer, error) {
-			return api.LagAnswer{AsOf: asOf, ReadModels: []api.ReadModelLag{{ReadModel: "postgres", Seconds: &secs}, {ReadModel: "clickhouse"}}}, nil
+		Lag: func(_ context.Context, tenant string) (api.LagAnswer, error) {
+			depth := map[string]int{a: 3, b: 7}[tenant]
+			return api.LagAnswer{AsOf: asOf, ReadModels: []api.ReadModelLag{{ReadModel: "postgres", Seconds: &secs}, {ReadModel: "clickhouse"}}, DLQDepth: &depth}, nil
 		}})
 	q := url.Values{"from": {t0.Format(time.RFC3339)}, "to": {t0.Add(2 * time.Hour).Format(time.RFC3339)}}
 
@@ -70,12 +71,16 @@ func TestOutcomesPerBucketOfTheCallersTenant(t *testing.T) {
 	var lag struct {
 		AsOf       string             `json:"as_of"` // as sent: RFC 3339, UTC
 		ReadModels []api.ReadModelLag `json:"read_models"`
+		DLQDepth   *int               `json:"dlq_depth"`
 	}
 	if st, d, _ := call(t, base, "key-a", "/v1/lag", nil, &lag); st != http.StatusOK {
 		t.Fatalf("lag: %d %+v", st, d)
 	}
 	if len(lag.ReadModels) != 2 || lag.ReadModels[0].Seconds == nil || *lag.ReadModels[0].Seconds != secs || lag.ReadModels[1].Seconds != nil {
 		t.Errorf("lag %+v", lag.ReadModels)
+	}
+	if lag.DLQDepth == nil || *lag.DLQDepth != 3 {
+		t.Errorf("lag dlq_depth %v, want 3: the DLQ depth of the caller's tenant, not another's (7)", lag.DLQDepth)
 	}
 	if lag.AsOf != "2026-11-28T08:00:01.25Z" {
 		t.Errorf("lag as_of %q, want the time the lag was measured, 2026-11-28T08:00:01.25Z", lag.AsOf)

@@ -24,15 +24,20 @@ type ReadModelLag struct {
 	Seconds   *float64 `json:"seconds"`
 }
 
-// LagAnswer is the body of GET /v1/lag: the read models' lag as measured
-// at AsOf (answers are cached for lag-cache-ttl, so AsOf may be that old).
+// LagAnswer is the body of GET /v1/lag: the read models' lag and the
+// tenant's DLQ depth as measured at AsOf (answers are cached for
+// lag-cache-ttl, so AsOf may be that old).
 type LagAnswer struct {
 	AsOf       time.Time      `json:"as_of"`
 	ReadModels []ReadModelLag `json:"read_models"`
+	// DLQDepth counts the tenant's records in the DLQ not re-driven yet
+	// (events no read model will show until re-driven); nil when the DLQ
+	// could not be read.
+	DLQDepth *int `json:"dlq_depth"`
 }
 
-// LagFunc returns the read models' lag.
-type LagFunc func(ctx context.Context) (LagAnswer, error)
+// LagFunc returns the read models' lag and tenant's DLQ depth.
+type LagFunc func(ctx context.Context, tenant string) (LagAnswer, error)
 
 // OutcomesAnswer is the body of GET /v1/outcomes.
 type OutcomesAnswer struct {
@@ -43,7 +48,8 @@ type OutcomesAnswer struct {
 }
 
 // overviewRoutes mounts what the console's overview needs beside /v1/stats:
-// the outcomes the gateways answered and the read models' lag.
+// the outcomes the gateways answered, the read models' lag and the
+// tenant's DLQ depth.
 func (a *API) overviewRoutes(v1 gin.IRoutes) {
 	v1.GET("/outcomes", a.outcomes)
 	v1.GET("/lag", a.lag)
@@ -109,12 +115,13 @@ func (a *API) outcomes(c *gin.Context) {
 }
 
 func (a *API) lag(c *gin.Context) {
-	if _, ok := tenantOf(c); !ok {
+	tenant, ok := tenantOf(c)
+	if !ok {
 		return
 	}
 	ctx, cancel := a.queryCtx(c)
 	defer cancel()
-	lags, err := a.d.Lag(ctx)
+	lags, err := a.d.Lag(ctx, tenant)
 	if err != nil {
 		a.fail(ctx, c, err)
 		return

@@ -75,19 +75,13 @@ func New(cl *kgo.Client, reader ReaderFunc, pool *pgxpool.Pool, topic, dlqTopic 
 // List returns the last limit records of the DLQ (oldest first) and how
 // many records of the whole DLQ are not re-driven yet.
 func (d *DLQ) List(ctx context.Context, limit int) ([]Record, int, error) {
-	recs, err := d.read(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	done, err := d.redriven(ctx)
+	recs, err := d.marked(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
 	depth := 0
-	for i := range recs {
-		if at, ok := done[Ref{recs[i].Partition, recs[i].Offset}]; ok {
-			recs[i].RedrivenAt = &at
-		} else {
+	for _, r := range recs {
+		if r.RedrivenAt == nil {
 			depth++
 		}
 	}
@@ -95,6 +89,41 @@ func (d *DLQ) List(ctx context.Context, limit int) ([]Record, int, error) {
 		recs = recs[len(recs)-limit:]
 	}
 	return recs, depth, nil
+}
+
+// Depths returns, per tenant, how many of its records in the DLQ are not
+// re-driven yet (tenants with none are absent).
+func (d *DLQ) Depths(ctx context.Context) (map[string]int, error) {
+	recs, err := d.marked(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, r := range recs {
+		if r.RedrivenAt == nil {
+			out[r.TenantID]++
+		}
+	}
+	return out, nil
+}
+
+// marked returns every record of the DLQ, each with the time it was
+// re-driven if it was.
+func (d *DLQ) marked(ctx context.Context) ([]Record, error) {
+	recs, err := d.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	done, err := d.redriven(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range recs {
+		if at, ok := done[Ref{recs[i].Partition, recs[i].Offset}]; ok {
+			recs[i].RedrivenAt = &at
+		}
+	}
+	return recs, nil
 }
 
 // Redrive re-drives the named records (all: every record not re-driven

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -370,6 +371,33 @@ func TestLagIsLookedUpOncePerCacheTTL(t *testing.T) {
 	}
 	if count(LagFetched) != 2 || count(LagCached) != 8 || reqs.lagRequests() == first {
 		t.Errorf("eight calls after the TTL: %d fetched, %d cached (want 2 and 8); requests %v, before %v", count(LagFetched), count(LagCached), reqs.lagRequests(), first)
+	}
+}
+
+// A lookup of the lag also counts each tenant's dead letters not re-driven
+// yet (GET /v1/lag gives each tenant its own): a re-driven one no longer
+// counts.
+func TestLagLookupCountsEachTenantsDeadLetters(t *testing.T) {
+	f := newFixture(t, 3, 0) // three of acme
+	ctx := context.Background()
+	if err := f.d.cl.ProduceSync(ctx, &kgo.Record{Topic: f.topic + ".dlq", Key: schemas.Key("globex", "bad-g"), Value: []byte(`{"v":9}`)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.lags.Lags(ctx)
+	if err != nil || !maps.Equal(r.DLQDepths, map[string]int{"acme": 3, "globex": 1}) {
+		t.Fatalf("DLQ depths %v (%v), want acme 3, globex 1", r.DLQDepths, err)
+	}
+	var list ListAnswer
+	if code := call(t, f.h, "ops-admin", "GET", "/v1/admin/dlq", "", &list); code != http.StatusOK {
+		t.Fatalf("list: %d", code)
+	}
+	i := slices.IndexFunc(list.Records, func(r Record) bool { return r.TenantID == "acme" })
+	one := fmt.Sprintf(`{"records":[{"partition":%d,"offset":%d}]}`, list.Records[i].Partition, list.Records[i].Offset)
+	if code := call(t, f.h, "ops-admin", "POST", "/v1/admin/dlq/redrive", one, nil); code != http.StatusOK {
+		t.Fatalf("re-drive: %d", code)
+	}
+	if r, err = f.lags.Lags(ctx); err != nil || !maps.Equal(r.DLQDepths, map[string]int{"acme": 2, "globex": 1}) {
+		t.Fatalf("after re-driving one of acme: DLQ depths %v (%v), want acme 2, globex 1", r.DLQDepths, err)
 	}
 }
 

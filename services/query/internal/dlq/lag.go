@@ -80,6 +80,10 @@ type Lag struct {
 type LagReport struct {
 	AsOf       time.Time `json:"as_of"`
 	ReadModels []Lag     `json:"read_models"`
+	// DLQDepths counts, per tenant, its records in the DLQ not re-driven
+	// yet, read in the same lookup (GET /v1/lag gives each tenant its own);
+	// nil when the DLQ could not be read.
+	DLQDepths map[string]int `json:"-"`
 }
 
 // Lags returns the lag of every read model: per partition of the event

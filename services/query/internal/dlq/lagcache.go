@@ -14,7 +14,9 @@ import (
 // lookup per TTL (lag-cache-ttl): a lookup lists the event topic's start
 // and end offsets, fetches each read model's committed offsets and, for a
 // read model that is behind, reads its oldest unwritten records with a
-// short-lived consumer. Every read model's lag is kept with the time it was
+// short-lived consumer; it also counts each tenant's records in the DLQ
+// not re-driven yet (its offsets, its records if any, and PostgreSQL's
+// re-drives). Every read model's lag is kept with the time it was
 // looked up and answered again until TTL has passed since; then the next
 // call looks them all up again (one set of requests serves every read
 // model: they share the topic's offsets). Lookups run one at a time: calls
@@ -101,12 +103,16 @@ func clone(r LagReport) LagReport {
 	return r
 }
 
-// lookUp asks Kafka.
+// lookUp asks Kafka for the lag, and the DLQ (Kafka and PostgreSQL) for
+// its depth per tenant; a DLQ that cannot be read leaves the depths out.
 func (c *LagCache) lookUp(ctx context.Context) (LagReport, error) {
 	lags, err := c.d.Lags(ctx, c.models)
 	if err != nil {
 		c.lookups.WithLabelValues(LagFailed).Inc()
 		return LagReport{}, err
+	}
+	if depths, err := c.d.Depths(ctx); err == nil {
+		lags.DLQDepths = depths
 	}
 	c.lookups.WithLabelValues(LagFetched).Inc()
 	return lags, nil
