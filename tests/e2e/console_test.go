@@ -392,10 +392,24 @@ func checkLagAsOf(t *testing.T, b *browser, began time.Time) {
 	}
 }
 
-// chartSum is the sum of the bars' counts of the chart in the element sel.
+// chartSum is the sum of the counts the chart in the element sel charts;
+// it fails the test unless the chart draws one bar per bucket with a
+// count above 0.
 func chartSum(b *browser, sel string) int {
 	b.t.Helper()
-	return evalJS[int](b, fmt.Sprintf(`[...document.querySelectorAll(%q)].reduce((s, r) => s + Number(r.dataset.count), 0)`, sel+" svg.chart rect"))
+	var c struct{ Sum, Positive, Bars int }
+	raw := evalJS[string](b, fmt.Sprintf(`(() => {
+		const svg = document.querySelector(%q), counts = svg.dataset.counts ? svg.dataset.counts.split(",").map(Number) : [];
+		return JSON.stringify({ sum: counts.reduce((s, n) => s + n, 0), positive: counts.filter(n => n > 0).length,
+			bars: (svg.querySelector("path").getAttribute("d").match(/M/g) || []).length });
+	})()`, sel+" svg.chart"))
+	if err := json.Unmarshal([]byte(raw), &c); err != nil {
+		b.t.Fatalf("chart %s: %v", sel, err)
+	}
+	if c.Bars != c.Positive {
+		b.t.Errorf("chart %s draws %d bars for %d buckets above 0", sel, c.Bars, c.Positive)
+	}
+	return c.Sum
 }
 
 // sendRefusedEvents sends 5 of events again (duplicates), 2 invalid events

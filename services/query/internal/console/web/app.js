@@ -77,37 +77,40 @@ async function guarded(fn) {
 }
 
 // barChart draws counts per bucket as an SVG bar chart with an accessible
-// name: a bar (with its count and time as a tooltip) per bucket that is not
-// empty; narrow bars (a day per minute: 1,440) are drawn without a gap.
+// name: all bars in one path (a day per minute is 1,440 of them; narrow
+// bars are drawn without a gap), the counts charted in data-counts, and the
+// time and count of the bucket under the pointer as the tooltip.
 function barChart(label, buckets, unit) {
   unit = unit || "events";
-  const w = 1000, h = 200, pad = 24;
+  const w = 1000, h = 200, pad = 24, ns = "http://www.w3.org/2000/svg";
   const max = Math.max(1, ...buckets.map(b => b.count));
-  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  const svg = document.createElementNS(ns, "svg");
   svg.setAttribute("viewBox", `0 0 ${w} ${h + pad}`);
   svg.setAttribute("class", "chart");
   svg.setAttribute("role", "img");
   svg.dataset.buckets = buckets.length;
+  svg.dataset.counts = buckets.map(b => b.count).join(",");
   const total = buckets.reduce((s, b) => s + b.count, 0);
   svg.setAttribute("aria-label", `${label}: ${total} ${unit} in ${buckets.length} buckets, at most ${max} in one`);
   const bw = buckets.length ? w / buckets.length : w, gap = bw >= 4 ? 1 : 0;
+  let d = "";
   buckets.forEach((b, i) => {
-    if (!b.count) return;
+    if (!(b.count > 0)) return;
     const bh = (b.count / max) * (h - 10);
-    const r = document.createElementNS(svg.namespaceURI, "rect");
-    r.setAttribute("x", i * bw + gap);
-    r.setAttribute("y", h - bh);
-    r.setAttribute("width", bw - 2 * gap);
-    r.setAttribute("height", bh);
-    r.setAttribute("data-count", b.count);
-    const t = document.createElementNS(svg.namespaceURI, "title");
-    t.textContent = `${fmtTime(b.start)}: ${b.count}`;
-    r.append(t);
-    svg.append(r);
+    d += `M${(i * bw + gap).toFixed(2)} ${h}v${(-bh).toFixed(2)}h${(bw - 2 * gap).toFixed(2)}v${bh.toFixed(2)}z`;
+  });
+  const bars = document.createElementNS(ns, "path");
+  bars.setAttribute("d", d);
+  const tip = document.createElementNS(ns, "title");
+  svg.append(tip, bars);
+  svg.addEventListener("mousemove", (e) => {
+    const p = new DOMPoint(e.clientX, e.clientY).matrixTransform(svg.getScreenCTM().inverse());
+    const b = buckets[Math.floor(p.x / bw)];
+    tip.textContent = b ? `${fmtTime(b.start)}: ${b.count}` : "";
   });
   for (const [x, anchor, b] of [[2, "start", buckets[0]], [w - 2, "end", buckets[buckets.length - 1]]]) {
     if (!b) continue;
-    const t = document.createElementNS(svg.namespaceURI, "text");
+    const t = document.createElementNS(ns, "text");
     t.setAttribute("x", x); t.setAttribute("y", h + 16); t.setAttribute("text-anchor", anchor);
     t.textContent = fmtTime(b.start);
     svg.append(t);
