@@ -231,6 +231,7 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 	if got := b.text("#total"); got != "0" {
 		t.Fatalf("overview before any event: total %q", got)
 	}
+	b.keptForTheSession(true)
 	b.accessible("overview")
 	const n = 30
 	var events []map[string]any
@@ -270,6 +271,7 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 		t.Errorf("lag shown as %q, want caught up", got)
 	}
 	checkLagAsOf(t, b, began)
+	b.ownOriginOnly("overview")
 	b.shot("overview")
 
 	// The last day, per minute too (1,440 bars' worth of buckets), counts the same events.
@@ -356,6 +358,7 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 
 	// The operator's admin pages.
 	b.run("sign out", chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS("#key")))
+	b.keptForTheSession(false)
 	b.signIn(s.consoleURL+"/", admin)
 	b.run("tenants", chromedp.WaitVisible(chromedp.CSS("#newtenant")))
 	b.accessible("tenants")
@@ -363,6 +366,7 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 		t.Fatalf("tenants page does not list %s: %v", s.tenantA, b.rows())
 	}
 	b.shot("tenants")
+	testTenantForms(t, s, b, admin)
 	testKeys(t, s, b)
 	testDLQ(t, s, b, began)
 
@@ -515,6 +519,84 @@ func testDLQ(t *testing.T, s *stack, b *browser, began time.Time) {
 		t.Fatalf("after re-drive all, the dead letters' states: %v", states)
 	}
 	b.shot("dlq-redriven")
+
+	// Re-drive one: the re-driven records fail again (their version is still
+	// unknown) and come back as new dead letters; one of them is selected.
+	eventually(t, time.Minute, "the re-driven records back in the DLQ", func() string {
+		b.open(s.consoleURL + "/#/dlq?t=" + fmt.Sprint(time.Now().UnixNano()))
+		if evalJS[int](b, `document.querySelectorAll('#dead-letters input[type=checkbox]').length`) == 0 {
+			return b.text("#depth")
+		}
+		return ""
+	})
+	pos := evalJS[string](b, `document.querySelector('#dead-letters input[type=checkbox]').closest('tr').dataset.offset`)
+	b.run("re-drive selected", chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr[data-offset=%q] input[type=checkbox]`, pos))), chromedp.Click(chromedp.CSS("#redrive-selected")),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#status').textContent === '1 re-driven, 0 already re-driven before'`))
+	if st := b.text(fmt.Sprintf(`tr[data-offset=%q] .dlqstate`, pos)); !strings.HasPrefix(st, "re-driven ") {
+		t.Fatalf("record %s after re-drive selected: %q", pos, st)
+	}
+}
+
+// keptForTheSession checks where the console keeps the key: signed in,
+// in sessionStorage (gone with the browser session) and nowhere else (no
+// localStorage, no cookie); signed out, nowhere.
+func (b *browser) keptForTheSession(signedIn bool) {
+	b.t.Helper()
+	want := `{"session":false,"local":0,"cookie":""}`
+	if signedIn {
+		want = `{"session":true,"local":0,"cookie":""}`
+	}
+	if got := evalJS[string](b, `JSON.stringify({ session: sessionStorage.getItem("key") !== null, local: localStorage.length, cookie: document.cookie })`); got != want {
+		b.t.Errorf("the key's storage: %s, want %s", got, want)
+	}
+}
+
+// ownOriginOnly fails the test if the page loaded anything from another
+// origin than the console's (it works with no access to the internet), or
+// did not load its own script and style sheet.
+func (b *browser) ownOriginOnly(page string) {
+	b.t.Helper()
+	urls := evalJS[[]string](b, `performance.getEntriesByType("resource").map(e => e.name)`)
+	origin := evalJS[string](b, `location.origin`)
+	own := 0
+	for _, u := range urls {
+		if !strings.HasPrefix(u, origin+"/") {
+			b.t.Errorf("%s: loaded %s, not from the console's origin %s", page, u, origin)
+		}
+		if strings.HasSuffix(u, "/app.js") || strings.HasSuffix(u, "/app.css") {
+			own++
+		}
+	}
+	if own != 2 {
+		b.t.Errorf("%s: the resources loaded do not include app.js and app.css: %v", page, urls)
+	}
+}
+
+// testTenantForms creates a tenant with the tenants page's form and
+// changes its rate limits on its page (keyboard: type, Enter), checking
+// both through the admin API.
+func testTenantForms(t *testing.T, s *stack, b *browser, admin string) {
+	id := s.tenantA + "-web"
+	b.run("create a tenant", chromedp.Focus(chromedp.CSS("#tenant-id")), chromedp.KeyEvent(id), chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent("Made in the console"),
+		chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent("70"), chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent("90"), chromedp.KeyEvent(kb.Enter),
+		chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.querySelector('#status').textContent === %q`, "tenant "+id+" created")),
+		chromedp.Poll[chromedp.Void](fmt.Sprintf(`[...document.querySelectorAll('main table tbody tr')].some(r => r.cells[0].textContent === %q)`, id)))
+	var got struct {
+		Name      string
+		RateLimit int `json:"rate_limit_per_sec"`
+		Burst     int `json:"rate_limit_burst"`
+	}
+	tenantURL := s.consoleURL + "/api/admin/v1/admin/tenants/" + id
+	if code := s.call(admin, http.MethodGet, tenantURL, "", "", &got); code != http.StatusOK || got.Name != "Made in the console" || got.RateLimit != 70 || got.Burst != 90 {
+		t.Fatalf("the tenant the console created: %d %+v", code, got)
+	}
+	b.open(s.consoleURL + "/#/admin/tenant/" + id)
+	b.run("change the rate limits", chromedp.Focus(chromedp.CSS("#rate")), chromedp.KeyEvent(kb.End), chromedp.KeyEvent("1"),
+		chromedp.Focus(chromedp.CSS("#burst")), chromedp.KeyEvent(kb.End), chromedp.KeyEvent("2"), chromedp.KeyEvent(kb.Enter),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#status').textContent === 'limits saved'`))
+	if code := s.call(admin, http.MethodGet, tenantURL, "", "", &got); code != http.StatusOK || got.RateLimit != 701 || got.Burst != 902 {
+		t.Fatalf("rate limits after the form: %d %+v, want 701 and 902", code, got)
+	}
 }
 
 // testKeys creates a key on the tenant page (keyboard only), rotates it

@@ -104,6 +104,32 @@ func TestServiceAnswersWithARealKeyServesOpsAndAdminAndStopsOnSIGTERM(t *testing
 	stop()
 }
 
+// The console is a setting: served on console-addr by default (the page
+// and, on its origin, the query API it calls), absent with console=false.
+func TestConsoleIsASetting(t *testing.T) {
+	querytest.Postgres(t) // migrates
+	querytest.ClickHouse(t)
+	for _, on := range []string{"true", "false"} {
+		a, err := app.New(parse(t, "-console="+on), slog.New(slog.DiscardHandler), observe.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := start(t, a)
+		switch addr := a.ConsoleAddr(); {
+		case on == "false" && addr != "":
+			t.Errorf("console=false: a console listener on %s", addr)
+		case on == "true":
+			if st, body := get(t, "http://"+addr+"/", ""); st != http.StatusOK || !strings.Contains(body, "<title>PulseStream console</title>") {
+				t.Errorf("console page: %d %.80q", st, body)
+			}
+			if st, _ := get(t, "http://"+addr+"/api/query/v1/lag", ""); st != http.StatusUnauthorized {
+				t.Errorf("the console's query API without a key: %d, want 401", st)
+			}
+		}
+		stop()
+	}
+}
+
 func TestReadinessFailsWhenADependencyIsDown(t *testing.T) {
 	querytest.Postgres(t)
 	// Port 1 refuses at once; the health timeout is long so that a ClickHouse
