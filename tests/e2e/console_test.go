@@ -466,6 +466,18 @@ func testErasures(t *testing.T, s *stack, b *browser) {
 		t.Errorf("open erasures: %q", got)
 	}
 	b.shot("erasures")
+
+	// On the tenant's pages again: an erased event's timeline reaches deleted, and its JSON is gone.
+	b.run("sign out", chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS("#key")))
+	b.signIn(s.consoleURL+"/", s.keyA)
+	eventually(t, time.Minute, "web-01's timeline reaches deleted", func() string {
+		b.open(s.consoleURL + "/#/event/web-01?t=" + fmt.Sprint(time.Now().UnixNano()))
+		done := evalJS[[]string](b, `[...document.querySelectorAll('#timeline li.done')].map(li => li.dataset.step)`)
+		if len(done) == 0 || done[len(done)-1] != "deleted" || evalJS[bool](b, `document.querySelector('#json') !== null`) {
+			return "steps done: " + strings.Join(done, ",")
+		}
+		return ""
+	})
 }
 
 // testDLQ sends a record the projector cannot decode (unknown format
