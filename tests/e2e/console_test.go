@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -507,6 +508,13 @@ func testDLQ(t *testing.T, s *stack, b *browser, began time.Time) {
 		t.Fatalf("read-model lag on the DLQ page: %v", lags)
 	}
 	checkLagAsOf(t, b, began)
+	// Each dead letter shows its read model and the error header the projector set.
+	shown := evalJS[[]string](b, `[...document.querySelectorAll('#dead-letters table tbody tr')].filter(r => r.cells[3].textContent === 'poison-1').map(r => r.cells[4].textContent + ": " + r.cells[5].textContent)`)
+	slices.Sort(shown)
+	if len(shown) != 2 || !strings.HasPrefix(shown[0], "clickhouse: ") || !strings.HasPrefix(shown[1], "postgres: ") ||
+		!strings.Contains(shown[0], "unknown record version") || !strings.Contains(shown[1], "unknown record version") {
+		t.Fatalf("the dead letters' read models and errors: %q", shown)
+	}
 	eventually(t, time.Minute, "the tenant's DLQ depth (the overview's card) counts both dead letters", func() string {
 		var lag struct {
 			DLQDepth *int `json:"dlq_depth"`
