@@ -291,6 +291,14 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 			t.Errorf("last day: %s: card %s, chart %d, want %d", o, card, chart, want)
 		}
 	}
+	top := evalJS[[]string](b, `(() => {
+		const t = [...document.querySelectorAll('main table')].find(t => t.caption && t.caption.textContent === 'Top event types');
+		return t ? [...t.tBodies[0].rows].map(r => r.cells[0].textContent + "=" + r.cells[1].textContent) : [];
+	})()`)
+	slices.Sort(top)
+	if strings.Join(top, ",") != "cart.updated=10,order.placed=10,page.viewed=10" {
+		t.Errorf("last day: top event types %v, want the three types with 10 events each", top)
+	}
 	b.shot("overview-day")
 
 	// Search, paged 10 at a time with the keyset cursor.
