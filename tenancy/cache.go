@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/pulsestream/pulsestream/platform/observe"
 	"github.com/pulsestream/pulsestream/platform/pgnotify"
 )
 
@@ -66,6 +67,8 @@ type CachedAuthenticator struct {
 
 	decisions *prometheus.CounterVec
 	lookups   *prometheus.CounterVec
+	// The children every request counts on (observe.Children).
+	decisionOf, lookupOf *observe.Children[string, prometheus.Counter]
 }
 
 // NewCachedAuthenticator returns an Authenticator over store caching lookups
@@ -84,6 +87,8 @@ func NewCachedAuthenticator(store KeyStore, ttl time.Duration, reg prometheus.Re
 			Help: "API key cache lookups by result: hit, negative_hit (known-unknown prefix) or miss (asked the store).",
 		}, []string{"result"}),
 	}
+	a.decisionOf = observe.NewChildren(func(o string) prometheus.Counter { return a.decisions.WithLabelValues(o) })
+	a.lookupOf = observe.NewChildren(func(r string) prometheus.Counter { return a.lookups.WithLabelValues(r) })
 	if ttl > 0 {
 		// lru.New fails only for a size < 1.
 		a.pos, _ = lru.New[string, cached[KeyRecord]](cacheSize)
@@ -160,7 +165,7 @@ func (a *CachedAuthenticator) Authenticate(ctx context.Context, rawKey string, r
 			outcome = "error"
 		}
 	}
-	a.decisions.WithLabelValues(outcome).Inc()
+	a.decisionOf.Get(outcome).Inc()
 	return p, err
 }
 
@@ -220,15 +225,15 @@ func (a *CachedAuthenticator) lookup(ctx context.Context, prefix string) (KeyRec
 	if a.pos != nil {
 		now := time.Now()
 		if rec, ok := fresh(a.pos, prefix, now); ok {
-			a.lookups.WithLabelValues("hit").Inc()
+			a.lookupOf.Get("hit").Inc()
 			return rec, true, nil
 		}
 		if _, ok := fresh(a.neg, prefix, now); ok {
-			a.lookups.WithLabelValues("negative_hit").Inc()
+			a.lookupOf.Get("negative_hit").Inc()
 			return KeyRecord{}, false, nil
 		}
 	}
-	a.lookups.WithLabelValues("miss").Inc()
+	a.lookupOf.Get("miss").Inc()
 	gen := a.gen.Load()
 	started := time.Now()
 	ch := a.group.DoChan(prefix, func() (any, error) {
