@@ -27,3 +27,23 @@ func TestRedisGateCoolsDownAfterARedisFailureNotAfterTheCallerLeft(t *testing.T)
 		t.Fatalf("within the cooldown after a Redis failure: %v, called %v", err, called)
 	}
 }
+
+// BenchmarkRedisGateStep is the gate's own cost around one Redis step of a
+// request: the caller's context is shaped like a request's in the gateway
+// (net/http's cancellable context under values, then more values above it).
+func BenchmarkRedisGateStep(b *testing.B) {
+	type k int
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), k(0), 0))
+	defer cancel()
+	for i := 1; i < 5; i++ {
+		ctx = context.WithValue(ctx, k(i), i)
+	}
+	g := &redisGate{timeout: 250 * time.Millisecond, cooldown: time.Second}
+	step := func(ctx context.Context) error { return ctx.Err() }
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := g.do(ctx, step); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
