@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"golang.org/x/sync/singleflight"
 
-	"github.com/pulsestream/pulsestream/platform/observe"
 	"github.com/pulsestream/pulsestream/platform/pgnotify"
 )
 
@@ -67,8 +66,6 @@ type CachedAuthenticator struct {
 
 	decisions *prometheus.CounterVec
 	lookups   *prometheus.CounterVec
-	// The children every request counts on (observe.Children).
-	decisionOf, lookupOf *observe.Children[string, prometheus.Counter]
 }
 
 // NewCachedAuthenticator returns an Authenticator over store caching lookups
@@ -87,8 +84,6 @@ func NewCachedAuthenticator(store KeyStore, ttl time.Duration, reg prometheus.Re
 			Help: "API key cache lookups by result: hit, negative_hit (known-unknown prefix) or miss (asked the store).",
 		}, []string{"result"}),
 	}
-	a.decisionOf = observe.NewChildren(func(o string) prometheus.Counter { return a.decisions.WithLabelValues(o) })
-	a.lookupOf = observe.NewChildren(func(r string) prometheus.Counter { return a.lookups.WithLabelValues(r) })
 	if ttl > 0 {
 		// lru.New fails only for a size < 1.
 		a.pos, _ = lru.New[string, cached[KeyRecord]](cacheSize)
@@ -165,7 +160,7 @@ func (a *CachedAuthenticator) Authenticate(ctx context.Context, rawKey string, r
 			outcome = "error"
 		}
 	}
-	a.decisionOf.Get(outcome).Inc()
+	a.decisions.WithLabelValues(outcome).Inc()
 	return p, err
 }
 
@@ -225,15 +220,15 @@ func (a *CachedAuthenticator) lookup(ctx context.Context, prefix string) (KeyRec
 	if a.pos != nil {
 		now := time.Now()
 		if rec, ok := fresh(a.pos, prefix, now); ok {
-			a.lookupOf.Get("hit").Inc()
+			a.lookups.WithLabelValues("hit").Inc()
 			return rec, true, nil
 		}
 		if _, ok := fresh(a.neg, prefix, now); ok {
-			a.lookupOf.Get("negative_hit").Inc()
+			a.lookups.WithLabelValues("negative_hit").Inc()
 			return KeyRecord{}, false, nil
 		}
 	}
-	a.lookupOf.Get("miss").Inc()
+	a.lookups.WithLabelValues("miss").Inc()
 	gen := a.gen.Load()
 	started := time.Now()
 	ch := a.group.DoChan(prefix, func() (any, error) {

@@ -47,11 +47,8 @@ func Middleware(auth Authenticator, need Scope) gin.HandlerFunc {
 			apierror.Abort(c, apierror.New(http.StatusServiceUnavailable, CodeAuthUnavailable, "the API key could not be checked right now; retry"))
 			return
 		}
-		// One copy of p on the heap serves both lookups (PrincipalFrom,
-		// PrincipalFromContext).
-		var boxed any = p
-		c.Set(principalKey, boxed)
-		c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), principalCtxKey{}, boxed))
+		c.Set(principalKey, p)
+		c.Request = c.Request.WithContext(ContextWithPrincipal(c.Request.Context(), p))
 		c.Next()
 	}
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/pulsestream/pulsestream/platform/apierror"
-	"github.com/pulsestream/pulsestream/platform/observe"
 )
 
 // HeaderRequestID carries the request id both ways.
@@ -119,23 +118,13 @@ func recovery(logger *slog.Logger) gin.HandlerFunc {
 type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
-	// The children each request counts on, found without prometheus's
-	// per-call label hashing (observe.Children).
-	requestsOf *observe.Children[requestLabels, prometheus.Counter]
-	durationOf *observe.Children[string, prometheus.Observer]
-}
-
-// requestLabels are the request counter's label values.
-type requestLabels struct {
-	route, method string
-	status        int
 }
 
 // NewMetrics registers pulsestream_<service>_http_requests_total and
 // pulsestream_<service>_http_request_duration_seconds on reg.
 func NewMetrics(reg prometheus.Registerer, service string) *Metrics {
 	f := promauto.With(reg)
-	m := &Metrics{
+	return &Metrics{
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "pulsestream_" + service + "_http_requests_total",
 			Help: "HTTP requests by route (the route pattern, or unmatched), method and status.",
@@ -146,11 +135,6 @@ func NewMetrics(reg prometheus.Registerer, service string) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
 		}, []string{"route"}),
 	}
-	m.requestsOf = observe.NewChildren(func(l requestLabels) prometheus.Counter {
-		return m.requests.WithLabelValues(l.route, l.method, strconv.Itoa(l.status))
-	})
-	m.durationOf = observe.NewChildren(func(route string) prometheus.Observer { return m.duration.WithLabelValues(route) })
-	return m
 }
 
 func (m *Metrics) middleware(c *gin.Context) {
@@ -160,6 +144,6 @@ func (m *Metrics) middleware(c *gin.Context) {
 	if route == "" {
 		route = "unmatched"
 	}
-	m.requestsOf.Get(requestLabels{route, c.Request.Method, c.Writer.Status()}).Inc()
-	m.durationOf.Get(route).Observe(time.Since(start).Seconds())
+	m.requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(c.Writer.Status())).Inc()
+	m.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 }

@@ -253,7 +253,7 @@ func (h *Handler) countResults(tenant string, results []Result) Response {
 		tally = count(tally, r.Status, r.Code)
 	}
 	for _, c := range tally {
-		h.metrics.event(c.status, c.code).Add(float64(c.n))
+		h.metrics.Events.WithLabelValues(c.status, c.code).Add(float64(c.n))
 		h.outcomes.Add(tenant, c.status, c.n)
 	}
 	return resp
@@ -350,7 +350,7 @@ func (h *Handler) fail(c *gin.Context, tenant tenancy.Tenant, nonce *Nonce, e *a
 	if d := h.svc.Peek(c.Request.Context(), tenant); d != nil {
 		setRateHeaders(c, *d)
 	}
-	h.metrics.event("request_refused", e.Code).Inc()
+	h.metrics.Events.WithLabelValues("request_refused", e.Code).Inc()
 	h.outcomes.Add(tenant.ID, "request_refused", 1)
 	apierror.Abort(c, e)
 }
@@ -377,17 +377,14 @@ func (h *Handler) limited(c *gin.Context, t tenancy.Tenant, n int, d Decision) {
 func setRateHeaders(c *gin.Context, d Decision) {
 	limit, remaining, reset := strconv.Itoa(d.Limit), strconv.Itoa(max(d.Remaining, 0)), seconds(d.ResetAfter)
 	policy := strconv.Itoa(d.Rate) + ";w=1;burst=" + limit
-	// One backing array for the seven values (each field a full slice of
-	// its own element, so an Add to one never writes into the next).
-	v := [...]string{limit, remaining, reset, policy, limit, remaining, reset}
 	hd := c.Writer.Header() // keys already canonical: no per-request canonicalization
-	hd["Ratelimit-Limit"] = v[0:1:1]
-	hd["Ratelimit-Remaining"] = v[1:2:2]
-	hd["Ratelimit-Reset"] = v[2:3:3]
-	hd["Ratelimit-Policy"] = v[3:4:4]
-	hd["X-Ratelimit-Limit"] = v[4:5:5]
-	hd["X-Ratelimit-Remaining"] = v[5:6:6]
-	hd["X-Ratelimit-Reset"] = v[6:7:7]
+	hd["Ratelimit-Limit"] = []string{limit}
+	hd["Ratelimit-Remaining"] = []string{remaining}
+	hd["Ratelimit-Reset"] = []string{reset}
+	hd["Ratelimit-Policy"] = []string{policy}
+	hd["X-Ratelimit-Limit"] = []string{limit}
+	hd["X-Ratelimit-Remaining"] = []string{remaining}
+	hd["X-Ratelimit-Reset"] = []string{reset}
 }
 
 // seconds renders a duration as whole seconds, rounded up, at least 1.

@@ -3,8 +3,6 @@ package ingest
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
-
-	"github.com/pulsestream/pulsestream/platform/observe"
 )
 
 // Metrics are the ingest path's Prometheus metrics.
@@ -13,10 +11,6 @@ type Metrics struct {
 	ProduceLatency prometheus.Histogram
 	RateLimit      *prometheus.CounterVec // decision
 	RedisErrors    *prometheus.CounterVec // op
-	// The children every request counts on, found without prometheus's
-	// per-call label hashing (observe.Children).
-	events    *observe.Children[[2]string, prometheus.Counter]
-	rateLimit *observe.Children[string, prometheus.Counter]
 }
 
 // NewMetrics registers the metrics on reg; buffered reports the producer's
@@ -29,7 +23,7 @@ func NewMetrics(reg prometheus.Registerer, buffered func() float64) *Metrics {
 			Help: "Bytes of records produced and not yet acknowledged by Kafka (admission is refused at kafka-max-buffered-bytes).",
 		}, buffered)
 	}
-	m := &Metrics{
+	return &Metrics{
 		Events: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "pulsestream_gateway_events_total",
 			Help: "Events by outcome (accepted, duplicate, rejected) and reason (the rejection code; empty otherwise).",
@@ -48,12 +42,4 @@ func NewMetrics(reg prometheus.Registerer, buffered func() float64) *Metrics {
 			Help: "Redis operations that failed or were skipped (redis-cooldown after a failure), by operation (rate_limit, marker_lookup, marker_save).",
 		}, []string{"op"}),
 	}
-	m.events = observe.NewChildren(func(k [2]string) prometheus.Counter { return m.Events.WithLabelValues(k[0], k[1]) })
-	m.rateLimit = observe.NewChildren(func(d string) prometheus.Counter { return m.RateLimit.WithLabelValues(d) })
-	return m
-}
-
-// event is the Events counter of outcome and reason.
-func (m *Metrics) event(outcome, reason string) prometheus.Counter {
-	return m.events.Get([2]string{outcome, reason})
 }

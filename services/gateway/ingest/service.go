@@ -207,7 +207,7 @@ func (s *Service) admit(ctx context.Context, t tenancy.Tenant, n int, trip *Trip
 	})
 	if err != nil {
 		s.Metrics.RedisErrors.WithLabelValues("rate_limit").Inc()
-		s.Metrics.rateLimit.Get("error").Inc()
+		s.Metrics.RateLimit.WithLabelValues("error").Inc()
 		if s.cfg.RateLimitFailClosed {
 			return LimiterDown, nil
 		}
@@ -215,10 +215,10 @@ func (s *Service) admit(ctx context.Context, t tenancy.Tenant, n int, trip *Trip
 		return Admitted, nil
 	}
 	if d.Allowed {
-		s.Metrics.rateLimit.Get("allowed").Inc()
+		s.Metrics.RateLimit.WithLabelValues("allowed").Inc()
 		return Admitted, &d
 	}
-	s.Metrics.rateLimit.Get("limited").Inc()
+	s.Metrics.RateLimit.WithLabelValues("limited").Inc()
 	return Limited, &d
 }
 
