@@ -78,11 +78,12 @@ func (g *redisGate) doWithin(ctx context.Context, timeout time.Duration, fn func
 // opContext bounds one Redis step by timeout (or the caller's deadline when
 // earlier), carrying the caller's values but not its cancellation: a context
 // derived from the request's registers in, and on cancel removes itself
-// from, the request's cancellable contexts after walking their chain, which
-// cost ~3 % of the gateway's CPU on single events (perf, docs/benchmarks.md,
-// 2026-11-28 08:00). A caller that hangs up during a step therefore waits for
-// Redis's answer or the timeout, whichever comes first; one already gone
-// gets its own ended context (doWithin). byCaller: the caller's deadline bounds it.
+// from, the request's cancellable contexts after walking their chain: 4-5 %
+// of the gateway's CPU on single events, 1.2 % this way (perf,
+// docs/benchmarks.md, 2026-11-28). A caller that hangs up during a step
+// therefore waits for Redis's answer or the timeout, whichever comes first;
+// one already gone gets its own ended context (doWithin). byCaller: the
+// caller's deadline bounds the step.
 func opContext(ctx context.Context, timeout time.Duration) (opCtx context.Context, cancel context.CancelFunc, byCaller bool) {
 	deadline := time.Now().Add(timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
