@@ -42,6 +42,7 @@ func benchCmd(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	fs.DurationVar(&c.SingleDuration, "single-duration", 8*time.Second, "gateway single-event phase")
 	fs.DurationVar(&c.E2EDuration, "e2e-duration", 15*time.Second, "end-to-end phase")
 	fs.Int64Var(&c.MaxEvents, "max-events", 1_000_000, "most events per phase")
+	fs.IntVar(&c.SignedRounds, "signed-rounds", 4, "rounds in which batch1000 and single and their signed twins take turns (order ABBA ABBA..., each round 1/n of the phase's duration)")
 	fs.IntVar(&c.BatchConcurrency, "batch-concurrency", 8, "batch requests in flight")
 	fs.IntVar(&c.SingleConcurrency, "single-concurrency", 128, "single-event requests in flight (first single-event phase)")
 	fs.IntVar(&c.SingleConcurrencyHigh, "single-concurrency-high", 512, "single-event requests in flight (second single-event phase)")
@@ -54,7 +55,7 @@ func benchCmd(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	fs.DurationVar(&c.PollInterval, "poll-interval", 100*time.Millisecond, "how often the read models are counted")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 3*time.Minute, "longest wait for the read models to hold every accepted event")
 	fs.IntVar(&c.Samples, "samples", 200, "accepted events whose content is compared in each read model")
-	fs.BoolVar(&c.Profile, "profile", false, "sample the gateway (batch1000, single) and the projector (projection) with Linux perf; flat profiles in -work-dir")
+	fs.BoolVar(&c.Profile, "profile", false, "sample the gateway (batch1000, single, their signed twins) and the projector (projection) with Linux perf; flat profiles and perf.data in -work-dir")
 	fs.BoolVar(&c.Keep, "keep", false, "keep the bench databases, topics and consumer groups")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -39,6 +39,10 @@ type Config struct {
 	SingleDuration time.Duration
 	E2EDuration    time.Duration
 	MaxEvents      int64 // per phase, 0: unbounded (time bounds still apply)
+	// SignedRounds is how many rounds a gateway phase and its signed twin
+	// take turns in (each round a share of the phase's duration), so that
+	// drift during the pair falls on both.
+	SignedRounds int
 
 	BatchConcurrency  int
 	SingleConcurrency int
@@ -61,7 +65,7 @@ type Config struct {
 func (c *Config) Validate() error {
 	var errs []error
 	pos := map[string]int{"tenants": c.Tenants, "data-bytes": c.DataBytes, "partitions": c.Partitions,
-		"batch-concurrency": c.BatchConcurrency, "single-concurrency": c.SingleConcurrency, "single-concurrency-high": c.SingleConcurrencyHigh, "e2e-batch": c.E2EBatch, "e2e-concurrency": c.E2EConcurrency}
+		"batch-concurrency": c.BatchConcurrency, "single-concurrency": c.SingleConcurrency, "single-concurrency-high": c.SingleConcurrencyHigh, "e2e-batch": c.E2EBatch, "e2e-concurrency": c.E2EConcurrency, "signed-rounds": c.SignedRounds}
 	for name, v := range pos {
 		if v <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be positive, got %d", name, v))

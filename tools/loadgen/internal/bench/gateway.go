@@ -1,11 +1,15 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"slices"
 	"text/tabwriter"
 	"time"
+
+	"github.com/pulsestream/pulsestream/tools/loadgen/internal/gen"
+	"github.com/pulsestream/pulsestream/tools/loadgen/internal/load"
 )
 
 // phaseSingleHigh numbers the second single-event phase after the others,
@@ -22,12 +26,128 @@ const (
 
 func signedPhase(idx int) bool { return idx == phaseBatch1000Signed || idx == phaseSingleSigned }
 
+// signedTwins maps a gateway phase to its signed twin.
+var signedTwins = map[int]int{phaseBatch1000: phaseBatch1000Signed, phaseSingle: phaseSingleSigned}
+
 // gatewayPhase is one closed-loop HTTP phase against the gateway.
 type gatewayPhase struct {
 	idx         int
 	name        string
 	batch, conc int
 	dur         time.Duration
+}
+
+// gatewayGroups groups phases to run: each alone, except a phase and its
+// signed twin, which run together (gatewayGroup).
+func gatewayGroups(phases []gatewayPhase) [][]gatewayPhase {
+	byIdx := map[int]gatewayPhase{}
+	for _, p := range phases {
+		byIdx[p.idx] = p
+	}
+	var groups [][]gatewayPhase
+	for _, p := range phases {
+		if signedPhase(p.idx) {
+			continue
+		}
+		g := []gatewayPhase{p}
+		if twin, ok := byIdx[signedTwins[p.idx]]; ok && signedPhase(twin.idx) {
+			g = append(g, twin)
+		}
+		groups = append(groups, g)
+	}
+	return groups
+}
+
+// phaseRun is one phase of a group: its load, and the sums over its rounds.
+type phaseRun struct {
+	ph   gatewayPhase
+	cfg  load.HTTPConfig
+	res  load.HTTPResult
+	cpu  cpuSnapshot // CPU seconds spent during its rounds
+	prof *profiler
+}
+
+// gatewayGroup runs a phase alone for its duration, or a phase and its
+// signed twin in Config.SignedRounds rounds of duration/rounds each, taking
+// turns in the order ABBA ABBA... (so that a steady drift, such as the
+// process warming up or other load coming and going, falls on both alike).
+// A phase's figures are the sums over its rounds: one sequence of events
+// (one counter), its CPU time spent during its own rounds only, and its
+// profile sampled during them only.
+func (b *run) gatewayGroup(ctx context.Context, exp *expectation, group []gatewayPhase) ([]Phase, error) {
+	rounds := 1
+	if len(group) > 1 {
+		rounds = b.cfg.SignedRounds
+	}
+	runs := make([]*phaseRun, len(group))
+	for i, ph := range group {
+		b.logf("phase %s: %d events per request, %d in flight, %s in %d round(s)", ph.name, ph.batch, ph.conc, ph.dur, rounds)
+		cfg := b.httpConfig(ph.idx, b.phaseTenants(ph.idx), ph.batch, ph.conc, 0, ph.dur/time.Duration(rounds))
+		cfg.Counter = gen.NewCounter(cfg.SeqBase, len(cfg.Gen.Tenants))
+		if cfg.MaxEvents > 0 {
+			cfg.MaxEvents = (cfg.MaxEvents + int64(rounds) - 1) / int64(rounds)
+		}
+		runs[i] = &phaseRun{ph: ph, cfg: cfg, cpu: cpuSnapshot{}, res: load.HTTPResult{Status: map[int]int64{}}}
+		if profiledPhase(ph.idx) {
+			runs[i].prof = b.startProfile(ph.name, b.gateway)
+		}
+	}
+	var err error
+	for i, k := range turns(len(runs), rounds) {
+		if err = b.gatewayRound(ctx, runs[k], i/len(runs)); err != nil {
+			break
+		}
+	}
+	out := make([]Phase, len(runs))
+	for i, pr := range runs {
+		b.addProfile(pr.ph.name, pr.prof.stop(b))
+		exp.add(pr.ph.idx, pr.cfg.Gen, pr.res)
+		out[i] = httpPhaseResult(pr.ph.name, pr.res, b.cfg.DataBytes, pr.cpu.per(pr.res.Accepted+pr.res.Duplicate))
+		out[i].Description = fmt.Sprintf("closed loop, %d in flight, %d events per request, gzip %v, dup ratio %g, %d round(s)",
+			pr.ph.conc, pr.ph.batch, b.cfg.Gzip, b.cfg.DupRatio, rounds)
+	}
+	return out, err
+}
+
+// turns is the order in which n phases run in rounds: 0..n-1 in even
+// rounds, n-1..0 in odd ones (ABBA ABBA...).
+func turns(n, rounds int) []int {
+	out := make([]int, 0, n*rounds)
+	for r := range rounds {
+		for k := range n {
+			if r%2 == 1 {
+				k = n - 1 - k
+			}
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// gatewayRound runs round r of pr and adds it to pr's sums.
+func (b *run) gatewayRound(ctx context.Context, pr *phaseRun, r int) error {
+	cfg := pr.cfg
+	cfg.Seed = uint64(pr.ph.idx) + uint64(r)<<32 // each round's duplicate picks its own
+	b.sampling(pr.prof, true)
+	before := b.snapshot()
+	res, err := load.RunHTTP(ctx, cfg)
+	after := b.snapshot()
+	b.sampling(pr.prof, false)
+	if err != nil {
+		return err
+	}
+	pr.res.Add(res)
+	pr.cpu.spend(before, after)
+	return nil
+}
+
+// profiledPhase: the gateway phases --profile samples.
+func profiledPhase(idx int) bool {
+	switch idx {
+	case phaseBatch1000, phaseSingle, phaseSingleHigh, phaseBatch1000Signed, phaseSingleSigned:
+		return true
+	}
+	return false
 }
 
 // gatewayPhases are the gateway-only phases (issue 15): batches of 100 and
@@ -38,8 +158,8 @@ func (b *run) gatewayPhases() []gatewayPhase {
 		{phaseBatch100, "gateway-batch100", 100, c.BatchConcurrency, c.BatchDuration},
 		{phaseBatch100Schemas, "gateway-batch100-schemas", 100, c.BatchConcurrency, c.BatchDuration},
 		{phaseBatch1000, "gateway-batch1000", 1000, c.BatchConcurrency, c.BatchDuration},
-		{phaseBatch1000Schemas, "gateway-batch1000-schemas", 1000, c.BatchConcurrency, c.BatchDuration},
 		{phaseBatch1000Signed, "gateway-batch1000-signed", 1000, c.BatchConcurrency, c.BatchDuration},
+		{phaseBatch1000Schemas, "gateway-batch1000-schemas", 1000, c.BatchConcurrency, c.BatchDuration},
 		{phaseSingle, fmt.Sprintf("gateway-single%d", c.SingleConcurrency), 1, c.SingleConcurrency, c.SingleDuration},
 		{phaseSingleSigned, fmt.Sprintf("gateway-single%d-signed", c.SingleConcurrency), 1, c.SingleConcurrency, c.SingleDuration},
 		{phaseSingleHigh, fmt.Sprintf("gateway-single%d", c.SingleConcurrencyHigh), 1, c.SingleConcurrencyHigh, c.SingleDuration},

@@ -73,15 +73,16 @@ func (b *run) run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	rep.Phases = append(rep.Phases, raw)
-	for _, ph := range b.gatewayPhases() {
-		p, err := b.httpPhase(ctx, exp, ph.idx, ph.name, b.phaseTenants(ph.idx), ph.batch, ph.conc, 0, ph.dur)
+	for _, group := range gatewayGroups(b.gatewayPhases()) {
+		ps, err := b.gatewayGroup(ctx, exp, group)
 		if err != nil {
 			return nil, err
 		}
-		p.Description = fmt.Sprintf("closed loop, %d in flight, %d events per request, gzip %v, dup ratio %g", ph.conc, ph.batch, b.cfg.Gzip, b.cfg.DupRatio)
-		rep.Phases = append(rep.Phases, p)
-		if raw.EventsPerSec > 0 && ph.batch > 1 {
-			rep.Ratios[strings.TrimPrefix(ph.name, "gateway-")] = round(p.EventsPerSec/raw.EventsPerSec, 3)
+		for i, p := range ps {
+			rep.Phases = append(rep.Phases, p)
+			if raw.EventsPerSec > 0 && group[i].batch > 1 {
+				rep.Ratios[strings.TrimPrefix(p.Name, "gateway-")] = round(p.EventsPerSec/raw.EventsPerSec, 3)
+			}
 		}
 	}
 	conn, err := pgx.Connect(ctx, b.pgURL)
@@ -120,7 +121,7 @@ func (b *run) configMap() map[string]any {
 	return map[string]any{"tenants": c.Tenants, "data_bytes": c.DataBytes, "dup_ratio": c.DupRatio, "gzip": c.Gzip, "partitions": c.Partitions,
 		"raw_duration": c.RawDuration.String(), "batch_duration": c.BatchDuration.String(), "single_duration": c.SingleDuration.String(),
 		"e2e_duration": c.E2EDuration.String(), "batch_concurrency": c.BatchConcurrency, "single_concurrency": c.SingleConcurrency, "single_concurrency_high": c.SingleConcurrencyHigh,
-		"e2e_rate": c.E2ERate, "e2e_rate_high": c.E2ERateHigh, "sink_alone": c.SinkAlone, "schemas": c.Schemas, "e2e_batch": c.E2EBatch, "e2e_concurrency": c.E2EConcurrency, "poll_interval": c.PollInterval.String(), "max_events_per_phase": c.MaxEvents}
+		"signed_rounds": c.SignedRounds, "e2e_rate": c.E2ERate, "e2e_rate_high": c.E2ERateHigh, "sink_alone": c.SinkAlone, "schemas": c.Schemas, "e2e_batch": c.E2EBatch, "e2e_concurrency": c.E2EConcurrency, "poll_interval": c.PollInterval.String(), "max_events_per_phase": c.MaxEvents}
 }
 
 func (b *run) rawPhase(ctx context.Context) (Phase, error) {
@@ -154,24 +155,6 @@ func (b *run) httpConfig(idx int, tenants []string, batch, conc int, rate float6
 		cfg.Secrets = b.secrets
 	}
 	return cfg
-}
-
-func (b *run) httpPhase(ctx context.Context, exp *expectation, idx int, name string, tenants []string, batch, conc int, rate float64, dur time.Duration) (Phase, error) {
-	b.logf("phase %s: %d events per request, %d in flight, %s", name, batch, conc, dur)
-	cfg := b.httpConfig(idx, tenants, batch, conc, rate, dur)
-	var prof *profiler
-	if idx == phaseBatch1000 || idx == phaseSingle || idx == phaseSingleHigh {
-		prof = b.startProfile(name, b.gateway)
-	}
-	before := b.snapshot()
-	res, err := load.RunHTTP(ctx, cfg)
-	after := b.snapshot()
-	b.addProfile(name, prof.stop(b))
-	if err != nil {
-		return Phase{}, err
-	}
-	exp.add(idx, cfg.Gen, res)
-	return httpPhaseResult(name, res, b.cfg.DataBytes, before.perMillion(after, res.Accepted+res.Duplicate)), nil
 }
 
 func httpPhaseResult(name string, res load.HTTPResult, dataBytes int, cpu map[string]float64) Phase {

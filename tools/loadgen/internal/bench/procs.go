@@ -67,16 +67,27 @@ func (b *run) snapshot() cpuSnapshot {
 // perMillion is the CPU seconds each process spent between s and later,
 // per million events.
 func (s cpuSnapshot) perMillion(later cpuSnapshot, events int64) map[string]float64 {
+	spent := cpuSnapshot{}
+	spent.spend(s, later)
+	return spent.per(events)
+}
+
+// spend adds to s the CPU seconds each process spent between before and
+// after (all of after's when it started in between).
+func (s cpuSnapshot) spend(before, after cpuSnapshot) {
+	for name, v := range after {
+		s[name] += v - before[name]
+	}
+}
+
+// per is s (CPU seconds spent) per million events.
+func (s cpuSnapshot) per(events int64) map[string]float64 {
 	out := map[string]float64{}
 	if events <= 0 {
 		return out
 	}
-	for name, v := range later {
-		if before, ok := s[name]; ok {
-			out[name] = round((v-before)/float64(events)*1e6, 2)
-		} else {
-			out[name] = round(v/float64(events)*1e6, 2) // started during the phase
-		}
+	for name, v := range s {
+		out[name] = round(v/float64(events)*1e6, 2)
 	}
 	return out
 }

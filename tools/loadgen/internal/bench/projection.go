@@ -130,6 +130,7 @@ func (b *run) drain(ctx context.Context, p projectorRun, records int64) ([]float
 		return nil, nil, 0, err
 	}
 	prof := b.startProfile("projection-"+p.sinks, b.proj)
+	b.sampling(prof, true)
 	polls, err := b.pollCommitted(ctx, p.groups(), records, b.cfg.DrainTimeout)
 	after := b.snapshot()
 	b.addProfile("projection-"+p.sinks, prof.stop(b))

@@ -31,6 +31,10 @@ type HTTPConfig struct {
 	Secrets     map[string]string
 	Gen         gen.Config
 	SeqBase     uint64  // first sequence number (a multiple of len(Gen.Tenants))
+	// Counter, when not nil, hands out the sequence numbers instead of a new
+	// counter from SeqBase: runs given one counter continue one sequence
+	// (the rounds of one bench phase).
+	Counter     *gen.Counter
 	Concurrency int     // requests in flight at most
 	Batch       int     // events per request; 1 sends a single JSON object
 	Gzip        bool    // gzip request bodies
@@ -126,7 +130,10 @@ func RunHTTP(ctx context.Context, cfg HTTPConfig) (HTTPResult, error) {
 	tr := &http.Transport{MaxIdleConns: cfg.Concurrency, MaxIdleConnsPerHost: cfg.Concurrency, MaxConnsPerHost: cfg.Concurrency, DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 60 * time.Second}
-	counter := gen.NewCounter(cfg.SeqBase, len(cfg.Gen.Tenants))
+	counter := cfg.Counter
+	if counter == nil {
+		counter = gen.NewCounter(cfg.SeqBase, len(cfg.Gen.Tenants))
+	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	var budget atomic.Int64
@@ -330,26 +337,36 @@ func (w *worker) fail(err error) {
 func merge(ws []*worker) HTTPResult {
 	out := HTTPResult{Status: map[int]int64{}}
 	for _, w := range ws {
-		r := &w.res
-		out.Requests += r.Requests
-		out.Events += r.Events
-		out.Repeats += r.Repeats
-		out.Accepted += r.Accepted
-		out.Duplicate += r.Duplicate
-		out.Rejected += r.Rejected
-		out.Failed += r.Failed
-		out.BodyBytes += r.BodyBytes
-		out.WireBytes += r.WireBytes
-		for k, v := range r.Status {
-			out.Status[k] += v
-		}
-		if len(out.Errors) < 5 {
-			out.Errors = append(out.Errors, r.Errors...)
-		}
-		out.Latencies = append(out.Latencies, r.Latencies...)
-		out.Accepts = append(out.Accepts, r.Accepts...)
-		out.AcceptedSq = append(out.AcceptedSq, r.AcceptedSq...)
-		out.Uncertain = append(out.Uncertain, r.Uncertain...)
+		out.Add(w.res)
 	}
 	return out
+}
+
+// Add adds the counts, statuses and samples of r to out (Elapsed too: the
+// runs of r and out are taken as one after the other).
+func (out *HTTPResult) Add(r HTTPResult) {
+	out.Requests += r.Requests
+	out.Events += r.Events
+	out.Repeats += r.Repeats
+	out.Accepted += r.Accepted
+	out.Duplicate += r.Duplicate
+	out.Rejected += r.Rejected
+	out.Failed += r.Failed
+	out.Missed += r.Missed
+	out.BodyBytes += r.BodyBytes
+	out.WireBytes += r.WireBytes
+	out.Elapsed += r.Elapsed
+	if out.Status == nil {
+		out.Status = map[int]int64{}
+	}
+	for k, v := range r.Status {
+		out.Status[k] += v
+	}
+	if len(out.Errors) < 5 {
+		out.Errors = append(out.Errors, r.Errors[:min(len(r.Errors), 5-len(out.Errors))]...)
+	}
+	out.Latencies = append(out.Latencies, r.Latencies...)
+	out.Accepts = append(out.Accepts, r.Accepts...)
+	out.AcceptedSq = append(out.AcceptedSq, r.AcceptedSq...)
+	out.Uncertain = append(out.Uncertain, r.Uncertain...)
 }
