@@ -56,8 +56,10 @@ func (b *run) startProfile(phase string, s *service) *profiler {
 }
 
 // controlFIFOs makes and opens perf's control and acknowledgement FIFOs
-// (read-write, so that opening never waits for perf).
+// (read-write, so that opening never waits for perf). Their names have no
+// comma: perf's --control separates the two names by one.
 func controlFIFOs(base string) (ctl, ack *os.File, err error) {
+	base = strings.ReplaceAll(base, ",", "+")
 	var files []*os.File
 	for _, name := range []string{base + ".ctl", base + ".ack"} {
 		_ = os.Remove(name)
