@@ -14,8 +14,8 @@ import (
 // finds the secret. Every attempt is signed afresh: a new created and a new
 // nonce, since the gateway refuses a nonce it has seen (signature_replayed).
 type signer struct {
-	keyID  string
-	secret []byte
+	keyID string
+	key   *httpsig.Key // the secret, its HMAC states reused across requests
 }
 
 // newSigner returns nil when cfg has no signing secret (requests go unsigned).
@@ -24,7 +24,7 @@ func newSigner(cfg Config) *signer {
 		return nil
 	}
 	id, _ := keyID(cfg.APIKey)
-	return &signer{keyID: id, secret: []byte(cfg.SigningSecret)}
+	return &signer{keyID: id, key: httpsig.NewKey([]byte(cfg.SigningSecret))}
 }
 
 // keyID is the public prefix of an API key ps_<prefix>_<secret>: everything
@@ -39,5 +39,5 @@ func keyID(apiKey string) (string, bool) {
 func (s *signer) sign(req *http.Request, body []byte) error {
 	var n [16]byte
 	_, _ = rand.Read(n[:]) // crypto/rand.Read never fails (Go 1.24+)
-	return httpsig.Sign(req, body, s.secret, httpsig.SignParams{KeyID: s.keyID, Nonce: hex.EncodeToString(n[:])})
+	return s.key.Sign(req, body, httpsig.SignParams{KeyID: s.keyID, Nonce: hex.EncodeToString(n[:])})
 }

@@ -36,6 +36,15 @@ func (k *Key) equal(msg, sig []byte) bool {
 	return hmac.Equal(m.h.Sum(m.sum[:0]), sig)
 }
 
+// sum is the HMAC-SHA256 of msg under k (a new slice).
+func (k *Key) sum(msg []byte) []byte {
+	m := k.macs.Get().(*keyedMAC)
+	defer k.macs.Put(m)
+	m.h.Reset()
+	m.h.Write(msg)
+	return m.h.Sum(nil)
+}
+
 // bases are reused buffers for signature bases.
 var bases = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 

@@ -4,9 +4,11 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/subtle"
+	"encoding/base64"
 	"fmt"
 	"hash"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/dunglas/httpsfv"
@@ -32,7 +34,18 @@ type SignParams struct {
 // Sign signs r with secret: when body is not nil it sets Content-Digest to the
 // sha-256 of body (the bytes as sent, after any Content-Encoding), then it sets
 // Signature-Input and Signature. r.URL must be absolute (a client request).
+// A producer signing many requests with one secret should keep a Key and
+// call its Sign.
 func Sign(r *http.Request, body []byte, secret []byte, p SignParams) error {
+	return sign(r, body, p, func(b []byte) []byte { return mac(secret, b) })
+}
+
+// Sign is Sign with k's secret, reusing its HMAC states.
+func (k *Key) Sign(r *http.Request, body []byte, p SignParams) error {
+	return sign(r, body, p, k.sum)
+}
+
+func sign(r *http.Request, body []byte, p SignParams, mac func([]byte) []byte) error {
 	if body != nil {
 		r.Header.Set(HeaderContentDigest, ContentDigest(body))
 	}
@@ -44,6 +57,23 @@ func Sign(r *http.Request, body []byte, secret []byte, p SignParams) error {
 	if created.IsZero() {
 		created = time.Now()
 	}
+	label := p.Label
+	if label == "" {
+		label = DefaultLabel
+	}
+	if params, ok := signatureParamsFast(comps, created, p); ok && isKey(label) {
+		return signFast(r, label, Signature{Components: comps, params: params}, mac)
+	}
+	input := inputList(comps, created, p)
+	b, err := base(FromClient(r), Signature{Components: comps, input: input})
+	if err != nil {
+		return err
+	}
+	return setFields(r.Header, label, input, mac([]byte(b)))
+}
+
+// inputList is Sign's inner list of components and parameters for httpsfv.
+func inputList(comps []string, created time.Time, p SignParams) httpsfv.InnerList {
 	input := httpsfv.InnerList{Params: httpsfv.NewParams()}
 	for _, c := range comps {
 		input.Items = append(input.Items, httpsfv.NewItem(c))
@@ -57,15 +87,78 @@ func Sign(r *http.Request, body []byte, secret []byte, p SignParams) error {
 	if p.Nonce != "" {
 		input.Params.Add("nonce", p.Nonce)
 	}
-	b, err := base(FromClient(r), Signature{Components: comps, input: input})
+	return input
+}
+
+// signFast sets the fields of s, whose parameters are already serialized
+// (signatureParamsFast), building the base into a pooled buffer.
+func signFast(r *http.Request, label string, s Signature, mac func([]byte) []byte) error {
+	bp := bases.Get().(*[]byte)
+	b, err := appendBase((*bp)[:0], FromClient(r), s)
+	var sig []byte
+	if err == nil {
+		sig = mac(b)
+	}
+	if cap(b) <= maxPooledBase {
+		*bp = b
+		bases.Put(bp)
+	}
 	if err != nil {
 		return err
 	}
-	label := p.Label
-	if label == "" {
-		label = DefaultLabel
+	r.Header.Set(HeaderSignatureInput, label+"="+s.params)
+	r.Header.Set(HeaderSignature, label+"=:"+base64.StdEncoding.EncodeToString(sig)+":")
+	return nil
+}
+
+// signatureParamsFast serializes Sign's inner list of components and
+// parameters as httpsfv does (TestSignFastMatchesHttpsfv), or returns false
+// for anything it does not write plainly (a string with a character outside
+// printable ASCII, an integer beyond 15 digits): Sign then uses httpsfv.
+func signatureParamsFast(comps []string, created time.Time, p SignParams) (string, bool) {
+	b := make([]byte, 0, 160)
+	b = append(b, '(')
+	ok := true
+	for i, c := range comps {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b, ok = appendSFString(b, c, ok)
 	}
-	return setFields(r.Header, label, input, mac(secret, []byte(b)))
+	b = append(b, ')')
+	b, ok = appendSFInt(append(b, ";created="...), created.Unix(), ok)
+	b, ok = appendSFString(append(b, ";keyid="...), p.KeyID, ok)
+	b, ok = appendSFString(append(b, ";alg="...), Algorithm, ok)
+	if !p.Expires.IsZero() {
+		b, ok = appendSFInt(append(b, ";expires="...), p.Expires.Unix(), ok)
+	}
+	if p.Nonce != "" {
+		b, ok = appendSFString(append(b, ";nonce="...), p.Nonce, ok)
+	}
+	return string(b), ok
+}
+
+// appendSFString appends s as a structured-field string (RFC 8941 §4.1.6),
+// ok only if it was (every byte printable ASCII) and ok was.
+func appendSFString(b []byte, s string, ok bool) ([]byte, bool) {
+	b = append(b, '"')
+	for i := range len(s) {
+		c := s[i]
+		if c < 0x20 || c > 0x7e {
+			ok = false
+		}
+		if c == '"' || c == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, c)
+	}
+	return append(b, '"'), ok
+}
+
+// appendSFInt appends v as a structured-field integer (at most 15 digits),
+// ok only if it was and ok was.
+func appendSFInt(b []byte, v int64, ok bool) ([]byte, bool) {
+	return strconv.AppendInt(b, v, 10), ok && v >= -999_999_999_999_999 && v <= 999_999_999_999_999
 }
 
 func setFields(h http.Header, label string, input httpsfv.InnerList, sig []byte) error {
@@ -89,10 +182,7 @@ func setFields(h http.Header, label string, input httpsfv.InnerList, sig []byte)
 // sha-256.
 func ContentDigest(body []byte) string {
 	sum := sha256.Sum256(body)
-	d := httpsfv.NewDictionary()
-	d.Add("sha-256", httpsfv.NewItem(sum[:]))
-	s, _ := httpsfv.Marshal(d) // a byte sequence under a valid key always serializes
-	return s
+	return "sha-256=:" + base64.StdEncoding.EncodeToString(sum[:]) + ":"
 }
 
 // digesters are the algorithms of Content-Digest that are checked.

@@ -28,9 +28,9 @@ type HTTPConfig struct {
 	// request is then signed (RFC 9421 hmac-sha256 over method, target,
 	// content type and the body's Content-Digest, with a nonce), as a
 	// producer whose key requires signatures sends it.
-	Secrets     map[string]string
-	Gen         gen.Config
-	SeqBase     uint64  // first sequence number (a multiple of len(Gen.Tenants))
+	Secrets map[string]string
+	Gen     gen.Config
+	SeqBase uint64 // first sequence number (a multiple of len(Gen.Tenants))
 	// Counter, when not nil, hands out the sequence numbers instead of a new
 	// counter from SeqBase: runs given one counter continue one sequence
 	// (the rounds of one bench phase).
@@ -116,6 +116,7 @@ type worker struct {
 	zw     *gzip.Writer
 	seqs   []uint64
 	dups   []bool
+	key    *httpsig.Key // the tenant's signing secret (cfg.Secrets), nil: unsigned
 }
 
 // RunHTTP sends load to the gateway until the duration or the event count
@@ -152,6 +153,9 @@ func RunHTTP(ctx context.Context, cfg HTTPConfig) (HTTPResult, error) {
 	for i := range workers {
 		w := &worker{cfg: &cfg, client: client, tenant: i % len(cfg.Gen.Tenants), res: HTTPResult{Status: map[int]int64{}}}
 		w.picker = gen.NewPicker(counter, w.tenant, cfg.DupRatio, cfg.Seed+uint64(i))
+		if cfg.Secrets != nil {
+			w.key = httpsig.NewKey([]byte(cfg.Secrets[cfg.Gen.Tenants[w.tenant]]))
+		}
 		if cfg.Gzip {
 			w.zw, _ = gzip.NewWriterLevel(&w.zbuf, gzip.BestSpeed)
 		}
@@ -246,7 +250,7 @@ func (w *worker) body() []byte {
 // 64-bit nonce.
 func (w *worker) sign(req *http.Request, body []byte, tenant string) error {
 	key := w.cfg.Keys[tenant]
-	return httpsig.Sign(req, body, []byte(w.cfg.Secrets[tenant]), httpsig.SignParams{KeyID: key[:strings.LastIndexByte(key, '_')],
+	return w.key.Sign(req, body, httpsig.SignParams{KeyID: key[:strings.LastIndexByte(key, '_')],
 		Nonce: strconv.FormatUint(rand.Uint64(), 36)})
 }
 
@@ -264,7 +268,7 @@ func (w *worker) send(ctx context.Context, intended time.Time) {
 	if w.zw != nil {
 		req.Header.Set("Content-Encoding", "gzip")
 	}
-	if w.cfg.Secrets != nil {
+	if w.key != nil {
 		if err := w.sign(req, body, tenant); err != nil {
 			w.fail(err)
 			return
