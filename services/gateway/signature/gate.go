@@ -118,13 +118,13 @@ func (g *Gate) Claim(ctx context.Context, n *ingest.Nonce) (bool, error) {
 // (ingest.NonceGate): counted as a check that passed, or refused as the gate
 // refuses (401 signature_replayed, audited; 503 when the claim failed).
 func (g *Gate) Judge(c *gin.Context, fresh bool, err error) bool {
-	p, _ := g.d.Principal(c)
-	if e := g.verdict(c, p, fresh, err); e != nil {
-		g.refuse(c, p, e)
-		return false
+	if fresh && err == nil {
+		g.ok.Inc()
+		return true
 	}
-	g.ok.Inc()
-	return true
+	p, _ := g.d.Principal(c)
+	g.refuse(c, p, g.verdict(c, p, fresh, err))
+	return false
 }
 
 // verdict is the answer to a nonce claim: nil when the nonce was new.
@@ -191,25 +191,34 @@ func (g *Gate) checkBody(c *gin.Context) *apierror.Error {
 	if r.ContentLength > g.d.MaxBody {
 		return apierror.New(http.StatusRequestEntityTooLarge, ingest.CodeRequestTooLarge, fmt.Sprintf("the body is %d bytes; at most %d are accepted", r.ContentLength, g.d.MaxBody))
 	}
-	body, err := readAll(http.MaxBytesReader(c.Writer, r.Body, g.d.MaxBody), r.ContentLength)
+	body, err := g.readAll(c)
 	if err != nil {
 		return ingest.BodyError(err, apierror.New(http.StatusBadRequest, "invalid_body", "the body could not be read: "+err.Error()))
 	}
 	if err := httpsig.CheckDigest(r.Header, body); err != nil {
 		return sigErr(err)
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
+	rb := &receivedBody{}
+	rb.Reset(body)
+	r.Body = rb
 	return nil
 }
 
-// readAll reads a body of length n (-1: unknown) in one allocation when n
-// is known (net/http never returns more than Content-Length).
-func readAll(r io.Reader, n int64) ([]byte, error) {
-	if n < 0 {
-		return io.ReadAll(r)
+// receivedBody is a body already read, handed on as received.
+type receivedBody struct{ bytes.Reader }
+
+func (*receivedBody) Close() error { return nil }
+
+// readAll reads c's body: of a known length (at most MaxBody, checked
+// before) in one allocation, as net/http never returns more than
+// Content-Length; of an unknown one (chunked) up to MaxBody.
+func (g *Gate) readAll(c *gin.Context) ([]byte, error) {
+	r := c.Request
+	if r.ContentLength < 0 {
+		return io.ReadAll(http.MaxBytesReader(c.Writer, r.Body, g.d.MaxBody))
 	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
+	body := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(r.Body, body); err != nil {
 		return nil, err
 	}
 	return body, nil
