@@ -107,3 +107,26 @@ func TestKeySignVerifies(t *testing.T) {
 		t.Fatalf("Key.Sign %q, Sign %q", a.Header.Get(HeaderSignature), b.Header.Get(HeaderSignature))
 	}
 }
+
+// FuzzSignFast: on any key id, nonce, extra component and times, what
+// Sign writes without httpsfv is httpsfv's serialization, and what it
+// declines httpsfv refuses too.
+func FuzzSignFast(f *testing.F) {
+	f.Add("ps_abcdefgh", "n-1", "content-type", int64(1_700_000_000), int64(0))
+	f.Add(`q"\`, "é", "x\ty", int64(-1), int64(1_000_000_000_000_000))
+	f.Fuzz(func(t *testing.T, keyID, nonce, comp string, created, expires int64) {
+		p := SignParams{KeyID: keyID, Nonce: nonce}
+		if expires != 0 {
+			p.Expires = time.Unix(expires, 0)
+		}
+		c := append(append([]string(nil), DefaultComponents...), comp)
+		fast, ok := signatureParamsFast(c, time.Unix(created, 0), p)
+		want, err := httpsfv.Marshal(inputList(c, time.Unix(created, 0), p))
+		if ok && (err != nil || fast != want) {
+			t.Fatalf("fast %q, httpsfv %q (%v)", fast, want, err)
+		}
+		if !ok && err == nil {
+			t.Fatalf("fast path declined what httpsfv serializes: %q", want)
+		}
+	})
+}
