@@ -29,8 +29,8 @@ func receive[T any](t *testing.T, ch <-chan T, what string) T {
 	select {
 	case v := <-ch:
 		return v
-	case <-time.After(10 * time.Second):
-		t.Fatalf("no %s within 10 s", what)
+	case <-time.After(time.Minute): // a loaded machine, not a slow listener: the test is about what arrives
+		t.Fatalf("no %s within a minute", what)
 		panic("unreachable")
 	}
 }

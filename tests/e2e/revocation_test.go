@@ -62,19 +62,22 @@ func TestRevocationAndSuspensionReachEveryReplicaWithinOneSecond(t *testing.T) {
 	refusedEverywhere(t, replicas, s.keyB, http.StatusForbidden)
 }
 
-// refusedEverywhere fails unless every replica answers key with want within
-// 1 s of now (the change just committed).
+// refusedEverywhere fails unless every replica answers key with want to
+// every request sent more than 1 s after now (the change just committed).
+// A request is judged by when it was sent: one that waited for the CPU on
+// a loaded machine was still asked within the second.
 func refusedEverywhere(t *testing.T, replicas []replicaProbe, key string, want int) {
 	t.Helper()
 	changed := time.Now()
 	for _, r := range replicas {
 		for {
+			sent := time.Now()
 			code := r.probe(key)
 			if code == want {
 				break
 			}
-			if time.Since(changed) > time.Second {
-				t.Fatalf("%s answers %d %s after the change, want %d", r.name, code, time.Since(changed), want)
+			if sent.Sub(changed) > time.Second {
+				t.Fatalf("%s answers %d to a request sent %s after the change, want %d", r.name, code, sent.Sub(changed), want)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}

@@ -42,7 +42,7 @@ func TestCloudEventsSDKSendsInBinaryAndStructuredMode(t *testing.T) {
 			t.Fatalf("%s: result %v", id, res)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // each send is a produce to the shared broker
 	defer cancel()
 	send(ctx, "sdk-binary")
 	send(cloudevents.WithEncodingStructured(ctx), "sdk-structured")

@@ -69,7 +69,7 @@ func TestRedisSIGKILLDegradesAsDocumentedAndRecoversWithoutRestart(t *testing.T)
 	r.Start()
 	// Both recover by themselves (after redis-cooldown): dedup and limits again.
 	n := 0
-	waitUntil(t, 15*time.Second, "dedup again after Redis restarted", func() bool {
+	waitUntil(t, time.Minute, "dedup again after Redis restarted", func() bool {
 		n++
 		id := fmt.Sprintf("after-%d", n)
 		if a := send(open, id); a.status != 200 {
@@ -78,7 +78,7 @@ func TestRedisSIGKILLDegradesAsDocumentedAndRecoversWithoutRestart(t *testing.T)
 		a := send(open, id)
 		return a.status == 200 && a.body.Duplicate == 1 && a.header.Get("RateLimit-Limit") != ""
 	})
-	waitUntil(t, 15*time.Second, "fail-closed gateway accepts again", func() bool {
+	waitUntil(t, time.Minute, "fail-closed gateway accepts again", func() bool {
 		return send(closed, fmt.Sprintf("closed-after-%d", n)).status == 200
 	})
 
@@ -167,7 +167,7 @@ func TestRedisAnsweringLateFailsOpenOrClosedAsConfigured(t *testing.T) {
 	frozen = false
 
 	n := 0
-	waitUntil(t, 15*time.Second, "decisions again after Redis woke up", func() bool {
+	waitUntil(t, time.Minute, "decisions again after Redis woke up", func() bool {
 		n++
 		a := send(open, fmt.Sprintf("after-%d", n))
 		b := send(closed, fmt.Sprintf("closed-after-%d", n))
@@ -185,6 +185,8 @@ func TestRedisAnsweringLateFailsOpenOrClosedAsConfigured(t *testing.T) {
 	}
 }
 
+// waitUntil polls cond until it holds; d is generous (each poll sends
+// requests that produce to the shared broker), not the recovery's bound.
 func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)

@@ -217,7 +217,7 @@ func TestStoppedWorkerReleasesItsErasureForTheNextOneAtOnce(t *testing.T) {
 	go func() { done <- w1.Run(runCtx) }()
 	select {
 	case <-b.started:
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("the worker never produced")
 	}
 	stop()

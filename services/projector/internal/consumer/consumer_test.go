@@ -127,9 +127,11 @@ func (r *rig) committed() int64 {
 	return n
 }
 
+// eventually polls cond for up to a minute: a loaded machine may hold the
+// in-process cluster's group join for seconds.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -167,7 +169,7 @@ func TestRefusedRecordGoesToTheDLQAndTheRestIsWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // ends at the first fetch with records
 	defer cancel()
 	fs := cl.PollFetches(ctx)
 	recs := fs.Records()
@@ -215,8 +217,8 @@ func TestWaitingRebalanceAbandonsAFailingBatchAndSkipsNothing(t *testing.T) {
 	defer func() { cancel(); <-done; cl2.Close() }()
 	select {
 	case <-assigned:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the second member got no partition within 10s: the failing batch blocked the rebalance")
+	case <-time.After(30 * time.Second): // a blocked rebalance ends only at kgo's 60 s rebalance timeout
+		t.Fatal("the second member got no partition within 30s: the failing batch blocked the rebalance")
 	}
 	r.sink.setDown(false)
 	eventually(t, "every record written", func() bool { return r.sink.count() == len(ids) })
@@ -285,7 +287,7 @@ func TestReadAheadCommitsOnlyWhatIsWritten(t *testing.T) {
 	r.produce("a", "b", "c")
 	select {
 	case <-sink.entered:
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("the first batch was not written")
 	}
 	first := dec.Pending()
