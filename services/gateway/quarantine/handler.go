@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -112,7 +114,27 @@ func filterFromQuery(c *gin.Context) (Filter, *apierror.Error) {
 		}
 		f.Limit = n
 	}
-	return f, nil
+	return f, textFilters(f, "")
+}
+
+// textFilters refuses a text filter PostgreSQL cannot take as text (a NUL
+// character or invalid UTF-8: the query would fail, a 500) with 400
+// invalid_parameter, naming it with prefix ("filter." for a replay body).
+func textFilters(f Filter, prefix string) *apierror.Error {
+	named := []struct{ name, v string }{{"type", f.Type}, {"code", f.Code}, {"subject", f.Subject}, {"id", f.ID}, {"cursor", f.After}}
+	for _, id := range f.IDs {
+		named = append(named, struct{ name, v string }{"ids", id})
+	}
+	for _, n := range named {
+		if !utf8.ValidString(n.v) || strings.IndexByte(n.v, 0) >= 0 {
+			name := n.name
+			if name != "ids" {
+				name = prefix + name
+			}
+			return apierror.BadParameter(name, "invalid_parameter", name+" must be valid UTF-8 without NUL characters")
+		}
+	}
+	return nil
 }
 
 // ReplayRequest is the body of POST /v1/quarantine/replay: quarantine ids,
@@ -180,7 +202,7 @@ func (r *ReplayRequest) filter() (Filter, *apierror.Error) {
 	if r.Filter != nil {
 		f.Type, f.Code, f.Subject, f.ID, f.From, f.To = r.Filter.Type, r.Filter.Code, r.Filter.Subject, r.Filter.ID, r.Filter.From, r.Filter.To
 	}
-	return f, nil
+	return f, textFilters(f, "filter.")
 }
 
 // refuseNulls answers 400 when the body (an object) or its filter holds a
