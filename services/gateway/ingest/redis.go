@@ -59,38 +59,15 @@ func (g *redisGate) doWithin(ctx context.Context, timeout time.Duration, fn func
 	if time.Now().UnixNano() < g.downUntil.Load() {
 		return ErrRedisSkipped
 	}
-	if ctx.Err() != nil {
-		return fn(ctx) // the caller is gone: fn meets its ended context at once
-	}
-	opCtx, cancel, byCaller := opContext(ctx, timeout)
+	opCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	err := fn(opCtx)
-	// A caller that went away (the client hung up, or its own deadline
-	// passed) says nothing about Redis: only failures while the caller still
-	// waited start the cooldown.
-	callerGone := ctx.Err() != nil || byCaller && opCtx.Err() != nil
-	if err != nil && g.cooldown > 0 && !callerGone {
+	// A caller that went away (the client hung up) says nothing about Redis:
+	// only failures while the caller still waited start the cooldown.
+	if err != nil && g.cooldown > 0 && ctx.Err() == nil {
 		g.downUntil.Store(time.Now().Add(g.cooldown).UnixNano())
 	}
 	return err
-}
-
-// opContext bounds one Redis step by timeout (or the caller's deadline when
-// earlier), carrying the caller's values but not its cancellation: a context
-// derived from the request's registers in, and on cancel removes itself
-// from, the request's cancellable contexts after walking their chain: 4-5 %
-// of the gateway's CPU on single events, 1.2 % this way (perf,
-// docs/benchmarks.md, 2026-11-28). A caller that hangs up during a step
-// therefore waits for Redis's answer or the timeout, whichever comes first;
-// one already gone gets its own ended context (doWithin). byCaller: the
-// caller's deadline bounds the step.
-func opContext(ctx context.Context, timeout time.Duration) (opCtx context.Context, cancel context.CancelFunc, byCaller bool) {
-	deadline := time.Now().Add(timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline, byCaller = d, true
-	}
-	opCtx, cancel = context.WithDeadline(context.WithoutCancel(ctx), deadline)
-	return opCtx, cancel, byCaller
 }
 
 // coalesced sends commands through go-redis's autopipeliner (its deferred
