@@ -5,6 +5,8 @@ package apierror
 
 import (
 	"net/http"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 )
@@ -51,4 +53,14 @@ func Write(w http.ResponseWriter, err *Error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(err.Status)
 	_, _ = w.Write(mustJSON(Body{Error: err.Detail}))
+}
+
+// TextParameter refuses a text parameter PostgreSQL cannot hold as text (a
+// NUL character or invalid UTF-8: a query with it would fail, a 500) with
+// 400 invalid_parameter naming it; nil when v is fine.
+func TextParameter(param, v string) *Error {
+	if utf8.ValidString(v) && strings.IndexByte(v, 0) < 0 {
+		return nil
+	}
+	return BadParameter(param, "invalid_parameter", param+" must be valid UTF-8 without NUL characters")
 }

@@ -9,9 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -117,21 +115,18 @@ func filterFromQuery(c *gin.Context) (Filter, *apierror.Error) {
 	return f, textFilters(f, "")
 }
 
-// textFilters refuses a text filter PostgreSQL cannot take as text (a NUL
-// character or invalid UTF-8: the query would fail, a 500) with 400
-// invalid_parameter, naming it with prefix ("filter." for a replay body).
+// textFilters refuses a text filter PostgreSQL cannot take as text
+// (apierror.TextParameter), naming it with prefix ("filter." for a replay
+// body; its ids are the body's own "ids").
 func textFilters(f Filter, prefix string) *apierror.Error {
-	named := []struct{ name, v string }{{"type", f.Type}, {"code", f.Code}, {"subject", f.Subject}, {"id", f.ID}, {"cursor", f.After}}
-	for _, id := range f.IDs {
-		named = append(named, struct{ name, v string }{"ids", id})
+	for _, n := range []struct{ name, v string }{{"type", f.Type}, {"code", f.Code}, {"subject", f.Subject}, {"id", f.ID}, {"cursor", f.After}} {
+		if err := apierror.TextParameter(prefix+n.name, n.v); err != nil {
+			return err
+		}
 	}
-	for _, n := range named {
-		if !utf8.ValidString(n.v) || strings.IndexByte(n.v, 0) >= 0 {
-			name := n.name
-			if name != "ids" {
-				name = prefix + name
-			}
-			return apierror.BadParameter(name, "invalid_parameter", name+" must be valid UTF-8 without NUL characters")
+	for _, id := range f.IDs {
+		if err := apierror.TextParameter("ids", id); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -75,8 +75,8 @@ func fmtTime(t time.Time) string {
 
 // checkString refuses what PostgreSQL text cannot hold or no event can have.
 func checkString(param, v string) *apierror.Error {
-	if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
-		return bad(param, CodeInvalidParameter, "%s must be valid UTF-8 without NUL characters", param)
+	if err := apierror.TextParameter(param, v); err != nil {
+		return err
 	}
 	if len(v) > maxValueLen {
 		return bad(param, CodeInvalidParameter, "%s is longer than %d bytes", param, maxValueLen)
