@@ -77,6 +77,7 @@ pids+=($!)
 # 503 query_timeout would count as a server error here; the test is about what
 # the services answer to generated input, not how fast.
 "$WORK/bin/query" --http-addr "127.0.0.1:$qp" --admin-addr "127.0.0.1:$ap" --console=false --query-timeout 60s \
+  --kafka-topic "$RUN" --kafka-dlq-topic "$RUN.dlq" \
   >"$LOGS/fuzz-api-query.log" 2>&1 &
 pids+=($!)
 wait_for gateway 60 "$LOGS/fuzz-api-gateway.log" curl -sf "http://127.0.0.1:$gw/readyz"

@@ -269,6 +269,30 @@ func TestLagCountsUncommittedRecordsAndTheOldestOnesAge(t *testing.T) {
 	}
 }
 
+// Before any gateway created the event topic, the log holds nothing: the
+// lag lookup says every read model is caught up (it was a 503 "a read model
+// did not answer", met by the API fuzz step of a fresh CI machine).
+func TestLagOfATopicNobodyCreatedYetIsZero(t *testing.T) {
+	f := newFixture(t, 0, 0)
+	missing := f.topic + "-never-created"
+	d := New(f.d.cl, f.d.reader, f.d.pool, missing, missing+".dlq")
+	got, err := d.Lags(context.Background(), []ReadModel{{"postgres", missing + "-pg"}, {"clickhouse", missing + "-ch"}})
+	if err != nil {
+		t.Fatalf("lag of a topic nobody created: %v", err)
+	}
+	if len(got.ReadModels) != 2 || got.AsOf.IsZero() {
+		t.Fatalf("lag %+v, want both read models as of now", got)
+	}
+	for _, m := range got.ReadModels {
+		if m.Records != 0 || m.Seconds == nil || *m.Seconds != 0 {
+			t.Errorf("read model %+v of an empty log: want 0 records, 0 s", m)
+		}
+	}
+	if got.ReadModels[0].Group != missing+"-pg" || got.ReadModels[1].ReadModel != "clickhouse" {
+		t.Errorf("read models %+v: want the configured ones, in order", got.ReadModels)
+	}
+}
+
 func TestReadModelsSetting(t *testing.T) {
 	good := ReadModels{Groups: "postgres=g1, clickhouse=g2"}
 	if m, err := good.Parse(); err != nil || len(m) != 2 || m[1] != (ReadModel{"clickhouse", "g2"}) {

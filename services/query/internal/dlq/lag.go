@@ -2,6 +2,7 @@ package dlq
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pulsestream/pulsestream/schemas"
@@ -90,11 +92,17 @@ type LagReport struct {
 // topic, its end offset minus the group's committed offset (or the
 // partition's start offset, when the group committed nothing there), and
 // the age of the first record past the committed offset, all at one time.
+//
+// A topic that does not exist yet (no gateway has started to create it)
+// holds nothing to project: every read model is caught up with it.
 func (d *DLQ) Lags(ctx context.Context, models []ReadModel) (LagReport, error) {
 	adm := kadm.NewClient(d.cl)
 	starts, err := adm.ListStartOffsets(ctx, d.topic)
 	if err == nil {
 		err = starts.Error()
+	}
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return caughtUp(models), nil
 	}
 	if err != nil {
 		return LagReport{}, fmt.Errorf("offsets of %s: %w", d.topic, err)
@@ -133,6 +141,17 @@ func (d *DLQ) Lags(ctx context.Context, models []ReadModel) (LagReport, error) {
 		}
 	}
 	return r, nil
+}
+
+// caughtUp is the report of a log that holds nothing: no record and no
+// second behind for any read model.
+func caughtUp(models []ReadModel) LagReport {
+	out := make([]Lag, len(models))
+	for i, m := range models {
+		secs := 0.0
+		out[i] = Lag{ReadModel: m.Name, Group: m.Group, Seconds: &secs}
+	}
+	return LagReport{AsOf: time.Now().UTC(), ReadModels: out}
 }
 
 // uncommitted returns how many records of the topic a group has not
