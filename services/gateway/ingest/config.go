@@ -8,9 +8,9 @@
 // SET NX per event) and GCRA rate limits (gcra.go: the GCRA of
 // go-redis/redis_rate, which it replaced, in a script that decides every
 // request queued on a bucket in one call). Every Redis command goes through
-// go-redis's autopipeliner, so the rate-limit scripts, marker lookups and
-// marker writes of all requests in flight share one pipelined round trip per
-// batch instead of two or three round trips each.
+// one coalescing pipeline (redis.go: coalesced), so the rate-limit scripts,
+// marker lookups and marker writes of all requests in flight share one
+// pipelined round trip per batch instead of two or three round trips each.
 package ingest
 
 import (

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,30 +71,45 @@ func (g *redisGate) doWithin(ctx context.Context, timeout time.Duration, fn func
 	return err
 }
 
-// coalesced sends commands through go-redis's autopipeliner (its deferred
-// face): the commands of every request in flight share one pipelined round
-// trip, the next batch leaving as soon as the previous one is answered, so
-// Redis round trips (and their syscalls on both sides) are paid per batch of
-// requests, not per request. Each caller waits for its own commands at most
-// until its context is done (the autopipeliner alone would not honour it).
-// A large request (a big batch's markers) already amortizes its round trip:
-// it takes a pipeline of its own on a pooled connection instead of holding
-// up the shared stream, where batches execute one after the other.
-type coalesced struct {
-	rdb *goredis.Client
-	ap  *goredis.AutoPipeliner
+// coalesced sends the commands of every request in flight in one
+// pipelined round trip: a request hands its commands over as one unit, one
+// batch is in flight at a time, and when it is answered the next one takes
+// every unit that queued meanwhile (up to batchCmds commands, never
+// splitting a unit). So Redis round trips (and their syscalls on both sides)
+// are paid per batch of requests, not per request, and a request's commands
+// (a rate limit with its nonce claim and marker lookup) always travel
+// together. Each caller waits for its own commands at most until its
+// context is done. A large request (a big batch's markers) already
+// amortizes its round trip: it takes a pipeline of its own on a pooled
+// connection instead of holding up the shared stream.
+//
+// go-redis's autopipeliner did this before, but it takes commands one at
+// a time and may flush between two of one request's commands.
+type coalesced struct{ *coalescer }
+
+type coalescer struct {
+	rdb     *goredis.Client
+	mu      sync.Mutex
+	queue   []*unit
+	sending bool // a goroutine is sending batches (drain)
+}
+
+// unit is one request's commands, done closed once they are answered.
+type unit struct {
+	cmds []goredis.Cmder
+	done chan struct{}
 }
 
 // bulkKeys is the number of keys from which a request's commands take their
 // own pipeline.
 const bulkKeys = 32
 
+// batchCmds is the most commands a coalesced batch takes (a single unit
+// that holds more still goes whole).
+const batchCmds = 256
+
 func newCoalesced(rdb *goredis.Client) (coalesced, error) {
-	ap, err := rdb.AsyncAutoPipeline()
-	if err != nil {
-		return coalesced{}, fmt.Errorf("redis autopipeline: %w", err)
-	}
-	return coalesced{rdb: rdb, ap: ap}, nil
+	return coalesced{&coalescer{rdb: rdb}}, nil
 }
 
 // run sends cmds (touching keys keys in all) and waits for every one of them
@@ -109,16 +125,73 @@ func (c coalesced) run(ctx context.Context, keys int, cmds ...goredis.Cmder) err
 		_, _ = p.Exec(ctx) // each command holds its own error
 		return firstRedisErr(cmds)
 	}
-	fs := make([]goredis.AutoFuture, len(cmds))
-	for i, cmd := range cmds {
-		fs[i] = c.ap.Submit(ctx, cmd)
+	u := &unit{cmds: cmds, done: make(chan struct{})}
+	c.mu.Lock()
+	c.queue = append(c.queue, u)
+	start := !c.sending
+	c.sending = true
+	c.mu.Unlock()
+	if start {
+		go c.drain()
 	}
-	for _, f := range fs {
-		if err := unanswered(ctx, f.WaitContext(ctx)); err != nil {
-			return err // the others may still be in flight: not read
+	select {
+	case <-u.done:
+	case <-ctx.Done():
+		select {
+		case <-u.done: // answered as well: the answer wins
+		default:
+			return ctx.Err() // the batch may still send the commands: not read
 		}
 	}
 	return firstRedisErr(cmds)
+}
+
+// drain sends batches until the queue is empty.
+func (c *coalescer) drain() {
+	for {
+		c.mu.Lock()
+		batch := c.take()
+		if len(batch) == 0 {
+			c.sending = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		c.send(batch)
+	}
+}
+
+// take removes the next batch's units from the queue (c.mu held).
+func (c *coalescer) take() []*unit {
+	n, cmds := 0, 0
+	for n < len(c.queue) && (n == 0 || cmds+len(c.queue[n].cmds) <= batchCmds) {
+		cmds += len(c.queue[n].cmds)
+		n++
+	}
+	batch := c.queue[:n:n]
+	if n == len(c.queue) {
+		c.queue = nil
+	} else {
+		c.queue = c.queue[n:]
+	}
+	return batch
+}
+
+// send runs the batch in one pipeline and answers its units. The batch
+// serves many requests, so no one's context bounds it: the client's read
+// and write timeouts do.
+func (c *coalescer) send(batch []*unit) {
+	ctx := context.Background()
+	p := c.rdb.Pipeline()
+	for _, u := range batch {
+		for _, cmd := range u.cmds {
+			_ = p.Process(ctx, cmd)
+		}
+	}
+	_, _ = p.Exec(ctx) // each command holds its own error
+	for _, u := range batch {
+		close(u.done)
+	}
 }
 
 // unanswered is err when it is ctx's own (run returned before the answers
