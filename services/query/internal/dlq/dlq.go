@@ -26,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pulsestream/pulsestream/schemas"
@@ -232,10 +233,14 @@ func (d *DLQ) redriven(ctx context.Context) (map[Ref]time.Time, error) {
 // maxRead bounds what one read of the DLQ holds in memory.
 const maxRead = 100000
 
-// read returns every record of the DLQ, by partition then offset.
+// read returns every record of the DLQ, by partition then offset (none
+// when nothing created its topic yet).
 func (d *DLQ) read(ctx context.Context) ([]Record, error) {
 	adm := kadm.NewClient(d.cl)
 	starts, err := adm.ListStartOffsets(ctx, d.dlqTopic)
+	if err == nil && noTopic(starts.Error()) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("offsets of %s: %w", d.dlqTopic, err)
 	}
@@ -265,6 +270,9 @@ func (d *DLQ) read(ctx context.Context) ([]Record, error) {
 	}
 	return d.consume(ctx, from, until)
 }
+
+// noTopic: err says the topic does not exist (nothing created it yet).
+func noTopic(err error) bool { return errors.Is(err, kerr.UnknownTopicOrPartition) }
 
 func (d *DLQ) consume(ctx context.Context, from map[int32]kgo.Offset, until map[int32]int64) ([]Record, error) {
 	cl, err := d.reader(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{d.dlqTopic: from}))

@@ -270,9 +270,9 @@ func TestLagCountsUncommittedRecordsAndTheOldestOnesAge(t *testing.T) {
 }
 
 // Before any gateway created the event topic, the log holds nothing: the
-// lag lookup says every read model is caught up (it was a 503 "a read model
+// lag lookup says every read model is caught up, and the DLQ is empty (it was a 503 "a read model
 // did not answer", met by the API fuzz step of a fresh CI machine).
-func TestLagOfATopicNobodyCreatedYetIsZero(t *testing.T) {
+func TestLagOfATopicNobodyCreatedYetIsZeroAndItsDLQEmpty(t *testing.T) {
 	f := newFixture(t, 0, 0)
 	missing := f.topic + "-never-created"
 	d := New(f.d.cl, f.d.reader, f.d.pool, missing, missing+".dlq")
@@ -290,6 +290,13 @@ func TestLagOfATopicNobodyCreatedYetIsZero(t *testing.T) {
 	}
 	if got.ReadModels[0].Group != missing+"-pg" || got.ReadModels[1].ReadModel != "clickhouse" {
 		t.Errorf("read models %+v: want the configured ones, in order", got.ReadModels)
+	}
+	// Its DLQ topic neither: an empty DLQ, not an error.
+	if recs, depth, err := d.List(context.Background(), 10); err != nil || len(recs) != 0 || depth != 0 {
+		t.Errorf("DLQ nobody created: %d records, depth %d, %v; want none, 0, no error", len(recs), depth, err)
+	}
+	if depths, err := d.Depths(context.Background()); err != nil || len(depths) != 0 {
+		t.Errorf("DLQ depths nobody created: %v, %v; want none, no error", depths, err)
 	}
 }
 

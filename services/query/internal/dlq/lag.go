@@ -2,7 +2,6 @@ package dlq
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pulsestream/pulsestream/schemas"
@@ -101,7 +99,7 @@ func (d *DLQ) Lags(ctx context.Context, models []ReadModel) (LagReport, error) {
 	if err == nil {
 		err = starts.Error()
 	}
-	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+	if noTopic(err) {
 		return caughtUp(models), nil
 	}
 	if err != nil {
