@@ -132,15 +132,9 @@ func (b *buckets) decide(ctx context.Context, key string, ratePerSec, burst, n i
 	if lead {
 		b.send(id, key, ratePerSec, burst, batch)
 	}
-	select {
-	case <-c.done:
-	case <-ctx.Done():
-		select {
-		case <-c.done: // answered as well: the answer wins
-		default:
-			trip.finish(ctx.Err()) // the batch may still write its commands: never read
-			return gcraAnswer{}, ctx.Err()
-		}
+	if err := answered(ctx, c.done); err != nil {
+		trip.finish(err) // the batch may still write its commands: never read
+		return gcraAnswer{}, err
 	}
 	trip.finish(c.trErr)
 	return c.ans, c.err

@@ -134,16 +134,26 @@ func (c coalesced) run(ctx context.Context, keys int, cmds ...goredis.Cmder) err
 	if start {
 		go c.drain()
 	}
-	select {
-	case <-u.done:
-	case <-ctx.Done():
-		select {
-		case <-u.done: // answered as well: the answer wins
-		default:
-			return ctx.Err() // the batch may still send the commands: not read
-		}
+	if err := answered(ctx, u.done); err != nil {
+		return err // the batch may still send the commands: not read
 	}
 	return firstRedisErr(cmds)
+}
+
+// answered waits until done is closed (nil) or ctx ends first (its error);
+// when both happened, the answer wins.
+func answered(ctx context.Context, done <-chan struct{}) error {
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		select {
+		case <-done:
+			return nil
+		default:
+			return ctx.Err()
+		}
+	}
 }
 
 // drain sends batches until the queue is empty.
