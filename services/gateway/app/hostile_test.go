@@ -255,6 +255,7 @@ func hostileGatewayCases() []hostileCase {
 		{"duplicate id keys: the last wins", post([]byte(`{"specversion":"1.0","id":"dup-first","id":"dup-last","type":"t","source":"/s"}`)), 200, "", resultID("dup-last")},
 		{"duplicate keys inside data", post(one("dup-data", `{"a":1,"a":2}`)), 200, "", resultID("dup-data")},
 		{"top-level scalar", post([]byte(`12345678901234567890123456789`)), 400, "invalid_body", nil},
+		{"a batch whose ce-specversion header is not 1.0", post([]byte("["+ev("sv-hdr", "1")+"]"), "Content-Type", "application/cloudevents-batch+json", "Ce-Specversion", "__proto__"), 400, "unsupported_specversion", nil},
 		// injection strings are data: accepted and stored verbatim
 		{"SQL injection as id", post(one(`x'); DROP TABLE events;--`, "1")), 200, "", resultID(`x'); DROP TABLE events;--`)},
 		{"ClickHouse injection as id", post(one(`x' OR 1=1 FORMAT JSON --`, "1")), 200, "", resultID(`x' OR 1=1 FORMAT JSON --`)},

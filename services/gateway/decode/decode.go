@@ -55,6 +55,9 @@ const (
 	CodeEmpty                = "empty_request"
 	CodeInvalidBody          = "invalid_body"
 	CodeTooManyEvents        = "too_many_events"
+	// CodeUnsupportedSpecVersion: a structured or batch request whose
+	// ce-specversion header names another CloudEvents version than 1.0.
+	CodeUnsupportedSpecVersion = "unsupported_specversion"
 )
 
 // Limits bound what one request may carry.
@@ -103,9 +106,9 @@ func FormatOf(h http.Header) (Format, *apierror.Error) {
 	}
 	switch media {
 	case MediaStructured:
-		return FormatStructured, nil
+		return FormatStructured, specVersionHeader(h)
 	case MediaBatch:
-		return FormatBatch, nil
+		return FormatBatch, specVersionHeader(h)
 	}
 	if h.Get("Ce-Specversion") != "" {
 		return FormatBinary, nil
@@ -118,6 +121,19 @@ func FormatOf(h http.Header) (Format, *apierror.Error) {
 	}
 	return 0, apierror.New(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType,
 		fmt.Sprintf("Content-Type %q is not accepted: send %s, %s, %s, %s, or CloudEvents binary mode (ce-* headers)", ct, MediaJSON, MediaStructured, MediaBatch, MediaNDJSON))
+}
+
+// specVersionHeader refuses a structured or batch request whose
+// ce-specversion header names another version than 1.0: its events carry
+// their own specversion, but the header says the producer speaks another
+// CloudEvents (in binary mode the header is the event's own attribute,
+// checked with the event).
+func specVersionHeader(h http.Header) *apierror.Error {
+	if v := h.Get("Ce-Specversion"); v != "" && v != "1.0" {
+		return apierror.New(http.StatusBadRequest, CodeUnsupportedSpecVersion,
+			fmt.Sprintf("ce-specversion %q: this gateway accepts CloudEvents 1.0 (leave the header out, or send 1.0)", v))
+	}
+	return nil
 }
 
 // Decode splits body into events and validates each one. A request-level

@@ -58,6 +58,21 @@ func TestFormatIsChosenByContentTypeAndCeHeaders(t *testing.T) {
 	}
 }
 
+// A structured or batch request whose ce-specversion header names another
+// version than 1.0 is refused as a whole (400 unsupported_specversion);
+// found by the API fuzz step, which sent a batch with "ce-specversion:
+// __proto__" and got 207.
+func TestStructuredOrBatchWithAnotherSpecVersionHeaderIsRefused(t *testing.T) {
+	for _, ct := range []string{MediaStructured, MediaBatch} {
+		for _, v := range []string{"__proto__", "0.3", "2.0"} {
+			_, err := FormatOf(hdr("Content-Type", ct, "Ce-Specversion", v))
+			if err == nil || err.Status != 400 || err.Code != CodeUnsupportedSpecVersion {
+				t.Errorf("FormatOf(%s, ce-specversion %q) = %v, want 400 %s", ct, v, err, CodeUnsupportedSpecVersion)
+			}
+		}
+	}
+}
+
 func TestEventsAreValidatedOneByOne(t *testing.T) {
 	v := newValidator(t)
 	body := `[
