@@ -49,6 +49,7 @@ place_data_dir() {
 admin_sql() { "$PGBIN/psql" -h "$PGDATA" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qtAc "$1"; }
 login_ok() { "$PGBIN/psql" "$URL" -qtAc 'SELECT 1' 2>/dev/null | grep -qx 1; }
 answers() { "$PGBIN/pg_isready" -q -d "$URL" && login_ok; }
+login_error() { "$PGBIN/psql" "$URL" -qtAc 'SELECT 1' 2>&1 | head -1; }
 
 write_conf() {
   cat >"$PGDATA/pulsestream.conf" <<EOF
@@ -94,8 +95,16 @@ start() {
   fi
   preflight
   if answers; then say "postgres already running on 127.0.0.1:$PORT"; return; fi
-  port_open 127.0.0.1 "$PORT" &&
-    die "the PostgreSQL on port $PORT, $(describe_pid "$(listener_pid "$PORT")"), refuses the pulsestream login; stop it or set PULSESTREAM_PG_PORT to a free port"
+  if port_open 127.0.0.1 "$PORT"; then
+    # A server on the port did not let us in: ask again for ten seconds
+    # (one refused login was seen here, once, right after a test run ended,
+    # and the next try a minute later got in), then name what it said.
+    for _ in $(seq 20); do
+      sleep 0.5
+      if answers; then say "postgres already running on 127.0.0.1:$PORT"; return; fi
+    done
+    die "the PostgreSQL on port $PORT, $(describe_pid "$(listener_pid "$PORT")"), refuses the pulsestream login ($(login_error)); stop it or set PULSESTREAM_PG_PORT to a free port"
+  fi
   place_data_dir
   [ -f "$PGDATA/PG_VERSION" ] || init_cluster
   chown -R postgres:postgres "$PGDATA"
