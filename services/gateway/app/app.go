@@ -103,14 +103,10 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 	}
 	probes := []secure.Probe{kafka.Probe(cl, cfg.Kafka), redis.Probe(a.redis, cfg.Redis)}
 	if d.markers == nil {
-		if d.markers, err = ingest.NewRedisMarkers(a.redis, cfg.Ingest.RedisKeyPrefix, cfg.Ingest.MarkerTTL, cfg.Ingest.ErasedMarkerTTL); err != nil {
-			return nil, err
-		}
+		d.markers = ingest.NewRedisMarkers(a.redis, cfg.Ingest.RedisKeyPrefix, cfg.Ingest.MarkerTTL, cfg.Ingest.ErasedMarkerTTL)
 	}
 	if d.limiter == nil {
-		if d.limiter, err = ingest.NewRedisLimiter(a.redis, cfg.Ingest.RedisKeyPrefix); err != nil {
-			return nil, err
-		}
+		d.limiter = ingest.NewRedisLimiter(a.redis, cfg.Ingest.RedisKeyPrefix)
 	}
 	// Readiness: what ingestion cannot work without. Redis is left out on
 	// purpose: without it ingestion goes on (fail-open), only without dedup.
@@ -159,10 +155,7 @@ func build(cfg Config, logger *slog.Logger, reg *prometheus.Registry, d deps) (*
 			a.health.Add("postgres", es.Ping)
 		}
 	}
-	quota, err := ingest.NewRedisQuota(a.redis, cfg.Ingest.RedisKeyPrefix)
-	if err != nil {
-		return nil, err
-	}
+	quota := ingest.NewRedisQuota(a.redis, cfg.Ingest.RedisKeyPrefix)
 	svc := ingest.NewService(cfg.Ingest, cfg.Kafka.Topic, ingest.Deps{Producer: a.producer, Markers: d.markers, Limiter: d.limiter,
 		Audit: d.erasures, Erased: d.erasures, Quota: quota, Metrics: metrics, Logger: logger})
 	if es != nil {

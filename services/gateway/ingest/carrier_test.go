@@ -58,14 +58,8 @@ func TestLookupRidingAlongAnswersAsALookupAlone(t *testing.T) {
 	log := &pipelineLog{}
 	rdb.AddHook(log)
 	ctx := context.Background()
-	m, err := NewRedisMarkers(rdb, "pstest:", time.Minute, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := NewRedisLimiter(rdb, "pstest:")
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := NewRedisMarkers(rdb, "pstest:", time.Minute, time.Minute)
+	l := NewRedisLimiter(rdb, "pstest:")
 	for _, n := range []int{1, 5, bulkKeys, 100} {
 		tenant := fmt.Sprintf("t%d", n)
 		ids := make([]string, n)
@@ -119,10 +113,7 @@ func TestLookupNotAnsweredIsAnErrorNeverARead(t *testing.T) {
 	}
 	rdb := goredis.NewClient(&goredis.Options{Addr: testenv.RedisAddr(t)})
 	defer rdb.Close()
-	l, err := NewRedisLimiter(rdb, fmt.Sprintf("pstest:gone-%d:", time.Now().UnixNano()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := NewRedisLimiter(rdb, fmt.Sprintf("pstest:gone-%d:", time.Now().UnixNano()))
 	gone, cancel := context.WithCancel(context.Background())
 	cancel()
 	p := m.Prepare(gone, "t", []string{"a"})
@@ -146,14 +137,8 @@ func TestNonceRidesTheRoundTripAndARepeatIsNotFresh(t *testing.T) {
 	log := &pipelineLog{}
 	rdb.AddHook(log)
 	ctx := context.Background()
-	m, err := NewRedisMarkers(rdb, "pstest:", time.Minute, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := NewRedisLimiter(rdb, "pstest:")
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := NewRedisMarkers(rdb, "pstest:", time.Minute, time.Minute)
+	l := NewRedisLimiter(rdb, "pstest:")
 	if _, err := l.AllowN(ctx, "warm", 10, 10, 1); err != nil { // the script loaded: no NOSCRIPT retry below
 		t.Fatal(err)
 	}
@@ -205,10 +190,7 @@ func TestNonceRidesTheRoundTripAndARepeatIsNotFresh(t *testing.T) {
 func TestRefundGivesBackWhatWasTaken(t *testing.T) {
 	rdb := goredis.NewClient(&goredis.Options{Addr: testenv.RedisAddr(t)})
 	defer rdb.Close()
-	l, err := NewRedisLimiter(rdb, fmt.Sprintf("pstest:refund-%d:", time.Now().UnixNano()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := NewRedisLimiter(rdb, fmt.Sprintf("pstest:refund-%d:", time.Now().UnixNano()))
 	ctx := context.Background()
 	remaining := func() int {
 		d, err := l.AllowN(ctx, "t", 1, 1000, 0)

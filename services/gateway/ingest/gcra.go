@@ -94,7 +94,7 @@ type bucketQueue struct {
 // carrying it is bounded by the latest deadline among its requests, never
 // cancelled because one of them gave up.
 type buckets struct {
-	rdb    coalesced
+	rdb    *coalesced
 	mu     sync.Mutex
 	queues map[string]*bucketQueue
 }

@@ -33,14 +33,8 @@ func newFrozenBucket(t *testing.T) *frozenBucket {
 	t.Cleanup(func() { rdb.Close() })
 	log := &pipelineLog{}
 	rdb.AddHook(log)
-	l, err := NewRedisLimiter(rdb, "pstest:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := NewRedisMarkers(rdb, "pstest:", time.Minute, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := NewRedisLimiter(rdb, "pstest:")
+	m := NewRedisMarkers(rdb, "pstest:", time.Minute, time.Minute)
 	if _, err := l.AllowN(context.Background(), "warm", 1, 1, 0); err != nil { // the script loaded
 		t.Fatal(err)
 	}
@@ -216,10 +210,7 @@ func TestScriptDecidesAsRedisRate(t *testing.T) {
 	rdb := goredis.NewClient(&goredis.Options{Addr: testenv.RedisAddr(t)})
 	defer rdb.Close()
 	prefix := fmt.Sprintf("pstest:gcra-%d:", time.Now().UnixNano())
-	l, err := NewRedisLimiter(rdb, prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := NewRedisLimiter(rdb, prefix)
 	lib := redis_rate.NewLimiter(rdb)
 	limit := redis_rate.Limit{Rate: 1, Burst: 1000, Period: time.Second}
 	ctx := context.Background()

@@ -67,17 +67,13 @@ return {take, used}`
 // RedisQuota is the QuotaStore in Redis (keys tenancy.QuotaKey), its
 // commands on the coalesced pipeline the rate limit and markers use.
 type RedisQuota struct {
-	rdb    coalesced
+	rdb    *coalesced
 	prefix string
 }
 
 // NewRedisQuota counts under prefix (the gateway's redis-key-prefix).
-func NewRedisQuota(rdb *goredis.Client, prefix string) (*RedisQuota, error) {
-	c, err := newCoalesced(rdb)
-	if err != nil {
-		return nil, err
-	}
-	return &RedisQuota{rdb: c, prefix: prefix}, nil
+func NewRedisQuota(rdb *goredis.Client, prefix string) *RedisQuota {
+	return &RedisQuota{rdb: newCoalesced(rdb), prefix: prefix}
 }
 
 // Reserve implements QuotaStore (EVAL: the script is small, and EVAL

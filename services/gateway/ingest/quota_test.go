@@ -32,10 +32,7 @@ func quotaStores(t *testing.T, n int) ([]*RedisQuota, *goredis.Client, string) {
 		c := goredis.NewClient(&goredis.Options{Addr: testenv.RedisAddr(t)})
 		t.Cleanup(func() { _ = c.Close() })
 		rdb = c
-		q, err := NewRedisQuota(c, prefix)
-		if err != nil {
-			t.Fatal(err)
-		}
+		q := NewRedisQuota(c, prefix)
 		qs = append(qs, q)
 	}
 	t.Cleanup(func() { rdb.Del(context.Background(), tenancy.QuotaKey(prefix, "acme", "2026-11")) })

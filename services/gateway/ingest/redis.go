@@ -85,9 +85,7 @@ func (g *redisGate) doWithin(ctx context.Context, timeout time.Duration, fn func
 //
 // go-redis's autopipeliner did this before, but it takes commands one at
 // a time and may flush between two of one request's commands.
-type coalesced struct{ *coalescer }
-
-type coalescer struct {
+type coalesced struct {
 	rdb     *goredis.Client
 	mu      sync.Mutex
 	queue   []*unit
@@ -108,15 +106,13 @@ const bulkKeys = 32
 // that holds more still goes whole).
 const batchCmds = 256
 
-func newCoalesced(rdb *goredis.Client) (coalesced, error) {
-	return coalesced{&coalescer{rdb: rdb}}, nil
-}
+func newCoalesced(rdb *goredis.Client) *coalesced { return &coalesced{rdb: rdb} }
 
 // run sends cmds (touching keys keys in all) and waits for every one of them
 // (so each holds its answer when run returns), unless ctx ends first; it
 // returns ctx's error then, else the first error other than goredis.Nil (a
 // SET NX that found the key, a missing key).
-func (c coalesced) run(ctx context.Context, keys int, cmds ...goredis.Cmder) error {
+func (c *coalesced) run(ctx context.Context, keys int, cmds ...goredis.Cmder) error {
 	if keys >= bulkKeys {
 		p := c.rdb.Pipeline()
 		for _, cmd := range cmds {
@@ -157,7 +153,7 @@ func answered(ctx context.Context, done <-chan struct{}) error {
 }
 
 // drain sends batches until the queue is empty.
-func (c *coalescer) drain() {
+func (c *coalesced) drain() {
 	for {
 		c.mu.Lock()
 		batch := c.take()
@@ -172,7 +168,7 @@ func (c *coalescer) drain() {
 }
 
 // take removes the next batch's units from the queue (c.mu held).
-func (c *coalescer) take() []*unit {
+func (c *coalesced) take() []*unit {
 	n, cmds := 0, 0
 	for n < len(c.queue) && (n == 0 || cmds+len(c.queue[n].cmds) <= batchCmds) {
 		cmds += len(c.queue[n].cmds)
@@ -190,7 +186,7 @@ func (c *coalescer) take() []*unit {
 // send runs the batch in one pipeline and answers its units. The batch
 // serves many requests, so no one's context bounds it: the client's read
 // and write timeouts do.
-func (c *coalescer) send(batch []*unit) {
+func (c *coalesced) send(batch []*unit) {
 	ctx := context.Background()
 	p := c.rdb.Pipeline()
 	for _, u := range batch {
@@ -224,7 +220,7 @@ func firstRedisErr(cmds []goredis.Cmder) error {
 
 // RedisMarkers is the MarkerStore in Redis (keys from platform/markers).
 type RedisMarkers struct {
-	rdb       coalesced
+	rdb       *coalesced
 	prefix    string
 	ttl       time.Duration
 	erasedTTL time.Duration
@@ -232,12 +228,8 @@ type RedisMarkers struct {
 
 // NewRedisMarkers stores markers under prefix with ttl, erasure markers with
 // erasedTTL (0: kept until deleted).
-func NewRedisMarkers(rdb *goredis.Client, prefix string, ttl, erasedTTL time.Duration) (*RedisMarkers, error) {
-	c, err := newCoalesced(rdb)
-	if err != nil {
-		return nil, err
-	}
-	return &RedisMarkers{rdb: c, prefix: prefix, ttl: ttl, erasedTTL: erasedTTL}, nil
+func NewRedisMarkers(rdb *goredis.Client, prefix string, ttl, erasedTTL time.Duration) *RedisMarkers {
+	return &RedisMarkers{rdb: newCoalesced(rdb), prefix: prefix, ttl: ttl, erasedTTL: erasedTTL}
 }
 
 // SaveErased is a SET (EX erasedTTL, or no expiry) per id.
@@ -435,12 +427,8 @@ type RedisLimiter struct {
 
 // NewRedisLimiter keys buckets as <prefix>ingest:<tenant> (with redis_rate's
 // "rate:" in front, as before, so a rolling upgrade keeps every bucket).
-func NewRedisLimiter(rdb *goredis.Client, prefix string) (*RedisLimiter, error) {
-	c, err := newCoalesced(rdb)
-	if err != nil {
-		return nil, err
-	}
-	return &RedisLimiter{b: &buckets{rdb: c, queues: map[string]*bucketQueue{}}, prefix: prefix}, nil
+func NewRedisLimiter(rdb *goredis.Client, prefix string) *RedisLimiter {
+	return &RedisLimiter{b: &buckets{rdb: newCoalesced(rdb), queues: map[string]*bucketQueue{}}, prefix: prefix}
 }
 
 func (r *RedisLimiter) key(tenant string) string { return "rate:" + r.prefix + "ingest:" + tenant }

@@ -92,10 +92,7 @@ func TestARequestsCommandsTravelTogetherWhileOthersAreInFlight(t *testing.T) {
 	defer rdb.Close()
 	log := &unitLog{}
 	rdb.AddHook(log)
-	c, err := newCoalesced(rdb)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newCoalesced(rdb)
 	prefix := fmt.Sprintf("pstest:unit-%d:", time.Now().UnixNano())
 	const callers, rounds = 64, 20
 	var wg sync.WaitGroup
